@@ -1,0 +1,5 @@
+import sys
+
+from hsmkms.cli import main
+
+sys.exit(main())

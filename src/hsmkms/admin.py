@@ -1,0 +1,45 @@
+"""The admin surface under ``/_hsmkms/``: what AWS has no API for.
+
+* ``GET /_hsmkms/health`` -> ``{"status": "ok", ...}``
+* ``GET /_hsmkms/clock`` -> ``{"now": <epoch seconds>, "offset": <seconds>}``
+* ``POST /_hsmkms/clock`` with ``{"advance_seconds": N}`` -> ``{"now": ...}``, answered only after
+  every piece of scheduled work that became due has been carried out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from hsmkms import __version__
+from hsmkms.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from hsmkms.app import App
+
+
+def install(app: App) -> None:
+    def health(_req: HttpRequest, _rest: str) -> HttpResponse:
+        return HttpResponse.of_json(200, {
+            "status": "ok", "version": __version__, "now": app.clock.now(),
+            "pending_jobs": len(app.scheduler.pending()),
+            "failed_jobs": app.scheduler.failures,
+            "services": sorted(app.json_services),
+        })
+
+    def get_clock(_req: HttpRequest, _rest: str) -> HttpResponse:
+        return HttpResponse.of_json(200, {"now": app.clock.now(), "offset": app.clock.offset})
+
+    def advance_clock(req: HttpRequest, _rest: str) -> HttpResponse:
+        doc = req.json()
+        seconds = doc.get("advance_seconds") if isinstance(doc, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("advance_seconds must be a non-negative number")
+        app.clock.advance(float(seconds))
+        app.scheduler.run_due()
+        return HttpResponse.of_json(200, {"now": app.clock.now()})
+
+    app.add_admin_route("GET", "health", health)
+    app.add_admin_route("GET", "clock", get_clock)
+    app.add_admin_route("POST", "clock", advance_clock)

@@ -1,0 +1,200 @@
+"""The application: wiring (explicit, no singletons) and the transport-neutral request router.
+
+``App(config)`` opens the store, the clock and the scheduler, then lets each service package
+install itself (register its JSON services, admin routes and scheduled tasks). ``App.handle``
+turns one :class:`~hsmkms.http.HttpRequest` into one :class:`~hsmkms.http.HttpResponse`; the
+ASGI server (:mod:`hsmkms.server`) and in-process mode (:mod:`hsmkms.testing`) both call it.
+
+Requests are handled one at a time under ``App.lock`` (state lives in memory and SQLite has one
+writer anyway); each runs in one unit of work, so a failed request changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import importlib.util
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hsmkms.clock import Clock
+from hsmkms.config import Config
+from hsmkms.context import RequestContext
+from hsmkms.crypto import RootKey
+from hsmkms.errors import InternalFailure, ServiceError, UnknownOperationException
+from hsmkms.http import HttpRequest, HttpResponse
+from hsmkms.protocol.awsjson import CONTENT_TYPE, JsonService
+from hsmkms.scheduler import Scheduler
+from hsmkms.store.base import Store
+from hsmkms.store.codec import Codec
+from hsmkms.store.sqlite import SqliteDatabase
+
+log = logging.getLogger("hsmkms")
+
+#: Packages that install themselves into the app, in order (each has ``install(app)``).
+SERVICE_PACKAGES = ("hsmkms.admin", "hsmkms.ec2", "hsmkms.cloudhsm", "hsmkms.hsm",
+                    "hsmkms.kms", "hsmkms.trail")
+
+AdminRoute = Callable[[HttpRequest, str], HttpResponse]
+#: (ctx, target prefix, operation, params, result or None, error or None)
+CallObserver = Callable[[RequestContext, str, str, dict[str, Any], "dict[str, Any] | None",
+                         "ServiceError | None"], None]
+
+
+def load_root_key(config: Config) -> RootKey:
+    if config.root_key:
+        try:
+            return RootKey(base64.b64decode(config.root_key, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise SystemExit(f"HSMKMS_ROOT_KEY must be base64 of 32 bytes: {exc}") from None
+    path = config.data_dir / "root.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64encode(os.urandom(32)) + b"\n")
+    return RootKey(base64.b64decode(path.read_bytes().strip()))
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        self.root_key = load_root_key(config)
+        self.db = SqliteDatabase(Path(config.data_dir) / "hsmkms.db")
+        self.store = Store(self.db, Codec(self.root_key.seal, self.root_key.unseal))
+        self.clock = Clock(self.db)
+        self.scheduler = Scheduler(self.store, self.clock.now)
+        self.lock = threading.RLock()
+        self.json_services: dict[str, JsonService] = {}
+        self.query_handlers: dict[str, Callable[[HttpRequest, RequestContext], HttpResponse]] = {}
+        self.admin_routes: list[tuple[str, str, AdminRoute]] = []
+        self.call_observers: list[CallObserver] = []
+        self.background: list[Callable[[], None]] = []
+        self.started = time.time()
+        self._install()
+
+    def _install(self) -> None:
+        for name in SERVICE_PACKAGES:
+            if importlib.util.find_spec(name) is not None:
+                importlib.import_module(name).install(self)
+
+    # -- registration -------------------------------------------------------------------------
+
+    def add_json_service(self, service: JsonService) -> None:
+        self.json_services[service.target_prefix] = service
+
+    def add_admin_route(self, method: str, prefix: str, fn: AdminRoute) -> None:
+        """``fn(request, rest_of_path)`` for ``method`` on paths under ``/_hsmkms/<prefix>``.
+
+        Routes run under the app lock but not in a unit of work: one that changes state opens
+        its own (``with app.store.unit_of_work(): ...``).
+        """
+        self.admin_routes.append((method, "/_hsmkms/" + prefix, fn))
+
+    # -- request handling ---------------------------------------------------------------------
+
+    def context(self, req: HttpRequest, service: str = "", operation: str = "") -> RequestContext:
+        account, region, akid = self.config.account, self.config.region, ""
+        scope = req.credential_scope()
+        if scope is not None:
+            akid, region = scope[0], scope[1]
+            if len(akid) == 12 and akid.isdigit():
+                account = akid
+        return RequestContext(account=account, region=region, request_id=str(uuid.uuid4()),
+                              now=self.clock.now(), access_key_id=akid, source_ip=req.client,
+                              user_agent=req.headers.get("user-agent", ""), service=service,
+                              operation=operation)
+
+    def handle(self, req: HttpRequest) -> HttpResponse:
+        if req.path.startswith("/_hsmkms/"):
+            return self._admin(req)
+        target = req.headers.get("x-amz-target")
+        if req.method == "POST" and target:
+            return self._json(req, target)
+        if req.method == "POST" and self.query_handlers:
+            ctx = self.context(req)
+            service = req.credential_scope()
+            name = service[2] if service else "ec2"
+            handler = self.query_handlers.get(name) or self.query_handlers.get("ec2")
+            if handler is not None:
+                with self.lock, self.store.unit_of_work():
+                    return handler(req, ctx)
+        return HttpResponse.of_json(404, {"__type": "UnknownOperationException",
+                                          "message": "No AWS service answers this request."})
+
+    def _json(self, req: HttpRequest, target: str) -> HttpResponse:
+        prefix, _, operation = target.rpartition(".")
+        service = self.json_services.get(prefix)
+        ctx = self.context(req, prefix, operation)
+        headers = [("content-type", CONTENT_TYPE), ("x-amzn-requestid", ctx.request_id)]
+        if service is None:
+            err = UnknownOperationException(f"Unknown target {target}.")
+            return HttpResponse(400, _generic_error_body(err), headers)
+        params: dict[str, Any] = {}
+        try:
+            with self.lock:
+                try:
+                    with self.store.unit_of_work():
+                        op, params = service.parse(operation, req.body)
+                        result = service.invoke(ctx, op, params)
+                        body = service.serialize(op, result)
+                        self._observe(ctx, prefix, operation, params, result, None)
+                except ServiceError as err:
+                    self._observe(ctx, prefix, operation, params, None, err)
+                    raise
+            return HttpResponse(200, body, headers)
+        except ServiceError as err:
+            return HttpResponse(err.status, service.error_body(err), headers)
+        except Exception:
+            log.exception("internal error in %s", target)
+            err = InternalFailure("The request processing has failed because of an unknown "
+                                  "error, exception or failure.")
+            return HttpResponse(500, service.error_body(err), headers)
+
+    def _observe(self, ctx: RequestContext, prefix: str, operation: str, params: dict[str, Any],
+                 result: dict[str, Any] | None, error: ServiceError | None) -> None:
+        for observer in self.call_observers:
+            observer(ctx, prefix, operation, params, result, error)
+
+    def _admin(self, req: HttpRequest) -> HttpResponse:
+        for method, prefix, fn in self.admin_routes:
+            if req.method == method and (req.path == prefix or req.path.startswith(prefix + "/")):
+                try:
+                    with self.lock:
+                        return fn(req, req.path[len(prefix):].lstrip("/"))
+                except ServiceError as err:
+                    return HttpResponse.of_json(err.status, {"__type": err.code(),
+                                                             "message": err.message})
+                except ValueError as err:
+                    return HttpResponse.of_json(400, {"__type": "ValidationException",
+                                                      "message": str(err)})
+        return HttpResponse.of_json(404, {"__type": "NotFound",
+                                          "message": f"No admin route {req.method} {req.path}"})
+
+    # -- background work ----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Run due scheduled work and background duties; the server calls this often."""
+        with self.lock:
+            self.scheduler.run_due()
+            for duty in self.background:
+                duty()
+
+    def close(self) -> None:
+        with self.lock:
+            for duty in self.background:
+                duty()
+            self.db.close()
+
+
+def _generic_error_body(err: ServiceError) -> bytes:
+    import json  # noqa: PLC0415
+
+    return json.dumps({"__type": err.code(), "message": err.message}).encode()

@@ -1,0 +1,83 @@
+"""CloudHSM v2 entities: clusters, HSMs, backups.
+
+Shared contract (read by the HSM-contents code in :mod:`hsmkms.hsm` and, later, by KMS key
+stores): a :class:`Cluster` is stored in the repository ``"cloudhsm.cluster"`` under the scope
+``account/region`` and its id; each :class:`Hsm` of the cluster holds its *own copy* of the HSM
+contents (:class:`hsmkms.hsm.model.HsmContents`: users, keys); a :class:`Backup` (repository
+``"cloudhsm.backup"``) holds a copy of those contents and the cluster certificate. Fields may
+be added (with defaults); existing ones are not renamed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from hsmkms.hsm.model import HsmContents
+
+CLUSTERS = "cloudhsm.cluster"
+BACKUPS = "cloudhsm.backup"
+
+
+class ClusterState(enum.StrEnum):
+    CREATE_IN_PROGRESS = "CREATE_IN_PROGRESS"
+    UNINITIALIZED = "UNINITIALIZED"
+    INITIALIZE_IN_PROGRESS = "INITIALIZE_IN_PROGRESS"
+    INITIALIZED = "INITIALIZED"
+    ACTIVE = "ACTIVE"
+    UPDATE_IN_PROGRESS = "UPDATE_IN_PROGRESS"
+    MODIFY_IN_PROGRESS = "MODIFY_IN_PROGRESS"
+    ROLLBACK_IN_PROGRESS = "ROLLBACK_IN_PROGRESS"
+    DELETE_IN_PROGRESS = "DELETE_IN_PROGRESS"
+    DELETED = "DELETED"
+    DEGRADED = "DEGRADED"
+
+
+class HsmState(enum.StrEnum):
+    CREATE_IN_PROGRESS = "CREATE_IN_PROGRESS"
+    ACTIVE = "ACTIVE"
+    DEGRADED = "DEGRADED"
+    DELETE_IN_PROGRESS = "DELETE_IN_PROGRESS"
+    DELETED = "DELETED"
+
+
+class BackupState(enum.StrEnum):
+    CREATE_IN_PROGRESS = "CREATE_IN_PROGRESS"
+    READY = "READY"
+    DELETED = "DELETED"
+    PENDING_DELETION = "PENDING_DELETION"
+
+
+@dataclass(frozen=True, slots=True)
+class Hsm:
+    hsm_id: str
+    availability_zone: str
+    subnet_id: str
+    state: HsmState
+    eni_id: str = ""
+    eni_ip: str = ""
+    state_message: str = ""
+    contents: HsmContents = field(default_factory=HsmContents)
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    cluster_id: str
+    state: ClusterState
+    hsm_type: str
+    create_timestamp: float
+    subnet_mapping: dict[str, str]  # availability zone -> subnet id
+    vpc_id: str
+    security_group: str
+    hsms: tuple[Hsm, ...] = ()
+    state_message: str = ""
+    source_backup_id: str = ""
+    #: PEM texts; the trust anchor is kept so KMS can compare it (IncorrectTrustAnchor).
+    cluster_csr: str = ""
+    cluster_certificate: str = ""
+    trust_anchor: str = ""
+    #: Identifies the backup history a cluster belongs to ("related clusters" share it).
+    lineage: str = ""
+
+    def active_hsms(self) -> tuple[Hsm, ...]:
+        return tuple(h for h in self.hsms if h.state is HsmState.ACTIVE)

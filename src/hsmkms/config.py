@@ -1,0 +1,63 @@
+"""Configuration: flags, ``HSMKMS_*`` environment variables, defaults (in that order).
+
+Every setting is one row of :data:`SETTINGS`; ``hsmkms serve --help`` and the README's table
+are checked against it by a test, so an undocumented setting fails the build.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+#: name -> (environment variable, default, help)
+SETTINGS: dict[str, tuple[str, str, str]] = {
+    "host": ("HSMKMS_HOST", "127.0.0.1", "address to listen on"),
+    "port": ("HSMKMS_PORT", "4599", "port to listen on"),
+    "data_dir": ("HSMKMS_DATA_DIR", ".hsmkms", "where state, the root key and logs live"),
+    "account": ("HSMKMS_ACCOUNT", "111122223333",
+                "account for requests whose access key id is not a 12-digit account id"),
+    "region": ("HSMKMS_REGION", "us-east-1", "region for requests without a SigV4 scope"),
+    "root_key": ("HSMKMS_ROOT_KEY", "",
+                 "base64 of 32 bytes sealing secrets at rest; default: <data-dir>/root.key"),
+    "timing": ("HSMKMS_TIMING", "fast",
+               "fast (transitions within about a second) or realistic (AWS-like minutes)"),
+    "max_body": ("HSMKMS_MAX_BODY", "1048576", "largest request body accepted, in bytes"),
+    "log_level": ("HSMKMS_LOG_LEVEL", "warning", "uvicorn/hsmkms log level"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 4599
+    data_dir: Path = field(default_factory=lambda: Path(".hsmkms"))
+    account: str = "111122223333"
+    region: str = "us-east-1"
+    root_key: str = ""
+    timing: str = "fast"
+    max_body: int = 1048576
+    log_level: str = "warning"
+
+    @classmethod
+    def from_env(cls, overrides: dict[str, object] | None = None,
+                 environ: dict[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            var, default, _help = SETTINGS[f.name]
+            raw: object = (overrides or {}).get(f.name)
+            if raw is None:
+                raw = env.get(var, default)
+            values[f.name] = _coerce(f.name, raw)
+        if values["timing"] not in ("fast", "realistic"):
+            raise ValueError("timing must be 'fast' or 'realistic'")
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _coerce(name: str, raw: object) -> object:
+    if name in ("port", "max_body"):
+        return int(str(raw))
+    if name == "data_dir":
+        return Path(str(raw))
+    return str(raw)

@@ -1,0 +1,22 @@
+"""Who is calling, where, and when: handed to every handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    account: str
+    region: str
+    request_id: str
+    now: float
+    access_key_id: str = ""
+    source_ip: str = "127.0.0.1"
+    user_agent: str = ""
+    service: str = ""
+    operation: str = ""
+
+    @property
+    def scope(self) -> str:
+        return f"{self.account}/{self.region}"

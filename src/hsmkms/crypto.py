@@ -1,0 +1,130 @@
+"""All the cryptography hsmkms does, behind one small module.
+
+Only this module imports ``cryptography.hazmat``. Three things live here:
+
+1. **KMS symmetric ciphertext blobs** (``SYMMETRIC_DEFAULT``: AES-256-GCM). Layout of format
+   version 1, byte by byte::
+
+       offset  size  field
+       0       1     format version, 0x01
+       1       16    KMS key id (the key's UUID, 16 raw bytes)
+       17      12    GCM nonce (random)
+       29      n     AES-256-GCM ciphertext of the plaintext (n = plaintext length)
+       29+n    16    GCM tag
+
+   The additional authenticated data is ``blob[0:17]`` (version and key id) followed by the
+   canonical encoding of the encryption context (below). So the blob names its key (Decrypt
+   works without KeyId), a blob is tied to its *KMS key* (not merely to the key material), and
+   any change to the header, the ciphertext or the context fails authentication, which KMS
+   reports as ``InvalidCiphertextException``. Largest blob: 4096 + 45 = 4141 bytes (AWS: 6144).
+
+   Canonical encryption context: pairs sorted by key (by UTF-8 bytes); each pair is
+   ``len(key)`` (2 bytes, big-endian) ``key`` ``len(value)`` (2 bytes) ``value``, UTF-8.
+   An empty or absent context encodes as zero bytes.
+
+2. **Sealing at rest**: secrets (key material, stored passwords) are written to disk as
+   ``base64(0x01 || nonce(12) || AES-256-GCM(root key, secret, aad="hsmkms-seal-v1"))``.
+
+3. **Randomness**: :func:`random_bytes` (``os.urandom``) for data keys and GenerateRandom.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+BLOB_VERSION = 1
+HEADER_LEN = 17
+NONCE_LEN = 12
+TAG_LEN = 16
+OVERHEAD = HEADER_LEN + NONCE_LEN + TAG_LEN
+_SEAL_VERSION = 1
+_SEAL_AAD = b"hsmkms-seal-v1"
+
+
+class CryptoError(Exception):
+    """A blob that is malformed or fails authentication (KMS: InvalidCiphertextException)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobHeader:
+    version: int
+    key_id: str  # canonical lowercase UUID string
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+def new_aes_key(length: int = 32) -> bytes:
+    return os.urandom(length)
+
+
+def encode_context(context: dict[str, str] | None) -> bytes:
+    if not context:
+        return b""
+    out = bytearray()
+    for key, value in sorted((k.encode(), v.encode()) for k, v in context.items()):
+        out += len(key).to_bytes(2, "big") + key + len(value).to_bytes(2, "big") + value
+    return bytes(out)
+
+
+def parse_header(blob: bytes) -> BlobHeader:
+    if len(blob) < OVERHEAD or blob[0] != BLOB_VERSION:
+        raise CryptoError("not a hsmkms ciphertext blob")
+    return BlobHeader(blob[0], str(uuid.UUID(bytes=blob[1:HEADER_LEN])))
+
+
+class KeyCipher:
+    """AES-256-GCM under one key's material; build once per key and reuse (it is cached)."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, material: bytes) -> None:
+        self._aead = AESGCM(material)
+
+    def encrypt(self, key_id: str, plaintext: bytes, context: dict[str, str] | None,
+                nonce: bytes | None = None) -> bytes:
+        header = bytes([BLOB_VERSION]) + uuid.UUID(key_id).bytes
+        nonce = nonce if nonce is not None else os.urandom(NONCE_LEN)
+        sealed = self._aead.encrypt(nonce, plaintext, header + encode_context(context))
+        return header + nonce + sealed
+
+    def decrypt(self, blob: bytes, context: dict[str, str] | None) -> bytes:
+        parse_header(blob)
+        header = blob[:HEADER_LEN]
+        nonce = blob[HEADER_LEN:HEADER_LEN + NONCE_LEN]
+        try:
+            return self._aead.decrypt(nonce, blob[HEADER_LEN + NONCE_LEN:],
+                                      header + encode_context(context))
+        except InvalidTag as exc:
+            raise CryptoError("authentication failed") from exc
+
+
+class RootKey:
+    """Seals secrets for storage at rest."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the root key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    def seal(self, secret: bytes) -> str:
+        nonce = os.urandom(NONCE_LEN)
+        body = bytes([_SEAL_VERSION]) + nonce + self._aead.encrypt(nonce, secret, _SEAL_AAD)
+        return base64.b64encode(body).decode()
+
+    def unseal(self, text: str) -> bytes:
+        body = base64.b64decode(text)
+        if not body or body[0] != _SEAL_VERSION:
+            raise CryptoError("unknown sealed format")
+        nonce = body[1:1 + NONCE_LEN]
+        try:
+            return self._aead.decrypt(nonce, body[1 + NONCE_LEN:], _SEAL_AAD)
+        except InvalidTag as exc:
+            raise CryptoError("wrong root key or corrupted secret") from exc

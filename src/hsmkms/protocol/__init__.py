@@ -1,0 +1,6 @@
+"""Wire protocols generated from botocore's service models.
+
+Handlers never see HTTP: they take the parsed, validated request members as a plain dict and
+return the response members as a plain dict. Everything in between (decoding, type checks,
+AWS-format validation messages, serialisation, error bodies) is generic over the model.
+"""

@@ -1,0 +1,187 @@
+"""AWS JSON 1.1 (KMS ``TrentService``, CloudHSM ``BaldrApiService``, CloudTrail).
+
+Request: ``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>`` and a JSON object body.
+Response: 200 with the output members, or an error status with
+``{"__type": "<Code>", "<message member>": "..."}`` where the message member is spelled as in
+the service's error shapes (``message`` for KMS, ``Message`` for CloudHSM and CloudTrail).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from hsmkms.errors import (
+    NotImplementedYet,
+    SerializationException,
+    ServiceError,
+    UnknownOperationException,
+)
+from hsmkms.protocol.model import Node, compile_shape, service_model
+from hsmkms.protocol.validate import validate
+
+Handler = Callable[[Any, dict[str, Any]], "dict[str, Any] | None"]
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+class Operation:
+    __slots__ = ("input", "name", "output")
+
+    def __init__(self, name: str, input_node: Node | None, output_node: Node | None) -> None:
+        self.name = name
+        self.input = input_node
+        self.output = output_node
+
+
+class JsonService:
+    """One JSON 1.1 service: its operations compiled from the model, and their handlers."""
+
+    def __init__(self, model_name: str, handlers: dict[str, Handler]) -> None:
+        model = service_model(model_name)
+        self.model = model
+        self.target_prefix: str = model.metadata["targetPrefix"]
+        self.signing_name: str = model.signing_name
+        cache: dict[str, Node] = {}
+        self.operations: dict[str, Operation] = {}
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            self.operations[name] = Operation(
+                name,
+                compile_shape(op.input_shape, cache) if op.input_shape is not None else None,
+                compile_shape(op.output_shape, cache) if op.output_shape is not None else None,
+            )
+        unknown = set(handlers) - set(self.operations)
+        if unknown:
+            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)}")
+        self.handlers = handlers
+        members = {m for shape in model.error_shapes for m in shape.members}
+        self.message_member = "Message" if "Message" in members and "message" not in members \
+            else "message"
+
+    def implemented(self) -> set[str]:
+        return set(self.handlers)
+
+    def parse(self, operation: str, body: bytes) -> tuple[Operation, dict[str, Any]]:
+        op = self.operations.get(operation)
+        if op is None:
+            raise UnknownOperationException(f"Operation {operation} is not supported by "
+                                            f"{self.target_prefix}.")
+        try:
+            doc = json.loads(body) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SerializationException(f"Malformed JSON request body: {exc}") from None
+        if not isinstance(doc, dict):
+            raise SerializationException("The request body must be a JSON object.")
+        params = _decode(op.input, doc, "") if op.input is not None else {}
+        if op.input is not None:
+            validate(op.input, params)
+        return op, params
+
+    def invoke(self, ctx: Any, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
+        handler = self.handlers.get(op.name)
+        if handler is None:
+            raise NotImplementedYet(
+                f"hsmkms does not implement {self.target_prefix}.{op.name} yet.")
+        return handler(ctx, params) or {}
+
+    def serialize(self, op: Operation, result: dict[str, Any]) -> bytes:
+        if op.output is None:
+            return b"{}"
+        return json.dumps(_encode(op.output, result), separators=(",", ":")).encode()
+
+    def error_body(self, error: ServiceError) -> bytes:
+        doc: dict[str, str] = {"__type": error.code()}
+        if error.message is not None:
+            doc[self.message_member] = error.message
+        return json.dumps(doc).encode()
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "boolean": (bool,), "map": (dict,), "structure": (dict,), "list": (list,),
+}
+
+
+def _type_error(node: Node, value: Any, path: str) -> SerializationException:
+    found = type(value).__name__
+    names = {"str": "string", "int": "number", "float": "number", "bool": "boolean",
+             "list": "array", "dict": "object", "NoneType": "null"}
+    where = path or "the request"
+    return SerializationException(
+        f"Expected {node.type} at '{where}' but found a JSON {names.get(found, found)}.")
+
+
+def _decode(node: Node, value: Any, path: str) -> Any:  # noqa: C901, PLR0911, PLR0912
+    kind = node.type
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise _type_error(node, value, path)
+        out: dict[str, Any] = {}
+        for wire, member in value.items():
+            entry = node.by_wire.get(wire)
+            if entry is None or member is None:
+                continue  # unknown members are ignored, as AWS does
+            name, child = entry
+            out[name] = _decode(child, member, f"{path}.{wire}" if path else wire)
+        return out
+    if kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(node, value, path)
+        if isinstance(value, float) and not value.is_integer():
+            raise _type_error(node, value, path)
+        return int(value)
+    if kind in ("float", "double", "timestamp"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(node, value, path)
+        if not math.isfinite(value):
+            raise _type_error(node, value, path)
+        return float(value)
+    if kind == "blob":
+        if not isinstance(value, str):
+            raise _type_error(node, value, path)
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise SerializationException(
+                f"Value at '{path}' is not valid base64-encoded binary data.") from None
+    expected = _JSON_TYPES.get(kind)
+    if expected is not None and (not isinstance(value, expected)
+                                 or (kind != "boolean" and isinstance(value, bool))):
+        raise _type_error(node, value, path)
+    if kind == "list":
+        assert node.item is not None
+        return [_decode(node.item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if kind == "map":
+        assert node.item is not None and node.key is not None
+        return {_decode(node.key, k, path): _decode(node.item, v, f"{path}.{k}")
+                for k, v in value.items()}
+    return value
+
+
+def _encode(node: Node, value: Any) -> Any:  # noqa: PLR0911
+    kind = node.type
+    if kind == "structure":
+        out: dict[str, Any] = {}
+        for name, wire, _path, child, _required in node.members:
+            member = value.get(name)
+            if member is not None:
+                out[wire] = _encode(child, member)
+        return out
+    if kind == "blob":
+        return base64.b64encode(value).decode()
+    if kind == "timestamp":
+        return round(float(value), 3)
+    if kind == "list":
+        assert node.item is not None
+        item = node.item
+        return [_encode(item, v) for v in value]
+    if kind == "map":
+        assert node.item is not None
+        item = node.item
+        return {k: _encode(item, v) for k, v in value.items()}
+    if kind == "string" and not isinstance(value, str):
+        return value.value  # a str-valued Enum member
+    return value

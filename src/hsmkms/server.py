@@ -1,0 +1,103 @@
+"""The ASGI adapter and the uvicorn runner (uvloop + httptools), one port for every service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from hsmkms.app import App
+from hsmkms.config import Config
+from hsmkms.http import HttpRequest, HttpResponse
+
+log = logging.getLogger("hsmkms")
+TICK_SECONDS = 0.05
+
+Scope = dict[str, Any]
+
+
+class AsgiApp:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        response = await self._read_and_handle(scope, receive)
+        headers = [(k.encode(), v.encode()) for k, v in response.headers]
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _read_and_handle(self, scope: Scope, receive: Any) -> HttpResponse:
+        limit = self.app.config.max_body
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return HttpResponse(400)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        client = scope.get("client") or ("127.0.0.1", 0)
+        req = HttpRequest(scope["method"], scope["path"], headers, b"".join(chunks),
+                          scope.get("query_string", b"").decode("latin-1"), client[0])
+        return self.app.handle(req)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._ticker = asyncio.create_task(self._tick_forever())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._ticker is not None:
+                    self._ticker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._ticker
+                self.app.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                self.app.tick()
+            except Exception:
+                log.exception("background work failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+
+def _too_large(limit: int) -> HttpResponse:
+    return HttpResponse.of_json(413, {
+        "__type": "RequestEntityTooLargeException",
+        "message": f"The request body is larger than the limit of {limit} bytes."})
+
+
+def serve(config: Config, *, demo: bool = False) -> None:
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    app = App(config)
+    if demo:
+        from hsmkms.demo import prepare_demo  # noqa: PLC0415
+
+        prepare_demo(app)
+    uvicorn.run(AsgiApp(app), host=config.host, port=config.port, loop="uvloop",
+                http="httptools", lifespan="on", log_level=config.log_level,
+                access_log=False, timeout_graceful_shutdown=5)

@@ -1,0 +1,150 @@
+"""Store, repositories and units of work (see the package docstring)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any, Generic, Protocol, TypeVar
+
+from hsmkms.store.codec import Codec
+
+T = TypeVar("T")
+_DELETED = object()
+
+Row = tuple[str, str, str, str]  # kind, scope, id, json body
+
+
+class Database(Protocol):
+    """What the store needs from a SQL database. Implementations: one per dialect."""
+
+    def load(self, kind: str) -> Iterator[tuple[str, str, str]]:
+        """Yield ``(scope, id, body)`` in insertion order."""
+        ...
+
+    def write(self, puts: list[Row], deletes: list[tuple[str, str, str]]) -> None:
+        """Apply all puts and deletes in one transaction (durable once it returns)."""
+        ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def scope_of(account: str, region: str) -> str:
+    return f"{account}/{region}"
+
+
+class Store:
+    def __init__(self, db: Database, codec: Codec) -> None:
+        self.db = db
+        self.codec = codec
+        self._repos: dict[str, Repository[Any]] = {}
+        self._staged: dict[tuple[str, str, str], object] | None = None
+        self._depth = 0
+
+    def repository(self, kind: str, cls: type[T]) -> Repository[T]:
+        if kind in self._repos:
+            return self._repos[kind]
+        repo: Repository[T] = Repository(self, kind, cls)
+        for scope, ident, body in self.db.load(kind):
+            repo._cache.setdefault(scope, {})[ident] = self.codec.load(cls, json.loads(body))
+        self._repos[kind] = repo
+        return repo
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Stage writes; commit them together when the outermost unit of work ends cleanly.
+
+        A nested unit of work that fails drops only its own writes (like a savepoint).
+        """
+        if self._staged is None:
+            self._staged = {}
+        snapshot = dict(self._staged) if self._depth else None
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self._staged = snapshot
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            staged, self._staged = self._staged, None
+            if staged:
+                self._commit(staged)
+
+    def _stage(self, kind: str, scope: str, ident: str, value: object) -> None:
+        if self._staged is None:
+            self._commit({(kind, scope, ident): value})
+        else:
+            self._staged[(kind, scope, ident)] = value
+
+    def _staged_value(self, kind: str, scope: str, ident: str) -> object:
+        if self._staged is None:
+            return None
+        return self._staged.get((kind, scope, ident))
+
+    def _commit(self, staged: dict[tuple[str, str, str], object]) -> None:
+        puts: list[Row] = []
+        deletes: list[tuple[str, str, str]] = []
+        for (kind, scope, ident), value in staged.items():
+            if value is _DELETED:
+                deletes.append((kind, scope, ident))
+            else:
+                puts.append((kind, scope, ident, json.dumps(self.codec.dump(value))))
+        self.db.write(puts, deletes)
+        for (kind, scope, ident), value in staged.items():
+            cache = self._repos[kind]._cache
+            if value is _DELETED:
+                cache.get(scope, {}).pop(ident, None)
+            else:
+                cache.setdefault(scope, {})[ident] = value
+
+
+class Repository(Generic[T]):
+    """Entities of one kind, by scope (``account/region``, or ``""`` for global ones) and id."""
+
+    def __init__(self, store: Store, kind: str, cls: type[T]) -> None:
+        self._store = store
+        self.kind = kind
+        self.cls = cls
+        self._cache: dict[str, dict[str, T]] = {}
+
+    def get(self, scope: str, ident: str) -> T | None:
+        staged = self._store._staged_value(self.kind, scope, ident)
+        if staged is _DELETED:
+            return None
+        if staged is not None:
+            return staged  # type: ignore[return-value]  # staged values are T by construction
+        return self._cache.get(scope, {}).get(ident)
+
+    def put(self, scope: str, ident: str, entity: T) -> None:
+        self._store._stage(self.kind, scope, ident, entity)
+
+    def delete(self, scope: str, ident: str) -> None:
+        self._store._stage(self.kind, scope, ident, _DELETED)
+
+    def items(self, scope: str) -> list[tuple[str, T]]:
+        """All ``(id, entity)`` of a scope in creation order, staged changes included."""
+        merged = dict(self._cache.get(scope, {}))
+        staged = self._store._staged
+        if staged:
+            for (kind, sc, ident), value in staged.items():
+                if kind == self.kind and sc == scope:
+                    if value is _DELETED:
+                        merged.pop(ident, None)
+                    else:
+                        merged[ident] = value  # type: ignore[assignment]
+        return list(merged.items())
+
+    def values(self, scope: str) -> list[T]:
+        return [v for _, v in self.items(scope)]
+
+    def scopes(self) -> list[str]:
+        names = set(self._cache)
+        if self._store._staged:
+            names |= {sc for (k, sc, _), _v in self._store._staged.items() if k == self.kind}
+        return sorted(names)

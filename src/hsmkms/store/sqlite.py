@@ -1,0 +1,109 @@
+"""SQLite, the default database: one file in the data dir, WAL, one writer.
+
+``synchronous=NORMAL`` in WAL mode makes every committed transaction survive a crash of the
+process (``kill -9``); only an operating-system crash or power loss could lose the last ones.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from hsmkms.store.base import Row
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("hsmkms.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+class SqliteDatabase:
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        c = self._conn
+        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                  "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        done = {v for (v,) in c.execute("SELECT version FROM schema_migrations")}
+        for version, sql in migrations():
+            if version in done:
+                continue
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def load(self, kind: str) -> Iterator[tuple[str, str, str]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT scope, id, body FROM documents WHERE kind = ? ORDER BY rowid", (kind,)
+            ).fetchall()
+        yield from rows
+
+    def write(self, puts: list[Row], deletes: list[tuple[str, str, str]]) -> None:
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                if puts:
+                    c.executemany(
+                        "INSERT INTO documents (kind, scope, id, body) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body", puts)
+                if deletes:
+                    c.executemany(
+                        "DELETE FROM documents WHERE kind = ? AND scope = ? AND id = ?", deletes)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Raw access for append-only logs with their own tables (the trail)."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.executemany(sql, rows)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,86 @@
+"""In-process mode: boto3 clients answered by an App in this process, without a socket.
+
+Each client gets its own ``before-send`` handler on its own event system (``client.meta.events``),
+so nothing global is patched and other clients keep talking to wherever they point.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.config import Config as BotoConfig
+
+from hsmkms.app import App
+from hsmkms.config import Config
+from hsmkms.http import HttpRequest
+from hsmkms.testing.server import TEST_CREDENTIALS
+
+ENDPOINT = "http://hsmkms.invalid"
+
+
+class _RawBody:
+    """The minimal file-like object botocore reads a response body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_kwargs: Any) -> Any:
+        yield self._body
+
+    def read(self, *_args: Any) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+
+class InProcess:
+    def __init__(self, data_dir: Path, **config: Any) -> None:
+        self.app = App(Config.from_env({"data_dir": str(data_dir), **config}))
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="hsmkms-ticker", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.05):
+            self.app.tick()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
+        self.app.close()
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def send(self, request: AWSPreparedRequest, **_kwargs: Any) -> AWSResponse:
+        parts = urlsplit(request.url)
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = body.read()
+        headers = {k.lower(): (v.decode() if isinstance(v, bytes) else v)
+                   for k, v in request.headers.items()}
+        resp = self.app.handle(HttpRequest(request.method, parts.path or "/", headers, body,
+                                           parts.query))
+        return AWSResponse(request.url, resp.status, dict(resp.headers), _RawBody(resp.body))
+
+    def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
+        client = boto3.client(service, region_name=region, endpoint_url=ENDPOINT,
+                              config=BotoConfig(retries={"max_attempts": 1, "mode": "standard"}),
+                              **TEST_CREDENTIALS, **kwargs)
+        client.meta.events.register("before-send", self.send)
+        return client
+
+    def advance(self, seconds: float) -> float:
+        with self.app.lock:
+            self.app.clock.advance(seconds)
+            self.app.scheduler.run_due()
+            return self.app.clock.now()
