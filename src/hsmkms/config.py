@@ -24,6 +24,13 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                "fast (transitions within about a second) or realistic (AWS-like minutes)"),
     "max_body": ("HSMKMS_MAX_BODY", "1048576", "largest request body accepted, in bytes"),
     "log_level": ("HSMKMS_LOG_LEVEL", "warning", "uvicorn/hsmkms log level"),
+    "max_clusters": ("HSMKMS_MAX_CLUSTERS", "4",
+                     "CloudHSM clusters per account and region (AWS default quota)"),
+    "max_hsms": ("HSMKMS_MAX_HSMS", "6", "CloudHSM HSMs per account and region (AWS default)"),
+    "pkcs11_sessions": ("HSMKMS_PKCS11_SESSIONS", "1024",
+                        "PKCS #11 sessions per HSM available to one application (AWS: 1,024)"),
+    "cli_idle_timeout": ("HSMKMS_CLI_IDLE_TIMEOUT", "1800",
+                         "seconds after which an idle cloudhsm-cli login session ends"),
 }
 
 
@@ -38,6 +45,10 @@ class Config:
     timing: str = "fast"
     max_body: int = 1048576
     log_level: str = "warning"
+    max_clusters: int = 4
+    max_hsms: int = 6
+    pkcs11_sessions: int = 1024
+    cli_idle_timeout: int = 1800
 
     @classmethod
     def from_env(cls, overrides: dict[str, object] | None = None,
@@ -56,7 +67,8 @@ class Config:
 
 
 def _coerce(name: str, raw: object) -> object:
-    if name in ("port", "max_body"):
+    if name in ("port", "max_body", "max_clusters", "max_hsms", "pkcs11_sessions",
+                "cli_idle_timeout"):
         return int(str(raw))
     if name == "data_dir":
         return Path(str(raw))
