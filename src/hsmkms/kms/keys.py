@@ -1,0 +1,251 @@
+"""The KMS domain: keys, aliases, tags, policies and the key-state rules around them.
+
+Plain synchronous Python over repositories; ``now`` comes from the request context. Handlers in
+:mod:`hsmkms.kms.api` translate wire dicts to these calls.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+
+from hsmkms import crypto
+from hsmkms.errors import ValidationException
+from hsmkms.kms import states
+from hsmkms.kms.errors import (
+    AlreadyExistsException,
+    InvalidAliasNameException,
+    KMSInvalidStateException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    NotFoundException,
+    TagException,
+)
+from hsmkms.kms.model import (
+    ALIAS_ARN_RE,
+    ALIASES,
+    KEY_ARN_RE,
+    KEYS,
+    MRK_RE,
+    UUID_RE,
+    Alias,
+    Key,
+    KeyState,
+    Origin,
+    alias_arn,
+    key_arn,
+)
+from hsmkms.store.base import Store
+from hsmkms.store.codec import Secret
+
+MAX_TAGS = 50
+MAX_ALIASES_PER_KEY = 50
+DAY = 86400.0
+
+DEFAULT_POLICY = """{{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {{
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {{
+      "AWS" : "arn:aws:iam::{account}:root"
+    }},
+    "Action" : "kms:*",
+    "Resource" : "*"
+  }} ]
+}}"""
+
+
+class Caller:
+    """Who acts, where, and when (the parts of a request context the domain needs)."""
+
+    __slots__ = ("account", "now", "region", "scope")
+
+    def __init__(self, account: str, region: str, now: float) -> None:
+        self.account = account
+        self.region = region
+        self.scope = f"{account}/{region}"
+        self.now = now
+
+
+class Keys:
+    def __init__(self, store: Store) -> None:
+        self.keys = store.repository(KEYS, Key)
+        self.aliases = store.repository(ALIASES, Alias)
+        #: Set by the key-store package: is this CloudHSM key's store connected?
+        self.store_connected: Callable[[Key], bool] | None = None
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    def reported(self, key: Key) -> KeyState:
+        return states.reported_state(key, self.store_connected)
+
+    def resolve(self, who: Caller, key_id: str, *, aliases: bool) -> Key:
+        """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN."""
+        if key_id.startswith("alias/") or ALIAS_ARN_RE.match(key_id):
+            if not aliases:
+                raise NotFoundException(f"Invalid keyId '{key_id}'")
+            return self._by_alias(who, key_id)
+        match = KEY_ARN_RE.match(key_id)
+        if match:
+            _partition, region, account, ident = match.groups()
+            if region != who.region:
+                raise NotFoundException(f"Invalid arn {region}")
+            if account != who.account:
+                raise NotFoundException(f"Key '{key_id}' does not exist")
+            key_id = ident
+        if not (UUID_RE.match(key_id) or MRK_RE.match(key_id)):
+            raise NotFoundException(f"Invalid keyId '{key_id}'")
+        key = self.keys.get(who.scope, key_id)
+        if key is None:
+            raise NotFoundException(
+                f"Key '{key_arn(who.region, who.account, key_id)}' does not exist")
+        return key
+
+    def _by_alias(self, who: Caller, name: str) -> Key:
+        match = ALIAS_ARN_RE.match(name)
+        if match:
+            _partition, region, account, name = match.groups()
+            if region != who.region:
+                raise NotFoundException(f"Invalid arn {region}")
+            if account != who.account:
+                raise NotFoundException(f"Alias {alias_arn(region, account, name)} is not found.")
+        alias = self.aliases.get(who.scope, name)
+        if alias is None:
+            raise NotFoundException(
+                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
+        key = self.keys.get(who.scope, alias.target_key_id)
+        if key is None:  # the key was deleted; its aliases go with it
+            raise NotFoundException(
+                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
+        return key
+
+    def usable(self, who: Caller, key_id: str, operation: str, *, aliases: bool) -> Key:
+        key = self.resolve(who, key_id, aliases=aliases)
+        states.check(operation, self.reported(key), key.arn)
+        return key
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def create(self, who: Caller, *, description: str = "", policy: str | None = None,
+               tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS,
+               custom_key_store_id: str | None = None) -> Key:
+        key_id = str(uuid.uuid4())
+        material = Secret(crypto.new_aes_key()) if origin is Origin.AWS_KMS else None
+        key = Key(
+            key_id=key_id, account=who.account, region=who.region, created=who.now,
+            state=KeyState.ENABLED, description=description,
+            policy=policy if policy is not None else DEFAULT_POLICY.format(account=who.account),
+            tags=dict(tags or {}), origin=origin, material=material,
+            key_material_id=crypto.random_bytes(32).hex() if material else "",
+            custom_key_store_id=custom_key_store_id,
+        )
+        self.keys.put(who.scope, key_id, key)
+        return key
+
+    def save(self, who: Caller, key: Key) -> None:
+        self.keys.put(who.scope, key.key_id, key)
+
+    def apply(self, who: Caller, key: Key, event: states.Event, **changes: object) -> Key:
+        """Move the key's stored state by ``event`` (policy already checked by the caller)."""
+        try:
+            new_state = states.transition(key.state, event)
+        except states.IllegalTransition:
+            # Only reachable through states the policy lets through but the table doesn't
+            # know (none today); report it the way AWS reports a wrong state.
+            raise KMSInvalidStateException(f"{key.arn} is {key.state.value}.") from None
+        updated = replace(key, state=new_state, **changes)  # type: ignore[arg-type]
+        self.save(who, updated)
+        return updated
+
+    def delete_now(self, scope: str, key: Key) -> None:
+        """The end of the waiting period: the key and its aliases disappear."""
+        self.keys.delete(scope, key.key_id)
+        for name, alias in self.aliases.items(scope):
+            if alias.target_key_id == key.key_id:
+                self.aliases.delete(scope, name)
+
+    def list_keys(self, who: Caller) -> list[Key]:
+        return self.keys.values(who.scope)
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def merged_tags(existing: dict[str, str], new: list[dict[str, str]]) -> dict[str, str]:
+        keys = [t["TagKey"] for t in new]
+        if any(k.startswith("aws:") for k in keys):
+            raise TagException("Tags beginning with aws: are reserved")
+        if len(set(keys)) != len(keys):
+            raise TagException("Duplicate tag keys")
+        merged = dict(existing)
+        merged.update({t["TagKey"]: t["TagValue"] for t in new})
+        if len(merged) > MAX_TAGS:
+            raise TagException("Too many tags")
+        return merged
+
+    # -- policies -----------------------------------------------------------------------------
+
+    @staticmethod
+    def check_policy(policy: str) -> str:
+        try:
+            doc = json.loads(policy)
+        except ValueError:
+            raise MalformedPolicyDocumentException(
+                "The policy document is not valid JSON.") from None
+        if not isinstance(doc, dict) or "Statement" not in doc:
+            raise MalformedPolicyDocumentException(
+                "The policy document must be a JSON object with a Statement element.")
+        if len(policy.encode()) > 32768:
+            # Key policy documents are limited to 32 KB (AWS KMS quotas page).
+            raise LimitExceededException("The key policy document exceeds 32768 bytes.")
+        return policy
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    def _check_alias_name(self, name: str) -> None:
+        if not name.startswith("alias/"):
+            raise ValidationException(
+                'Alias must start with the prefix "alias/". Please see '
+                "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+        if name.startswith("alias/aws/"):
+            raise InvalidAliasNameException(
+                "Alias names that begin with alias/aws/ are reserved for AWS managed keys.")
+
+    def create_alias(self, who: Caller, name: str, target: Key) -> Alias:
+        self._check_alias_name(name)
+        if self.aliases.get(who.scope, name) is not None:
+            raise AlreadyExistsException(
+                f"An alias with the name {alias_arn(who.region, who.account, name)} "
+                "already exists")
+        count = sum(1 for a in self.aliases.values(who.scope)
+                    if a.target_key_id == target.key_id)
+        if count >= MAX_ALIASES_PER_KEY:
+            raise LimitExceededException(
+                f"Too many aliases for key {target.arn}: the limit is {MAX_ALIASES_PER_KEY}.")
+        alias = Alias(name, target.key_id, who.now, who.now)
+        self.aliases.put(who.scope, name, alias)
+        return alias
+
+    def existing_alias(self, who: Caller, name: str) -> Alias:
+        self._check_alias_name(name)
+        alias = self.aliases.get(who.scope, name)
+        if alias is None or self.keys.get(who.scope, alias.target_key_id) is None:
+            raise NotFoundException(
+                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
+        return alias
+
+    def aliases_of(self, who: Caller, key: Key | None) -> list[Alias]:
+        live = [a for a in self.aliases.values(who.scope)
+                if self.keys.get(who.scope, a.target_key_id) is not None]
+        if key is not None:
+            live = [a for a in live if a.target_key_id == key.key_id]
+        return sorted(live, key=lambda a: a.name)
+
+    def schedule_window(self, days: int | None) -> int:
+        days = 30 if days is None else days
+        if not 7 <= days <= 30:  # the service enforces 7-30 although the model says 1-365
+            raise ValidationException("PendingWindowInDays must be between 7 and 30")
+        return days

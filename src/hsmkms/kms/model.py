@@ -1,0 +1,85 @@
+"""KMS entities and identifiers: keys, aliases, ARNs.
+
+A key stores its *stored* state (what the user last set). The state a caller sees, its
+*reported* state, is derived by :mod:`hsmkms.kms.states` (a key in a disconnected CloudHSM key
+store reports ``Unavailable`` unless it is pending deletion), so reconnecting restores every
+key's prior state for free.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+from hsmkms.store.codec import Secret
+
+KEYS = "kms.key"
+ALIASES = "kms.alias"
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+MRK_RE = re.compile(r"^mrk-[0-9a-f]{32}$")
+KEY_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
+ALIAS_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
+
+
+class KeyState(enum.StrEnum):
+    CREATING = "Creating"
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PENDING_DELETION = "PendingDeletion"
+    PENDING_IMPORT = "PendingImport"
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
+    UNAVAILABLE = "Unavailable"
+    UPDATING = "Updating"
+
+
+class Origin(enum.StrEnum):
+    AWS_KMS = "AWS_KMS"
+    EXTERNAL = "EXTERNAL"
+    AWS_CLOUDHSM = "AWS_CLOUDHSM"
+    EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
+
+
+def key_arn(region: str, account: str, key_id: str) -> str:
+    return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+
+
+def alias_arn(region: str, account: str, alias_name: str) -> str:
+    return f"arn:aws:kms:{region}:{account}:{alias_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    key_id: str
+    account: str
+    region: str
+    created: float
+    state: KeyState
+    description: str = ""
+    key_usage: str = "ENCRYPT_DECRYPT"
+    key_spec: str = "SYMMETRIC_DEFAULT"
+    origin: Origin = Origin.AWS_KMS
+    policy: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    #: AWS_KMS keys: the AES-256 material, sealed at rest.
+    material: Secret | None = None
+    key_material_id: str = ""
+    deletion_date: float | None = None
+    pending_window_days: int | None = None
+    #: AWS_CLOUDHSM keys: where the backing key lives (its ``id`` attribute, hex).
+    custom_key_store_id: str | None = None
+    backing_key_id: str | None = None
+    backing_key_reference: str | None = None
+
+    @property
+    def arn(self) -> str:
+        return key_arn(self.region, self.account, self.key_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    name: str
+    target_key_id: str
+    created: float
+    updated: float
