@@ -39,7 +39,7 @@ from hsmkms.store.sqlite import SqliteDatabase
 log = logging.getLogger("hsmkms")
 
 #: Packages that install themselves into the app, in order (each has ``install(app)``).
-SERVICE_PACKAGES = ("hsmkms.admin", "hsmkms.ec2", "hsmkms.cloudhsm", "hsmkms.hsm",
+SERVICE_PACKAGES = ("hsmkms.admin", "hsmkms.faults", "hsmkms.ec2", "hsmkms.cloudhsm", "hsmkms.hsm",
                     "hsmkms.kms", "hsmkms.trail")
 
 AdminRoute = Callable[[HttpRequest, str], HttpResponse]
@@ -83,7 +83,9 @@ class App:
     def _install(self) -> None:
         for name in SERVICE_PACKAGES:
             if importlib.util.find_spec(name) is not None:
-                importlib.import_module(name).install(self)
+                install = getattr(importlib.import_module(name), "install", None)
+                if install is not None:  # a package still being written has none yet
+                    install(self)
 
     # -- registration -------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ class KmsApi:
 
     @staticmethod
     def caller(ctx: RequestContext) -> Caller:
-        return Caller(ctx.account, ctx.region, ctx.now)
+        return Caller(ctx.account, ctx.region, ctx.now, ctx.request_id)
 
     def metadata(self, key: Key) -> Result:
         state = self.keys.reported(key)
@@ -301,7 +301,10 @@ def _deletion_job(scope: str, key_id: str) -> str:
 
 
 def build(app: App) -> KmsApi:
+    from hsmkms.kms.keystore_api import KeyStoreApi  # noqa: PLC0415
+
     api = KmsApi(app)
-    app.add_json_service(JsonService("kms", api.handlers()))
+    stores = KeyStoreApi(app, api)
+    app.add_json_service(JsonService("kms", {**stores.handlers(), **api.handlers()}))
     app.kms = api  # type: ignore[attr-defined]
     return api

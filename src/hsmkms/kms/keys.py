@@ -62,13 +62,14 @@ DEFAULT_POLICY = """{{
 class Caller:
     """Who acts, where, and when (the parts of a request context the domain needs)."""
 
-    __slots__ = ("account", "now", "region", "scope")
+    __slots__ = ("account", "now", "region", "request_id", "scope")
 
-    def __init__(self, account: str, region: str, now: float) -> None:
+    def __init__(self, account: str, region: str, now: float, request_id: str = "") -> None:
         self.account = account
         self.region = region
         self.scope = f"{account}/{region}"
         self.now = now
+        self.request_id = request_id
 
 
 class Keys:

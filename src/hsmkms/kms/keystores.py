@@ -1,0 +1,109 @@
+"""CloudHSM key stores: the entity and its connection state machine.
+
+Theory of operation. ``ConnectCustomKeyStore`` answers at once and moves the store to
+CONNECTING; the connection attempt itself is a scheduled job (see
+:mod:`hsmkms.kms.keystore_api`) that inspects the *real* state of the cluster, its network and
+its users and ends in CONNECTED or FAILED with a ``ConnectionErrorCode``. Disconnect moves to
+DISCONNECTING at once (keys report Unavailable right away) and a job tears the connection down.
+Every change of ``state`` goes through :data:`TRANSITIONS`; an event not in the table raises
+``CustomKeyStoreInvalidStateException`` and changes nothing (spec kms.md 1.2).
+
+``password`` is the kmsuser password KMS currently believes in: the one the user supplied
+(Create/Update) until a connection succeeds, then the secret KMS rotated it to.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from hsmkms.kms.errors import CustomKeyStoreInvalidStateException
+from hsmkms.store.codec import Secret
+
+STORES = "kms.custom-key-store"
+MAX_STORES = 10  # per account and Region, CloudHSM and external stores alike (quotas page)
+
+
+class ConnectionState(enum.StrEnum):
+    CONNECTED = "CONNECTED"
+    CONNECTING = "CONNECTING"
+    FAILED = "FAILED"
+    DISCONNECTED = "DISCONNECTED"
+    DISCONNECTING = "DISCONNECTING"
+
+
+class StoreEvent(enum.StrEnum):
+    CONNECT = "connect"
+    CONNECTED = "connected"
+    FAILED = "failed"
+    DISCONNECT = "disconnect"
+    DISCONNECTED = "disconnected"
+
+
+C = ConnectionState
+TRANSITIONS: dict[tuple[ConnectionState, StoreEvent], ConnectionState] = {
+    (C.DISCONNECTED, StoreEvent.CONNECT): C.CONNECTING,
+    # Connect is valid but does nothing while connecting or connected (spec open question 10).
+    (C.CONNECTING, StoreEvent.CONNECT): C.CONNECTING,
+    (C.CONNECTED, StoreEvent.CONNECT): C.CONNECTED,
+    (C.CONNECTING, StoreEvent.CONNECTED): C.CONNECTED,
+    (C.CONNECTING, StoreEvent.FAILED): C.FAILED,
+    (C.CONNECTED, StoreEvent.DISCONNECT): C.DISCONNECTING,
+    (C.CONNECTING, StoreEvent.DISCONNECT): C.DISCONNECTING,
+    (C.FAILED, StoreEvent.DISCONNECT): C.DISCONNECTING,
+    (C.DISCONNECTING, StoreEvent.DISCONNECTED): C.DISCONNECTED,
+}
+
+_REFUSALS = {
+    (C.FAILED, StoreEvent.CONNECT): "The custom key store {id} has a connection state of "
+    "FAILED. Disconnect it before you try to connect it again.",
+    (C.DISCONNECTING, StoreEvent.CONNECT): "The custom key store {id} is disconnecting. Wait "
+    "until it is DISCONNECTED before you connect it.",
+    (C.DISCONNECTED, StoreEvent.DISCONNECT): "The custom key store {id} is already "
+    "disconnected.",
+    (C.DISCONNECTING, StoreEvent.DISCONNECT): "The custom key store {id} is already "
+    "disconnecting.",
+}
+
+
+class ConnectionErrorCode(enum.StrEnum):
+    CLUSTER_NOT_FOUND = "CLUSTER_NOT_FOUND"
+    INSUFFICIENT_CLOUDHSM_HSMS = "INSUFFICIENT_CLOUDHSM_HSMS"
+    INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET = "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    NETWORK_ERRORS = "NETWORK_ERRORS"
+    SUBNET_NOT_FOUND = "SUBNET_NOT_FOUND"
+    USER_LOCKED_OUT = "USER_LOCKED_OUT"
+    USER_LOGGED_IN = "USER_LOGGED_IN"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomKeyStore:
+    store_id: str
+    name: str
+    cluster_id: str
+    trust_anchor: str
+    created: float
+    password: Secret
+    supplied_password: Secret
+    state: ConnectionState = ConnectionState.DISCONNECTED
+    error_code: ConnectionErrorCode | None = None
+    #: While connected: KMS's login session in the cluster and the network it built.
+    session_id: str | None = None
+    security_group_id: str | None = None
+    eni_ids: tuple[str, ...] = ()
+    #: Bumped by every connect/disconnect so a stale scheduled job knows it is stale.
+    attempt: int = 0
+
+
+def move(store: CustomKeyStore, event: StoreEvent, **changes: object) -> CustomKeyStore:
+    """Apply ``event``; raise CustomKeyStoreInvalidStateException if the table forbids it."""
+    target = TRANSITIONS.get((store.state, event))
+    if target is None:
+        text = _REFUSALS.get((store.state, event),
+                             "The operation is not valid for the custom key store {id} in its "
+                             f"current connection state ({store.state.value}).")
+        raise CustomKeyStoreInvalidStateException(text.format(id=store.store_id))
+    return replace(store, state=target, **changes)  # type: ignore[arg-type]
