@@ -1,0 +1,536 @@
+"""hsmkms benchmark, run by hand (never in CI): ``python bench/run.py [--duration 5]``.
+
+Over HTTP (loopback, keep-alive) it measures Encrypt, Decrypt and GenerateDataKey against a real
+``hsmkms serve`` (:class:`hsmkms.testing.ServerProcess`) at 1 and 4 connections, and in the same
+run the same requests against a bare ASGI endpoint on the same uvicorn stack
+(``bench/bare.py``: uvloop + httptools, one worker, parses the JSON body, answers a fixed body).
+The load generator is ``wrk`` (installed with apt-get when missing and possible) driven by
+``bench/kms.lua``; without wrk a Python generator (one process per connection) is used and its
+own CPU time per request is printed, so one can see it is not the bottleneck.
+
+In-process it times a boto3 KMS client answered by :class:`hsmkms.testing.InProcess` against the
+same boto3 client whose ``before-send`` hook returns a canned response (boto3's own cost); the
+difference is hsmkms's per-call overhead.
+
+The request bodies are the exact bytes boto3 sends (captured with a ``before-send`` hook while
+making the key and the ciphertexts with boto3); the headers carry ``X-Amz-Target``, the JSON 1.1
+content type and a SigV4-shaped ``Authorization`` with a credential scope.
+
+Targets (issue 2, item 10): Encrypt >= 40% of the bare endpoint's throughput, p99 < 5 ms at
+4 connections, in-process overhead <= 0.15 ms per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REV_ENV = "HSMKMS_BENCH_REV"
+
+
+def _reexec_for_revision() -> None:
+    """``--rev REV``: export REV's ``src/`` and run again with it first on PYTHONPATH (before the
+    editable install), so a half-edited work tree doesn't break or skew the numbers."""
+    argv = sys.argv[1:]
+    rev = next((a.split("=", 1)[1] for a in argv if a.startswith("--rev=")), None)
+    if rev is None and "--rev" in argv:
+        at = argv.index("--rev")
+        rev = argv[at + 1] if at + 1 < len(argv) else None
+    if rev is None or os.environ.get(REV_ENV):
+        return
+    root = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse",  # noqa: S607
+                           "--show-toplevel"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    sha = subprocess.run(["git", "-C", root, "rev-parse", "--short", rev],  # noqa: S607
+                         check=True, capture_output=True, text=True).stdout.strip()
+    export = Path(tempfile.mkdtemp(prefix=f"hsmkms-bench-{sha}-"))
+    archive = subprocess.run(["git", "-C", root, "archive", rev, "src"],  # noqa: S607
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)  # noqa: S607
+    env = {**os.environ, REV_ENV: f"revision {rev} ({sha})",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(export / "src"),
+                                                       os.environ.get("PYTHONPATH")]))}
+    try:
+        code = subprocess.run([sys.executable, __file__, *argv], env=env,  # noqa: S603
+                              check=False).returncode
+    finally:
+        shutil.rmtree(export, ignore_errors=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    _reexec_for_revision()
+
+import boto3  # noqa: E402
+from botocore.awsrequest import AWSResponse  # noqa: E402
+from botocore.config import Config as BotoConfig  # noqa: E402
+
+from hsmkms.testing import InProcess, ServerProcess, free_port  # noqa: E402
+from hsmkms.testing.inprocess import ENDPOINT, _RawBody  # noqa: E402
+from hsmkms.testing.server import TEST_CREDENTIALS  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
+BODIES_PER_OPERATION = 16
+PLAINTEXT_BYTES = 128
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 5.0
+TARGET_OVERHEAD_MS = 0.15
+
+
+@dataclass(frozen=True)
+class Result:
+    target: str  # "hsmkms" or "bare"
+    operation: str
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    client_cpu_us: float | None = None  # Python generator only: its CPU time per request
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# -- request bodies, made with boto3 ------------------------------------------------------------
+
+
+def capture_bodies(server: ServerProcess) -> dict[str, list[bytes]]:
+    """Make a key and ciphertexts with boto3 and keep the exact request bodies it sent."""
+    client = server.client("kms")
+    sent: list[tuple[str, bytes]] = []
+
+    def record(request: Any, **_kwargs: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        body = request.body if isinstance(request.body, bytes) else request.body.encode()
+        sent.append((target.rpartition(".")[2], body))
+
+    key_id = client.create_key(Description="hsmkms bench")["KeyMetadata"]["KeyId"]
+    client.meta.events.register("before-send", record)
+    blobs = [client.encrypt(KeyId=key_id, Plaintext=os.urandom(PLAINTEXT_BYTES))["CiphertextBlob"]
+             for _ in range(BODIES_PER_OPERATION)]
+    for blob in blobs:
+        client.decrypt(CiphertextBlob=blob)
+    for _ in range(BODIES_PER_OPERATION):
+        client.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    bodies: dict[str, list[bytes]] = {op: [] for op in OPERATIONS}
+    for operation, body in sent:
+        bodies[operation].append(body)
+    return bodies
+
+
+def check_replay(endpoint: str, operation: str, body: bytes) -> None:
+    """One request as the load generator sends it must answer 200, or the bench is void."""
+    req = urllib.request.Request(endpoint + "/", data=body, method="POST",  # noqa: S310
+                                 headers=request_headers(operation))
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+        if resp.status != 200:
+            raise SystemExit(f"{endpoint} answered {resp.status} to {operation}")
+        json.loads(resp.read())
+
+
+def request_headers(operation: str) -> dict[str, str]:
+    """The same headers bench/kms.lua sends."""
+    now = time.gmtime()
+    return {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": f"TrentService.{operation}",
+        "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", now),
+        "User-Agent": "hsmkms-bench python",
+        "Authorization": ("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/"
+                          f"{time.strftime('%Y%m%d', now)}/us-east-1/kms/aws4_request, "
+                          "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+                          "Signature=" + "5d" * 32),
+    }
+
+
+# -- the servers --------------------------------------------------------------------------------
+
+
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Pin every thread of ``pid`` to ``cpus`` (server on one core, load on the other)."""
+    if not cpus:
+        return
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(tid), cpus)
+
+
+@contextlib.contextmanager
+def bare_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    log = (workdir / "bare.log").open("wb")
+    proc = subprocess.Popen([sys.executable, str(HERE / "bare.py"), str(port)],  # noqa: S603
+                            stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit("bench/bare.py exited: " + (workdir / "bare.log").read_text())
+            try:
+                check_replay(endpoint, "Encrypt", b"{}")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield endpoint, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+# -- load generators ----------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str | None:
+    path = shutil.which("wrk")
+    if path or not shutil.which("apt-get") or os.geteuid() != 0:
+        return path
+    print("wrk is missing: installing it with apt-get ...", flush=True)
+    for cmd in (["apt-get", "install", "-y", "-qq", "wrk"],
+                ["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        subprocess.run(cmd, check=False, capture_output=True,  # noqa: S603
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if shutil.which("wrk"):
+            break
+    return shutil.which("wrk")
+
+
+def run_wrk(wrk: str, endpoint: str, operation: str, bodies_file: Path, connections: int,
+            seconds: float, cpus: set[int] | None) -> tuple[int, float, float, float, int]:
+    seconds_ = max(1, round(seconds))  # wrk takes whole seconds
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds_}s", "--timeout", "5s",
+           "-s", str(HERE / "kms.lua"), endpoint + "/", "--", operation, str(bodies_file)]
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True,  # noqa: S603
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+    doc = json.loads(line[len("BENCH "):])
+    errors = sum(doc[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return (doc["requests"], doc["duration_us"] / 1e6, doc["p50_us"] / 1e3, doc["p99_us"] / 1e3,
+            errors)
+
+
+def _raw_request(host: str, port: int, operation: str, body: bytes) -> bytes:
+    head = "".join(f"{k}: {v}\r\n" for k, v in request_headers(operation).items())
+    return (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _python_connection(args: tuple[str, int, list[bytes], float, float, set[int] | None]
+                       ) -> tuple[list[int], int, float]:
+    """One keep-alive connection, one request in flight: (latencies ns, errors, CPU s)."""
+    host, port, requests, warmup, seconds, cpus = args
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    latencies: list[int] = []
+    errors, i, buf = 0, 0, b""
+    start = time.perf_counter()
+    measure_from, stop = start + warmup, start + warmup + seconds
+    cpu0 = 0.0
+    measuring = False
+    while True:
+        now = time.perf_counter()
+        if not measuring and now >= measure_from:
+            measuring, cpu0 = True, time.process_time()
+        if now >= stop:
+            break
+        t0 = time.perf_counter_ns()
+        sock.sendall(requests[i % len(requests)])
+        i += 1
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(65536)
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        length = next(int(x.split(b":", 1)[1]) for x in head.split(b"\r\n")
+                      if x.lower().startswith(b"content-length:"))
+        while len(buf) < length:
+            buf += sock.recv(65536)
+        buf = buf[length:]
+        if measuring:
+            latencies.append(time.perf_counter_ns() - t0)
+            errors += head[9:12] != b"200"
+    cpu = time.process_time() - cpu0
+    sock.close()
+    return latencies, errors, cpu
+
+
+def run_python(endpoint: str, operation: str, bodies: list[bytes], connections: int,
+               seconds: float, cpus: set[int] | None
+               ) -> tuple[int, float, float, float, int, float]:
+    host, port = endpoint.removeprefix("http://").split(":")
+    requests = [_raw_request(host, int(port), operation, b) for b in bodies]
+    job = (host, int(port), requests, 0.5, seconds, cpus)
+    with multiprocessing.get_context("fork").Pool(connections) as pool:
+        parts = pool.map(_python_connection, [job] * connections)
+    latencies = sorted(x for lat, _e, _c in parts for x in lat)
+    errors = sum(e for _l, e, _c in parts)
+    cpu = sum(c for _l, _e, c in parts)
+    n = len(latencies)
+    p50 = latencies[n // 2] / 1e6 if n else 0.0
+    p99 = latencies[min(n - 1, int(n * 0.99))] / 1e6 if n else 0.0
+    return n, seconds, p50, p99, errors, cpu / n * 1e6 if n else 0.0
+
+
+# -- in-process ---------------------------------------------------------------------------------
+
+
+def _canned_client(responses: dict[str, tuple[int, dict[str, str], bytes]]) -> Any:
+    """A boto3 KMS client whose requests never leave boto3: before-send answers canned bytes."""
+    client = boto3.client("kms", region_name="us-east-1", endpoint_url=ENDPOINT,
+                          config=BotoConfig(retries={"max_attempts": 1, "mode": "standard"}),
+                          **TEST_CREDENTIALS)
+
+    def answer(request: Any, **_kwargs: Any) -> AWSResponse:
+        target = request.headers["X-Amz-Target"]
+        target = target.decode() if isinstance(target, bytes) else target
+        status, headers, body = responses[target.rpartition(".")[2]]
+        return AWSResponse(request.url, status, headers, _RawBody(body))
+
+    client.meta.events.register("before-send", answer)
+    return client
+
+
+def _per_call_us(fn: Callable[[], Any], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def bench_inprocess(workdir: Path, calls: int, rounds: int) -> list[tuple[str, float, float]]:
+    """(operation, µs per call through InProcess, µs per call with a canned response)."""
+    with InProcess(workdir / "inprocess") as inproc:
+        live = inproc.client("kms")
+        key_id = live.create_key()["KeyMetadata"]["KeyId"]
+        plaintext = os.urandom(PLAINTEXT_BYTES)
+        blob = live.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
+        calls_by_op: dict[str, Callable[[Any], Any]] = {
+            "Encrypt": lambda c: c.encrypt(KeyId=key_id, Plaintext=plaintext),
+            "Decrypt": lambda c: c.decrypt(CiphertextBlob=blob),
+            "GenerateDataKey": lambda c: c.generate_data_key(KeyId=key_id, KeySpec="AES_256"),
+        }
+        # Canned answers: real responses of this very app, captured once.
+        responses: dict[str, tuple[int, dict[str, str], bytes]] = {}
+
+        def capture(request: Any, **kwargs: Any) -> AWSResponse:
+            resp = inproc.send(request, **kwargs)
+            body = resp.content
+            target = request.headers["X-Amz-Target"]
+            target = target.decode() if isinstance(target, bytes) else target
+            responses[target.rpartition(".")[2]] = (resp.status_code, dict(resp.headers), body)
+            return AWSResponse(request.url, resp.status_code, resp.headers, _RawBody(body))
+
+        recorder = boto3.client("kms", region_name="us-east-1", endpoint_url=ENDPOINT,
+                                config=BotoConfig(retries={"max_attempts": 1,
+                                                           "mode": "standard"}),
+                                **TEST_CREDENTIALS)
+        recorder.meta.events.register("before-send", capture)
+        for call in calls_by_op.values():
+            call(recorder)
+        canned = _canned_client(responses)
+        out = []
+        for operation, call in calls_by_op.items():
+            for client in (live, canned):  # warm both (first call loads models, caches)
+                _per_call_us(lambda c=client, f=call: f(c), calls // 4)
+            live_us, canned_us = [], []
+            for _ in range(rounds):  # interleaved, so drift hits both alike
+                live_us.append(_per_call_us(lambda f=call: f(live), calls))
+                canned_us.append(_per_call_us(lambda f=call: f(canned), calls))
+            out.append((operation, statistics.median(live_us), statistics.median(canned_us)))
+        return out
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import uvicorn  # noqa: PLC0415
+
+    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"uvicorn {uvicorn.__version__} (uvloop + httptools, 1 worker)")
+
+
+def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
+    wrk = None if args.loadgen == "python" else ensure_wrk()
+    if args.loadgen == "wrk" and wrk is None:
+        raise SystemExit("wrk is not installed and could not be installed")
+    cpus = os.sched_getaffinity(0)
+    server_cpus = load_cpus = None
+    if args.pin and len(cpus) >= 2:
+        first, second = sorted(cpus)[:2]
+        server_cpus, load_cpus = {first}, {second}
+    print(f"load generator: {wrk or 'python (one process per connection)'}; "
+          f"servers pinned to {server_cpus or 'any CPU'}, load to {load_cpus or 'any CPU'}",
+          flush=True)
+    server = ServerProcess(workdir / "data").start()
+    results: list[Result] = []
+    try:
+        assert server.proc is not None
+        bodies = capture_bodies(server)
+        files = {}
+        for operation, items in bodies.items():
+            files[operation] = workdir / f"{operation}.bodies"
+            files[operation].write_bytes(b"\n".join(items) + b"\n")
+        with bare_server(workdir) as (bare_endpoint, bare_proc):
+            endpoints = {"bare": bare_endpoint, "hsmkms": server.endpoint}
+            pin(server.proc.pid, server_cpus)
+            pin(bare_proc.pid, server_cpus)
+            for operation in args.operations:
+                for endpoint in endpoints.values():
+                    check_replay(endpoint, operation, bodies[operation][0])
+
+            def one(target: str, operation: str, conns: int, seconds: float) -> Result:
+                endpoint = endpoints[target]
+                if wrk is not None:
+                    n, secs, p50, p99, errors = run_wrk(wrk, endpoint, operation,
+                                                        files[operation], conns, seconds,
+                                                        load_cpus)
+                    cpu = None
+                else:
+                    n, secs, p50, p99, errors, cpu = run_python(
+                        endpoint, operation, bodies[operation], conns, seconds, load_cpus)
+                return Result(target, operation, conns, n, secs, p50, p99, errors, cpu)
+
+            for target in endpoints:  # warm-up: imports, caches, the key's cipher
+                one(target, "Encrypt", 4, args.warmup)
+            for operation in args.operations:
+                for conns in args.connections:
+                    for target in ("bare", "hsmkms"):
+                        result = one(target, operation, conns, args.duration)
+                        results.append(result)
+                        print(f"  {target:6} {operation:15} c={conns}: {result.rps:8.0f} req/s"
+                              f"  p50 {result.p50_ms:6.3f} ms  p99 {result.p99_ms:6.3f} ms"
+                              + (f"  errors {result.errors}" if result.errors else "")
+                              + (f"  (client CPU {result.client_cpu_us:.0f} µs/req)"
+                                 if result.client_cpu_us is not None else ""), flush=True)
+    finally:
+        server.kill()
+    return results
+
+
+def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tuple[str, bool]:
+    lines = ["| operation | conns | bare req/s | hsmkms req/s | ratio | bare p50 / p99 ms "
+             "| hsmkms p50 / p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    ok = True
+    verdicts = []
+    by_key = {(r.target, r.operation, r.connections): r for r in results}
+    for (target, operation, conns), hsm in by_key.items():
+        if target != "hsmkms":
+            continue
+        bare = by_key[("bare", operation, conns)]
+        ratio = hsm.rps / bare.rps if bare.rps else 0.0
+        lines.append(f"| {operation} | {conns} | {bare.rps:,.0f} | {hsm.rps:,.0f} | "
+                     f"{ratio:.0%} | {bare.p50_ms:.3f} / {bare.p99_ms:.3f} | "
+                     f"{hsm.p50_ms:.3f} / {hsm.p99_ms:.3f} |")
+        if hsm.errors or bare.errors:
+            ok = False
+            verdicts.append(f"FAIL {operation} c={conns}: {hsm.errors} hsmkms errors, "
+                            f"{bare.errors} bare errors (non-200 or socket errors)")
+        if operation == "Encrypt":
+            good = ratio >= TARGET_RATIO
+            ok &= good
+            verdicts.append(f"{'PASS' if good else 'MISS'} Encrypt c={conns} throughput "
+                            f"{ratio:.1%} of bare (target >= {TARGET_RATIO:.0%})")
+        if conns == 4:
+            good = hsm.p99_ms < TARGET_P99_MS
+            ok &= good
+            verdicts.append(f"{'PASS' if good else 'MISS'} {operation} c=4 p99 "
+                            f"{hsm.p99_ms:.3f} ms (target < {TARGET_P99_MS:g} ms)")
+    if inproc:
+        lines += ["", "| in-process operation | InProcess µs/call | canned µs/call (boto3 alone) "
+                  "| hsmkms overhead ms/call |", "|---|---:|---:|---:|"]
+        for operation, live, canned in inproc:
+            overhead = (live - canned) / 1e3
+            lines.append(f"| {operation} | {live:.0f} | {canned:.0f} | {overhead:.3f} |")
+            good = overhead <= TARGET_OVERHEAD_MS
+            ok &= good
+            verdicts.append(f"{'PASS' if good else 'MISS'} in-process {operation} overhead "
+                            f"{overhead:.3f} ms/call (target <= {TARGET_OVERHEAD_MS} ms)")
+    return "\n".join(lines + [""] + verdicts), ok
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per HTTP run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
+    parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 4], help="comma-separated connection counts (default 1,4)")
+    parser.add_argument("--operations", type=lambda s: s.split(","), default=list(OPERATIONS))
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="do not pin the servers and the load generator to separate CPUs")
+    parser.add_argument("--calls", type=int, default=400, help="in-process calls per round")
+    parser.add_argument("--rounds", type=int, default=5, help="in-process rounds per mode")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-inprocess", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--rev", help="bench this git revision's src/ (e.g. HEAD) instead of "
+                        "the work tree, which other people may be editing")
+    args = parser.parse_args(argv)
+    unknown = set(args.operations) - set(OPERATIONS)
+    if unknown:
+        parser.error(f"unknown operations {sorted(unknown)}; choose from {OPERATIONS}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.monotonic()
+    source = os.environ.get(REV_ENV, "the work tree")
+    print(f"hsmkms bench of {source} on {machine()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="hsmkms-bench-") as tmp:
+        workdir = Path(tmp)
+        results = [] if args.skip_http else http_bench(args, workdir)
+        inproc = []
+        if not args.skip_inprocess:
+            print("in-process (boto3 through InProcess vs the same client answered by a canned "
+                  "before-send hook) ...", flush=True)
+            inproc = bench_inprocess(workdir, args.calls, args.rounds)
+    text, ok = report(results, inproc)
+    print()
+    print(text)
+    print(f"\n(total {time.monotonic() - began:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "http": [{**r.__dict__, "rps": r.rps} for r in results],
+            "inprocess": [{"operation": o, "inprocess_us": a, "canned_us": b}
+                          for o, a, b in inproc]}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
