@@ -22,7 +22,54 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"{text} (env {var}, default {default!r})")
     serve.add_argument("--demo", action="store_true",
                        help="build a ready demo environment and print how to use it")
+    fault = sub.add_parser("fault", help="inject faults AWS has no API for (see docs)")
+    fault.add_argument("--endpoint-url", default=None,
+                       help="the server (default $AWS_ENDPOINT_URL or http://127.0.0.1:4599)")
+    actions = fault.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a fault; prints its fault_id")
+    add.add_argument("fault", choices=["network-errors", "pkcs11-sessions-exhausted",
+                                       "internal-error"])
+    add.add_argument("--cluster-id", required=True)
+    actions.add_parser("list", help="list the active faults")
+    clear = actions.add_parser("clear", help="remove one fault, or all of them")
+    clear.add_argument("fault_id", nargs="?", help="the fault to remove (default: all)")
     return parser
+
+
+def _fault(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    base = (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+            or "http://127.0.0.1:4599").rstrip("/") + "/_hsmkms/faults"
+
+    def call(method: str, url: str, body: object = None) -> object:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            raise SystemExit(f"hsmkms fault: {err.code} {err.read().decode()}") from None
+        except OSError as err:
+            raise SystemExit(f"hsmkms fault: cannot reach {base}: {err}") from None
+
+    if args.action == "add":
+        doc = call("POST", base, {"fault": args.fault, "cluster_id": args.cluster_id})
+    elif args.action == "list":
+        doc = call("GET", base)
+    elif args.fault_id:
+        doc = call("DELETE", f"{base}/{args.fault_id}")
+    else:
+        listed = call("GET", base)
+        ids = [f["fault_id"] for f in listed["faults"]]  # type: ignore[index]
+        for fault_id in ids:
+            call("DELETE", f"{base}/{fault_id}")
+        doc = {"removed": ids}
+    print(json.dumps(doc, indent=2))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve(config, demo=args.demo)
         return 0
+    if args.command == "fault":
+        return _fault(args)
     return 2
 
 
