@@ -91,13 +91,32 @@ def _too_large(limit: int) -> HttpResponse:
 
 
 def serve(config: Config, *, demo: bool = False) -> None:
+    import threading  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     app = App(config)
+    server = uvicorn.Server(uvicorn.Config(
+        AsgiApp(app), host=config.host, port=config.port, loop="uvloop", http="httptools",
+        lifespan="on", log_level=config.log_level, access_log=False,
+        timeout_graceful_shutdown=5))
     if demo:
-        from hsmkms.demo import prepare_demo  # noqa: PLC0415
+        host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host  # noqa: S104
+        endpoint = f"http://{host}:{config.port}"
 
-        prepare_demo(app)
-    uvicorn.run(AsgiApp(app), host=config.host, port=config.port, loop="uvloop",
-                http="httptools", lifespan="on", log_level=config.log_level,
-                access_log=False, timeout_graceful_shutdown=5)
+        def build_demo() -> None:
+            from hsmkms.demo import run_demo  # noqa: PLC0415
+
+            while not server.started:
+                if server.should_exit:
+                    return
+                threading.Event().wait(0.05)
+            urllib.request.urlopen(f"{endpoint}/_hsmkms/health", timeout=10).close()  # noqa: S310
+            try:
+                run_demo(endpoint, config.data_dir)
+            except Exception:
+                log.exception("the demo environment could not be built")
+
+        threading.Thread(target=build_demo, name="hsmkms-demo", daemon=True).start()
+    server.run()
