@@ -25,6 +25,22 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def statements(sql: str) -> list[str]:
+    """Split a migration script into statements; a ``;`` inside a comment or a string literal
+    does not end a statement (``sqlite3.complete_statement`` knows SQLite's tokens)."""
+    found: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    if pending.strip() and any(not ln.strip().startswith("--") and ln.strip()
+                               for ln in pending.splitlines()):
+        found.append(pending.strip())  # a last statement without ';': let SQLite judge it
+    return found
+
+
 class SqliteDatabase:
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
@@ -44,9 +60,8 @@ class SqliteDatabase:
                 continue
             c.execute("BEGIN IMMEDIATE")
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
+                for statement in statements(sql):
+                    c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
                 c.execute("COMMIT")
             except BaseException:
