@@ -13,6 +13,8 @@ from hsmkms.http import HttpRequest, HttpResponse
 
 log = logging.getLogger("hsmkms")
 TICK_SECONDS = 0.05
+#: Bodies up to this many times the limit are read to the end (and dropped) before the 413.
+DRAIN_FACTOR = 16
 
 Scope = dict[str, Any]
 
@@ -40,7 +42,7 @@ class AsgiApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope["headers"]}
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and int(declared) > limit * DRAIN_FACTOR:
             return _too_large(limit)
         chunks: list[bytes] = []
         size = 0
@@ -50,11 +52,16 @@ class AsgiApp:
                 return HttpResponse(400)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > limit:
+            if size <= limit:
+                chunks.append(chunk)
+            elif size > limit * DRAIN_FACTOR:
                 return _too_large(limit)
-            chunks.append(chunk)
             if not message.get("more_body"):
                 break
+        if size > limit:
+            # Read (and dropped) to the end, so that the client, still sending, gets to read
+            # the 413 instead of a connection reset.
+            return _too_large(limit)
         client = scope.get("client") or ("127.0.0.1", 0)
         req = HttpRequest(scope["method"], scope["path"], headers, b"".join(chunks),
                           scope.get("query_string", b"").decode("latin-1"), client[0])
