@@ -1,4 +1,8 @@
-"""(installed into the app by ``install``; filled in by its issue)."""
+"""What lives inside the HSMs: users, roles, lockout, login sessions, keys, PKCS #11 pools.
+
+``install`` attaches :class:`hsmkms.hsm.service.HsmService` as ``app.hsm`` and registers the
+``cloudhsm-cli`` API under ``/_hsmkms/cloudhsm-cli/`` (see :mod:`hsmkms.hsm.routes`).
+"""
 
 from __future__ import annotations
 
@@ -9,4 +13,9 @@ if TYPE_CHECKING:
 
 
 def install(app: App) -> None:
-    """Nothing to install yet."""
+    from hsmkms.hsm.routes import install_routes  # noqa: PLC0415 - imported at install time
+    from hsmkms.hsm.service import HsmService  # noqa: PLC0415
+
+    service = HsmService(app)
+    app.hsm = service  # type: ignore[attr-defined]
+    install_routes(app, service)

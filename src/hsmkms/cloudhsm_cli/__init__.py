@@ -1,0 +1,1 @@
+"""The ``cloudhsm-cli`` console script (see :mod:`hsmkms.cloudhsm_cli.main`)."""

@@ -1,0 +1,205 @@
+"""The ``cloudhsm-cli`` HTTP API: ``POST /_hsmkms/cloudhsm-cli/<command>``.
+
+Request body (JSON): ``{"region": ..., "access_key_id": ..., "cluster_id": ...,
+"token": <session token from login, optional>, "args": {...}}``. The account is the access key
+id when it is a 12-digit account id, else the configured account (as for AWS requests). Every
+answer is HTTP 200 with the CLI envelope ``{"error_code": 0, "data": ...}`` or
+``{"error_code": 1, "data": "<message>"}``; ``login`` adds ``"token"``. Failed logins are
+committed (they count toward the lockout), other failures change nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hsmkms.hsm.errors import AlreadyLoggedIn, HsmError, InvalidInput, NotLoggedIn
+from hsmkms.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from hsmkms.app import App
+    from hsmkms.hsm.service import HsmService
+
+Handler = Callable[["Call"], Any]
+CLIENT = "cloudhsm-cli"
+log = logging.getLogger("hsmkms.hsm")
+
+
+class Call:
+    def __init__(self, app: App, service: HsmService, doc: dict[str, Any]) -> None:
+        self.app, self.hsm, self.doc = app, service, doc
+        self.args: dict[str, Any] = doc.get("args") or {}
+        if not isinstance(self.args, dict):
+            raise InvalidInput("args must be an object.")
+        akid = str(doc.get("access_key_id") or "")
+        account = akid if len(akid) == 12 and akid.isdigit() else app.config.account
+        self.scope = f"{account}/{doc.get('region') or app.config.region}"
+        self.cluster_id = str(doc.get("cluster_id") or "")
+        self.token = str(doc.get("token") or "")
+        self.now = app.clock.now()
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        value = self.args.get(name, default)
+        if value is None:
+            raise InvalidInput(f"Missing argument --{name.replace('_', '-')}.")
+        return value
+
+    def logged_in(self) -> str:
+        if not self.token:
+            raise NotLoggedIn
+        found = self.hsm.touch(self.token, self.now)
+        if self.cluster_id and found.cluster_id != self.cluster_id:
+            raise NotLoggedIn
+        return self.token
+
+    def need_cluster(self) -> str:
+        if not self.cluster_id:
+            raise InvalidInput("No cluster selected: pass --cluster-id or set "
+                               "CLOUDHSM_CLUSTER_ID.")
+        return self.cluster_id
+
+
+def _login(c: Call) -> dict[str, Any]:
+    if c.token:
+        try:
+            c.hsm.session(c.token, c.now)
+            raise AlreadyLoggedIn
+        except NotLoggedIn:
+            pass
+    token = c.hsm.login(c.scope, c.need_cluster(), str(c.arg("username")),
+                        str(c.arg("password")), str(c.arg("role")), CLIENT, c.now)
+    found = c.hsm.session(token, c.now)
+    return {"__token": token, "username": found.username, "role": found.role}
+
+
+def _logout(c: Call) -> str:
+    c.hsm.logout(c.logged_in())
+    return "Logout successful"
+
+
+def _user_list(c: Call) -> dict[str, Any]:
+    return {"users": c.hsm.list_users(c.scope, c.need_cluster())}
+
+
+def _user_create(c: Call) -> dict[str, Any]:
+    c.hsm.create_user(c.logged_in(), str(c.arg("username")), str(c.arg("role")),
+                      str(c.arg("password")))
+    return {"username": str(c.arg("username")).lower(), "role": c.arg("role")}
+
+
+def _user_delete(c: Call) -> dict[str, Any]:
+    c.hsm.delete_user(c.logged_in(), str(c.arg("username")), str(c.arg("role")))
+    return {"username": str(c.arg("username")).lower(), "role": c.arg("role")}
+
+
+def _user_change_password(c: Call) -> dict[str, Any]:
+    c.hsm.change_password(c.logged_in(), str(c.arg("username")), str(c.arg("role")),
+                          str(c.arg("password")))
+    return {"username": str(c.arg("username")).lower(), "role": c.arg("role")}
+
+
+def _int_arg(c: Call, name: str, default: int) -> int:
+    raw = c.args.get(name, default)
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Invalid value for --{name.replace('_', '-')}: {raw}") from None
+
+
+def _terms(c: Call, required: bool) -> list[str]:
+    terms = c.args.get("filter") or []
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise InvalidInput("--filter takes key-reference=<value> or attr.<name>=<value> terms.")
+    if required and not terms:
+        raise InvalidInput("Missing argument --filter.")
+    return terms
+
+
+def _key_list(c: Call) -> dict[str, Any]:
+    return c.hsm.key_list(c.logged_in(), _terms(c, required=False),
+                          _int_arg(c, "max_items", 10), _int_arg(c, "starting_token", 0),
+                          bool(c.args.get("verbose")))
+
+
+def _key_change(op: str, message: str, *names: str) -> Handler:
+    def handler(c: Call) -> dict[str, Any]:
+        extra = {n: str(c.arg(n)) for n in names}
+        c.hsm.key_change(c.logged_in(), _terms(c, required=True), op, **extra)
+        return {"message": message}
+    return handler
+
+
+def _key_generate_aes(c: Call) -> dict[str, Any]:
+    from hsmkms.hsm import keys  # noqa: PLC0415 - keeps the route table at the top readable
+
+    token = c.logged_in()
+    attrs = keys.creation_attributes([str(a) for a in c.args.get("attributes") or []])
+    share = tuple(str(u).lower() for u in c.args.get("share_crypto_users") or [])
+    ref = c.hsm.generate(token, _int_arg(c, "key_length_bytes", 0), str(c.arg("label")),
+                         attrs, share)
+    session = c.hsm.session(token, c.now)
+    cluster = c.hsm._cluster(c.scope, session.cluster_id)  # noqa: SLF001 - same package
+    return {"key": keys.render(c.hsm._contents(cluster), ref, verbose=True)}  # noqa: SLF001
+
+
+def _cluster_activate(c: Call) -> str:
+    c.hsm.activate(c.scope, c.need_cluster(), str(c.arg("password")), c.now)
+    return "Cluster activation successful"
+
+
+def _cluster_hsm_info(c: Call) -> dict[str, Any]:
+    return {"hsms": c.hsm.hsm_info(c.scope, c.need_cluster())}
+
+
+COMMANDS: dict[str, Handler] = {
+    "login": _login,
+    "logout": _logout,
+    "user-list": _user_list,
+    "user-create": _user_create,
+    "user-delete": _user_delete,
+    "user-change-password": _user_change_password,
+    "key-list": _key_list,
+    "key-delete": _key_change("delete", "Key deleted successfully"),
+    "key-share": _key_change("share", "Key shared successfully", "username", "role"),
+    "key-unshare": _key_change("unshare", "Key unshared successfully", "username", "role"),
+    "key-set-attribute": _key_change("set-attribute", "Attribute set successfully",
+                                     "name", "value"),
+    "key-generate-symmetric-aes": _key_generate_aes,
+    "cluster-activate": _cluster_activate,
+    "cluster-hsm-info": _cluster_hsm_info,
+}
+
+
+def install_routes(app: App, service: HsmService) -> None:
+    def route(req: HttpRequest, rest: str) -> HttpResponse:
+        handler = COMMANDS.get(rest)
+        if handler is None:
+            return HttpResponse.of_json(404, {"error_code": 1,
+                                              "data": f"Unknown command '{rest}'."})
+        try:
+            doc = req.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            return HttpResponse.of_json(400, {"error_code": 1,
+                                              "data": "The request body must be a JSON object."})
+        # A failed login must commit its failure count; any other failure changes nothing.
+        inner = contextlib.nullcontext if rest == "login" else app.store.unit_of_work
+        try:
+            with app.store.unit_of_work():
+                try:
+                    with inner():
+                        data = handler(Call(app, service, doc))
+                except HsmError as err:
+                    return HttpResponse.of_json(200, {"error_code": 1, "data": err.message})
+        except Exception:
+            log.exception("cloudhsm-cli %s failed", rest)
+            return HttpResponse.of_json(500, {"error_code": 1, "data": "Internal error."})
+        answer: dict[str, Any] = {"error_code": 0, "data": data}
+        if isinstance(data, dict) and "__token" in data:
+            answer["token"] = data.pop("__token")
+        return HttpResponse.of_json(200, answer)
+
+    app.add_admin_route("POST", "cloudhsm-cli", route)
