@@ -1,0 +1,105 @@
+"""The event history in SQLite (tables of migration ``0002_trail.sql``): batched appends and
+indexed, keyset-paginated lookups, newest first."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hsmkms.store.sqlite import SqliteDatabase
+    from hsmkms.trail.record import Event
+
+#: LookupAttributes key -> column of ``trail_events``.
+COLUMNS = {
+    "EventId": "event_id", "EventName": "event_name", "ReadOnly": "read_only",
+    "Username": "username", "AccessKeyId": "access_key_id", "EventSource": "event_source",
+}
+#: LookupAttributes key -> column of ``trail_resources``.
+RESOURCE_COLUMNS = {"ResourceType": "type", "ResourceName": "name"}
+
+_FIELDS = ("seq, t, event_id, event_name, read_only, access_key_id, event_source, username, "
+           "resources, body")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    scope: str
+    start: float
+    end: float
+    attribute: tuple[str, str] | None = None
+    after: tuple[int, int] | None = None  # (t, seq) of the last event already returned
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    time: int
+    event_id: str
+    event_name: str
+    read_only: str
+    access_key_id: str | None
+    event_source: str
+    username: str | None
+    resources: list[list[str]]
+    body: str
+
+
+class EventLog:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        # Resource rows are written before their event, so a crash between the two leaves
+        # orphans at most: never reuse their sequence numbers.
+        (events,), = db.execute("SELECT COALESCE(MAX(seq), 0) FROM trail_events")
+        (resources,), = db.execute("SELECT COALESCE(MAX(seq), 0) FROM trail_resources")
+        self._seq = max(int(str(events)), int(str(resources)))
+
+    def append(self, events: list[Event]) -> None:
+        rows: list[tuple[object, ...]] = []
+        links: list[tuple[object, ...]] = []
+        for event in events:
+            self._seq += 1
+            rows.append((self._seq, event.scope, event.time, event.event_id, event.event_name,
+                         event.read_only, event.username, event.access_key_id,
+                         event.event_source,
+                         json.dumps([list(r) for r in event.resources], separators=(",", ":")),
+                         json.dumps(event.record, separators=(",", ":"))))
+            links.extend((self._seq, event.scope, event.time, kind, name)
+                         for kind, name in dict.fromkeys(event.resources))
+        if links:
+            self._db.executemany("INSERT INTO trail_resources VALUES (?, ?, ?, ?, ?)", links)
+        if rows:
+            self._db.executemany(
+                "INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def lookup(self, q: Query) -> list[Row]:
+        """Up to ``q.limit`` events of ``q.scope`` in ``[start, end]``, newest first."""
+        after_t, after_seq = q.after if q.after is not None else (2**62, 2**62)
+        if q.attribute is not None and q.attribute[0] in RESOURCE_COLUMNS:
+            column = RESOURCE_COLUMNS[q.attribute[0]]
+            sql = (f"SELECT {_FIELDS} FROM trail_events WHERE seq IN (SELECT seq FROM ("
+                   "SELECT DISTINCT t, seq FROM trail_resources "
+                   f"WHERE scope = ? AND {column} = ? AND t >= ? AND t <= ? "
+                   "AND (t, seq) < (?, ?) ORDER BY t DESC, seq DESC LIMIT ?)) "
+                   "ORDER BY t DESC, seq DESC")
+            args: tuple[object, ...] = (q.scope, q.attribute[1], q.start, q.end, after_t,
+                                        after_seq, q.limit)
+        else:
+            where = ""
+            args = (q.scope,)
+            if q.attribute is not None:
+                where = f"AND {COLUMNS[q.attribute[0]]} = ? "
+                args += (q.attribute[1],)
+            sql = (f"SELECT {_FIELDS} FROM trail_events WHERE scope = ? {where}"
+                   "AND t >= ? AND t <= ? AND (t, seq) < (?, ?) "
+                   "ORDER BY t DESC, seq DESC LIMIT ?")
+            args += (q.start, q.end, after_t, after_seq, q.limit)
+        return [_row(r) for r in self._db.execute(sql, args)]
+
+
+def _row(r: tuple[object, ...]) -> Row:
+    return Row(int(str(r[0])), int(str(r[1])), str(r[2]), str(r[3]), str(r[4]),
+               None if r[5] is None else str(r[5]), str(r[6]),
+               None if r[7] is None else str(r[7]), json.loads(str(r[8])), str(r[9]))

@@ -1,0 +1,315 @@
+"""CloudTrail records for KMS, as pure functions of what happened (no clock, no I/O).
+
+The record shape follows the KMS Developer Guide's CloudTrail examples (``ct-*.html``, e.g.
+ct-createkey, ct-encrypt, ct-generaterandom) and the CloudHSM key store guide's ``DeleteKey``
+example. Policy lives in the tables below: which operations are read-only, which carry
+``responseElements``, which request members are never logged, which defaults AWS writes into
+``requestParameters`` although the caller did not send them.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import functools
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hsmkms.protocol.model import Node
+
+EVENT_VERSION = "1.08"
+KMS_SOURCE = "kms.amazonaws.com"
+KEY_TYPE = "AWS::KMS::Key"
+AWS_INTERNAL = "AWS Internal"
+
+#: Operations CloudTrail marks ``readOnly: true`` (reads and cryptographic operations; the DG
+#: examples for Encrypt, Decrypt, GenerateDataKey, GenerateRandom and DescribeKey show ``true``,
+#: every create/update/delete shows ``false``).
+_READ_ONLY_CRYPTO = frozenset({
+    "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
+    "GenerateRandom", "Sign", "Verify", "DeriveSharedSecret",
+})
+_READ_ONLY_PREFIXES = ("Describe", "Get", "List")
+
+#: Operations whose event carries ``responseElements`` (all others: ``null``), per the DG
+#: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion and CreateCustomKeyStore.
+RESPONSE_OPERATIONS = frozenset({
+    "CreateKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "CreateCustomKeyStore",
+})
+
+#: Request members never logged, besides every member the model marks ``sensitive`` and every
+#: blob (AWS logs no plaintext, ciphertext, message, signature or key material).
+OMITTED = frozenset({
+    "KeyStorePassword", "TrustAnchorCertificate", "Plaintext", "CiphertextBlob",
+    "XksProxyAuthenticationCredential",
+})
+
+#: Members AWS logs under another name (DG ct-createcustomkeystore: ``clusterId``).
+RENAMED = {"CloudHsmClusterId": "clusterId"}
+
+#: Defaults AWS writes into ``requestParameters`` when the caller left them out (DG
+#: ct-createkey shows all six for a request that sent only ``Origin``; ct-encrypt and
+#: ct-decrypt show ``encryptionAlgorithm``).
+_SYMMETRIC = "SYMMETRIC_DEFAULT"
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "CreateKey": {"description": "", "origin": "AWS_KMS", "bypassPolicyLockoutSafetyCheck": False,
+                  "keyUsage": "ENCRYPT_DECRYPT"},
+    "Encrypt": {"encryptionAlgorithm": _SYMMETRIC},
+    "Decrypt": {"encryptionAlgorithm": _SYMMETRIC},
+    "ReEncrypt": {"sourceEncryptionAlgorithm": _SYMMETRIC,
+                  "destinationEncryptionAlgorithm": _SYMMETRIC},
+}
+
+#: Request members that name a KMS key (their key ARNs become the event's resources).
+KEY_MEMBERS = ("SourceKeyId", "KeyId", "TargetKeyId", "DestinationKeyId")
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_HEX = frozenset("0123456789abcdef")
+
+
+def read_only(operation: str) -> bool:
+    return operation in _READ_ONLY_CRYPTO or operation.startswith(_READ_ONLY_PREFIXES)
+
+
+def decapitalize(name: str) -> str:
+    """Java's bean rule, which CloudTrail uses: ``KeyId`` -> ``keyId``, but ``AWSAccountId``
+    stays (two leading capitals; DG ct-createkey shows ``"AWSAccountId"`` in keyMetadata)."""
+    if len(name) > 1 and name[0].isupper() and name[1].isupper():
+        return name
+    return name[:1].lower() + name[1:]
+
+
+def iso_time(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def human_time(t: float) -> str:
+    """Java's medium date-time style in UTC, as KMS events render timestamps inside
+    request/response elements: ``Oct 14, 2021, 5:39:50 PM``."""
+    g = time.gmtime(t)
+    hour = g.tm_hour % 12 or 12
+    half = "AM" if g.tm_hour < 12 else "PM"
+    return (f"{_MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year}, "
+            f"{hour}:{g.tm_min:02d}:{g.tm_sec:02d} {half}")
+
+
+def render(node: Node, value: Any, top_renames: Mapping[str, str] | None = None) -> Any:
+    """A request or response value as CloudTrail writes it (lowerCamel names, no secrets)."""
+    kind = node.type
+    if kind == "structure":
+        out: dict[str, Any] = {}
+        for name, _wire, _path, child, _required in node.members:
+            member = value.get(name)
+            if member is None or child.sensitive or child.type == "blob" or name in OMITTED:
+                continue
+            label = top_renames.get(name) if top_renames else None
+            out[label or decapitalize(name)] = render(child, member)
+        return out
+    if kind == "list":
+        assert node.item is not None
+        return [render(node.item, v) for v in value]
+    if kind == "map":
+        assert node.item is not None
+        return {str(k): render(node.item, v) for k, v in value.items()}
+    if kind == "timestamp":
+        return human_time(float(value))
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def request_parameters(operation: str, node: Node | None,
+                       params: Mapping[str, Any]) -> dict[str, Any] | None:
+    rendered: dict[str, Any] = render(node, params, RENAMED) if node is not None else {}
+    defaults = DEFAULTS.get(operation)
+    if defaults:
+        rendered = {**defaults, **rendered}
+        if operation == "CreateKey":
+            spec = rendered.get("keySpec") or rendered.get("customerMasterKeySpec") or _SYMMETRIC
+            rendered.setdefault("customerMasterKeySpec", spec)
+            rendered.setdefault("keySpec", spec)
+    return rendered or None
+
+
+def response_elements(operation: str, node: Node | None,
+                      result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if operation not in RESPONSE_OPERATIONS or node is None or not result:
+        return None
+    rendered: dict[str, Any] = render(node, result)
+    return rendered or None
+
+
+# -- identities and resources ------------------------------------------------------------------
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@functools.lru_cache(maxsize=256)
+def user_identity(account: str, access_key_id: str, region: str) -> tuple[dict[str, str], str]:
+    """``(userIdentity, Username)`` for a caller known only by account and access key id.
+
+    hsmkms has no IAM: a 12-digit access key id is the account's root user (LocalStack's
+    convention, also used by :meth:`hsmkms.app.App.context`); any other key is an IAM user
+    named after the access key id, with a stable ``AIDA...`` principal id derived from it.
+    """
+    iam = f"arn:{partition(region)}:iam::{account}"
+    if len(access_key_id) == 12 and access_key_id.isdigit():
+        return ({"type": "Root", "principalId": account, "arn": f"{iam}:root",
+                 "accountId": account, "accessKeyId": access_key_id}, "root")
+    name = access_key_id or "anonymous"
+    digest = hashlib.sha256(f"{account}/{name}".encode()).digest()
+    principal = "AIDA" + base64.b32encode(digest).decode()[:17]
+    return ({"type": "IAMUser", "principalId": principal, "arn": f"{iam}:user/{name}",
+             "accountId": account, "accessKeyId": access_key_id, "userName": name}, name)
+
+
+def is_key_arn(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("arn:") and ":key/" in value
+
+
+def _is_key_id(value: str) -> bool:
+    body = value[4:] if value.startswith("mrk-") else value
+    if value.startswith("mrk-"):
+        return len(body) == 32 and set(body) <= _HEX
+    parts = body.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and set(body.replace("-", "")) <= _HEX
+
+
+def key_arns(account: str, region: str, params: Mapping[str, Any],
+             result: Mapping[str, Any] | None, noted: Iterable[str] = ()) -> list[str]:
+    """The ARNs of the keys a call was about: from the answer, the request, or a note."""
+    found: list[str] = []
+    if result:
+        meta = result.get("KeyMetadata")
+        if isinstance(meta, Mapping):
+            found.append(meta.get("Arn"))
+        found.extend(result.get(name) for name in ("SourceKeyId", "KeyId"))
+    for name in KEY_MEMBERS:
+        value = params.get(name)
+        if is_key_arn(value):
+            found.append(value)
+        elif isinstance(value, str) and _is_key_id(value):
+            found.append(f"arn:{partition(region)}:kms:{region}:{account}:key/{value}")
+    found.extend(noted)
+    return list(dict.fromkeys(a for a in found if is_key_arn(a)))
+
+
+def resource_entries(arns: Iterable[str], account: str) -> list[dict[str, str]]:
+    out = []
+    for arn in arns:
+        parts = arn.split(":")
+        owner = parts[4] if len(parts) > 5 and parts[4] else account
+        out.append({"accountId": owner, "type": KEY_TYPE, "ARN": arn})
+    return out
+
+
+# -- whole records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One KMS API call as the observer saw it (raw; rendered at flush time)."""
+
+    account: str
+    region: str
+    request_id: str
+    now: float
+    access_key_id: str
+    source_ip: str
+    user_agent: str
+    operation: str
+    params: Mapping[str, Any]
+    result: Mapping[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    extra: Mapping[str, Any] | None
+    noted: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A finished record plus the columns LookupEvents filters and answers on."""
+
+    scope: str
+    time: int
+    event_id: str
+    event_name: str
+    read_only: str
+    username: str | None
+    access_key_id: str | None
+    event_source: str
+    resources: tuple[tuple[str, str], ...]  # (ResourceType, ResourceName)
+    record: dict[str, Any]
+
+
+def api_call_event(call: Call, event_id: str, input_node: Node | None,
+                   output_node: Node | None) -> Event:
+    identity, username = user_identity(call.account, call.access_key_id, call.region)
+    failed = call.error_code is not None
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION, "userIdentity": identity,
+        "eventTime": iso_time(call.now), "eventSource": KMS_SOURCE,
+        "eventName": call.operation, "awsRegion": call.region,
+        "sourceIPAddress": call.source_ip, "userAgent": call.user_agent,
+    }
+    if failed:
+        record["errorCode"] = call.error_code
+        if call.error_message is not None:
+            record["errorMessage"] = call.error_message
+    record["requestParameters"] = request_parameters(call.operation, input_node, call.params)
+    record["responseElements"] = None if failed else response_elements(
+        call.operation, output_node, call.result)
+    if call.extra:
+        record["additionalEventData"] = dict(call.extra)
+    arns = key_arns(call.account, call.region, call.params, call.result, call.noted)
+    record.update({"requestID": call.request_id, "eventID": event_id,
+                   "readOnly": read_only(call.operation)})
+    # DG ct-generaterandom shows "resources": [] for the one keyless operation; events of
+    # other keyless operations (custom key stores, ListKeys) have no "resources" member.
+    if arns or call.operation == "GenerateRandom":
+        record["resources"] = resource_entries(arns, call.account)
+    record.update({"eventType": "AwsApiCall", "managementEvent": True,
+                   "recipientAccountId": call.account, "eventCategory": "Management"})
+    return Event(f"{call.account}/{call.region}", int(call.now), event_id, call.operation,
+                 _flag(record["readOnly"]), username, call.access_key_id,
+                 KMS_SOURCE, tuple((KEY_TYPE, a) for a in arns), record)
+
+
+def service_event(scope: str, event_name: str, now: float, event_id: str, *,
+                  resources: list[str], additional_event_data: Mapping[str, Any] | None,
+                  response_elements: Mapping[str, Any] | None) -> Event:
+    """An event KMS itself causes, e.g. ``DeleteKey`` at the end of the waiting period
+    (field for field as the CloudHSM key store guide's DeleteKey example)."""
+    account, _, region = scope.partition("/")
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"accountId": account, "invokedBy": AWS_INTERNAL},
+        "eventTime": iso_time(now), "eventSource": KMS_SOURCE, "eventName": event_name,
+        "awsRegion": region, "sourceIPAddress": AWS_INTERNAL, "userAgent": AWS_INTERNAL,
+        "requestParameters": None,
+        "responseElements": dict(response_elements) if response_elements else None,
+    }
+    if additional_event_data:
+        record["additionalEventData"] = dict(additional_event_data)
+    arns = list(dict.fromkeys(resources))
+    record.update({
+        "eventID": event_id, "readOnly": False,
+        "resources": resource_entries(arns, account), "eventType": "AwsServiceEvent",
+        "recipientAccountId": account, "managementEvent": True, "eventCategory": "Management",
+    })
+    return Event(scope, int(now), event_id, event_name, "false", None, None, KMS_SOURCE,
+                 tuple((KEY_TYPE, a) for a in arns), record)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
