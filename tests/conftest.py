@@ -1,0 +1,68 @@
+"""Shared test helpers on top of the ``hsmkms`` pytest plugin.
+
+* ``module_server``: one real ``hsmkms serve`` per test module (for tests that don't interfere);
+  tests that need clean state use the plugin's per-test ``hsmkms_server``.
+* ``raw``: send a JSON 1.1 request by hand (``raw(server, "TrentService.Op", body)``) and get
+  ``(status, headers, body bytes)`` back, to see exactly what goes over the wire.
+* ``aws``: run the real AWS CLI v1 against a server; returns the ``CompletedProcess``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hsmkms.testing.server import ServerProcess
+
+RawResult = tuple[int, dict[str, str], bytes]
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("module") / "hsmkms-data").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def raw_request(server: ServerProcess, target: str | None, body: bytes | dict[str, Any] | None,
+                headers: dict[str, str] | None = None, path: str = "/") -> RawResult:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    hdrs = {"Content-Type": "application/x-amz-json-1.1", **(headers or {})}
+    if target is not None:
+        hdrs["X-Amz-Target"] = target
+    req = urllib.request.Request(server.endpoint + path, data=data, method="POST",  # noqa: S310
+                                 headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+@pytest.fixture
+def raw() -> Callable[..., RawResult]:
+    return raw_request
+
+
+def run_aws(server: ServerProcess, *args: str, stdin: bytes | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("aws")
+    cmd = [str(exe) if exe.exists() else "aws", *args]
+    return subprocess.run(cmd, env=server.cli_env(), capture_output=True, text=True,  # noqa: S603
+                          timeout=60, input=None if stdin is None else stdin.decode(),
+                          cwd=cwd, check=False)
+
+
+@pytest.fixture
+def aws() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_aws
