@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass, field
 
 from hsmkms.hsm.model import HsmContents
+from hsmkms.store.codec import Secret
 
 CLUSTERS = "cloudhsm.cluster"
 BACKUPS = "cloudhsm.backup"
@@ -58,6 +59,8 @@ class Hsm:
     eni_ip: str = ""
     state_message: str = ""
     contents: HsmContents = field(default_factory=HsmContents)
+    hsm_type: str = ""
+    create_timestamp: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,51 @@ class Cluster:
     trust_anchor: str = ""
     #: Identifies the backup history a cluster belongs to ("related clusters" share it).
     lineage: str = ""
+    mode: str = "FIPS"
+    network_type: str = "IPV4"
+    #: ``BackupRetentionPolicy`` (Type is always ``DAYS``): 7-379, default 90.
+    backup_retention_days: int = 90
+    tags: dict[str, str] = field(default_factory=dict)
+    #: The first HSM's key behind ``cluster_csr`` (PKCS #8 PEM), and that HSM's certificates,
+    #: shown only while the cluster is UNINITIALIZED (spec cloudhsm.md 1.2).
+    csr_key: Secret = Secret(b"")
+    hsm_certificate: str = ""
+    aws_hardware_certificate: str = ""
+    manufacturer_hardware_certificate: str = ""
+    #: ModifyCluster HsmType migration: the type to roll back to and until when (epoch, 0 = none).
+    #: Scope (account/region) of ``source_backup_id`` (another account's, for shared backups).
+    source_backup_scope: str = ""
+    previous_hsm_type: str = ""
+    hsm_type_rollback_expiration: float = 0.0
 
     def active_hsms(self) -> tuple[Hsm, ...]:
         return tuple(h for h in self.hsms if h.state is HsmState.ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """A snapshot of a cluster: one HSM's contents, the cluster certificate and its lineage.
+
+    Copies made by CopyBackupToRegion keep ``cluster_id`` (the source cluster), and record where
+    they came from in ``source_*``; no retention policy applies to them (spec 1.4 B6).
+    """
+
+    backup_id: str
+    cluster_id: str
+    state: BackupState
+    create_timestamp: float
+    hsm_type: str
+    mode: str = "FIPS"
+    contents: HsmContents = field(default_factory=HsmContents)
+    cluster_certificate: str = ""
+    trust_anchor: str = ""
+    lineage: str = ""
+    never_expires: bool = False
+    delete_timestamp: float = 0.0
+    copy_timestamp: float = 0.0
+    source_region: str = ""
+    source_backup: str = ""
+    source_cluster: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    #: PutResourcePolicy document (JSON text), "" when none.
+    policy: str = ""

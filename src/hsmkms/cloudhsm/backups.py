@@ -1,0 +1,238 @@
+"""Backups: snapshots, the 7-day pending-deletion window and the retention policy.
+
+Theory of operation: a backup is born ``CREATE_IN_PROGRESS`` holding a copy of one HSM's
+contents plus the cluster certificate, trust anchor and lineage, and a job makes it ``READY``.
+DeleteBackup (or a retention purge) makes it ``PENDING_DELETION`` with a job at
+``DeleteTimestamp`` that makes it ``DELETED``; RestoreBackup cancels that job. Retention: for each
+cluster one job is kept due at the moment its oldest purgeable backup reaches the policy's age;
+it is recomputed whenever the cluster's backups or policy change. Purgeable = READY, not
+``NeverExpires``, and not the cluster's newest READY backup ("CloudHSM does not delete a
+cluster's last backup", manage-backup-retention). Copies in another Region have no cluster
+there, hence no retention (copy-backup-to-region).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from hsmkms.cloudhsm import ids, lifecycle
+from hsmkms.cloudhsm.errors import (
+    CloudHsmInvalidRequestException,
+    CloudHsmResourceNotFoundException,
+    message,
+)
+from hsmkms.cloudhsm.lifecycle import BackupEvent
+from hsmkms.cloudhsm.model import BACKUPS, Backup, BackupState, Cluster
+from hsmkms.cloudhsm.timing import DAY, PENDING_DELETION_SECONDS, Step, duration
+from hsmkms.hsm.model import HsmContents
+from hsmkms.scheduler import Scheduler
+from hsmkms.store.base import Repository, Store
+
+READY_TASK = "cloudhsm.backup-ready"
+EXPIRE_TASK = "cloudhsm.backup-expire"
+RETENTION_TASK = "cloudhsm.backup-retention"
+
+
+def purgeable(backups: Iterable[Backup]) -> list[Backup]:
+    """The backups of one cluster a retention policy may move to PENDING_DELETION."""
+    ready = sorted((b for b in backups if b.state is BackupState.READY),
+                   key=lambda b: b.create_timestamp)
+    return [b for b in ready[:-1] if not b.never_expires]
+
+
+def expiry(backup: Backup, days: int) -> float:
+    return backup.create_timestamp + days * DAY
+
+
+class Backups:
+    def __init__(self, store: Store, scheduler: Scheduler, timing: str,
+                 clusters: Repository[Cluster], rand: ids.Random) -> None:
+        self.repo = store.repository(BACKUPS, Backup)
+        self.clusters = clusters
+        self.scheduler = scheduler
+        self.timing = timing
+        self.rand = rand
+        #: Called with (scope, backup) when a backup becomes READY (none yet; for other packages).
+        self.ready_hooks: list[Callable[[str, Backup], None]] = []
+        scheduler.register(READY_TASK, self._ready_due)
+        scheduler.register(EXPIRE_TASK, self._expire_due)
+        scheduler.register(RETENTION_TASK, self._retention_due)
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    def get(self, scope: str, backup_id: str) -> Backup:
+        backup = self.repo.get(scope, backup_id)
+        if backup is None:
+            raise CloudHsmResourceNotFoundException(message("backup_not_found", id=backup_id))
+        return backup
+
+    def of_cluster(self, scope: str, cluster_id: str) -> list[Backup]:
+        return [b for b in self.repo.values(scope) if b.cluster_id == cluster_id]
+
+    def latest_ready(self, scope: str, cluster_id: str) -> Backup | None:
+        ready = [b for b in self.of_cluster(scope, cluster_id) if b.state is BackupState.READY]
+        return max(ready, key=lambda b: b.create_timestamp, default=None)
+
+    # -- creation -----------------------------------------------------------------------------
+
+    def take(self, scope: str, cluster: Cluster, contents: HsmContents, now: float) -> Backup:
+        backup = Backup(backup_id=ids.new_id("backup", self.rand), cluster_id=cluster.cluster_id,
+                        state=BackupState.CREATE_IN_PROGRESS, create_timestamp=now,
+                        hsm_type=cluster.hsm_type, mode=cluster.mode, contents=contents,
+                        cluster_certificate=cluster.cluster_certificate,
+                        trust_anchor=cluster.trust_anchor, lineage=cluster.lineage)
+        self._add(scope, backup, now)
+        return backup
+
+    def copy(self, source: Backup, source_region: str, dest_scope: str,
+             tags: dict[str, str] | None, now: float) -> Backup:
+        if source.state is not BackupState.READY:
+            raise CloudHsmInvalidRequestException(
+                message("copy_state", id=source.backup_id, state=source.state))
+        copy = replace(source, backup_id=ids.new_id("backup", self.rand),
+                       state=BackupState.CREATE_IN_PROGRESS, copy_timestamp=now,
+                       source_region=source_region, source_backup=source.backup_id,
+                       source_cluster=source.cluster_id, never_expires=False,
+                       delete_timestamp=0.0, policy="",
+                       tags=dict(source.tags) if tags is None else tags)
+        self._add(dest_scope, copy, now)
+        return copy
+
+    def _add(self, scope: str, backup: Backup, now: float) -> None:
+        self.repo.put(scope, backup.backup_id, backup)
+        due = now + duration(self.timing, Step.BACKUP)
+        self.scheduler.schedule(READY_TASK, due, {"scope": scope, "id": backup.backup_id,
+                                                  "at": repr(due)})
+
+    def _ready_due(self, args: dict[str, str]) -> None:
+        scope = args["scope"]
+        backup = self.repo.get(scope, args["id"])
+        if backup is None or backup.state is not BackupState.CREATE_IN_PROGRESS:
+            return
+        backup = self._move(scope, backup, BackupEvent.COMPLETED)
+        self.reschedule_retention(scope, backup.cluster_id)
+        for hook in self.ready_hooks:
+            hook(scope, backup)
+
+    # -- deletion and restore -----------------------------------------------------------------
+
+    def _move(self, scope: str, backup: Backup, event: BackupEvent, **changes: object) -> Backup:
+        try:
+            state = lifecycle.backup_next(backup.state, event)
+        except lifecycle.IllegalTransition as err:
+            raise CloudHsmInvalidRequestException(
+                lifecycle.refusal(err, backup.backup_id)) from None
+        backup = replace(backup, state=state, **changes)  # type: ignore[arg-type]
+        self.repo.put(scope, backup.backup_id, backup)
+        return backup
+
+    def delete(self, scope: str, backup_id: str, now: float) -> Backup:
+        backup = self._move(scope, self.get(scope, backup_id), BackupEvent.DELETE,
+                            delete_timestamp=now + PENDING_DELETION_SECONDS)
+        self.scheduler.schedule(EXPIRE_TASK, backup.delete_timestamp,
+                                {"scope": scope, "id": backup_id}, job_id=_expire_job(scope,
+                                                                                      backup_id))
+        self.reschedule_retention(scope, backup.cluster_id)
+        return backup
+
+    def restore(self, scope: str, backup_id: str) -> Backup:
+        backup = self._move(scope, self.get(scope, backup_id), BackupEvent.RESTORE,
+                            delete_timestamp=0.0)
+        self.scheduler.cancel(_expire_job(scope, backup_id))
+        self.reschedule_retention(scope, backup.cluster_id)
+        return backup
+
+    def _expire_due(self, args: dict[str, str]) -> None:
+        backup = self.repo.get(args["scope"], args["id"])
+        if backup is not None and backup.state is BackupState.PENDING_DELETION:
+            self._move(args["scope"], backup, BackupEvent.EXPIRE)
+
+    def set_never_expires(self, scope: str, backup_id: str, never: bool) -> Backup:
+        backup = replace(self.get(scope, backup_id), never_expires=never)
+        self.repo.put(scope, backup_id, backup)
+        self.reschedule_retention(scope, backup.cluster_id)
+        return backup
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def reschedule_retention(self, scope: str, cluster_id: str) -> None:
+        job = f"cloudhsm.retention:{scope}:{cluster_id}"
+        cluster = self.clusters.get(scope, cluster_id)
+        candidates = purgeable(self.of_cluster(scope, cluster_id)) if cluster else []
+        if cluster is None or not candidates:
+            self.scheduler.cancel(job)
+            return
+        due = min(expiry(b, cluster.backup_retention_days) for b in candidates)
+        self.scheduler.schedule(RETENTION_TASK, due,
+                                {"scope": scope, "cluster": cluster_id, "at": repr(due)},
+                                job_id=job)
+
+    def _retention_due(self, args: dict[str, str]) -> None:
+        scope, cluster_id, at = args["scope"], args["cluster"], float(args["at"])
+        cluster = self.clusters.get(scope, cluster_id)
+        if cluster is None:
+            return
+        for backup in purgeable(self.of_cluster(scope, cluster_id)):
+            if expiry(backup, cluster.backup_retention_days) <= at:
+                self.delete(scope, backup.backup_id, at)
+        self.reschedule_retention(scope, cluster_id)
+
+    # -- resource policies --------------------------------------------------------------------
+
+    def put_policy(self, scope: str, backup_id: str, policy: str) -> Backup:
+        backup = self.get(scope, backup_id)
+        if backup.state is not BackupState.READY:
+            raise CloudHsmInvalidRequestException(
+                message("policy_state", id=backup_id, state=backup.state))
+        try:
+            doc = json.loads(policy)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise CloudHsmInvalidRequestException(message("policy_json"))
+        backup = replace(backup, policy=policy)
+        self.repo.put(scope, backup_id, backup)
+        return backup
+
+    def delete_policy(self, scope: str, backup_id: str) -> str:
+        backup = self.get(scope, backup_id)
+        if not backup.policy:
+            raise CloudHsmResourceNotFoundException(message("no_policy", id=backup_id))
+        self.repo.put(scope, backup_id, replace(backup, policy=""))
+        return backup.policy
+
+    def shared_with(self, account: str, region: str) -> list[Backup]:
+        """Backups of other accounts in ``region`` whose resource policy names ``account``."""
+        found = []
+        for scope in self.repo.scopes():
+            owner, _, where = scope.partition("/")
+            if owner == account or where != region:
+                continue
+            found += [b for b in self.repo.values(scope) if b.policy and
+                      b.state is BackupState.READY and _shares_with(b.policy, account)]
+        return found
+
+
+def _expire_job(scope: str, backup_id: str) -> str:
+    return f"cloudhsm.backup-expire:{scope}:{backup_id}"
+
+
+def _shares_with(policy: str, account: str) -> bool:
+    """Whether a policy document's principals include ``account`` (or everyone)."""
+    try:
+        statements = json.loads(policy).get("Statement", [])
+    except (ValueError, AttributeError):
+        return False
+    if isinstance(statements, dict):
+        statements = [statements]
+    for statement in statements:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        values = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
+        values = values if isinstance(values, list) else [values]
+        if any(v in ("*", account, f"arn:aws:iam::{account}:root") for v in values):
+            return True
+    return False

@@ -1,0 +1,87 @@
+"""What CloudHSM needs from the EC2 emulation (``app.network``), with EC2 errors translated into
+the CloudHSM errors a user of CloudHSM gets.
+
+``app.network`` (package :mod:`hsmkms.ec2`) raises EC2-coded errors; a CloudHSM caller never
+sees those codes: AWS answers CreateHsm in a full subnet, or with a taken address, with
+``CloudHsmInvalidRequestException`` (spec cloudhsm.md 1.3 rules, open question 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hsmkms.cloudhsm.errors import CloudHsmInvalidRequestException, message
+from hsmkms.errors import ServiceError
+
+#: The cluster SG's rules: TCP 2223-2225 to and from the group itself (configure-sg).
+HSM_PORTS = (2223, 2225)
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetInfo:
+    subnet_id: str
+    vpc_id: str
+    availability_zone: str
+
+
+class ClusterNetwork:
+    def __init__(self, network: Callable[[], Any]) -> None:
+        self._network = network
+
+    def _net(self) -> Any:
+        net = self._network()
+        if net is None:
+            raise CloudHsmInvalidRequestException(message("network_missing"))
+        return net
+
+    def subnets(self, scope: str, region: str, subnet_ids: list[str]) -> list[SubnetInfo]:
+        net = self._net()
+        net.ensure_default(scope, region)
+        found = []
+        for subnet_id in subnet_ids:
+            subnet = net.get_subnet(scope, subnet_id)
+            if subnet is None:
+                raise CloudHsmInvalidRequestException(message("subnet_not_found", id=subnet_id))
+            found.append(SubnetInfo(subnet.subnet_id, subnet.vpc_id, subnet.availability_zone))
+        return found
+
+    def create_cluster_group(self, scope: str, vpc_id: str, cluster_id: str) -> str:
+        net = self._net()
+        try:
+            group = net.create_security_group(scope, vpc_id, f"cloudhsm-cluster-{cluster_id}-sg",
+                                              f"Security group for CloudHSM cluster {cluster_id}")
+            for direction in ("ingress", "egress"):
+                net.authorize(scope, group, direction, "tcp", HSM_PORTS[0], HSM_PORTS[1],
+                              source_group_id=group)
+        except ServiceError as err:
+            raise CloudHsmInvalidRequestException(message("network", reason=err.message)) \
+                from None
+        return str(group)
+
+    def delete_group(self, scope: str, group_id: str) -> None:
+        try:
+            self._net().delete_security_group(scope, group_id)
+        except ServiceError:
+            pass  # already gone (or still in use by something the user made): leave it
+
+    def create_eni(self, scope: str, subnet_id: str, hsm_id: str, group_id: str,
+                   ip: str | None, now: float) -> tuple[str, str]:
+        try:
+            eni = self._net().create_eni(scope, subnet_id, f"CloudHSM ENI for HSM {hsm_id}",
+                                         [group_id], private_ip=ip, managed_by="amazon-cloudhsm",
+                                         now=now)
+        except ServiceError as err:
+            if ip:
+                raise CloudHsmInvalidRequestException(message(
+                    "ip_unavailable", ip=ip, subnet=subnet_id, reason=err.message)) from None
+            raise CloudHsmInvalidRequestException(message(
+                "no_free_address", subnet=subnet_id, reason=err.message)) from None
+        return str(eni.eni_id), str(eni.private_ip)
+
+    def delete_eni(self, scope: str, eni_id: str) -> None:
+        try:
+            self._net().delete_eni(scope, eni_id)
+        except ServiceError:
+            pass  # already gone

@@ -1,0 +1,449 @@
+"""The CloudHSM v2 control plane: clusters and their HSMs (backups in :mod:`.backups`).
+
+Theory of operation: every request validates first and then changes state through the
+transition tables of :mod:`.lifecycle`; whatever takes time (cluster set-up, HSM creation,
+initialisation, deletions) is a scheduled job due after :func:`.timing.duration`, run later in
+its own unit of work. Jobs receive their due time as ``at`` so that a clock advanced by days
+replays them at the right moments. No HTTP, no wall clock: ``now`` is always passed in.
+
+Other packages use :class:`CloudHsmService` as ``app.cloudhsm`` (``get_cluster``,
+``save_cluster``, ``activate``, ``related``, ``take_backup``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from hsmkms.cloudhsm import certs, ids, lifecycle
+from hsmkms.cloudhsm.backups import Backups
+from hsmkms.cloudhsm.errors import (
+    CloudHsmInvalidRequestException,
+    CloudHsmResourceNotFoundException,
+    message,
+)
+from hsmkms.cloudhsm.lifecycle import ClusterEvent, HsmEvent
+from hsmkms.cloudhsm.model import CLUSTERS, Backup, BackupState, Cluster, ClusterState, Hsm, HsmState
+from hsmkms.cloudhsm.network import ClusterNetwork
+from hsmkms.cloudhsm.timing import BACKUP_PERIOD_SECONDS, ROLLBACK_WINDOW_SECONDS, Step, duration
+from hsmkms.config import Config
+from hsmkms.hsm.model import HsmContents
+from hsmkms.scheduler import Scheduler
+from hsmkms.store.base import Store
+from hsmkms.store.codec import Secret
+
+HSM_TYPES = ("hsm1.medium", "hsm2m.medium")
+#: Type migrations ModifyCluster accepts (hsm1-to-hsm2-migration).
+MIGRATIONS = {("hsm1.medium", "hsm2m.medium")}
+MAX_HSMS_PER_CLUSTER = 28  # AWS hard limit (limits page)
+RETENTION_DAYS = (7, 379)
+
+#: CreateHsm by cluster state: "any" = as many HSMs as quotas allow; "first" = only while the
+#: cluster has no HSM (a second one gets AWS's "not yet been fully activated" message). States
+#: not listed refuse CreateHsm.
+CREATE_HSM_POLICY: dict[ClusterState, str] = {
+    ClusterState.UNINITIALIZED: "first",
+    ClusterState.INITIALIZE_IN_PROGRESS: "first",
+    ClusterState.INITIALIZED: "first",
+    ClusterState.ACTIVE: "any",
+    ClusterState.DEGRADED: "any",
+}
+
+CLUSTER_READY_TASK = "cloudhsm.cluster-ready"
+CLUSTER_GONE_TASK = "cloudhsm.cluster-gone"
+INITIALIZED_TASK = "cloudhsm.cluster-initialized"
+MIGRATED_TASK = "cloudhsm.cluster-migrated"
+HSM_READY_TASK = "cloudhsm.hsm-ready"
+HSM_GONE_TASK = "cloudhsm.hsm-gone"
+DAILY_BACKUP_TASK = "cloudhsm.daily-backup"
+
+
+def parse_retention(value: str) -> int:
+    days = int(value) if value.isdigit() else -1
+    if not RETENTION_DAYS[0] <= days <= RETENTION_DAYS[1]:
+        raise CloudHsmInvalidRequestException(message("retention_range", value=value))
+    return days
+
+
+class CloudHsmService:
+    def __init__(self, store: Store, scheduler: Scheduler, config: Config,
+                 network: Callable[[], Any], rand: ids.Random = os.urandom) -> None:
+        self.repo = store.repository(CLUSTERS, Cluster)
+        self.scheduler = scheduler
+        self.config = config
+        self.timing = config.timing
+        self.rand = rand
+        self.network = ClusterNetwork(network)
+        self.backups = Backups(store, scheduler, config.timing, self.repo, rand)
+        for task, fn in ((CLUSTER_READY_TASK, self._cluster_ready_due),
+                         (CLUSTER_GONE_TASK, self._cluster_gone_due),
+                         (INITIALIZED_TASK, self._initialized_due),
+                         (MIGRATED_TASK, self._migrated_due),
+                         (HSM_READY_TASK, self._hsm_ready_due),
+                         (HSM_GONE_TASK, self._hsm_gone_due),
+                         (DAILY_BACKUP_TASK, self._daily_backup_due)):
+            scheduler.register(task, fn)
+
+    # -- the interface other packages use ------------------------------------------------------
+
+    def get_cluster(self, scope: str, cluster_id: str) -> Cluster | None:
+        return self.repo.get(scope, cluster_id)
+
+    def save_cluster(self, scope: str, cluster: Cluster) -> None:
+        self.repo.put(scope, cluster.cluster_id, cluster)
+
+    def activate(self, scope: str, cluster_id: str, now: float) -> Cluster:
+        """INITIALIZED -> ACTIVE (``cluster activate``), with the activation backup."""
+        cluster = self.cluster(scope, cluster_id)
+        if cluster.state is not ClusterState.INITIALIZED:
+            raise CloudHsmInvalidRequestException(
+                message("activation_refused", id=cluster_id, state=cluster.state))
+        cluster = self._move(scope, cluster, ClusterEvent.ACTIVATE)
+        if cluster.active_hsms():  # "AWS CloudHSM ... backup ... when you activate" (backups)
+            self.take_backup(scope, cluster_id, now)
+        self._schedule_daily(scope, cluster_id, now)
+        return cluster
+
+    def related(self, scope: str, cluster_id_a: str, cluster_id_b: str) -> bool:
+        """Whether two clusters share a backup history (KMS: "related clusters")."""
+        a, b = self.repo.get(scope, cluster_id_a), self.repo.get(scope, cluster_id_b)
+        return a is not None and b is not None and bool(a.lineage) and a.lineage == b.lineage
+
+    def take_backup(self, scope: str, cluster_id: str, now: float) -> str:
+        cluster = self.cluster(scope, cluster_id)
+        live = cluster.active_hsms()
+        if not live:
+            raise CloudHsmInvalidRequestException(message("no_hsm_for_backup", id=cluster_id))
+        return self.backups.take(scope, cluster, live[0].contents, now).backup_id
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def cluster(self, scope: str, cluster_id: str) -> Cluster:
+        """A cluster that exists (DELETED ones count as gone)."""
+        cluster = self.repo.get(scope, cluster_id)
+        if cluster is None or cluster.state is ClusterState.DELETED:
+            raise CloudHsmResourceNotFoundException(message("cluster_not_found", id=cluster_id))
+        return cluster
+
+    def _move(self, scope: str, cluster: Cluster, event: ClusterEvent,
+              **changes: Any) -> Cluster:  # noqa: ANN401 - fields of Cluster
+        try:
+            state = lifecycle.cluster_next(cluster.state, event)
+        except lifecycle.IllegalTransition as err:
+            raise CloudHsmInvalidRequestException(
+                lifecycle.refusal(err, cluster.cluster_id)) from None
+        cluster = replace(cluster, state=state,
+                          state_message=lifecycle.CLUSTER_STATE_MESSAGES.get(state, ""), **changes)
+        self.save_cluster(scope, cluster)
+        return cluster
+
+    def _later(self, task: str, step: Step, now: float, **args: str) -> None:
+        due = now + duration(self.timing, step)
+        self.scheduler.schedule(task, due, {**args, "at": repr(due)})
+
+    def _schedule_daily(self, scope: str, cluster_id: str, now: float) -> None:
+        due = now + BACKUP_PERIOD_SECONDS
+        self.scheduler.schedule(DAILY_BACKUP_TASK, due,
+                                {"scope": scope, "cluster": cluster_id, "at": repr(due)},
+                                job_id=f"cloudhsm.daily:{scope}:{cluster_id}")
+
+    def live_clusters(self, scope: str) -> list[Cluster]:
+        return [c for c in self.repo.values(scope) if c.state is not ClusterState.DELETED]
+
+    # -- clusters ------------------------------------------------------------------------------
+
+    def create_cluster(self, scope: str, region: str, now: float, params: dict[str, Any],
+                       ) -> Cluster:
+        hsm_type = params["HsmType"]
+        if hsm_type not in HSM_TYPES:
+            raise CloudHsmInvalidRequestException(message("hsm_type", value=hsm_type))
+        mode = params.get("Mode", "FIPS")
+        retention = params.get("BackupRetentionPolicy", {}).get("Value")
+        days = parse_retention(retention) if retention is not None else 90
+        source, source_scope = self._source_backup(scope, params.get("SourceBackupId"))
+        if source is not None:
+            if "Mode" in params and mode != source.mode:
+                raise CloudHsmInvalidRequestException(message("mode_mismatch", backup=source.mode))
+            mode = source.mode
+        if mode == "NON_FIPS" and hsm_type != "hsm2m.medium":
+            raise CloudHsmInvalidRequestException(message("non_fips_type"))
+        if len(self.live_clusters(scope)) >= self.config.max_clusters:
+            raise CloudHsmInvalidRequestException(message("cluster_quota",
+                                                          n=self.config.max_clusters))
+        mapping, vpc_id = self._subnet_mapping(scope, region, params["SubnetIds"])
+        cluster_id = ids.new_id("cluster", self.rand)
+        group = self.network.create_cluster_group(scope, vpc_id, cluster_id)
+        cluster = Cluster(
+            cluster_id=cluster_id, state=ClusterState.CREATE_IN_PROGRESS, hsm_type=hsm_type,
+            create_timestamp=now, subnet_mapping=mapping, vpc_id=vpc_id, security_group=group,
+            mode=mode, network_type=params.get("NetworkType", "IPV4"),
+            backup_retention_days=days, tags=_tags(params.get("TagList", [])),
+            lineage=source.lineage if source else cluster_id,
+            source_backup_id=source.backup_id if source else "",
+            source_backup_scope=source_scope if source else "",
+            cluster_certificate=source.cluster_certificate if source else "",
+            trust_anchor=source.trust_anchor if source else "")
+        self.save_cluster(scope, cluster)
+        event = ClusterEvent.RESTORED if source else ClusterEvent.CREATED
+        self._later(CLUSTER_READY_TASK, Step.CREATE_CLUSTER, now, scope=scope,
+                    cluster=cluster_id, event=event)
+        return cluster
+
+    def _source_backup(self, scope: str, ref: str | None) -> tuple[Backup | None, str]:
+        if ref is None:
+            return None, ""
+        arn = ids.parse_arn(ref)
+        where, backup_id = (arn.scope, arn.ident) if arn else (scope, ref)
+        backup = self.backups.repo.get(where, backup_id)
+        account = scope.partition("/")[0]
+        if backup is None or (where != scope and backup not in self.backups.shared_with(
+                account, scope.partition("/")[2])):
+            raise CloudHsmResourceNotFoundException(message("backup_not_found", id=backup_id))
+        if backup.state is not BackupState.READY:
+            raise CloudHsmInvalidRequestException(
+                message("source_backup_state", id=backup_id, state=backup.state))
+        return backup, where
+
+    def _subnet_mapping(self, scope: str, region: str,
+                        subnet_ids: list[str]) -> tuple[dict[str, str], str]:
+        subnets = self.network.subnets(scope, region, subnet_ids)
+        by_az: dict[str, str] = {}
+        first = subnets[0]
+        for subnet in subnets:
+            if subnet.vpc_id != first.vpc_id:
+                raise CloudHsmInvalidRequestException(message(
+                    "subnet_vpcs", a=first.subnet_id, va=first.vpc_id, b=subnet.subnet_id,
+                    vb=subnet.vpc_id))
+            other = by_az.get(subnet.availability_zone)
+            if other is not None and other != subnet.subnet_id:
+                raise CloudHsmInvalidRequestException(message(
+                    "subnet_duplicate_az", a=other, b=subnet.subnet_id,
+                    az=subnet.availability_zone))
+            by_az[subnet.availability_zone] = subnet.subnet_id
+        return by_az, first.vpc_id
+
+    def _cluster_ready_due(self, args: dict[str, str]) -> None:
+        scope, at = args["scope"], float(args["at"])
+        cluster = self.repo.get(scope, args["cluster"])
+        if cluster is None or cluster.state is not ClusterState.CREATE_IN_PROGRESS:
+            return
+        cluster = self._move(scope, cluster, ClusterEvent(args["event"]))
+        if cluster.state is ClusterState.ACTIVE:
+            self._schedule_daily(scope, cluster.cluster_id, at)
+
+    def initialize(self, scope: str, now: float, cluster_id: str, signed: str,
+                   anchor: str) -> Cluster:
+        cluster = self.cluster(scope, cluster_id)
+        if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
+            raise CloudHsmInvalidRequestException(message("initialize_no_csr", id=cluster_id))
+        if cluster.state is ClusterState.UNINITIALIZED:
+            try:
+                certs.check_signed_certificate(cluster.cluster_csr, signed, anchor)
+            except certs.CertificateProblem as problem:
+                raise CloudHsmInvalidRequestException(
+                    message("bad_certificate", problem=problem)) from None
+        cluster = self._move(scope, cluster, ClusterEvent.INITIALIZE,
+                             cluster_certificate=signed, trust_anchor=anchor)
+        self._later(INITIALIZED_TASK, Step.INITIALIZE, now, scope=scope, cluster=cluster_id)
+        return cluster
+
+    def _initialized_due(self, args: dict[str, str]) -> None:
+        cluster = self.repo.get(args["scope"], args["cluster"])
+        if cluster is not None and cluster.state is ClusterState.INITIALIZE_IN_PROGRESS:
+            self._move(args["scope"], cluster, ClusterEvent.INITIALIZED)
+
+    def delete_cluster(self, scope: str, now: float, cluster_id: str) -> Cluster:
+        cluster = self.cluster(scope, cluster_id)
+        if cluster.hsms:
+            raise CloudHsmInvalidRequestException(message("cluster_has_hsms", id=cluster_id))
+        cluster = self._move(scope, cluster, ClusterEvent.DELETE)
+        self.scheduler.cancel(f"cloudhsm.daily:{scope}:{cluster_id}")
+        self._later(CLUSTER_GONE_TASK, Step.DELETE_CLUSTER, now, scope=scope, cluster=cluster_id)
+        return cluster
+
+    def _cluster_gone_due(self, args: dict[str, str]) -> None:
+        scope = args["scope"]
+        cluster = self.repo.get(scope, args["cluster"])
+        if cluster is None or cluster.state is not ClusterState.DELETE_IN_PROGRESS:
+            return
+        self._move(scope, cluster, ClusterEvent.DELETED)
+        self.network.delete_group(scope, cluster.security_group)
+
+    def modify_cluster(self, scope: str, now: float, params: dict[str, Any]) -> Cluster:
+        cluster = self.cluster(scope, params["ClusterId"])
+        if cluster.state is ClusterState.DELETE_IN_PROGRESS:
+            raise CloudHsmInvalidRequestException(
+                message("modify_state", id=cluster.cluster_id, state=cluster.state))
+        hsm_type = params.get("HsmType")
+        if hsm_type is not None and hsm_type != cluster.hsm_type:
+            cluster = self._migrate(scope, now, cluster, hsm_type)
+        retention = params.get("BackupRetentionPolicy", {}).get("Value")
+        if retention is not None:
+            cluster = replace(cluster, backup_retention_days=parse_retention(retention))
+            self.save_cluster(scope, cluster)
+            self.backups.reschedule_retention(scope, cluster.cluster_id)
+        return cluster
+
+    def _migrate(self, scope: str, now: float, cluster: Cluster, hsm_type: str) -> Cluster:
+        if hsm_type not in HSM_TYPES or (cluster.hsm_type, hsm_type) not in MIGRATIONS:
+            raise CloudHsmInvalidRequestException(message("hsm_type", value=hsm_type))
+        cluster = self._move(scope, cluster, ClusterEvent.MIGRATE,
+                             previous_hsm_type=cluster.hsm_type, hsm_type=hsm_type,
+                             hsm_type_rollback_expiration=now + ROLLBACK_WINDOW_SECONDS)
+        if cluster.active_hsms():  # a full backup before the HSMs are replaced
+            self.take_backup(scope, cluster.cluster_id, now)
+        due = now + duration(self.timing, Step.MIGRATE_HSM) * max(1, len(cluster.hsms))
+        self.scheduler.schedule(MIGRATED_TASK, due, {"scope": scope,
+                                                     "cluster": cluster.cluster_id})
+        return cluster
+
+    def _migrated_due(self, args: dict[str, str]) -> None:
+        cluster = self.repo.get(args["scope"], args["cluster"])
+        if cluster is not None and cluster.state is ClusterState.MODIFY_IN_PROGRESS:
+            hsms = tuple(replace(h, hsm_type=cluster.hsm_type) for h in cluster.hsms)
+            self._move(args["scope"], cluster, ClusterEvent.MIGRATED, hsms=hsms)
+
+    def describe_clusters(self, scope: str, filters: dict[str, list[str]]) -> list[Cluster]:
+        picked = self.repo.values(scope)
+        if "clusterIds" in filters:
+            picked = [c for c in picked if c.cluster_id in filters["clusterIds"]]
+        if "vpcIds" in filters:
+            picked = [c for c in picked if c.vpc_id in filters["vpcIds"]]
+        if "states" in filters:
+            picked = [c for c in picked if c.state in filters["states"]]
+        return picked
+
+    # -- HSMs ----------------------------------------------------------------------------------
+
+    def create_hsm(self, scope: str, now: float, cluster_id: str, zone: str,
+                   ip: str | None) -> Hsm:
+        cluster = self.cluster(scope, cluster_id)
+        policy = CREATE_HSM_POLICY.get(cluster.state)
+        if policy is None:
+            raise CloudHsmInvalidRequestException(
+                message("cluster_not_ready", id=cluster_id, state=cluster.state))
+        if policy == "first" and cluster.hsms:
+            raise CloudHsmInvalidRequestException(message("not_fully_activated", id=cluster_id))
+        subnet_id = cluster.subnet_mapping.get(zone)
+        if subnet_id is None:
+            raise CloudHsmInvalidRequestException(message(
+                "az_not_mapped", az=zone, id=cluster_id,
+                valid=", ".join(sorted(cluster.subnet_mapping))))
+        self._check_hsm_quotas(scope, cluster)
+        hsm_id = ids.new_id("hsm", self.rand)
+        eni_id, eni_ip = self.network.create_eni(scope, subnet_id, hsm_id,
+                                                 cluster.security_group, ip, now)
+        hsm = Hsm(hsm_id=hsm_id, availability_zone=zone, subnet_id=subnet_id,
+                  state=HsmState.CREATE_IN_PROGRESS, eni_id=eni_id, eni_ip=eni_ip,
+                  hsm_type=cluster.hsm_type, create_timestamp=now)
+        self.save_cluster(scope, replace(cluster, hsms=(*cluster.hsms, hsm)))
+        self._later(HSM_READY_TASK, Step.CREATE_HSM, now, scope=scope, cluster=cluster_id,
+                    hsm=hsm_id)
+        return hsm
+
+    def _check_hsm_quotas(self, scope: str, cluster: Cluster) -> None:
+        if len(cluster.hsms) >= MAX_HSMS_PER_CLUSTER:
+            raise CloudHsmInvalidRequestException(message(
+                "hsm_per_cluster_quota", id=cluster.cluster_id, n=MAX_HSMS_PER_CLUSTER))
+        in_region = sum(len(c.hsms) for c in self.live_clusters(scope))
+        if in_region >= self.config.max_hsms:
+            raise CloudHsmInvalidRequestException(message("hsm_quota", n=self.config.max_hsms))
+
+    def _hsm_ready_due(self, args: dict[str, str]) -> None:
+        scope, at = args["scope"], float(args["at"])
+        cluster = self.repo.get(scope, args["cluster"])
+        hsm = _find(cluster, args["hsm"]) if cluster else None
+        if cluster is None or hsm is None or hsm.state is not HsmState.CREATE_IN_PROGRESS:
+            return
+        contents = self._contents_for_new_hsm(scope, cluster)
+        if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
+            cluster = _with_identity(cluster, hsm.hsm_id, at)
+        ready = replace(hsm, state=lifecycle.hsm_next(hsm.state, HsmEvent.CREATED),
+                        contents=contents)
+        cluster = replace(cluster, hsms=tuple(ready if h.hsm_id == hsm.hsm_id else h
+                                              for h in cluster.hsms))
+        self.save_cluster(scope, cluster)
+        if cluster.state is ClusterState.ACTIVE:  # backup on adding an HSM (manage-backups)
+            self.take_backup(scope, cluster.cluster_id, at)
+
+    def _contents_for_new_hsm(self, scope: str, cluster: Cluster) -> HsmContents:
+        """A new HSM is cloned from a live HSM, else restored from the latest backup (for a
+        restored cluster without backups of its own: its source backup) (add-remove-hsm)."""
+        live = cluster.active_hsms()
+        if live:
+            return live[0].contents
+        backup = self.backups.latest_ready(scope, cluster.cluster_id)
+        if backup is None and cluster.source_backup_id:
+            backup = self.backups.repo.get(cluster.source_backup_scope or scope,
+                                           cluster.source_backup_id)
+        return backup.contents if backup is not None else HsmContents()
+
+    def delete_hsm(self, scope: str, now: float, params: dict[str, Any]) -> str:
+        cluster = self.cluster(scope, params["ClusterId"])
+        hsm = self._select_hsm(cluster, params)
+        try:
+            state = lifecycle.hsm_next(hsm.state, HsmEvent.DELETE)
+        except lifecycle.IllegalTransition as err:
+            raise CloudHsmInvalidRequestException(lifecycle.refusal(err, hsm.hsm_id)) from None
+        if cluster.state is ClusterState.ACTIVE:  # backup on removing an HSM (manage-backups)
+            self.take_backup(scope, cluster.cluster_id, now)
+        going = replace(hsm, state=state)
+        self.save_cluster(scope, replace(cluster, hsms=tuple(
+            going if h.hsm_id == hsm.hsm_id else h for h in cluster.hsms)))
+        self._later(HSM_GONE_TASK, Step.DELETE_HSM, now, scope=scope,
+                    cluster=cluster.cluster_id, hsm=hsm.hsm_id)
+        return hsm.hsm_id
+
+    @staticmethod
+    def _select_hsm(cluster: Cluster, params: dict[str, Any]) -> Hsm:
+        wanted = {k: params[k] for k in ("HsmId", "EniId", "EniIp") if k in params}
+        if not wanted:
+            raise CloudHsmInvalidRequestException(message("delete_hsm_selector"))
+        for hsm in cluster.hsms:
+            values = {"HsmId": hsm.hsm_id, "EniId": hsm.eni_id, "EniIp": hsm.eni_ip}
+            if all(values[k] == v for k, v in wanted.items()):
+                return hsm
+        what = ", ".join(f"{k} {v}" for k, v in wanted.items())
+        raise CloudHsmResourceNotFoundException(message("hsm_not_found",
+                                                        cluster=cluster.cluster_id, what=what))
+
+    def _hsm_gone_due(self, args: dict[str, str]) -> None:
+        scope = args["scope"]
+        cluster = self.repo.get(scope, args["cluster"])
+        hsm = _find(cluster, args["hsm"]) if cluster else None
+        if cluster is None or hsm is None or hsm.state is not HsmState.DELETE_IN_PROGRESS:
+            return
+        self.save_cluster(scope, replace(cluster, hsms=tuple(
+            h for h in cluster.hsms if h.hsm_id != hsm.hsm_id)))
+        if hsm.eni_id:
+            self.network.delete_eni(scope, hsm.eni_id)
+
+    # -- periodic backups ----------------------------------------------------------------------
+
+    def _daily_backup_due(self, args: dict[str, str]) -> None:
+        scope, at = args["scope"], float(args["at"])
+        cluster = self.repo.get(scope, args["cluster"])
+        if cluster is None or cluster.state in (ClusterState.DELETE_IN_PROGRESS,
+                                                ClusterState.DELETED):
+            return
+        if cluster.state is ClusterState.ACTIVE and cluster.active_hsms():
+            self.take_backup(scope, cluster.cluster_id, at)
+        self._schedule_daily(scope, cluster.cluster_id, at)
+
+
+def _find(cluster: Cluster, hsm_id: str) -> Hsm | None:
+    return next((h for h in cluster.hsms if h.hsm_id == hsm_id), None)
+
+
+def _with_identity(cluster: Cluster, hsm_id: str, now: float) -> Cluster:
+    identity = certs.new_hsm_identity(hsm_id, now, fips=cluster.mode == "FIPS")
+    return replace(cluster, cluster_csr=identity.csr, csr_key=Secret(identity.key_pem),
+                   hsm_certificate=identity.hsm_certificate,
+                   aws_hardware_certificate=identity.aws_hardware_certificate,
+                   manufacturer_hardware_certificate=identity.manufacturer_hardware_certificate)
+
+
+def _tags(tag_list: list[dict[str, str]]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in tag_list}
