@@ -13,12 +13,11 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.config import Config as BotoConfig
 
 from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.http import HttpRequest
-from hsmkms.testing.server import TEST_CREDENTIALS
+from hsmkms.testing.server import TEST_CREDENTIALS, client_config
 
 ENDPOINT = "http://hsmkms.invalid"
 
@@ -74,7 +73,7 @@ class InProcess:
 
     def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
         client = boto3.client(service, region_name=region, endpoint_url=ENDPOINT,
-                              config=BotoConfig(retries={"max_attempts": 1, "mode": "standard"}),
+                              config=client_config(kwargs.pop("config", None)),
                               **TEST_CREDENTIALS, **kwargs)
         client.meta.events.register("before-send", self.send)
         return client

@@ -20,6 +20,12 @@ TEST_CREDENTIALS = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
                     "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 
 
+def client_config(extra: BotoConfig | None = None) -> BotoConfig:
+    """No retries (tests see every error once), merged with the caller's own ``config=``."""
+    base = BotoConfig(retries={"max_attempts": 1, "mode": "standard"})
+    return base if extra is None else base.merge(extra)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,8 +102,7 @@ class ServerProcess:
     def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
         creds = {**TEST_CREDENTIALS, **kwargs.pop("credentials", {})}
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
-                            config=BotoConfig(retries={"max_attempts": 1, "mode": "standard"}),
-                            **creds, **kwargs)
+                            config=client_config(kwargs.pop("config", None)), **creds, **kwargs)
 
     def cli_env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment for the AWS CLI and ``cloudhsm-cli`` pointed at this server."""
