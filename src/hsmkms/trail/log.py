@@ -11,10 +11,14 @@ if TYPE_CHECKING:
     from hsmkms.store.sqlite import SqliteDatabase
     from hsmkms.trail.record import Event
 
-#: LookupAttributes key -> column of ``trail_events``.
+#: LookupAttributes key -> (column of ``trail_events``, the index to search).
 COLUMNS = {
-    "EventId": "event_id", "EventName": "event_name", "ReadOnly": "read_only",
-    "Username": "username", "AccessKeyId": "access_key_id", "EventSource": "event_source",
+    "EventId": ("event_id", "trail_events_by_id"),
+    "EventName": ("event_name", "trail_events_by_name"),
+    "ReadOnly": ("read_only", "trail_events_by_read_only"),
+    "Username": ("username", "trail_events_by_username"),
+    "AccessKeyId": ("access_key_id", "trail_events_by_access_key"),
+    "EventSource": ("event_source", "trail_events_by_source"),
 }
 #: LookupAttributes key -> column of ``trail_resources``.
 RESOURCE_COLUMNS = {"ResourceType": "type", "ResourceName": "name"}
@@ -87,12 +91,15 @@ class EventLog:
             args: tuple[object, ...] = (q.scope, q.attribute[1], q.start, q.end, after_t,
                                         after_seq, q.limit)
         else:
-            where = ""
+            source, where = "trail_events", ""
             args = (q.scope,)
             if q.attribute is not None:
-                where = f"AND {COLUMNS[q.attribute[0]]} = ? "
+                # Without statistics SQLite would rather walk the time index; a rare value
+                # among many events needs its own index.
+                column, index = COLUMNS[q.attribute[0]]
+                source, where = f"trail_events INDEXED BY {index}", f"AND {column} = ? "
                 args += (q.attribute[1],)
-            sql = (f"SELECT {_FIELDS} FROM trail_events WHERE scope = ? {where}"
+            sql = (f"SELECT {_FIELDS} FROM {source} WHERE scope = ? {where}"
                    "AND t >= ? AND t <= ? AND (t, seq) < (?, ?) "
                    "ORDER BY t DESC, seq DESC LIMIT ?")
             args += (q.start, q.end, after_t, after_seq, q.limit)
