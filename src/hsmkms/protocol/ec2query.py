@@ -186,7 +186,7 @@ class Ec2QueryService:
                 return base64.b64decode(text, validate=True)
         except (ValueError, KeyError, binascii.Error):
             raise self.errors.invalid_value(
-                f"Value ({text}) for parameter {path} is invalid. Expected a {kind}.") from None
+                f"Value ({text}) for parameter {path} is invalid. Not a valid {kind}.") from None
         return text
 
     # -- responses --------------------------------------------------------------------------
