@@ -195,7 +195,8 @@ class Client:
     def run(self, ns: argparse.Namespace) -> dict[str, Any]:
         op: str = ns.op
         args = {k: v for k, v in vars(ns).items()
-                if k not in ("op", "command", "sub", "algo", "cluster_id", "endpoint_url")}
+                if k not in ("op", "command", "sub", "algo", "cluster_id", "endpoint_url")
+                and (v is not None or k == "password")}
         if op == "key-generate-symmetric-aes":
             if args.pop("session"):
                 return failure("Session keys are not supported; generate a token key.")

@@ -101,7 +101,8 @@ def _user_change_password(c: Call) -> dict[str, Any]:
 
 
 def _int_arg(c: Call, name: str, default: int) -> int:
-    raw = c.args.get(name, default)
+    raw = c.args.get(name)
+    raw = default if raw is None else raw
     try:
         return int(raw)
     except (TypeError, ValueError):
