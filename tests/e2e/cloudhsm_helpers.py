@@ -120,7 +120,7 @@ def initialized_cluster(server: ServerProcess, ca: Ca | None = None,
 
 def activate(server: ServerProcess, cluster_id: str, password: str = ADMIN_PASSWORD) -> Any:
     return server.admin("POST", "cloudhsm-cli/cluster-activate",
-                        {"cluster_id": cluster_id, "password": password})
+                        {"cluster_id": cluster_id, "args": {"password": password}})
 
 
 def active_cluster(server: ServerProcess, hsms: int = 1, ca: Ca | None = None,
@@ -135,3 +135,27 @@ def active_cluster(server: ServerProcess, hsms: int = 1, ca: Ca | None = None,
     for i in range(1, hsms):
         hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone=zones[i % len(zones)])
     return wait_hsms_active(hsm, cluster_id, hsms), ca
+
+
+def cli(server: ServerProcess, command: str, cluster_id: str, token: str = "",
+        **args: Any) -> Any:
+    """One ``cloudhsm-cli`` command through the server's route (what the console script sends)."""
+    return server.admin("POST", f"cloudhsm-cli/{command}",
+                        {"cluster_id": cluster_id, "token": token, "args": args})
+
+
+def create_crypto_user(server: ServerProcess, cluster_id: str, username: str,
+                       password: str = "User-Password1") -> None:  # noqa: S107 - test value
+    login = cli(server, "login", cluster_id, username="admin", role="admin",
+                password=ADMIN_PASSWORD)
+    assert login["error_code"] == 0, login
+    made = cli(server, "user-create", cluster_id, login["token"], username=username,
+               role="crypto-user", password=password)
+    assert made["error_code"] == 0, made
+    assert cli(server, "logout", cluster_id, login["token"])["error_code"] == 0
+
+
+def usernames(server: ServerProcess, cluster_id: str) -> list[str]:
+    answer = cli(server, "user-list", cluster_id)
+    assert answer["error_code"] == 0, answer
+    return sorted(u["username"] for u in answer["data"]["users"])

@@ -22,28 +22,29 @@ class IllegalTransition(Exception):
         self.event = event
 
 
+# Event values are unique across the three machines: REFUSALS is keyed by event.
 class ClusterEvent(enum.StrEnum):
-    CREATED = "created"            # C1: set-up finished
-    RESTORED = "restored"          # C2: set-up from a backup finished
-    INITIALIZE = "initialize"      # C4: InitializeCluster
-    INITIALIZED = "initialized"    # C4: initialisation finished
-    ACTIVATE = "activate"          # C5: cloudhsm-cli "cluster activate"
-    MIGRATE = "migrate"            # C6: ModifyCluster with a new HsmType
-    MIGRATED = "migrated"          # C6: migration finished
-    DELETE = "delete"              # C8: DeleteCluster
-    DELETED = "deleted"            # C8: deletion finished
+    CREATED = "cluster-created"            # C1: set-up finished
+    RESTORED = "cluster-restored"          # C2: set-up from a backup finished
+    INITIALIZE = "cluster-initialize"      # C4: InitializeCluster
+    INITIALIZED = "cluster-initialized"    # C4: initialisation finished
+    ACTIVATE = "cluster-activate"          # C5: cloudhsm-cli "cluster activate"
+    MIGRATE = "cluster-migrate"            # C6: ModifyCluster with a new HsmType
+    MIGRATED = "cluster-migrated"          # C6: migration finished
+    DELETE = "cluster-delete"              # C8: DeleteCluster
+    DELETED = "cluster-deleted"            # C8: deletion finished
 
 
 class HsmEvent(enum.StrEnum):
-    CREATED = "created"
-    DELETE = "delete"
+    CREATED = "hsm-created"
+    DELETE = "hsm-delete"
 
 
 class BackupEvent(enum.StrEnum):
-    COMPLETED = "completed"        # B1/B6
-    DELETE = "delete"              # B2: DeleteBackup, B5: retention purge
-    RESTORE = "restore"            # B3: RestoreBackup
-    EXPIRE = "expire"              # B4: seven days after B2/B5
+    COMPLETED = "backup-completed"        # B1/B6
+    DELETE = "backup-delete"              # B2: DeleteBackup, B5: retention purge
+    RESTORE = "backup-restore"            # B3: RestoreBackup
+    EXPIRE = "backup-expire"              # B4: seven days after B2/B5
 
 
 C = ClusterState
