@@ -327,3 +327,27 @@ def test_aws_cli_lookup_events(module_server: ServerProcess, aws: Aws) -> None:
     assert done.returncode == 255  # AWS CLI v1: a service error
     assert "An error occurred (InvalidTimeRangeException) when calling the LookupEvents " \
         "operation: Start time must not be after end time." in done.stderr
+
+
+def test_delete_key_service_event_at_the_end_of_the_waiting_period(
+        hsmkms_server: ServerProcess) -> None:
+    kms, trail = hsmkms_server.client("kms"), hsmkms_server.client("cloudtrail")
+    arn = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+    hsmkms_server.advance(7 * DAY + 1)
+    [event] = events(trail, **by_name("DeleteKey"))
+    assert "AccessKeyId" not in event and "Username" not in event
+    assert event["Resources"] == [{"ResourceType": "AWS::KMS::Key", "ResourceName": arn}]
+    assert event["ReadOnly"] == "false"
+    rec = json.loads(event["CloudTrailEvent"])
+    assert rec == {
+        "eventVersion": "1.08", "userIdentity": {"accountId": ACCOUNT, "invokedBy": "AWS Internal"},
+        "eventTime": rec["eventTime"], "eventSource": "kms.amazonaws.com",
+        "eventName": "DeleteKey", "awsRegion": "us-east-1", "sourceIPAddress": "AWS Internal",
+        "userAgent": "AWS Internal", "requestParameters": None,
+        "responseElements": {"keyId": arn}, "eventID": event["EventId"], "readOnly": False,
+        "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": arn}],
+        "eventType": "AwsServiceEvent", "recipientAccountId": ACCOUNT, "managementEvent": True,
+        "eventCategory": "Management"}
+    assert [e["EventName"] for e in events(trail)] == [
+        "DeleteKey", "ScheduleKeyDeletion", "CreateKey"]

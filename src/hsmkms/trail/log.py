@@ -23,6 +23,7 @@ COLUMNS = {
 #: LookupAttributes key -> column of ``trail_resources``.
 RESOURCE_COLUMNS = {"ResourceType": "type", "ResourceName": "name"}
 
+_JSON = json.JSONEncoder(separators=(",", ":")).encode
 _FIELDS = ("seq, t, event_id, event_name, read_only, access_key_id, event_source, username, "
            "resources, body")
 
@@ -68,8 +69,7 @@ class EventLog:
             rows.append((self._seq, event.scope, event.time, event.event_id, event.event_name,
                          event.read_only, event.username, event.access_key_id,
                          event.event_source,
-                         json.dumps([list(r) for r in event.resources], separators=(",", ":")),
-                         json.dumps(event.record, separators=(",", ":"))))
+                         _JSON(event.resources), _JSON(event.record)))
             links.extend((self._seq, event.scope, event.time, kind, name)
                          for kind, name in dict.fromkeys(event.resources))
         if links:

@@ -194,7 +194,10 @@ def key_arns(account: str, region: str, params: Mapping[str, Any],
         if isinstance(meta, Mapping):
             found.append(meta.get("Arn"))
         found.extend(result.get(name) for name in ("SourceKeyId", "KeyId"))
-    for name in KEY_MEMBERS:
+    # The answer names every key it is about by ARN; only then is the request consulted
+    # (answers without a key, e.g. EnableKey, TagResource, and failed calls).
+    found = [a for a in found if is_key_arn(a)]
+    for name in () if found else KEY_MEMBERS:
         value = params.get(name)
         if is_key_arn(value):
             found.append(value)
