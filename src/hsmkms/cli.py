@@ -84,8 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=config.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from hsmkms.server import serve  # noqa: PLC0415 - keeps `hsmkms --help` light
+        from hsmkms.store.base import SecretsUnreadable  # noqa: PLC0415
 
-        serve(config, demo=args.demo)
+        try:
+            serve(config, demo=args.demo)
+        except SecretsUnreadable as exc:
+            print(f"hsmkms: cannot open {config.data_dir}: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "fault":
         return _fault(args)

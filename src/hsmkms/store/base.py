@@ -33,6 +33,15 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+class SecretsUnreadable(Exception):
+    """The root key given does not unseal the secrets of this database (wrong key)."""
+
+
+#: A known value sealed with the root key when the database is first opened.
+_ROOT_KEY_CHECK = "root_key_check"
+_CHECK_VALUE = b"hsmkms root key check v1"
+
+
 def scope_of(account: str, region: str) -> str:
     return f"{account}/{region}"
 
@@ -44,6 +53,23 @@ class Store:
         self._repos: dict[str, Repository[Any]] = {}
         self._staged: dict[tuple[str, str, str], object] | None = None
         self._depth = 0
+        self._check_root_key()
+
+    def _check_root_key(self) -> None:
+        """Refuse a root key that is not the one this database's secrets were sealed with,
+        before anything is read or written (nothing is lost; the right key opens it again)."""
+        sealed = self.db.get_meta(_ROOT_KEY_CHECK)
+        if sealed is None:
+            self.db.set_meta(_ROOT_KEY_CHECK, self.codec.seal(_CHECK_VALUE))
+            return
+        try:
+            ok = self.codec.unseal(sealed) == _CHECK_VALUE
+        except Exception:  # noqa: BLE001 - any failure to unseal means the same thing
+            ok = False
+        if not ok:
+            raise SecretsUnreadable(
+                "the root key does not match the one this data directory was sealed with "
+                "(check HSMKMS_ROOT_KEY or <data-dir>/root.key); nothing was changed")
 
     def repository(self, kind: str, cls: type[T]) -> Repository[T]:
         if kind in self._repos:

@@ -39,6 +39,12 @@ class Codec:
         self._seal = seal
         self._unseal = unseal
 
+    def seal(self, secret: bytes) -> str:
+        return self._seal(secret)
+
+    def unseal(self, text: str) -> bytes:
+        return self._unseal(text)
+
     def dump(self, obj: object) -> dict[str, Any]:
         assert dataclasses.is_dataclass(obj) and not isinstance(obj, type)
         return self._dump(type(obj), obj)
