@@ -41,41 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REV_ENV = "HSMKMS_BENCH_REV"
-
-
-def _reexec_for_revision() -> None:
-    """``--rev REV``: export REV's ``src/`` and run again with it first on PYTHONPATH (before the
-    editable install), so a half-edited work tree doesn't break or skew the numbers."""
-    argv = sys.argv[1:]
-    rev = next((a.split("=", 1)[1] for a in argv if a.startswith("--rev=")), None)
-    if rev is None and "--rev" in argv:
-        at = argv.index("--rev")
-        rev = argv[at + 1] if at + 1 < len(argv) else None
-    if rev is None or os.environ.get(REV_ENV):
-        return
-    root = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse",  # noqa: S607
-                           "--show-toplevel"], check=True, capture_output=True,
-                          text=True).stdout.strip()
-    sha = subprocess.run(["git", "-C", root, "rev-parse", "--short", rev],  # noqa: S607
-                         check=True, capture_output=True, text=True).stdout.strip()
-    export = Path(tempfile.mkdtemp(prefix=f"hsmkms-bench-{sha}-"))
-    archive = subprocess.run(["git", "-C", root, "archive", rev, "src"],  # noqa: S607
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)  # noqa: S607
-    env = {**os.environ, REV_ENV: f"revision {rev} ({sha})",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(export / "src"),
-                                                       os.environ.get("PYTHONPATH")]))}
-    try:
-        code = subprocess.run([sys.executable, __file__, *argv], env=env,  # noqa: S603
-                              check=False).returncode
-    finally:
-        shutil.rmtree(export, ignore_errors=True)
-    sys.exit(code)
-
+from revision import REV_ENV, reexec_for_revision
 
 if __name__ == "__main__":
-    _reexec_for_revision()
+    reexec_for_revision(__file__)
 
 import boto3  # noqa: E402
 from botocore.awsrequest import AWSResponse  # noqa: E402
@@ -104,6 +73,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu_us: float = 0.0  # the server process's CPU time (user + system) per request
+    server_busy: float = 0.0  # its CPU time / wall time: ~1.0 means the server was saturated
     client_cpu_us: float | None = None  # Python generator only: its CPU time per request
 
     @property
@@ -200,6 +171,12 @@ def bare_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- load generators ----------------------------------------------------------------------------
@@ -384,6 +361,23 @@ def machine() -> str:
             f"uvicorn {uvicorn.__version__} (uvloop + httptools, 1 worker)")
 
 
+def machine_busy(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy over ``seconds`` (from ``/proc/stat``): load we don't control."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values[:8]) - idle, sum(values[:8])
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
 def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
     wrk = None if args.loadgen == "python" else ensure_wrk()
     if args.loadgen == "wrk" and wrk is None:
@@ -413,8 +407,11 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
                 for endpoint in endpoints.values():
                     check_replay(endpoint, operation, bodies[operation][0])
 
+            pids = {"bare": bare_proc.pid, "hsmkms": server.proc.pid}
+
             def one(target: str, operation: str, conns: int, seconds: float) -> Result:
                 endpoint = endpoints[target]
+                cpu0, wall0 = cpu_seconds(pids[target]), time.monotonic()
                 if wrk is not None:
                     n, secs, p50, p99, errors = run_wrk(wrk, endpoint, operation,
                                                         files[operation], conns, seconds,
@@ -423,20 +420,30 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
                 else:
                     n, secs, p50, p99, errors, cpu = run_python(
                         endpoint, operation, bodies[operation], conns, seconds, load_cpus)
-                return Result(target, operation, conns, n, secs, p50, p99, errors, cpu)
+                used = cpu_seconds(pids[target]) - cpu0
+                busy = used / (time.monotonic() - wall0)
+                return Result(target, operation, conns, n, secs, p50, p99, errors,
+                              used / n * 1e6 if n else 0.0, busy, cpu)
 
             for target in endpoints:  # warm-up: imports, caches, the key's cipher
                 one(target, "Encrypt", 4, args.warmup)
-            for operation in args.operations:
-                for conns in args.connections:
-                    for target in ("bare", "hsmkms"):
-                        result = one(target, operation, conns, args.duration)
-                        results.append(result)
-                        print(f"  {target:6} {operation:15} c={conns}: {result.rps:8.0f} req/s"
-                              f"  p50 {result.p50_ms:6.3f} ms  p99 {result.p99_ms:6.3f} ms"
-                              + (f"  errors {result.errors}" if result.errors else "")
-                              + (f"  (client CPU {result.client_cpu_us:.0f} µs/req)"
-                                 if result.client_cpu_us is not None else ""), flush=True)
+            runs: dict[tuple[str, str, int], list[Result]] = {}
+            for _ in range(args.repeat):
+                for operation in args.operations:
+                    for conns in args.connections:
+                        for target in ("bare", "hsmkms"):
+                            result = one(target, operation, conns, args.duration)
+                            runs.setdefault((target, operation, conns), []).append(result)
+                            print(f"  {target:6} {operation:15} c={conns}: {result.rps:8.0f} "
+                                  f"req/s  p50 {result.p50_ms:6.3f} ms  p99 "
+                                  f"{result.p99_ms:6.3f} ms  server CPU "
+                                  f"{result.server_cpu_us:5.1f} µs/req (busy "
+                                  f"{result.server_busy:.0%})"
+                                  + (f"  errors {result.errors}" if result.errors else "")
+                                  + (f"  (client CPU {result.client_cpu_us:.0f} µs/req)"
+                                     if result.client_cpu_us is not None else ""), flush=True)
+            for group in runs.values():  # with --repeat: the run of median throughput
+                results.append(sorted(group, key=lambda r: r.rps)[len(group) // 2])
     finally:
         server.kill()
     return results
@@ -444,7 +451,8 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
 
 def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tuple[str, bool]:
     lines = ["| operation | conns | bare req/s | hsmkms req/s | ratio | bare p50 / p99 ms "
-             "| hsmkms p50 / p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| hsmkms p50 / p99 ms | server CPU µs/req bare / hsmkms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     ok = True
     verdicts = []
     by_key = {(r.target, r.operation, r.connections): r for r in results}
@@ -455,7 +463,8 @@ def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tup
         ratio = hsm.rps / bare.rps if bare.rps else 0.0
         lines.append(f"| {operation} | {conns} | {bare.rps:,.0f} | {hsm.rps:,.0f} | "
                      f"{ratio:.0%} | {bare.p50_ms:.3f} / {bare.p99_ms:.3f} | "
-                     f"{hsm.p50_ms:.3f} / {hsm.p99_ms:.3f} |")
+                     f"{hsm.p50_ms:.3f} / {hsm.p99_ms:.3f} | "
+                     f"{bare.server_cpu_us:.0f} / {hsm.server_cpu_us:.0f} |")
         if hsm.errors or bare.errors:
             ok = False
             verdicts.append(f"FAIL {operation} c={conns}: {hsm.errors} hsmkms errors, "
@@ -486,6 +495,8 @@ def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tup
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per HTTP run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each case, interleaved; the median one is reported")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 4], help="comma-separated connection counts (default 1,4)")
@@ -512,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     source = os.environ.get(REV_ENV, "the work tree")
     print(f"hsmkms bench of {source} on {machine()}", flush=True)
+    print(f"CPU use by other processes before the run: {machine_busy():.0%} of the machine "
+          "(figures are noisy when this is not near 0%)", flush=True)
     with tempfile.TemporaryDirectory(prefix="hsmkms-bench-") as tmp:
         workdir = Path(tmp)
         results = [] if args.skip_http else http_bench(args, workdir)
@@ -521,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                   "before-send hook) ...", flush=True)
             inproc = bench_inprocess(workdir, args.calls, args.rounds)
     text, ok = report(results, inproc)
+    text += (f"\nCPU use by other processes after the run: {machine_busy():.0%} of the "
+             "machine")
     print()
     print(text)
     print(f"\n(total {time.monotonic() - began:.0f} s)")

@@ -1,0 +1,194 @@
+"""Ablations: where the server's time per request goes, by switching parts off.
+
+``python bench/variants.py [--rev HEAD] [--seconds 3] [--repeat 3]`` serves Encrypt under wrk
+(4 connections) from several variants of the server, each in its own process on the same
+uvicorn stack, and prints throughput and the server's CPU time per request:
+
+* ``bare``: ``bench/bare.py`` (parse the JSON body, answer a fixed body);
+* ``adapter``: hsmkms's ASGI adapter (``hsmkms.server.AsgiApp``) with ``App.handle`` answering
+  a canned response: the cost of the adapter alone;
+* ``hsmkms``: the real server, as ``hsmkms serve`` runs it;
+* ``hsmkms+gc.freeze``: the same after ``gc.freeze()`` once the app is built (the botocore models
+  and compiled shapes leave the generations the collector scans);
+* ``hsmkms-ticker``: the real server without the 50 ms background tick.
+
+Only for measuring: the variants patch hsmkms at run time here, never in ``src/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from revision import reexec_for_revision
+
+if __name__ == "__main__" and "--serve" not in sys.argv:
+    reexec_for_revision(__file__)
+
+VARIANTS = ("bare", "adapter", "hsmkms", "hsmkms+gc.freeze", "hsmkms-ticker")
+EXTRA = ("hsmkms+timed",)  # prints the time spent inside App.handle when it stops
+
+
+def serve(variant: str, port: int, data_dir: str) -> None:
+    """The server side of one variant (run in a child process)."""
+    import uvicorn  # noqa: PLC0415
+
+    from hsmkms import server  # noqa: PLC0415
+    from hsmkms.app import App  # noqa: PLC0415
+    from hsmkms.config import Config  # noqa: PLC0415
+    from hsmkms.http import HttpResponse  # noqa: PLC0415
+
+    app = App(Config.from_env({"data_dir": data_dir, "port": str(port)}))
+    asgi: Any = server.AsgiApp(app)
+    if variant == "adapter":
+        canned = HttpResponse(200, b'{"KeyId": "x"}', [("content-type", "application/json")])
+        app.handle = lambda _req: canned  # type: ignore[method-assign]
+    if variant == "hsmkms-ticker":
+        async def no_tick(_self: Any) -> None:
+            return
+
+        server.AsgiApp._tick_forever = no_tick  # type: ignore[method-assign]  # noqa: SLF001
+    timings: list[float] = []
+    if variant == "hsmkms+timed":
+        handle = app.handle
+
+        def timed(req: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return handle(req)
+            finally:
+                timings.append(time.perf_counter() - start)
+
+        app.handle = timed  # type: ignore[method-assign]
+        gc.callbacks.append(_gc_timer)
+    if variant == "hsmkms+gc.freeze":
+        gc.collect()
+        gc.freeze()
+    if variant == "hsmkms+timed":  # uvicorn re-raises SIGTERM after shutdown: report before
+        close = app.close
+
+        def report_and_close() -> None:
+            _report(variant, timings)
+            close()
+
+        app.close = report_and_close  # type: ignore[method-assign]
+    uvicorn.run(asgi, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                lifespan="on", log_level="warning", access_log=False)
+
+
+def _report(variant: str, timings: list[float]) -> None:
+    if timings:
+        timings.sort()
+        print(f"[{variant}] inside App.handle: {len(timings)} calls, mean "
+              f"{statistics.mean(timings) * 1e6:.1f} µs, p50 {timings[len(timings) // 2] * 1e6:.1f}"
+              f" µs, p99 {timings[int(len(timings) * 0.99)] * 1e6:.1f} µs, max "
+              f"{timings[-1] * 1e6:.0f} µs; garbage collector: "
+              + ", ".join(f"gen{g} {n} runs {t * 1e3:.1f} ms" for g, (n, t) in
+                          sorted(_GC.items())), file=sys.stderr, flush=True)
+
+
+_GC: dict[int, list[float]] = {}
+_gc_started = [0.0]
+
+
+def _gc_timer(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        entry = _GC.setdefault(info["generation"], [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - _gc_started[0]
+
+
+def main() -> int:  # noqa: PLR0915
+    if "--serve" in sys.argv:
+        variant, port, data_dir = sys.argv[2:5]
+        serve(variant, int(port), data_dir)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--variants", type=lambda s: s.split(","), default=list(VARIANTS),
+                        help=f"from {VARIANTS + EXTRA}")
+    parser.add_argument("--rev")
+    args = parser.parse_args()
+
+    import run  # noqa: PLC0415
+
+    from hsmkms.testing import ServerProcess, free_port  # noqa: PLC0415
+
+    wrk = run.ensure_wrk()
+    if wrk is None:
+        raise SystemExit("needs wrk")
+    with tempfile.TemporaryDirectory(prefix="hsmkms-variants-") as tmp:
+        work = Path(tmp)
+        # Bodies made with boto3 against a real server; the key's data dir is then copied so
+        # every variant serves the same key.
+        seed = ServerProcess(work / "seed").start()
+        try:
+            bodies = run.capture_bodies(seed)
+        finally:
+            seed.stop()
+        path = work / "Encrypt.bodies"
+        path.write_bytes(b"\n".join(bodies["Encrypt"]) + b"\n")
+        procs: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        try:
+            for variant in args.variants:
+                port = free_port()
+                if variant == "bare":
+                    cmd = [sys.executable, str(run.HERE / "bare.py"), str(port)]
+                else:
+                    data = work / variant
+                    subprocess.run(["cp", "-r", str(work / "seed"), str(data)],  # noqa: S603, S607
+                                   check=True)
+                    cmd = [sys.executable, __file__, "--serve", variant, str(port), str(data)]
+                proc = subprocess.Popen(cmd)  # noqa: S603
+                endpoint = f"http://127.0.0.1:{port}"
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        run.check_replay(endpoint, "Encrypt", bodies["Encrypt"][0])
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline or proc.poll() is not None:
+                            raise
+                        time.sleep(0.1)
+                run.pin(proc.pid, {0})
+                procs[variant] = (proc, endpoint)
+            results: dict[str, list[tuple[float, float, float]]] = {v: [] for v in procs}
+            for variant, (proc, endpoint) in procs.items():  # warm-up
+                run.run_wrk(wrk, endpoint, "Encrypt", path, args.connections, 1, {1})
+            for _ in range(args.repeat):
+                for variant, (proc, endpoint) in procs.items():
+                    cpu0 = run.cpu_seconds(proc.pid)
+                    n, secs, _p50, p99, errors = run.run_wrk(
+                        wrk, endpoint, "Encrypt", path, args.connections, args.seconds, {1})
+                    if errors:
+                        print(f"{variant}: {errors} errors")
+                    cpu = (run.cpu_seconds(proc.pid) - cpu0) / n * 1e6
+                    results[variant].append((n / secs, cpu, p99))
+            print(f"\nEncrypt, {args.connections} connections, median of {args.repeat} x "
+                  f"{args.seconds} s")
+            print(f"{'variant':18} {'req/s':>8} {'server CPU µs/req':>18} {'p99 ms':>7}")
+            for variant, rows in results.items():
+                rps = statistics.median(r[0] for r in rows)
+                cpu = statistics.median(r[1] for r in rows)
+                p99 = statistics.median(r[2] for r in rows)
+                print(f"{variant:18} {rps:8.0f} {cpu:18.1f} {p99:7.3f}")
+        finally:
+            for proc, _endpoint in procs.values():
+                proc.terminate()
+                proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
