@@ -95,7 +95,9 @@ class KeyStoreApi:
         store = self.stores.get(f"{key.account}/{key.region}", key.custom_key_store_id or "")
         return store is not None and store.state is ConnectionState.CONNECTED
 
-    def _cluster_checks(self, scope: str, cluster_id: str, *, hsms_needed: int) -> Any:
+    def _cluster_checks(self, scope: str, cluster_id: str, *, hsms_needed: int,
+                        in_use_except: str | None = None, check_in_use: bool = False) -> Any:
+        """Found, ACTIVE, (not in use,) configured as KMS requires - in that order."""
         cluster = self.connection.cluster(scope, cluster_id)
         if cluster is None:
             raise CloudHsmClusterNotFoundException(
@@ -104,6 +106,8 @@ class KeyStoreApi:
             raise CloudHsmClusterNotActiveException(
                 f"The CloudHSM cluster {cluster_id} is not active (its state is "
                 f"{cluster.state}). Initialize and activate the cluster first.")
+        if check_in_use:
+            self._not_in_use(scope, cluster_id, in_use_except)
         self._config_checks(scope, cluster, hsms_needed)
         return cluster
 
@@ -146,8 +150,7 @@ class KeyStoreApi:
                 return {"CustomKeyStoreId": same.store_id}  # idempotent re-create
             raise CustomKeyStoreNameInUseException(
                 f"The custom key store name {name} is already in use in this account and Region.")
-        cluster = self._cluster_checks(ctx.scope, cluster_id, hsms_needed=2)
-        self._not_in_use(ctx.scope, cluster_id, None)
+        cluster = self._cluster_checks(ctx.scope, cluster_id, hsms_needed=2, check_in_use=True)
         if _pem(p["TrustAnchorCertificate"]) != _pem(cluster.trust_anchor):
             raise IncorrectTrustAnchorException(
                 f"The trust anchor certificate does not match the trust anchor of the CloudHSM "
