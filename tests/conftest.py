@@ -49,7 +49,7 @@ def raw_request(server: ServerProcess, target: str | None, body: bytes | dict[st
         return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def raw() -> Callable[..., RawResult]:
     return raw_request
 
@@ -63,6 +63,6 @@ def run_aws(server: ServerProcess, *args: str, stdin: bytes | None = None,
                           cwd=cwd, check=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def aws() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_aws
