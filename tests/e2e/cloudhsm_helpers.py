@@ -72,9 +72,10 @@ def wait_for(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float
         time.sleep(0.05)
 
 
-def subnets(server: ServerProcess, region: str = "us-east-1") -> list[str]:
-    """One default subnet per availability zone, in zone order."""
-    ec2 = server.client("ec2", region=region)
+def subnets(server: ServerProcess, region: str = "us-east-1", **client: Any) -> list[str]:
+    """One default subnet per availability zone, in zone order (``client``: e.g. credentials
+    of another account)."""
+    ec2 = server.client("ec2", region=region, **client)
     found = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])
     ordered = sorted(found["Subnets"], key=lambda s: s["AvailabilityZone"])
     return [s["SubnetId"] for s in ordered]
