@@ -86,7 +86,8 @@ def test_vpc_and_subnet_lifecycle(ec2: Any) -> None:
     assert (vpc["CidrBlock"], vpc["State"], vpc["IsDefault"]) == ("10.0.0.0/16", "pending", False)
     assert vpc["Tags"] == [{"Key": "Name", "Value": "hsm"}]
     vpc_id = vpc["VpcId"]
-    assert vpc_id.startswith("vpc-") and len(vpc_id) == 21
+    assert vpc_id.startswith("vpc-")
+    assert len(vpc_id) == 21
     ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24",
                                AvailabilityZone="us-east-1c")["Subnet"]
@@ -155,7 +156,8 @@ def test_network_interfaces(ec2: Any, account: str) -> None:
         Groups=[group_id], TagSpecifications=[{"ResourceType": "network-interface",
                                                "Tags": [{"Key": "k", "Value": "v"}]}])
     eni = made["NetworkInterface"]
-    assert eni["NetworkInterfaceId"].startswith("eni-") and len(eni["NetworkInterfaceId"]) == 21
+    assert eni["NetworkInterfaceId"].startswith("eni-")
+    assert len(eni["NetworkInterfaceId"]) == 21
     assert {k: eni[k] for k in ("SubnetId", "VpcId", "AvailabilityZone", "AvailabilityZoneId",
                                 "OwnerId", "RequesterManaged", "InterfaceType",
                                 "PrivateDnsName", "Groups", "TagSet")} == {
@@ -224,8 +226,8 @@ def test_security_groups_and_rules(ec2: Any, account: str) -> None:
     assert error_of(ec2.authorize_security_group_ingress, GroupId=group_id,
                     IpPermissions=[perm]) == (
         400, "InvalidPermission.Duplicate",
-        f'the specified rule "peer: {group_id}, TCP, from port: 2223, to port: 2225, ALLOW" '
-        "already exists")
+        (f'the specified rule "peer: {group_id}, TCP, from port: 2223, to port: 2225, ALLOW" '
+         "already exists"))
     (group,) = ec2.describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["cloudhsm-cluster-*-sg"]}])["SecurityGroups"]
     assert group["IpPermissions"] == [{**perm, "UserIdGroupPairs": [
@@ -306,8 +308,8 @@ BAD_CALLS: list[tuple[str, dict[str, Any], int, str, str]] = [
      "The security group 'nope' does not exist in default VPC '{default_vpc}'"),
     ("create_security_group", {"GroupName": "sg-x", "Description": "d"}, 400,
      "InvalidParameterValue",
-     "Value (sg-x) for parameter GroupName is invalid. Group names may not be in the format "
-     "sg-*."),
+     ("Value (sg-x) for parameter GroupName is invalid. Group names may not be in the format "
+      "sg-*.")),
     ("create_security_group", {"GroupName": "dup", "Description": "d", "DryRun": True}, 412,
      "DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
     ("authorize_security_group_ingress", {"GroupId": "sg-12345678", "IpPermissions": [
@@ -377,8 +379,8 @@ def test_wire_format(module_server: ServerProcess, account: str) -> None:
                            "parameter SubnetId</Message></Error></Errors><RequestID>")
     status, _, body = post(b"Action=Frobnicate&Version=2016-11-15")
     assert status == 400
-    assert "<Code>InvalidAction</Code><Message>The action Frobnicate is not valid for this web " \
-           "service.</Message>" in body
+    assert ("<Code>InvalidAction</Code><Message>The action Frobnicate is not valid for this web "
+            "service.</Message>") in body
     status, _, body = post(b"\xff\xfe garbage &&&= %zz")
     assert (status, "<Code>MissingAction</Code>" in body) == (400, True)
 

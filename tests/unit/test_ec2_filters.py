@@ -72,9 +72,12 @@ def test_pagination() -> None:
     items = list(range(12))
     assert filters.page(items, None, None) == (items, None)
     first, token = filters.page(items, 5, None)
-    assert first == [0, 1, 2, 3, 4] and token
+    assert first == [0, 1, 2, 3, 4]
+    assert token
     second, token2 = filters.page(items, 5, token)
-    assert second == [5, 6, 7, 8, 9] and token2 and token2 != token
+    assert second == [5, 6, 7, 8, 9]
+    assert token2
+    assert token2 != token
     assert filters.page(items, 5, token2) == ([10, 11], None)
     with pytest.raises(e.InvalidNextToken, match="The token 'garbage' is invalid"):
         filters.page(items, 5, "garbage")

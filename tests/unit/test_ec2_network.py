@@ -114,10 +114,9 @@ def test_a_full_subnet_refuses_new_enis(network: Network, store: Store) -> None:
     ("10.0.1.4", e.InvalidIPAddressInUse, "The specified address is already in use"),
     ("10.0.2.4", e.InvalidParameterValue,
      "Address 10.0.2.4 does not fall within the subnet's address range"),
-    ("10.0.1.2", e.InvalidParameterValue, "Address 10.0.1.2 is in subnet's reserved address "
-     "range"),
-    ("10.0.1.15", e.InvalidParameterValue, "Address 10.0.1.15 is in subnet's reserved address "
-     "range"),
+    ("10.0.1.2", e.InvalidParameterValue, "Address 10.0.1.2 is in subnet's reserved address range"),
+    ("10.0.1.15", e.InvalidParameterValue,
+     "Address 10.0.1.15 is in subnet's reserved address range"),
     ("10.0.1", e.InvalidParameterValue,
      "Value (10.0.1) for parameter privateIpAddress is invalid. Not a valid IPv4 address."),
 ])
@@ -267,9 +266,9 @@ def test_vpc_cidr_is_canonicalised_and_quota_enforced(network: Network, store: S
     ("10.0.0.128/25", "us-east-1a", e.InvalidSubnetConflict,
      "The CIDR '10.0.0.128/25' conflicts with another subnet"),
     ("10.0.5.0/24", "us-east-1z", e.InvalidParameterValue,
-     "Value (us-east-1z) for parameter availabilityZone is invalid. Subnets can currently only "
-     "be created in the following availability zones: us-east-1a, us-east-1b, us-east-1c, "
-     "us-east-1d, us-east-1e, us-east-1f."),
+     ("Value (us-east-1z) for parameter availabilityZone is invalid. Subnets can currently only "
+      "be created in the following availability zones: us-east-1a, us-east-1b, us-east-1c, "
+      "us-east-1d, us-east-1e, us-east-1f.")),
     ("10.0.5.0/33", "us-east-1a", e.InvalidParameterValue,
      "Value (10.0.5.0/33) for parameter cidrBlock is invalid. This is not a valid CIDR block."),
 ])
@@ -295,8 +294,13 @@ def test_subnet_by_zone_id_and_default_zone(network: Network, store: Store) -> N
 def test_failed_unit_of_work_changes_nothing(network: Network, store: Store) -> None:
     network.ensure_default(SCOPE, "us-east-1")
     before = (network.vpcs(SCOPE), network.subnets(SCOPE), network.groups.all(SCOPE))
-    with pytest.raises(e.InvalidSubnetConflict), store.unit_of_work():
-        vpc = network.create_vpc(SCOPE, "10.0.0.0/16")
-        network.create_subnet(SCOPE, vpc.vpc_id, "10.0.0.0/24")
-        network.create_subnet(SCOPE, vpc.vpc_id, "10.0.0.0/25")
+
+    def half_done() -> None:
+        with store.unit_of_work():
+            vpc = network.create_vpc(SCOPE, "10.0.0.0/16")
+            network.create_subnet(SCOPE, vpc.vpc_id, "10.0.0.0/24")
+            network.create_subnet(SCOPE, vpc.vpc_id, "10.0.0.0/25")
+
+    with pytest.raises(e.InvalidSubnetConflict):
+        half_done()
     assert (network.vpcs(SCOPE), network.subnets(SCOPE), network.groups.all(SCOPE)) == before

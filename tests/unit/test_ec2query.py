@@ -109,7 +109,7 @@ def test_empty_lists_are_not_sent_and_come_back_absent(service: Ec2QueryService,
 
 
 def test_query_string_parameters_and_member_spelling_are_accepted(
-        service: Ec2QueryService, recorder: Recorder) -> None:
+        service: Ec2QueryService) -> None:
     req = HttpRequest("POST", "/", {}, b"SubnetId.member.1=subnet-a&SubnetId.member.2=subnet-b",
                       query="Action=DescribeSubnets&Version=2016-11-15")
     op, params = service.parse(req)
@@ -211,4 +211,4 @@ def test_format_time() -> None:
 
 def test_handlers_must_exist_in_the_model() -> None:
     with pytest.raises(ValueError, match="DescribeUnicorns"):
-        Ec2QueryService({"DescribeUnicorns": lambda c, p: None}, ERRORS)
+        Ec2QueryService({"DescribeUnicorns": lambda _c, _p: None}, ERRORS)

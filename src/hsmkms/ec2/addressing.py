@@ -35,7 +35,7 @@ _DIRECTIONS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": 
 def region_code(region: str) -> str:
     """``eu-west-2`` -> ``euw2`` (the prefix of AZ IDs)."""
     parts = region.split("-")
-    if len(parts) < 3:  # noqa: PLR2004 - geo-direction-number
+    if len(parts) < 3:  # geo-direction-number
         return region.replace("-", "")
     middle = "".join(_DIRECTIONS.get(p, p[:1]) for p in parts[1:-1])
     return parts[0] + middle + parts[-1]

@@ -206,7 +206,8 @@ class Ec2Api:
 def _primary(params: Params) -> str | None:
     for spec in params.get("PrivateIpAddresses") or []:
         if spec.get("Primary", True):
-            return spec.get("PrivateIpAddress")
+            address: str | None = spec.get("PrivateIpAddress")
+            return address
     return None
 
 
@@ -242,6 +243,12 @@ def register(app: App) -> None:
     app.query_handlers["ec2"] = handle
 
 
+def _roll_back_dry_run(params: Params) -> None:
+    """DryRun: the operation ran (so its errors are the real ones); raising drops its writes."""
+    if params.get("DryRun"):
+        raise e.DryRunOperation("Request would have succeeded, but DryRun flag is set.")
+
+
 def serve(app: App, service: Ec2QueryService, req: HttpRequest,
           ctx: RequestContext) -> HttpResponse:
     """Parse, run in a nested unit of work (so a failure or DryRun changes nothing), answer."""
@@ -250,8 +257,7 @@ def serve(app: App, service: Ec2QueryService, req: HttpRequest,
         ctx = dataclasses.replace(ctx, service="ec2", operation=op.name)
         with app.store.unit_of_work():
             result = service.invoke(ctx, op, params)
-            if params.get("DryRun"):
-                raise e.DryRunOperation("Request would have succeeded, but DryRun flag is set.")
+            _roll_back_dry_run(params)
         return service.success(op, result, ctx.request_id)
     except ServiceError as err:
         return service.failure(err, ctx.request_id)

@@ -154,7 +154,8 @@ class GroupHandlers:
         added = self.groups.authorize(ctx.scope, group.group_id, direction, specs)
         egress = direction == "egress"
         return {"Return": True,
-                "SecurityGroupRules": [views.rule(r, group, egress, ctx.region) for r in added]}
+                "SecurityGroupRules": [views.rule(r, group, ctx.region, egress=egress)
+                                       for r in added]}
 
     def revoke(self, ctx: RequestContext, params: Params, direction: str) -> Result:
         group = self._target(ctx, params)
@@ -169,5 +170,5 @@ class GroupHandlers:
                 "UnknownIpPermissions": [views.permission(r.protocol, r.from_port, r.to_port,
                                                           [r], group.owner_id)
                                          for r in unknown] or None,
-                "RevokedSecurityGroupRules": [views.rule(r, group, egress, ctx.region)
+                "RevokedSecurityGroupRules": [views.rule(r, group, ctx.region, egress=egress)
                                               for r in gone]}

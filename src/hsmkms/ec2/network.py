@@ -35,7 +35,8 @@ MAX_SUBNETS_PER_VPC = 200
 MAX_ENIS = 5000
 MAX_GROUPS_PER_ENI = 5
 
-_PREFIXES = {"vpc": ("vpc", e.InvalidVpcIDMalformed), "subnet": ("subnet", e.InvalidSubnetIDMalformed),
+_PREFIXES = {"vpc": ("vpc", e.InvalidVpcIDMalformed),
+             "subnet": ("subnet", e.InvalidSubnetIDMalformed),
              "eni": ("eni", e.InvalidNetworkInterfaceIdMalformed),
              "sg": ("sg", e.InvalidGroupIdMalformed)}
 
@@ -286,7 +287,8 @@ class Network:
             raise e.InvalidParameterValue(
                 f"Address {address} does not fall within the subnet's address range")
         if net.is_reserved(subnet.cidr_block, address):
-            raise e.InvalidParameterValue(f"Address {address} is in subnet's reserved address range")
+            raise e.InvalidParameterValue(
+                f"Address {address} is in subnet's reserved address range")
         if str(address) in used:
             raise e.InvalidIPAddressInUse("The specified address is already in use")
         return str(address)

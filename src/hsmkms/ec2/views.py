@@ -129,7 +129,7 @@ def _range(rule: Rule) -> View:
     return {"CidrIp": rule.cidr, "Description": rule.description or None}
 
 
-def rule(item: Rule, group: SecurityGroup, egress: bool, region: str) -> View:
+def rule(item: Rule, group: SecurityGroup, region: str, *, egress: bool) -> View:
     view: View = {
         "SecurityGroupRuleId": item.rule_id, "GroupId": group.group_id,
         "GroupOwnerId": group.owner_id, "IsEgress": egress, "IpProtocol": item.protocol,

@@ -232,7 +232,7 @@ def _tree(flat: dict[str, str]) -> dict[str, Any]:
 def _parse_time(text: str) -> float:
     if text.replace(".", "", 1).isdigit():
         return float(text)
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    value = dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()
@@ -268,7 +268,8 @@ def _element(node: Node, tag: str, value: Any, parts: list[str]) -> None:
             _element(node.item, item_tag, item, parts)
         parts.append(f"</{tag}>")
     elif kind == "map":
-        assert node.item is not None and node.key is not None
+        assert node.item is not None
+        assert node.key is not None
         parts.append(f"<{tag}>")
         for k, v in value.items():
             parts.append("<entry>")
