@@ -74,6 +74,9 @@ class JsonService:
             doc = json.loads(body) if body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise SerializationException(f"Malformed JSON request body: {exc}") from None
+        except RecursionError:
+            raise SerializationException(
+                "Malformed JSON request body: nested too deeply.") from None
         if not isinstance(doc, dict):
             raise SerializationException("The request body must be a JSON object.")
         params = _decode(op.input, doc, "") if op.input is not None else {}
@@ -151,6 +154,12 @@ def _decode(node: Node, value: Any, path: str) -> Any:  # noqa: C901, PLR0911, P
     if expected is not None and (not isinstance(value, expected)
                                  or (kind != "boolean" and isinstance(value, bool))):
         raise _type_error(node, value, path)
+    if kind == "string" and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+            raise SerializationException(
+                f"Value at '{path}' is not valid UTF-8 text.") from None
     if kind == "list":
         assert node.item is not None
         return [_decode(node.item, v, f"{path}[{i}]") for i, v in enumerate(value)]
