@@ -169,3 +169,18 @@ def test_admin_errors(module_server: ServerProcess, raw: Callable[..., Any]) -> 
     assert json.loads(body)["__type"] == "ValidationException"
     status, _h, body = raw(module_server, None, {}, path="/_hsmkms/nothing-here")
     assert (status, json.loads(body)["__type"]) == (404, "NotFound")
+
+
+def test_hostile_bodies(module_server: ServerProcess, raw: Callable[..., Any]) -> None:
+    key_id = module_server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    before = key_count(module_server)
+    for target, body in (
+            ("TrentService.CreateKey", b"[" * 100000),
+            ("TrentService.CreateKey", b'{"Description": "\\ud800"}'),
+            ("TrentService.Encrypt", b'{"KeyId": "' + key_id.encode()
+             + b'", "Plaintext": "aGk=", "EncryptionContext": {"\\udfff": "x"}}')):
+        status, _h, resp = raw(module_server, target, body)
+        assert status == 400, resp
+        assert json.loads(resp)["__type"] == "SerializationException"
+    assert key_count(module_server) == before
+    assert module_server.admin("GET", "health")["status"] == "ok"
