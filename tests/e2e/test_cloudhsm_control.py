@@ -400,3 +400,45 @@ def test_tags_on_clusters(hsmkms_server: ServerProcess) -> None:
     assert error(exc)[0] == "CloudHsmResourceNotFoundException"
     hsm.untag_resource(ResourceId=cluster_id, TagKeyList=["b"])
     assert hsm.list_tags(ResourceId=cluster_id)["TagList"] == []
+
+
+def test_realistic_timing_and_jobs_survive_a_kill(tmp_path: Any) -> None:
+    server = ServerProcess(tmp_path / "data", env={"HSMKMS_TIMING": "realistic"}).start()
+    try:
+        hsm = server.client("cloudhsmv2")
+        cluster_id = hsm.create_cluster(HsmType="hsm1.medium",
+                                        SubnetIds=subnets(server)[:2])["Cluster"]["ClusterId"]
+        server.advance(170)
+        assert describe(hsm, cluster_id)["State"] == "CREATE_IN_PROGRESS"
+        server.restart(hard=True)
+        hsm = server.client("cloudhsmv2")
+        server.advance(15)
+        assert describe(hsm, cluster_id)["State"] == "UNINITIALIZED"
+        hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1a")
+        server.advance(400)
+        assert describe(hsm, cluster_id)["Hsms"][0]["State"] == "CREATE_IN_PROGRESS"
+        server.advance(30)
+        assert describe(hsm, cluster_id)["Hsms"][0]["State"] == "ACTIVE"
+    finally:
+        server.kill()
+
+
+def test_hsm_type_migration(hsmkms_server: ServerProcess) -> None:
+    hsm = hsmkms_server.client("cloudhsmv2")
+    cluster, _ca = active_cluster(hsmkms_server)
+    cluster_id = cluster["ClusterId"]
+    with pytest.raises(ClientError) as exc:
+        hsm.modify_cluster(ClusterId=cluster_id, HsmType="hsm3.medium")
+    assert error(exc) == ("CloudHsmInvalidRequestException",
+                          "HSM type 'hsm3.medium' is not supported. Valid HSM types: "
+                          "hsm1.medium, hsm2m.medium.")
+    moving = hsm.modify_cluster(ClusterId=cluster_id, HsmType="hsm2m.medium")["Cluster"]
+    assert (moving["State"], moving["HsmType"]) == ("MODIFY_IN_PROGRESS", "hsm2m.medium")
+    assert "HsmTypeRollbackExpiration" in moving
+    with pytest.raises(ClientError) as exc:
+        hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1a")
+    assert error(exc) == ("CloudHsmInvalidRequestException",
+                          f"HSMs cannot be created in cluster {cluster_id} while it is in state "
+                          "MODIFY_IN_PROGRESS.")
+    done = wait_state(hsm, cluster_id, "ACTIVE")
+    assert [h["HsmType"] for h in done["Hsms"]] == ["hsm2m.medium"]

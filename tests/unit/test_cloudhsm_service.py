@@ -1,0 +1,99 @@
+"""``app.cloudhsm``, the Python interface other packages use, driven in-process."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hsmkms.cloudhsm.errors import (
+    CloudHsmInvalidRequestException,
+    CloudHsmResourceNotFoundException,
+)
+from hsmkms.cloudhsm.model import ClusterState
+from hsmkms.cloudhsm.service import CloudHsmService
+from hsmkms.testing.inprocess import InProcess
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+from cloudhsm_helpers import (  # noqa: E402
+    make_ca,
+    sign_csr,
+    wait_for,
+    wait_hsms_active,
+    wait_state,
+)
+
+SCOPE = "111122223333/us-east-1"
+
+
+def subnet_ids(inproc: InProcess) -> list[str]:
+    found = inproc.client("ec2").describe_subnets()["Subnets"]
+    return [s["SubnetId"] for s in sorted(found, key=lambda s: s["AvailabilityZone"])]
+
+
+def initialized(inproc: InProcess) -> str:
+    hsm = inproc.client("cloudhsmv2")
+    cluster_id = hsm.create_cluster(HsmType="hsm1.medium",
+                                    SubnetIds=subnet_ids(inproc)[:2])["Cluster"]["ClusterId"]
+    wait_state(hsm, cluster_id, "UNINITIALIZED")
+    hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1a")
+    csr = wait_hsms_active(hsm, cluster_id, 1)["Certificates"]["ClusterCsr"]
+    ca = make_ca()
+    hsm.initialize_cluster(ClusterId=cluster_id, SignedCert=sign_csr(csr, ca), TrustAnchor=ca.pem)
+    wait_state(hsm, cluster_id, "INITIALIZED")
+    return cluster_id
+
+
+def call(inproc: InProcess, fn: Any, *args: Any) -> Any:
+    app = inproc.app
+    with app.lock, app.store.unit_of_work():
+        return fn(*args)
+
+
+def test_service_interface(hsmkms_inprocess: InProcess) -> None:
+    service: CloudHsmService = hsmkms_inprocess.app.cloudhsm  # type: ignore[attr-defined]
+    hsm = hsmkms_inprocess.client("cloudhsmv2")
+    assert service.get_cluster(SCOPE, "cluster-aaaaaaaaaaa") is None
+    cluster_id = initialized(hsmkms_inprocess)
+    cluster = service.get_cluster(SCOPE, cluster_id)
+    assert cluster is not None and cluster.state is ClusterState.INITIALIZED
+    assert cluster.trust_anchor and cluster.cluster_certificate
+    assert cluster.hsms[0].contents == type(cluster.hsms[0].contents)()
+    with pytest.raises(CloudHsmInvalidRequestException, match="has no ACTIVE HSM to back up"):
+        call(hsmkms_inprocess, _no_hsm_backup, service, cluster_id)  # rolled back
+    assert service.get_cluster(SCOPE, cluster_id) == cluster
+    now = hsmkms_inprocess.app.clock.now()
+    active = call(hsmkms_inprocess, service.activate, SCOPE, cluster_id, now)
+    assert active.state is ClusterState.ACTIVE
+    with pytest.raises(CloudHsmInvalidRequestException,
+                       match="cannot be activated in state ACTIVE: it must be INITIALIZED"):
+        call(hsmkms_inprocess, service.activate, SCOPE, cluster_id, now)
+    with pytest.raises(CloudHsmResourceNotFoundException):
+        call(hsmkms_inprocess, service.activate, SCOPE, "cluster-aaaaaaaaaaa", now)
+    backup_id = call(hsmkms_inprocess, service.take_backup, SCOPE, cluster_id, now)
+    ready = wait_for(lambda: hsm.describe_backups(Filters={"backupIds": [backup_id]}),
+                     lambda r: r["Backups"][0]["BackupState"] == "READY")
+    assert ready["Backups"][0]["ClusterId"] == cluster_id
+    # save_cluster: what the HSM-contents code does with changed contents.
+    renamed = replace(active, tags={"saved": "yes"})
+    call(hsmkms_inprocess, service.save_cluster, SCOPE, renamed)
+    assert service.get_cluster(SCOPE, cluster_id) == renamed
+    # related: clusters restored from this cluster's backups share its history.
+    restored = hsm.create_cluster(HsmType="hsm1.medium", SubnetIds=subnet_ids(hsmkms_inprocess)[:1],
+                                  SourceBackupId=backup_id)["Cluster"]["ClusterId"]
+    other = hsm.create_cluster(HsmType="hsm1.medium",
+                               SubnetIds=subnet_ids(hsmkms_inprocess)[:1])["Cluster"]["ClusterId"]
+    assert service.related(SCOPE, cluster_id, restored)
+    assert service.related(SCOPE, restored, cluster_id)
+    assert not service.related(SCOPE, cluster_id, other)
+    assert not service.related(SCOPE, cluster_id, "cluster-aaaaaaaaaaa")
+
+
+def _no_hsm_backup(service: CloudHsmService, cluster_id: str) -> str:
+    cluster = service.get_cluster(SCOPE, cluster_id)
+    assert cluster is not None
+    service.save_cluster(SCOPE, replace(cluster, hsms=()))
+    return service.take_backup(SCOPE, cluster_id, 0.0)
