@@ -85,3 +85,22 @@ def test_pagination() -> None:
         filters.page(items, 4, None)
     assert info.value.message == ("Value ( 4 ) for parameter maxResults is invalid. Expecting a "
                                   "value between 5 and 1000.")
+
+
+@pytest.mark.parametrize(("pattern", "text", "matches"), [
+    ("a?c", "ac", True), ("a?c", "abc", True), ("a?c", "abbc", False), ("*", "", True),
+    ("??", "", True), ("??", "abc", False), ("a*b*c", "aXbYc", True), ("a*b*c", "aXbY", False),
+    ("a\\*b", "a*b", True), ("a\\*b", "axb", False), ("\\?", "?", True), ("a\\\\b", "a\\b", True),
+    ("x", "X", False),
+])
+def test_wildcard_patterns(pattern: str, text: str, matches: bool) -> None:  # noqa: FBT001
+    assert filters.Pattern(pattern).fullmatch(text) is matches
+
+
+def test_hostile_patterns_are_fast() -> None:
+    import time  # noqa: PLC0415
+
+    start = time.perf_counter()
+    for _ in range(100):
+        assert not filters.Pattern("*a" * 120 + "c").fullmatch("a" * 255)
+    assert time.perf_counter() - start < 1.0

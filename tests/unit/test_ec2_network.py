@@ -304,3 +304,17 @@ def test_failed_unit_of_work_changes_nothing(network: Network, store: Store) -> 
     with pytest.raises(e.InvalidSubnetConflict):
         half_done()
     assert (network.vpcs(SCOPE), network.subnets(SCOPE), network.groups.all(SCOPE)) == before
+
+
+def test_revoke_by_rule_id(network: Network, store: Store) -> None:
+    with store.unit_of_work():
+        vpc = network.create_vpc(SCOPE, "10.0.0.0/16")
+        group = network.create_security_group(SCOPE, vpc.vpc_id, "g", "d")
+    (egress,) = network.groups.require(SCOPE, group).egress
+    with raises(e.InvalidSecurityGroupRuleIdNotFound,
+                "The security group rule ID 'sgr-12345678' does not exist"):
+        network.groups.revoke(SCOPE, group, "egress", [], ["sgr-12345678"])
+    with store.unit_of_work():
+        gone, unknown = network.groups.revoke(SCOPE, group, "egress", [], [egress.rule_id])
+    assert (gone, unknown) == ([egress], [])
+    assert network.groups.require(SCOPE, group).egress == ()

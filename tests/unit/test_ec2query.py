@@ -212,3 +212,10 @@ def test_format_time() -> None:
 def test_handlers_must_exist_in_the_model() -> None:
     with pytest.raises(ValueError, match="DescribeUnicorns"):
         Ec2QueryService({"DescribeUnicorns": lambda _c, _p: None}, ERRORS)
+
+
+def test_text_xml_cannot_carry_is_replaced(service: Ec2QueryService, recorder: Recorder) -> None:
+    recorder.answers["DescribeNetworkInterfaces"] = {"NetworkInterfaces": [
+        {"Description": "bad\x00byte <tag> & \ud800"}]}
+    parsed = call(service, "DescribeNetworkInterfaces", {})
+    assert parsed["NetworkInterfaces"] == [{"Description": "bad\ufffdbyte <tag> & \ufffd"}]

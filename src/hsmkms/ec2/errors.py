@@ -184,6 +184,10 @@ class InvalidPermissionMalformed(Ec2Error):
     CODE = "InvalidPermission.Malformed"
 
 
+class InvalidSecurityGroupRuleIdNotFound(Ec2Error):
+    CODE = "InvalidSecurityGroupRuleId.NotFound"
+
+
 class CannotDelete(Ec2Error):
     pass
 

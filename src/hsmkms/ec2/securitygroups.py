@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hsmkms.store.base import Store
 
 MAX_RULES = 60
+MAX_GROUPS = 2500  # VPC security groups per Region (spec §4.5)
 MAX_NAME = 255
 DIRECTIONS = ("ingress", "egress")
 _ALLOWED = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
@@ -99,6 +100,9 @@ class SecurityGroups:
         if self.by_name(scope, vpc.vpc_id, name) is not None:
             raise e.InvalidGroupDuplicate(
                 f"The security group '{name}' already exists for VPC '{vpc.vpc_id}'")
+        if len(self.all(scope)) >= MAX_GROUPS:
+            raise e.SecurityGroupLimitExceeded(
+                "The maximum number of security groups has been reached.")
         group = SecurityGroup(self._new_id("sg"), vpc.vpc_id, name, description, vpc.owner_id,
                               egress=(Rule(self._new_id("sgr"), "-1", -1, -1,
                                            cidr="0.0.0.0/0"),), tags=tags)
@@ -151,7 +155,7 @@ class SecurityGroups:
         unknown = [s for s in specs if not any(s.same_permission(r) for r in existing)]
         missing_ids = [i for i in rule_ids if all(r.rule_id != i for r in existing)]
         if missing_ids:
-            raise e.InvalidParameterValue(
+            raise e.InvalidSecurityGroupRuleIdNotFound(
                 f"The security group rule ID '{missing_ids[0]}' does not exist")
         if unknown and not self._vpc(scope, group.vpc_id).is_default:
             raise e.InvalidPermissionNotFound(

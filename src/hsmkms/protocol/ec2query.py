@@ -23,6 +23,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,6 +41,12 @@ _ENVELOPE = frozenset({"Action", "Version", "AWSAccessKeyId", "Signature", "Sign
                        "SignatureVersion", "Timestamp", "Expires", "SecurityToken"})
 
 ErrorFactory = Callable[[str], ServiceError]
+#: Characters XML 1.0 cannot carry; echoed user input containing them is replaced by U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(text: str) -> str:
+    return escape(_NOT_XML.sub("\ufffd", text))
 
 
 class Operation:
@@ -193,7 +200,7 @@ class Ec2QueryService:
 
     def success(self, op: Operation, result: dict[str, Any], request_id: str) -> HttpResponse:
         parts = [_XML_DECL, f'<{op.name}Response xmlns="{self.namespace}">',
-                 f"<requestId>{escape(request_id)}</requestId>"]
+                 f"<requestId>{_xml_text(request_id)}</requestId>"]
         if op.output is None:
             parts.append("<return>true</return>")
         else:
@@ -202,7 +209,7 @@ class Ec2QueryService:
         return HttpResponse(200, "".join(parts).encode(), _headers(request_id))
 
     def failure(self, error: ServiceError, request_id: str) -> HttpResponse:
-        message = "" if error.message is None else f"<Message>{escape(error.message)}</Message>"
+        message = "" if error.message is None else f"<Message>{_xml_text(error.message)}</Message>"
         body = (f"{_XML_DECL}<Response><Errors><Error><Code>{escape(error.code())}</Code>"
                 f"{message}</Error></Errors><RequestID>{escape(request_id)}</RequestID>"
                 "</Response>")
@@ -278,7 +285,7 @@ def _element(node: Node, tag: str, value: Any, parts: list[str]) -> None:
             parts.append("</entry>")
         parts.append(f"</{tag}>")
     else:
-        parts.append(f"<{tag}>{escape(_text(kind, value))}</{tag}>")
+        parts.append(f"<{tag}>{_xml_text(_text(kind, value))}</{tag}>")
 
 
 def _text(kind: str, value: Any) -> str:
