@@ -38,7 +38,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def main() -> None:
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
                 lifespan="off", log_level="warning", access_log=False)

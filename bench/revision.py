@@ -36,20 +36,20 @@ def reexec_for_revision(script: str) -> None:
     here = str(Path(script).resolve().parent)
 
     def git(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["git", "-C", here, *args], check=True,  # noqa: S603, S607
+        return subprocess.run(["git", "-C", here, *args], check=True,
                               capture_output=True)
 
     root = git("rev-parse", "--show-toplevel").stdout.decode().strip()
     sha = git("rev-parse", "--short", rev).stdout.decode().strip()
     export = Path(tempfile.mkdtemp(prefix=f"hsmkms-bench-{sha}-"))
     try:
-        archive = subprocess.run(["git", "-C", root, "archive", rev, "src"],  # noqa: S603, S607
+        archive = subprocess.run(["git", "-C", root, "archive", rev, "src"],
                                  check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(export)], input=archive,  # noqa: S603, S607
+        subprocess.run(["tar", "-x", "-C", str(export)], input=archive,
                        check=True)
         path = os.pathsep.join(filter(None, [str(export / "src"), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, REV_ENV: f"revision {rev} ({sha})", "PYTHONPATH": path}
-        code = subprocess.run([sys.executable, script, *argv], env=env,  # noqa: S603
+        code = subprocess.run([sys.executable, script, *argv], env=env,
                               check=False).returncode
     finally:
         shutil.rmtree(export, ignore_errors=True)

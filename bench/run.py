@@ -36,23 +36,24 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revision import REV_ENV, reexec_for_revision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 if __name__ == "__main__":
     reexec_for_revision(__file__)
 
-import boto3  # noqa: E402
-from botocore.awsrequest import AWSResponse  # noqa: E402
-from botocore.config import Config as BotoConfig  # noqa: E402
-
-from hsmkms.testing import InProcess, ServerProcess, free_port  # noqa: E402
-from hsmkms.testing.inprocess import ENDPOINT, _RawBody  # noqa: E402
-from hsmkms.testing.server import TEST_CREDENTIALS  # noqa: E402
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config as BotoConfig
+from hsmkms.testing import InProcess, ServerProcess, free_port
+from hsmkms.testing.inprocess import ENDPOINT, _RawBody
+from hsmkms.testing.server import TEST_CREDENTIALS
 
 HERE = Path(__file__).resolve().parent
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
@@ -142,16 +143,16 @@ def pin(pid: int, cpus: set[int] | None) -> None:
     """Pin every thread of ``pid`` to ``cpus`` (server on one core, load on the other)."""
     if not cpus:
         return
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(int(tid), cpus)
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 @contextlib.contextmanager
 def bare_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     log = (workdir / "bare.log").open("wb")
-    proc = subprocess.Popen([sys.executable, str(HERE / "bare.py"), str(port)],  # noqa: S603
+    proc = subprocess.Popen([sys.executable, str(HERE / "bare.py"), str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -189,7 +190,7 @@ def ensure_wrk() -> str | None:
     print("wrk is missing: installing it with apt-get ...", flush=True)
     for cmd in (["apt-get", "install", "-y", "-qq", "wrk"],
                 ["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
-        subprocess.run(cmd, check=False, capture_output=True,  # noqa: S603
+        subprocess.run(cmd, check=False, capture_output=True,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         if shutil.which("wrk"):
             break
@@ -201,7 +202,7 @@ def run_wrk(wrk: str, endpoint: str, operation: str, bodies_file: Path, connecti
     seconds_ = max(1, round(seconds))  # wrk takes whole seconds
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds_}s", "--timeout", "5s",
            "-s", str(HERE / "kms.lua"), endpoint + "/", "--", operation, str(bodies_file)]
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True,  # noqa: S603
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True,
                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
@@ -355,7 +356,7 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"uvicorn {uvicorn.__version__} (uvloop + httptools, 1 worker)")
@@ -376,6 +377,18 @@ def machine_busy(seconds: float = 1.0) -> float:
     except (OSError, ValueError, IndexError):
         return float("nan")
     return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def client_note(result: Result, load_cpus: set[int] | None) -> str:
+    """The Python generator's own CPU use: far below its CPUs' capacity means it only waited
+    for the server, so it was not the bottleneck."""
+    if result.client_cpu_us is None:
+        return ""
+    cpus = len(load_cpus) if load_cpus else os.cpu_count() or 1
+    share = result.client_cpu_us * result.rps / 1e6 / min(cpus, result.connections)
+    verdict = "not the bottleneck" if share < 0.7 else "MAY BE THE BOTTLENECK"
+    return (f"  (generator CPU {result.client_cpu_us:.0f} µs/req = {share:.0%} of its CPUs: "
+            f"{verdict})")
 
 
 def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
@@ -440,18 +453,18 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
                                   f"{result.server_cpu_us:5.1f} µs/req (busy "
                                   f"{result.server_busy:.0%})"
                                   + (f"  errors {result.errors}" if result.errors else "")
-                                  + (f"  (client CPU {result.client_cpu_us:.0f} µs/req)"
-                                     if result.client_cpu_us is not None else ""), flush=True)
-            for group in runs.values():  # with --repeat: the run of median throughput
-                results.append(sorted(group, key=lambda r: r.rps)[len(group) // 2])
+                                  + client_note(result, load_cpus), flush=True)
+            # with --repeat: the run of median throughput
+            results.extend(sorted(group, key=lambda r: r.rps)[len(group) // 2]
+                           for group in runs.values())
     finally:
         server.kill()
     return results
 
 
 def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tuple[str, bool]:
-    lines = ["| operation | conns | bare req/s | hsmkms req/s | ratio | bare p50 / p99 ms "
-             "| hsmkms p50 / p99 ms | server CPU µs/req bare / hsmkms |",
+    lines = [("| operation | conns | bare req/s | hsmkms req/s | ratio | bare p50 / p99 ms "
+              "| hsmkms p50 / p99 ms | server CPU µs/req bare / hsmkms |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     ok = True
     verdicts = []
@@ -480,8 +493,8 @@ def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tup
             verdicts.append(f"{'PASS' if good else 'MISS'} {operation} c=4 p99 "
                             f"{hsm.p99_ms:.3f} ms (target < {TARGET_P99_MS:g} ms)")
     if inproc:
-        lines += ["", "| in-process operation | InProcess µs/call | canned µs/call (boto3 alone) "
-                  "| hsmkms overhead ms/call |", "|---|---:|---:|---:|"]
+        lines += ["", ("| in-process operation | InProcess µs/call | canned µs/call "
+                       "(boto3 alone) | hsmkms overhead ms/call |"), "|---|---:|---:|---:|"]
         for operation, live, canned in inproc:
             overhead = (live - canned) / 1e3
             lines.append(f"| {operation} | {live:.0f} | {canned:.0f} | {overhead:.3f} |")
@@ -489,7 +502,7 @@ def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tup
             ok &= good
             verdicts.append(f"{'PASS' if good else 'MISS'} in-process {operation} overhead "
                             f"{overhead:.3f} ms/call (target <= {TARGET_OVERHEAD_MS} ms)")
-    return "\n".join(lines + [""] + verdicts), ok
+    return "\n".join([*lines, "", *verdicts]), ok
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -38,12 +38,11 @@ EXTRA = ("hsmkms+timed",)  # prints the time spent inside App.handle when it sto
 
 def serve(variant: str, port: int, data_dir: str) -> None:
     """The server side of one variant (run in a child process)."""
-    import uvicorn  # noqa: PLC0415
-
-    from hsmkms import server  # noqa: PLC0415
-    from hsmkms.app import App  # noqa: PLC0415
-    from hsmkms.config import Config  # noqa: PLC0415
-    from hsmkms.http import HttpResponse  # noqa: PLC0415
+    import uvicorn
+    from hsmkms import server
+    from hsmkms.app import App
+    from hsmkms.config import Config
+    from hsmkms.http import HttpResponse
 
     app = App(Config.from_env({"data_dir": data_dir, "port": str(port)}))
     asgi: Any = server.AsgiApp(app)
@@ -54,7 +53,7 @@ def serve(variant: str, port: int, data_dir: str) -> None:
         async def no_tick(_self: Any) -> None:
             return
 
-        server.AsgiApp._tick_forever = no_tick  # type: ignore[method-assign]  # noqa: SLF001
+        server.AsgiApp._tick_forever = no_tick  # type: ignore[method-assign]
     timings: list[float] = []
     if variant == "hsmkms+timed":
         handle = app.handle
@@ -107,7 +106,7 @@ def _gc_timer(phase: str, info: dict[str, int]) -> None:
         entry[1] += time.perf_counter() - _gc_started[0]
 
 
-def main() -> int:  # noqa: PLR0915
+def main() -> int:
     if "--serve" in sys.argv:
         variant, port, data_dir = sys.argv[2:5]
         serve(variant, int(port), data_dir)
@@ -121,9 +120,9 @@ def main() -> int:  # noqa: PLR0915
     parser.add_argument("--rev")
     args = parser.parse_args()
 
-    import run  # noqa: PLC0415
+    from hsmkms.testing import ServerProcess, free_port
 
-    from hsmkms.testing import ServerProcess, free_port  # noqa: PLC0415
+    import run
 
     wrk = run.ensure_wrk()
     if wrk is None:
@@ -147,10 +146,10 @@ def main() -> int:  # noqa: PLR0915
                     cmd = [sys.executable, str(run.HERE / "bare.py"), str(port)]
                 else:
                     data = work / variant
-                    subprocess.run(["cp", "-r", str(work / "seed"), str(data)],  # noqa: S603, S607
+                    subprocess.run(["cp", "-r", str(work / "seed"), str(data)],
                                    check=True)
                     cmd = [sys.executable, __file__, "--serve", variant, str(port), str(data)]
-                proc = subprocess.Popen(cmd)  # noqa: S603
+                proc = subprocess.Popen(cmd)
                 endpoint = f"http://127.0.0.1:{port}"
                 deadline = time.monotonic() + 30
                 while True:
@@ -164,7 +163,7 @@ def main() -> int:  # noqa: PLR0915
                 run.pin(proc.pid, {0})
                 procs[variant] = (proc, endpoint)
             results: dict[str, list[tuple[float, float, float]]] = {v: [] for v in procs}
-            for variant, (proc, endpoint) in procs.items():  # warm-up
+            for _proc, endpoint in procs.values():  # warm-up
                 run.run_wrk(wrk, endpoint, "Encrypt", path, args.connections, 1, {1})
             for _ in range(args.repeat):
                 for variant, (proc, endpoint) in procs.items():
