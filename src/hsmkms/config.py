@@ -69,7 +69,15 @@ class Config:
 def _coerce(name: str, raw: object) -> object:
     if name in ("port", "max_body", "max_clusters", "max_hsms", "pkcs11_sessions",
                 "cli_idle_timeout"):
-        return int(str(raw))
+        try:
+            value = int(str(raw))
+        except ValueError:
+            flag, var = "--" + name.replace("_", "-"), SETTINGS[name][0]
+            raise ValueError(f"{flag} ({var}) must be a whole number, not {raw!r}") from None
+        if value < 0:
+            flag, var = "--" + name.replace("_", "-"), SETTINGS[name][0]
+            raise ValueError(f"{flag} ({var}) must not be negative, not {raw!r}")
+        return value
     if name == "data_dir":
         return Path(str(raw))
     return str(raw)
