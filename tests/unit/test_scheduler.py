@@ -1,0 +1,139 @@
+"""hsmkms.scheduler and hsmkms.clock: persisted jobs run in due order inside their own unit of
+work; a failing job is rolled back, counted and dropped; the clock offset persists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hsmkms.clock import Clock
+from hsmkms.crypto import RootKey
+from hsmkms.scheduler import Scheduler
+from hsmkms.store.base import Store
+from hsmkms.store.codec import Codec
+from hsmkms.store.sqlite import SqliteDatabase
+
+ROOT = RootKey(bytes(32))
+
+
+@dataclass(frozen=True)
+class Mark:
+    name: str
+
+
+class World:
+    def __init__(self, path: Path) -> None:
+        self.db = SqliteDatabase(path / "hsmkms.db")
+        self.store = Store(self.db, Codec(ROOT.seal, ROOT.unseal))
+        self.now = 1000.0
+        self.scheduler = Scheduler(self.store, lambda: self.now)
+        self.marks = self.store.repository("mark", Mark)
+        self.ran: list[str] = []
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_runs_due_jobs_in_due_order(world: World) -> None:
+    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    with world.store.unit_of_work():
+        world.scheduler.schedule("note", 1020, {"n": "late"})
+        world.scheduler.schedule("note", 1010, {"n": "early"})
+        world.scheduler.schedule("note", 5000, {"n": "future"})
+    assert world.scheduler.run_due() == 0
+    assert world.scheduler.next_due() == 1010
+    world.now = 1030
+    assert world.scheduler.run_due() == 2
+    assert world.ran == ["early", "late"]
+    assert [j.args["n"] for j in world.scheduler.pending()] == ["future"]
+
+
+def test_job_id_replaces_and_cancel(world: World) -> None:
+    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.schedule("note", 1001, {"n": "first"}, job_id="j")
+    world.scheduler.schedule("note", 1002, {"n": "second"}, job_id="j")
+    assert len(world.scheduler.pending()) == 1
+    world.scheduler.schedule("note", 1001, {"n": "other"}, job_id="k")
+    world.scheduler.cancel("k")
+    world.scheduler.cancel("never-existed")
+    world.now = 2000
+    world.scheduler.run_due()
+    assert world.ran == ["second"]
+
+
+def test_jobs_can_schedule_jobs(world: World) -> None:
+    def chain(args: dict[str, str]) -> None:
+        world.ran.append(args["n"])
+        if int(args["n"]) < 3:
+            world.scheduler.schedule("chain", world.now, {"n": str(int(args["n"]) + 1)})
+
+    world.scheduler.register("chain", chain)
+    world.scheduler.schedule("chain", 1000, {"n": "1"})
+    assert world.scheduler.run_due() == 3
+    assert world.ran == ["1", "2", "3"]
+
+
+def test_failing_job_is_rolled_back_counted_and_dropped(world: World) -> None:
+    def bad(_args: dict[str, str]) -> None:
+        world.marks.put("", "half-done", Mark("half-done"))
+        raise RuntimeError("boom")
+
+    world.scheduler.register("bad", bad)
+    world.scheduler.register("good", lambda _a: world.marks.put("", "ok", Mark("ok")))
+    world.scheduler.schedule("bad", 1000)
+    world.scheduler.schedule("good", 1000.5)
+    world.now = 1001
+    assert world.scheduler.run_due() == 2
+    assert world.scheduler.failures == 1
+    assert world.marks.get("", "half-done") is None
+    assert world.marks.get("", "ok") == Mark("ok")
+    assert world.scheduler.pending() == []
+
+
+def test_unknown_task_is_dropped(world: World) -> None:
+    world.scheduler.schedule("nobody-knows", 900)
+    assert world.scheduler.run_due() == 1
+    assert world.scheduler.pending() == []
+
+
+def test_schedule_inside_failed_request_is_dropped(world: World) -> None:
+    with pytest.raises(KeyError), world.store.unit_of_work():
+        world.scheduler.schedule("note", 1000)
+        raise KeyError
+    assert world.scheduler.pending() == []
+
+
+def test_jobs_survive_reopening(tmp_path: Path) -> None:
+    first = World(tmp_path)
+    with first.store.unit_of_work():
+        first.scheduler.schedule("note", 1500, {"n": "persisted"}, job_id="p")
+    first.close()
+    second = World(tmp_path)
+    second.scheduler.register("note", lambda args: second.ran.append(args["n"]))
+    assert [j.id for j in second.scheduler.pending()] == ["p"]
+    second.now = 1600
+    second.scheduler.run_due()
+    assert second.ran == ["persisted"]
+    second.close()
+
+
+def test_clock(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "c.db")
+    wall = [100.0]
+    clock = Clock(db, wall=lambda: wall[0])
+    assert clock.now() == 100.0
+    assert clock.advance(50) == 150.0
+    wall[0] = 110.0
+    assert clock.now() == 160.0
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(-1)
+    assert Clock(db, wall=lambda: 0.0).now() == 50.0  # the offset persists
+    assert Clock(wall=lambda: 5.0).now() == 5.0
+    db.close()
