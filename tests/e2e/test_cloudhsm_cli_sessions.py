@@ -246,3 +246,35 @@ def test_restored_cluster_has_the_contents_of_the_backup(server: ServerProcess) 
     assert [k["key-reference"] for k in listed] == [made["key-reference"]]
     assert listed[0]["attributes"]["check-value"] == made["attributes"]["check-value"]
     assert listed[0]["attributes"]["id"] == "0xabcdef"
+
+
+@pytest.fixture
+def pool_of_three(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "pool3-data", env={"HSMKMS_PKCS11_SESSIONS": "3"}).start()
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+def test_cli_sessions_starve_kms_of_pkcs11_sessions(pool_of_three: ServerProcess) -> None:
+    from guide_helpers import ADMIN_PASSWORD, build_env  # noqa: PLC0415
+
+    env = build_env(pool_of_three)  # KMS connected: one login session
+    key_id = env.create_key()
+    blob = env.encrypt(key_id)  # borrows a second PKCS #11 session for the call
+    sessions = [Session(pool_of_three, env.cluster_id) for _ in range(2)]
+    try:
+        assert sessions[0].login("admin", "admin", ADMIN_PASSWORD)["error_code"] == 0
+        assert env.decrypt(blob) == b"guide"
+        assert sessions[1].login("admin", "admin", ADMIN_PASSWORD)["error_code"] == 0
+        with pytest.raises(env.kms.exceptions.KMSInternalException) as exc:
+            env.encrypt(key_id)
+        assert exc.value.response["Error"]["Message"] == (
+            "The AWS CloudHSM cluster associated with the custom key store has no available "
+            "PKCS #11 sessions. Back off and retry the request.")
+        assert sessions[1].run("logout")["error_code"] == 0
+        assert env.decrypt(blob) == b"guide"
+    finally:
+        for s in sessions:
+            s.quit()
