@@ -55,6 +55,16 @@ NO_SESSIONS = (
     "sessions. Back off and retry the request.")
 
 
+def kmsuser_locked(cluster: Any) -> bool:
+    """kmsuser is locked out on some HSM (five wrong passwords there, e.g. someone trying to
+    log in as kmsuser while KMS is connected): KMS's requests to that HSM are refused."""
+    for hsm in cluster.active_hsms():
+        user = hsm.contents.user(KMSUSER)
+        if user is not None and user.locked:
+            return True
+    return False
+
+
 class ConnectFailed(Exception):
     def __init__(self, code: Code) -> None:
         super().__init__(code.value)
@@ -216,6 +226,8 @@ class Connection:
             raise KMSInvalidStateException(
                 f"The CloudHSM cluster {cluster.cluster_id} associated with the custom key store "
                 f"{store.store_id} has no active HSMs. Add an HSM to the cluster.")
+        if kmsuser_locked(cluster):
+            raise KMSInvalidStateException(LOCKED_OUT)
         try:
             with self.app.hsm.use_key(store.session_id or "",  # type: ignore[attr-defined]
                                       bytes.fromhex(key.backing_key_id or "")) as material:

@@ -299,17 +299,21 @@ class KeyStoreApi:
         if store is None:
             return
         scope = args["scope"]
+        failure: ConnectFailed | None = None
         try:
             # A refused attempt keeps what it did on purpose (a wrong kmsuser password counts
-            # toward the lockout); an unexpected error drops its partial changes.
+            # toward the lockout), so ConnectFailed is caught inside the unit of work; an
+            # unexpected error escapes it and drops its partial changes.
             with self.app.store.unit_of_work():
-                changes = self.connection.connect(scope, args["region"], store)
-        except ConnectFailed as failure:
-            moved = keystores.move(store, StoreEvent.FAILED, error_code=failure.code)
+                try:
+                    changes = self.connection.connect(scope, args["region"], store)
+                except ConnectFailed as refused:
+                    failure = refused
         except Exception:
             log.exception("connection attempt of %s failed unexpectedly", store.store_id)
-            moved = keystores.move(store, StoreEvent.FAILED,
-                                   error_code=keystores.ConnectionErrorCode.INTERNAL_ERROR)
+            failure = ConnectFailed(keystores.ConnectionErrorCode.INTERNAL_ERROR)
+        if failure is not None:
+            moved = keystores.move(store, StoreEvent.FAILED, error_code=failure.code)
         else:
             moved = keystores.move(store, StoreEvent.CONNECTED, **changes)
         self.stores.put(scope, moved.store_id, moved)
