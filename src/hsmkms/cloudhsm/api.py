@@ -136,7 +136,9 @@ class CloudHsmApi:
     # -- resource policies (backups only) ------------------------------------------------------
 
     def _policy_backup(self, ctx: RequestContext, p: Params) -> str:
-        arn = ids.parse_arn(p.get("ResourceArn", ""))
+        if "ResourceArn" not in p:
+            raise CloudHsmInvalidRequestException(message("resource_arn_missing"))
+        arn = ids.parse_arn(p["ResourceArn"])
         if arn is None or arn.scope != ctx.scope:
             raise CloudHsmResourceNotFoundException(
                 message("resource_not_found", id=p.get("ResourceArn", "")))

@@ -96,6 +96,7 @@ MESSAGES: dict[str, str] = {
     "tag_limit": "The resource {id} would have {n} tags; a resource can have at most 50 tags.",
     "policy_resource": "Resource policies can be attached only to backups, not to {id}.",
     "policy_state": "Backup {id} is in state {state}; a resource policy requires a READY backup.",
+    "resource_arn_missing": "ResourceArn is required.",
     "policy_json": "The policy is not a valid JSON policy document.",
     "no_policy": "Backup {id} has no resource policy.",
     "ip_unavailable": "The IP address {ip} cannot be used in subnet {subnet}: {reason}",

@@ -236,7 +236,8 @@ class CloudHsmService:
     def initialize(self, scope: str, now: float, cluster_id: str, signed: str,
                    anchor: str) -> Cluster:
         cluster = self.cluster(scope, cluster_id)
-        if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
+        if cluster.state is ClusterState.UNINITIALIZED and not (cluster.cluster_csr and
+                                                               cluster.active_hsms()):
             raise CloudHsmInvalidRequestException(message("initialize_no_csr", id=cluster_id))
         if cluster.state is ClusterState.UNINITIALIZED:
             try:
@@ -415,8 +416,13 @@ class CloudHsmService:
         hsm = _find(cluster, args["hsm"]) if cluster else None
         if cluster is None or hsm is None or hsm.state is not HsmState.DELETE_IN_PROGRESS:
             return
-        self.save_cluster(scope, replace(cluster, hsms=tuple(
-            h for h in cluster.hsms if h.hsm_id != hsm.hsm_id)))
+        remaining = tuple(h for h in cluster.hsms if h.hsm_id != hsm.hsm_id)
+        cluster = replace(cluster, hsms=remaining)
+        if cluster.state is ClusterState.UNINITIALIZED and not remaining:
+            # The CSR belonged to that HSM's key; the next first HSM makes a new one.
+            cluster = replace(cluster, cluster_csr="", csr_key=Secret(b""), hsm_certificate="",
+                              aws_hardware_certificate="", manufacturer_hardware_certificate="")
+        self.save_cluster(scope, cluster)
         if hsm.eni_id:
             self.network.delete_eni(scope, hsm.eni_id)
 
