@@ -47,6 +47,11 @@ def failed_with(env: Env, code: str) -> None:
         "CustomKeyStoreInvalidStateException",
         f"The custom key store {env.store_id} has a connection state of FAILED. Disconnect it "
         "before you try to connect it again.")
+
+
+def failed_with_cli(env: Env, code: str) -> None:
+    """The same, read with the AWS CLI as in the guide's examples."""
+    failed_with(env, code)
     code_, out = env.aws("kms", "describe-custom-key-stores", "--custom-key-store-id",
                          env.store_id)
     assert code_ == 0, out
@@ -59,7 +64,7 @@ def test_invalid_credentials(env: Env) -> None:
     env.disconnect()
     # Someone changes kmsuser's password in the cluster (cloudhsm-cli user change-password).
     env.set_kmsuser_password("changedPass3")
-    failed_with(env, "INVALID_CREDENTIALS")
+    failed_with_cli(env, "INVALID_CREDENTIALS")
     # Repair ("How to fix invalid kmsuser credentials"): disconnect, tell KMS the password,
     # connect.
     env.disconnect()
@@ -87,7 +92,7 @@ def test_user_locked_out(env: Env) -> None:
         if row["locked"] != "false":
             break
     assert attempt >= 5
-    failed_with(env, "USER_LOCKED_OUT")
+    failed_with_cli(env, "USER_LOCKED_OUT")
     # Repair: disconnect, change the password as admin (clears the lockout), update, connect.
     env.disconnect()
     env.set_kmsuser_password("unlocked4")
