@@ -375,3 +375,87 @@ def test_interactive_session_with_prompts_and_help(server: ServerProcess) -> Non
     # quit logged carol out: she can be deleted once her key is gone
     assert as_admin(server, cid, "user", "delete", "--username", "carol", "--role",
                     "crypto-user") == failure("User owns keys and cannot be deleted.")
+
+
+# -- robustness of the server side ---------------------------------------------------------------
+
+
+def post(server: ServerProcess, path: str, body: bytes) -> tuple[int, Any]:
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    req = urllib.request.Request(f"{server.endpoint}/_hsmkms/cloudhsm-cli/{path}",  # noqa: S310
+                                 data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_bad_requests_get_envelopes_and_change_nothing(server: ServerProcess) -> None:
+    cid = new_cluster(server)
+    assert post(server, "no-such-command", b"{}") == (404, failure(
+        "Unknown command 'no-such-command'."))
+    assert post(server, "user-list", b"not json") == (400, failure(
+        "The request body must be a JSON object."))
+    assert post(server, "user-list", b"[1, 2]") == (400, failure(
+        "The request body must be a JSON object."))
+    assert post(server, "user-list", json.dumps({"cluster_id": cid, "args": "x"}).encode()) \
+        == (200, failure("args must be an object."))
+    token = server.admin("POST", "cloudhsm-cli/login", {
+        "cluster_id": cid, "args": {"username": "admin", "role": "admin",
+                                    "password": ADMIN_PW}})["token"]
+    weird: list[tuple[str, dict[str, Any], str]] = [
+        ("user-create", {"username": 7, "role": "crypto-user", "password": "whatever1"},
+         "Invalid value for --username: expected text."),
+        ("user-create", {"username": "x" * 40, "role": "crypto-user", "password": "whatever1"},
+         "Invalid username: a username is 1 to 31 characters, letters, digits and "
+         "underscores only."),
+        ("user-create", {"username": "x", "role": "boss", "password": "whatever1"},
+         "Invalid role 'boss': use admin or crypto-user."),
+        ("user-create", {"username": "x", "role": "crypto-user"},
+         "Missing argument --password."),
+        ("key-list", {"filter": "attr.label=x"},
+         "--filter takes a list of values."),
+        ("key-list", {"max_items": "many"}, "Invalid value for --max-items: many"),
+        ("key-list", {"max_items": 0},
+         "Invalid pagination: max-items must be positive."),
+        ("key-generate-symmetric-aes", {"label": "x", "key_length_bytes": 10**12},
+         "Invalid key-length-bytes: AES keys are 16, 24 or 32 bytes long."),
+        ("key-generate-symmetric-aes", {"label": "x", "key_length_bytes": 16,
+                                        "attributes": [1]},
+         "--attributes takes a list of values."),
+    ]
+    for op, args, message in weird:
+        answer = server.admin("POST", f"cloudhsm-cli/{op}",
+                              {"cluster_id": cid, "token": token, "args": args})
+        assert answer == failure(message), (op, args)
+    assert [u["username"] for u in cli(server, cid, "user", "list")["data"]["users"]] == [
+        "admin", "app_user"]
+    assert server.admin("GET", "health")["status"] == "ok"
+
+
+def test_sigterm_ends_an_interactive_session(server: ServerProcess) -> None:
+    import signal  # noqa: PLC0415
+
+    cid = new_cluster(server)
+    as_admin(server, cid, "user", "create", "--username", "kmsuser", "--role", "crypto-user",
+             "--password", "kmspass1")
+    proc = subprocess.Popen([*command(), "interactive"], env=env_for(server, cid),  # noqa: S603
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("login --username kmsuser --role crypto-user --password kmspass1\n")
+    proc.stdin.flush()
+    lines = [proc.stdout.readline()]
+    while lines[-1].rstrip("\n") != "}":
+        lines.append(proc.stdout.readline())
+    assert json.loads("".join(lines).split(PROMPT)[-1])["error_code"] == 0
+    assert as_admin(server, cid, "user", "delete", "--username", "kmsuser", "--role",
+                    "crypto-user") == failure("User is currently logged in.")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    proc.stdin.close()
+    assert as_admin(server, cid, "user", "delete", "--username", "kmsuser", "--role",
+                    "crypto-user")["error_code"] == 0

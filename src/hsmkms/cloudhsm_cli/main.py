@@ -22,6 +22,7 @@ import getpass
 import json
 import os
 import shlex
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -263,10 +264,17 @@ def interactive_help(parser: Parser, words: list[str]) -> str:
     return target.format_help()
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def interactive(env: dict[str, str]) -> int:
     parser = build_parser()
     client = Client(env)
     out = sys.stdout
+    # The session ends with the process: turn SIGTERM/SIGHUP into an exit that logs out.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
     try:
         while True:
             out.write(PROMPT)

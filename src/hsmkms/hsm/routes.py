@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hsmkms.hsm import passwords
 from hsmkms.hsm.errors import AlreadyLoggedIn, HsmError, InvalidInput, NotLoggedIn
 from hsmkms.http import HttpRequest, HttpResponse
 
@@ -46,6 +47,12 @@ class Call:
             raise InvalidInput(f"Missing argument --{name.replace('_', '-')}.")
         return value
 
+    def text(self, name: str) -> str:
+        value = self.arg(name)
+        if not isinstance(value, str):
+            raise InvalidInput(f"Invalid value for --{name.replace('_', '-')}: expected text.")
+        return value
+
     def logged_in(self) -> str:
         if not self.token:
             raise NotLoggedIn
@@ -68,8 +75,8 @@ def _login(c: Call) -> dict[str, Any]:
             raise AlreadyLoggedIn
         except NotLoggedIn:
             pass
-    token = c.hsm.login(c.scope, c.need_cluster(), str(c.arg("username")),
-                        str(c.arg("password")), str(c.arg("role")), CLIENT, c.now)
+    token = c.hsm.login(c.scope, c.need_cluster(), c.text("username"),
+                        c.text("password"), c.text("role"), CLIENT, c.now)
     found = c.hsm.session(token, c.now)
     return {"__token": token, "username": found.username, "role": found.role}
 
@@ -84,20 +91,20 @@ def _user_list(c: Call) -> dict[str, Any]:
 
 
 def _user_create(c: Call) -> dict[str, Any]:
-    c.hsm.create_user(c.logged_in(), str(c.arg("username")), str(c.arg("role")),
-                      str(c.arg("password")))
-    return {"username": str(c.arg("username")).lower(), "role": c.arg("role")}
+    c.hsm.create_user(c.logged_in(), c.text("username"), c.text("role"),
+                      c.text("password"))
+    return {"username": c.text("username").lower(), "role": c.text("role")}
 
 
 def _user_delete(c: Call) -> dict[str, Any]:
-    c.hsm.delete_user(c.logged_in(), str(c.arg("username")), str(c.arg("role")))
-    return {"username": str(c.arg("username")).lower(), "role": c.arg("role")}
+    c.hsm.delete_user(c.logged_in(), c.text("username"), c.text("role"))
+    return {"username": c.text("username").lower(), "role": c.text("role")}
 
 
 def _user_change_password(c: Call) -> dict[str, Any]:
-    c.hsm.change_password(c.logged_in(), str(c.arg("username")), str(c.arg("role")),
-                          str(c.arg("password")))
-    return {"username": str(c.arg("username")).lower(), "role": c.arg("role")}
+    c.hsm.change_password(c.logged_in(), c.text("username"), c.text("role"),
+                          c.text("password"))
+    return {"username": c.text("username").lower(), "role": c.text("role")}
 
 
 def _int_arg(c: Call, name: str, default: int) -> int:
@@ -110,9 +117,7 @@ def _int_arg(c: Call, name: str, default: int) -> int:
 
 
 def _terms(c: Call, required: bool) -> list[str]:
-    terms = c.args.get("filter") or []
-    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-        raise InvalidInput("--filter takes key-reference=<value> or attr.<name>=<value> terms.")
+    terms = _strings(c, "filter")
     if required and not terms:
         raise InvalidInput("Missing argument --filter.")
     return terms
@@ -126,19 +131,26 @@ def _key_list(c: Call) -> dict[str, Any]:
 
 def _key_change(op: str, message: str, *names: str) -> Handler:
     def handler(c: Call) -> dict[str, Any]:
-        extra = {n: str(c.arg(n)) for n in names}
+        extra = {n: c.text(n) for n in names}
         c.hsm.key_change(c.logged_in(), _terms(c, required=True), op, **extra)
         return {"message": message}
     return handler
+
+
+def _strings(c: Call, name: str) -> list[str]:
+    value = c.args.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"--{name.replace('_', '-')} takes a list of values.")
+    return value
 
 
 def _key_generate_aes(c: Call) -> dict[str, Any]:
     from hsmkms.hsm import keys  # noqa: PLC0415 - keeps the route table at the top readable
 
     token = c.logged_in()
-    attrs = keys.creation_attributes([str(a) for a in c.args.get("attributes") or []])
-    share = tuple(str(u).lower() for u in c.args.get("share_crypto_users") or [])
-    ref = c.hsm.generate(token, _int_arg(c, "key_length_bytes", 0), str(c.arg("label")),
+    attrs = keys.creation_attributes(_strings(c, "attributes"))
+    share = tuple(passwords.normalise_username(u) for u in _strings(c, "share_crypto_users"))
+    ref = c.hsm.generate(token, _int_arg(c, "key_length_bytes", 0), c.text("label"),
                          attrs, share)
     session = c.hsm.session(token, c.now)
     cluster = c.hsm._cluster(c.scope, session.cluster_id)  # noqa: SLF001 - same package
@@ -146,7 +158,7 @@ def _key_generate_aes(c: Call) -> dict[str, Any]:
 
 
 def _cluster_activate(c: Call) -> str:
-    c.hsm.activate(c.scope, c.need_cluster(), str(c.arg("password")), c.now)
+    c.hsm.activate(c.scope, c.need_cluster(), c.text("password"), c.now)
     return "Cluster activation successful"
 
 

@@ -30,7 +30,7 @@ from hsmkms.hsm.errors import (
     Pkcs11SessionsExhausted,
     UserLoggedIn,
 )
-from hsmkms.hsm.material import new_aes_material
+from hsmkms.hsm.material import AES_LENGTHS, new_aes_material
 from hsmkms.hsm.model import HsmContents, Role
 from hsmkms.hsm.sessions import (
     SESSIONS,
@@ -238,6 +238,8 @@ class HsmService:
     def generate(self, token: str, length_bytes: int, label: str, attributes: dict[str, Any],
                  share_with: tuple[str, ...]) -> int:
         scope, _s, cluster, actor = self._acting(token)
+        if length_bytes not in AES_LENGTHS:
+            raise InvalidInput("Invalid key-length-bytes: AES keys are 16, 24 or 32 bytes long.")
         contents, ref = keys.generate_aes(self._contents(cluster), actor, length_bytes, label,
                                           new_aes_material(length_bytes), attributes,
                                           share_with)
