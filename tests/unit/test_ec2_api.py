@@ -46,3 +46,49 @@ def test_every_other_operation_is_explicitly_not_implemented(service: Ec2QuerySe
         assert info.value.code() == "NotImplementedYet"
         assert info.value.message == f"hsmkms does not implement the EC2 action {name} yet."
         assert info.value.status == 400
+
+
+def test_service_managed_enis_are_described_as_attached_and_cannot_be_deleted(
+        tmp_path: Path) -> None:
+    from urllib.parse import urlencode  # noqa: PLC0415
+
+    from botocore.parsers import create_parser  # noqa: PLC0415
+
+    from hsmkms.context import RequestContext  # noqa: PLC0415
+    from hsmkms.protocol.model import service_model  # noqa: PLC0415
+
+    db = SqliteDatabase(tmp_path / "db")
+    store = Store(db, Codec(lambda b: b.hex(), bytes.fromhex))
+    network = Network(store)
+    service = Ec2QueryService(Ec2Api(network).handlers(), ERRORS)
+    ctx = RequestContext(account="111122223333", region="eu-west-1", request_id="r", now=0.0)
+    with store.unit_of_work():
+        subnet = network.subnets(ctx.scope)[0]
+        eni = network.create_eni(ctx.scope, subnet.subnet_id, "CloudHSM ENI for HSM hsm-x", [],
+                                 managed_by="amazon-cloudhsm", now=1700000000.0)
+
+    def run(action: str, **params: str) -> dict[str, object]:
+        body = urlencode({"Action": action, "Version": "2016-11-15", **params}).encode()
+        try:
+            op, parsed = service.parse(HttpRequest("POST", "/", {}, body))
+            response = service.success(op, service.invoke(ctx, op, parsed), "r")
+        except e.Ec2Error as err:
+            response = service.failure(err, "r")
+        shape = service_model("ec2").operation_model(action).output_shape
+        return create_parser("ec2").parse({"status_code": response.status, "headers": {},
+                                           "body": response.body}, shape)
+
+    (found,) = run("DescribeNetworkInterfaces")["NetworkInterfaces"]  # type: ignore[misc]
+    assert found["Status"] == "in-use"
+    assert found["RequesterManaged"] is True
+    assert found["PrivateDnsName"] == "ip-172-31-0-4.eu-west-1.compute.internal"
+    assert found["AvailabilityZoneId"] == "euw1-az3"
+    attachment = found["Attachment"]
+    assert attachment["InstanceOwnerId"] == "amazon-cloudhsm"
+    assert attachment["Status"] == "attached"
+    assert attachment["AttachTime"].timestamp() == 1700000000.0
+    refused = run("DeleteNetworkInterface", NetworkInterfaceId=eni.eni_id)
+    assert refused["Error"] == {  # type: ignore[comparison-overlap]
+        "Code": "InvalidParameterValue",
+        "Message": f"Network interface '{eni.eni_id}' is currently in use."}
+    db.close()
