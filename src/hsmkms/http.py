@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+#: SigV4 ``Credential=<access key id>/<date>/<region>/<service>/aws4_request``; a scope whose
+#: region or service is not a plain lower-case name is ignored (the defaults apply).
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([a-z0-9-]+)/([a-z0-9-]+)/")
 
 
 @dataclass(slots=True)
