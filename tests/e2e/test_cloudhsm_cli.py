@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+import pexpect
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -113,6 +114,34 @@ def interactive(server: ServerProcess, cid: str, lines: list[str]) -> list[Any]:
     assert done.returncode == 0, done
     chunks = [c.strip() for c in done.stdout.split(PROMPT)[1:]]
     return [json.loads(c) if c.startswith("{") else c for c in chunks if c]
+
+
+class Session:
+    """An interactive ``cloudhsm-cli`` on a pseudo-terminal (passwords read with getpass)."""
+
+    def __init__(self, server: ServerProcess, cid: str) -> None:
+        exe, *rest = command()
+        self.p = pexpect.spawn(exe, [*rest, "interactive"], env=env_for(server, cid),
+                               encoding="utf-8", timeout=30)
+        self.p.expect_exact(PROMPT)
+
+    def run(self, line: str, *passwords: str) -> Any:
+        self.p.sendline(line)
+        for pw in passwords:
+            self.p.expect("password:")
+            self.p.sendline(pw)
+        self.p.expect_exact(PROMPT)
+        text = self.p.before
+        return json.loads(text[text.index("{"):])
+
+    def login(self, user: str, role: str, pw: str) -> Any:
+        return self.run(f"login --username {user} --role {role}", pw)
+
+    def quit(self) -> None:
+        self.p.sendline("quit")
+        self.p.expect(pexpect.EOF)
+        self.p.close()
+        assert self.p.exitstatus == 0
 
 
 def failure(message: str) -> dict[str, Any]:
@@ -223,158 +252,6 @@ def test_cluster_hsm_info(server: ServerProcess) -> None:
                             "fips-state"}
     assert all(isinstance(v, str) for v in info[0].values())
     assert info[0]["serial-number"] != info[1]["serial-number"]
-
-
-# -- keys -------------------------------------------------------------------------------------------
-
-
-def with_crypto_users(server: ServerProcess, n_hsms: int = 1) -> str:
-    cid = new_cluster(server, n_hsms)
-    for name, pw in (("alice", "alicepw1"), ("bob", "bobpass1")):
-        assert as_admin(server, cid, "user", "create", "--username", name, "--role",
-                        "crypto-user", "--password", pw)["error_code"] == 0
-    return cid
-
-
-def alice(server: ServerProcess, cid: str, *args: str) -> Any:
-    return as_cu(server, cid, "alice", "alicepw1", *args)
-
-
-def bob(server: ServerProcess, cid: str, *args: str) -> Any:
-    return as_cu(server, cid, "bob", "bobpass1", *args)
-
-
-def test_generate_list_share_set_attribute_delete(server: ServerProcess) -> None:  # noqa: PLR0915
-    cid = with_crypto_users(server, 2)
-    made = alice(server, cid, "key", "generate-symmetric", "aes", "--label", "first",
-                 "--key-length-bytes", "24", "--attributes", "id=0x1a2b3c45678abcdef",
-                 "encrypt=true", "decrypt=true", "--share-crypto-users", "bob")
-    assert made["error_code"] == 0
-    key = made["data"]["key"]
-    ref = key["key-reference"]
-    assert ref.startswith("0x") and len(ref) == 18
-    assert key["key-info"] == {
-        "key-owners": [{"username": "alice", "key-coverage": "full"}],
-        "shared-users": [{"username": "bob", "key-coverage": "full"}],
-        "key-quorum-values": {"manage-key-quorum-value": 0, "use-key-quorum-value": 0},
-        "cluster-coverage": "full"}
-    attrs = key["attributes"]
-    assert attrs["key-type"] == "aes"
-    assert attrs["label"] == "first"
-    assert attrs["id"] == "0x01a2b3c45678abcdef"
-    assert attrs["class"] == "secret-key"
-    assert attrs["key-length-bytes"] == 24
-    assert attrs["encrypt"] is True and attrs["token"] is True and attrs["local"] is True
-    assert len(attrs["check-value"]) == 8
-    assert list(attrs)[-1] == "key-length-bytes"
-
-    second = alice(server, cid, "key", "generate-symmetric", "aes", "--label", "second",
-                   "--key-length-bytes", "32")["data"]["key"]["key-reference"]
-    listed = alice(server, cid, "key", "list")
-    assert listed == {"error_code": 0, "data": {
-        "matched_keys": [{"key-reference": ref, "attributes": {"label": "first"}},
-                         {"key-reference": second, "attributes": {"label": "second"}}],
-        "total_key_count": 2, "returned_key_count": 2}}
-    page = alice(server, cid, "key", "list", "--max-items", "1")["data"]
-    assert page["next_token"] == "1"
-    assert page["returned_key_count"] == 1
-    page2 = alice(server, cid, "key", "list", "--max-items", "1", "--starting-token", "1")
-    assert page2["data"]["matched_keys"][0]["key-reference"] == second
-    assert "next_token" not in page2["data"]
-    verbose = alice(server, cid, "key", "list", "--filter", "attr.label=first", "--verbose")
-    assert verbose["data"]["matched_keys"][0]["attributes"]["id"] == "0x01a2b3c45678abcdef"
-    # the guide's filter: attr.id=0x<backingKeyId>
-    by_id = alice(server, cid, "key", "list", "--filter", "attr.id=0x1a2b3c45678abcdef")
-    assert by_id["data"]["total_key_count"] == 1
-    # bob sees only the key shared with him; the admin lists all, never verbosely
-    assert [k["key-reference"] for k in bob(server, cid, "key", "list")["data"][
-        "matched_keys"]] == [ref]
-    admin_view = as_admin(server, cid, "key", "list", "--verbose")["data"]["matched_keys"]
-    assert admin_view[1] == {"key-reference": second, "attributes": {"label": "second"}}
-
-    # single-key commands refuse filters that match several keys (AWS's message)
-    assert alice(server, cid, "key", "delete", "--filter", "attr.key-type=aes") == failure(
-        "Key selection criteria matched 2 keys. Refine selection criteria to select a single "
-        "key.")
-    assert alice(server, cid, "key", "delete", "--filter", "attr.label=nothing") == failure(
-        "Key selection criteria did not match any key.")
-    assert alice(server, cid, "key", "list", "--filter", "attr.colour=red") == failure(
-        "Invalid attribute name 'colour'.")
-    # owner rules
-    assert bob(server, cid, "key", "delete", "--filter", f"key-reference={ref}") == failure(
-        "Only the key owner can perform this operation.")
-    assert bob(server, cid, "key", "set-attribute", "--filter", f"key-reference={ref}",
-               "--name", "label", "--value", "x") == failure(
-        "Only the key owner can perform this operation.")
-    assert as_admin(server, cid, "key", "generate-symmetric", "aes", "--label", "x",
-                    "--key-length-bytes", "16") == failure("Only crypto users can manage keys.")
-    assert as_admin(server, cid, "user", "delete", "--username", "alice", "--role",
-                    "crypto-user") == failure("User owns keys and cannot be deleted.")
-
-    assert alice(server, cid, "key", "unshare", "--filter", "attr.label=first", "--username",
-                 "bob", "--role", "crypto-user") == {
-        "error_code": 0, "data": {"message": "Key unshared successfully"}}
-    assert bob(server, cid, "key", "list")["data"]["total_key_count"] == 0
-    assert alice(server, cid, "key", "share", "--filter", "attr.label=first", "--username",
-                 "bob", "--role", "crypto-user") == {
-        "error_code": 0, "data": {"message": "Key shared successfully"}}
-    assert alice(server, cid, "key", "share", "--filter", "attr.label=first", "--username",
-                 "bob", "--role", "crypto-user") == failure(
-        "The key is already shared with 'bob'.")
-    assert alice(server, cid, "key", "set-attribute", "--filter", "attr.label=second",
-                 "--name", "label", "--value", "renamed") == {
-        "error_code": 0, "data": {"message": "Attribute set successfully"}}
-    assert alice(server, cid, "key", "set-attribute", "--filter", "attr.label=renamed",
-                 "--name", "check-value", "--value", "0x000000") == failure(
-        "Attribute 'check-value' cannot be modified.")
-    assert alice(server, cid, "key", "set-attribute", "--filter", "attr.label=renamed",
-                 "--name", "colour", "--value", "red") == failure(
-        "Invalid attribute name 'colour'.")
-    assert alice(server, cid, "key", "delete", "--filter", "attr.label=renamed") == {
-        "error_code": 0, "data": {"message": "Key deleted successfully"}}
-    assert alice(server, cid, "key", "delete", "--filter", f"key-reference={ref}") == {
-        "error_code": 0, "data": {"message": "Key deleted successfully"}}
-    assert alice(server, cid, "key", "list")["data"]["total_key_count"] == 0
-    assert as_admin(server, cid, "user", "delete", "--username", "alice", "--role",
-                    "crypto-user")["error_code"] == 0
-
-
-# -- interactive mode -------------------------------------------------------------------------------
-
-
-def test_interactive_session_with_prompts_and_help(server: ServerProcess) -> None:
-    cid = new_cluster(server)
-    out = interactive(server, cid, [
-        "help",
-        "help key list",
-        "user list",
-        "login --username admin --role admin",
-        ADMIN_PW,
-        "login --username admin --role admin --password adminpass1",
-        "user create --username carol --role crypto-user",
-        "carolpw1",
-        "carolpw1",
-        "logout",
-        "login --username carol --role crypto-user --password carolpw1",
-        "key generate-symmetric aes --label 'with space' --key-length-bytes 16",
-        'key list --filter attr.label="with space"',
-        "bogus command",
-        "quit",
-    ])
-    assert "login" in out[0] and "quit" in out[0]
-    assert "--max-items" in out[1] and "--starting-token" in out[1]
-    assert [u["username"] for u in out[2]["data"]["users"]] == ["admin", "app_user"]
-    assert out[3] == {"error_code": 0, "data": {"username": "admin", "role": "admin"}}
-    assert out[4] == failure("A user is already logged in. Log out first.")
-    assert out[5] == {"error_code": 0, "data": {"username": "carol", "role": "crypto-user"}}
-    assert out[6] == {"error_code": 0, "data": "Logout successful"}
-    assert out[7] == {"error_code": 0, "data": {"username": "carol", "role": "crypto-user"}}
-    assert out[8]["data"]["key"]["attributes"]["label"] == "with space"
-    assert out[9]["data"]["total_key_count"] == 1
-    assert "invalid choice" in out[10]
-    # quit logged carol out: she can be deleted once her key is gone
-    assert as_admin(server, cid, "user", "delete", "--username", "carol", "--role",
-                    "crypto-user") == failure("User owns keys and cannot be deleted.")
 
 
 # -- robustness of the server side ---------------------------------------------------------------
