@@ -232,6 +232,22 @@ def test_login_errors_and_not_logged_in(server: ServerProcess) -> None:
         "CLOUDHSM_PIN must be <username>:<password>.")
     assert cli(server, "cluster-doesnotexist1", "user", "list") == failure(
         "Cluster cluster-doesnotexist1 not found.")
+    # the cluster from --cluster-id, the server from --endpoint-url when the environment has none
+    env = {k: v for k, v in server.cli_env().items()
+           if k not in ("CLOUDHSM_CLUSTER_ID", "AWS_ENDPOINT_URL", "CLOUDHSM_ROLE",
+                        "CLOUDHSM_PIN")}
+    bare = [*command(), "cluster", "hsm-info"]
+    done = subprocess.run(bare, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    assert (done.returncode, json.loads(done.stdout)) == (1, failure(
+        "No hsmkms endpoint: set AWS_ENDPOINT_URL or pass --endpoint-url."))
+    done = subprocess.run([*bare, "--endpoint-url", server.endpoint], env=env,  # noqa: S603
+                          capture_output=True, text=True, check=False)
+    assert (done.returncode, json.loads(done.stdout)) == (1, failure(
+        "No cluster selected: pass --cluster-id or set CLOUDHSM_CLUSTER_ID."))
+    done = subprocess.run([*bare, "--endpoint-url", server.endpoint, "--cluster-id", cid],  # noqa: S603
+                          env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert len(json.loads(done.stdout)["data"]["hsms"]) == 1
     # usage errors are argparse's: exit status 2, nothing on stdout
     done = run(server, cid, "user", "create", "--username", "x")
     assert done.returncode == 2
