@@ -200,3 +200,29 @@ def test_crypto_events_name_the_store_and_backing_key(env: Env) -> None:
     extra = record["additionalEventData"]
     assert extra["customKeyStoreId"] == env.store_id
     assert json.loads(extra["backingKey"]) == {"backingKeyId": env.backing_key_id(key_id)}
+
+
+def test_kmsuser_locked_out_while_connected(env: Env) -> None:
+    """"KMS cannot communicate with your AWS CloudHSM cluster because the kmsuser is locked
+    out" - then the repair: disconnect, reset the password, update the store, reconnect."""
+    key_id = env.create_key()
+    for _ in range(20):
+        code, out = env.cli("login", "--username", "kmsuser", "--role", "crypto-user",
+                            "--password", "guessing1")
+        assert code == 1, out
+        _, users = env.as_admin("user", "list")
+        if next(u for u in users["data"]["users"] if u["username"] == "kmsuser")[
+                "locked"] != "false":
+            break
+    assert env.state() == "CONNECTED"
+    assert error(env.kms.encrypt, KeyId=key_id, Plaintext=b"x") == (
+        "KMSInvalidStateException",
+        "KMS cannot communicate with your AWS CloudHSM cluster because the kmsuser is locked "
+        "out. If you see this error repeatedly, disconnect the AWS CloudHSM key store and "
+        "reset the kmsuser account password. Update the kmsuser password for the custom key "
+        "store and try the request again.")
+    env.disconnect()
+    env.set_kmsuser_password("resetPass8")
+    env.update_password()
+    env.connect()
+    assert env.decrypt(env.encrypt(key_id, b"unlocked")) == b"unlocked"

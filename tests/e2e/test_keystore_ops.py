@@ -287,3 +287,21 @@ def test_cloudhsm_keys_refuse_rotation_and_import(env: Env) -> None:
     assert (meta["Origin"], meta["CustomKeyStoreId"], meta["CloudHsmClusterId"]) == (
         "AWS_CLOUDHSM", env.store_id, env.cluster_id)
     assert env.decrypt(env.encrypt(key_id, b"secret")) == b"secret"
+
+
+def test_store_operations_in_cloudtrail(env: Env) -> None:
+    import json  # noqa: PLC0415
+
+    env.disconnect()
+    env.set_kmsuser_password("trailPass77")
+    env.update_password()
+    env.connect()
+    trail = env.server.client("cloudtrail")
+    for name in ("ConnectCustomKeyStore", "DisconnectCustomKeyStore", "UpdateCustomKeyStore"):
+        events = trail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+        record = json.loads(events[0]["CloudTrailEvent"])
+        assert record["requestParameters"]["customKeyStoreId"] == env.store_id
+        assert record["additionalEventData"] == {"customKeyStoreName": "ExampleKeyStore",
+                                                 "clusterId": env.cluster_id}
+        assert "trailPass77" not in events[0]["CloudTrailEvent"]

@@ -129,6 +129,14 @@ class KeyStoreApi:
                 f"Availability Zones (it has {len(cluster.active_hsms())} active HSMs in "
                 f"{len(zones)} Availability Zones).")
 
+    def _note_store(self, ctx: RequestContext, store: CustomKeyStore) -> None:
+        """``additionalEventData {customKeyStoreName, clusterId}`` of Connect, Disconnect,
+        Update and Delete (DG ct-connectcustomkeystore and siblings; spec kms.md 5.2)."""
+        trail = getattr(self.app, "trail", None)
+        if trail is not None and ctx.request_id:
+            trail.note(ctx.request_id, additional_event_data={
+                "customKeyStoreName": store.name, "clusterId": store.cluster_id})
+
     # -- the six operations -------------------------------------------------------------------
 
     def op_CreateCustomKeyStore(self, ctx: RequestContext, p: Params) -> dict[str, Any]:  # noqa: N802
@@ -215,6 +223,7 @@ class KeyStoreApi:
             raise CloudHsmClusterNotActiveException(
                 f"The CloudHSM cluster {store.cluster_id} is not active (its state is "
                 f"{cluster.state}).")
+        self._note_store(ctx, store)
         if store.state is not ConnectionState.DISCONNECTED:
             return {}
         moved = keystores.move(store, StoreEvent.CONNECT, error_code=None,
@@ -229,6 +238,7 @@ class KeyStoreApi:
     def op_DisconnectCustomKeyStore(self, ctx: RequestContext, p: Params) -> dict[str, Any]:  # noqa: N802
         store = self.store(ctx.scope, p["CustomKeyStoreId"])
         moved = keystores.move(store, StoreEvent.DISCONNECT, attempt=store.attempt + 1)
+        self._note_store(ctx, store)
         self.stores.put(ctx.scope, moved.store_id, moved)
         self.app.scheduler.cancel(f"kms-connect:{moved.store_id}")
         self.app.scheduler.schedule(
@@ -269,7 +279,9 @@ class KeyStoreApi:
             password = Secret(p["KeyStorePassword"].encode())
             changes.update(password=password, supplied_password=password)
         if changes:
-            self.stores.put(ctx.scope, store.store_id, replace(store, **changes))
+            store = replace(store, **changes)
+            self.stores.put(ctx.scope, store.store_id, store)
+        self._note_store(ctx, store)
         return {}
 
     def op_DeleteCustomKeyStore(self, ctx: RequestContext, p: Params) -> dict[str, Any]:  # noqa: N802
@@ -284,6 +296,7 @@ class KeyStoreApi:
                 f"The custom key store {store.store_id} still contains KMS keys. Schedule their "
                 "deletion and wait until the waiting periods end.")
         self.stores.delete(ctx.scope, store.store_id)
+        self._note_store(ctx, store)
         return {}
 
     # -- scheduled work -----------------------------------------------------------------------
