@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from hsmkms.app import App
 
 
+#: 3000-01-01T00:00:00Z: the clock is never advanced beyond it.
+CLOCK_LIMIT = 32503680000.0
+
+
 def install(app: App) -> None:
     def health(_req: HttpRequest, _rest: str) -> HttpResponse:
         return HttpResponse.of_json(200, {
@@ -36,6 +40,9 @@ def install(app: App) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
                 or not math.isfinite(seconds) or seconds < 0:
             raise ValueError("advance_seconds must be a non-negative number")
+        if app.clock.now() + seconds > CLOCK_LIMIT:
+            # Timestamps beyond this break SDKs' date parsing (and no key lives that long).
+            raise ValueError("advance_seconds would move the clock past the year 3000")
         app.clock.advance(float(seconds))
         app.scheduler.run_due()
         return HttpResponse.of_json(200, {"now": app.clock.now()})
