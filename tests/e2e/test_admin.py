@@ -69,3 +69,15 @@ def test_unknown_admin_routes(module_server: ServerProcess, raw: Callable[..., A
                                                 "message": "No admin route POST /_hsmkms/nope"})
     status, _h, resp = raw(module_server, None, {}, path="/_hsmkms/health")  # POST, not GET
     assert status == 404
+
+
+def test_clock_cannot_pass_year_3000(module_server: ServerProcess,
+                                     raw: Callable[..., Any]) -> None:
+    before = module_server.admin("GET", "clock")["offset"]
+    status, _h, resp = raw(module_server, None, {"advance_seconds": 1e300},
+                           path="/_hsmkms/clock")
+    assert (status, json.loads(resp)) == (400, {
+        "__type": "ValidationException",
+        "message": "advance_seconds would move the clock past the year 3000"})
+    assert module_server.admin("GET", "clock")["offset"] == before
+    assert module_server.client("kms").create_key()["KeyMetadata"]["KeyState"] == "Enabled"
