@@ -323,3 +323,51 @@ def test_decrypt_blob_from_another_region(module_server: ServerProcess, kms: Any
     assert error(exc) == ("NotFoundException",
                           f"Key 'arn:aws:kms:eu-west-1:{ACCOUNT}:key/{key['KeyId']}' does not "
                           "exist", 400)
+
+
+def test_aliases_in_every_crypto_key_id(kms: Any, key: dict[str, Any],
+                                        other: dict[str, Any]) -> None:
+    other_alias = f"alias/crypto-other-{uuid.uuid4().hex[:6]}"
+    kms.create_alias(AliasName=other_alias, TargetKeyId=other["KeyId"])
+    other_alias_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:{other_alias}"
+    blob = kms.encrypt(KeyId="alias/crypto", Plaintext=b"p")["CiphertextBlob"]
+    for wrong in (other_alias, other_alias_arn):
+        with pytest.raises(ClientError) as exc:
+            kms.decrypt(CiphertextBlob=blob, KeyId=wrong)
+        assert error(exc) == ("IncorrectKeyException", INCORRECT_KEY, 400)
+    for ident in key_ids(key):
+        resp = kms.generate_data_key_without_plaintext(KeyId=ident, NumberOfBytes=24)
+        assert resp["KeyId"] == key["Arn"]
+        resp = kms.generate_data_key(KeyId=ident, NumberOfBytes=24)
+        assert resp["KeyId"] == key["Arn"]
+    moved = kms.re_encrypt(CiphertextBlob=blob, SourceKeyId="alias/crypto",
+                           DestinationKeyId=other_alias_arn)
+    assert (moved["SourceKeyId"], moved["KeyId"]) == (key["Arn"], other["Arn"])
+    assert kms.decrypt(CiphertextBlob=moved["CiphertextBlob"], KeyId=other_alias)[
+        "Plaintext"] == b"p"
+
+
+def test_blob_of_a_deleted_key(hsmkms_server: ServerProcess) -> None:
+    kms = hsmkms_server.client("kms")
+    meta = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"p")["CiphertextBlob"]
+    kms.schedule_key_deletion(KeyId=meta["KeyId"], PendingWindowInDays=7)
+    with pytest.raises(ClientError) as exc:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error(exc) == ("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.",
+                          400)
+    hsmkms_server.advance(7 * 86400 + 1)
+    with pytest.raises(ClientError) as exc:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error(exc) == ("NotFoundException", f"Key '{meta['Arn']}' does not exist", 400)
+
+
+def test_key_spec_and_customer_master_key_spec(kms: Any) -> None:
+    meta = kms.create_key(CustomerMasterKeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]
+    assert (meta["KeySpec"], meta["CustomerMasterKeySpec"]) == ("SYMMETRIC_DEFAULT",
+                                                                "SYMMETRIC_DEFAULT")
+    with pytest.raises(ClientError) as exc:
+        kms.create_key(KeySpec="SYMMETRIC_DEFAULT", CustomerMasterKeySpec="SYMMETRIC_DEFAULT")
+    assert error(exc) == ("ValidationException",
+                          "You cannot specify KeySpec and CustomerMasterKeySpec in the same "
+                          "request. CustomerMasterKeySpec is deprecated.", 400)
