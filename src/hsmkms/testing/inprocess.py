@@ -72,9 +72,10 @@ class InProcess:
         return AWSResponse(request.url, resp.status, dict(resp.headers), _RawBody(resp.body))
 
     def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
+        creds = {**TEST_CREDENTIALS, **kwargs.pop("credentials", {})}
         client = boto3.client(service, region_name=region, endpoint_url=ENDPOINT,
                               config=client_config(kwargs.pop("config", None)),
-                              **TEST_CREDENTIALS, **kwargs)
+                              **creds, **kwargs)
         client.meta.events.register("before-send", self.send)
         return client
 
