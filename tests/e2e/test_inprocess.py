@@ -96,3 +96,10 @@ def test_other_boto3_clients_are_unaffected(hsmkms_inprocess: InProcess,
                          **TEST_CREDENTIALS)
     with pytest.raises(EndpointConnectionError):
         stray.list_keys()
+
+
+def test_client_options_match_the_server_fixture(hsmkms_inprocess: InProcess) -> None:
+    other = hsmkms_inprocess.client("kms", region="eu-west-1",
+                                    credentials={"aws_access_key_id": "444455556666"})
+    meta = other.create_key()["KeyMetadata"]
+    assert meta["Arn"] == f"arn:aws:kms:eu-west-1:444455556666:key/{meta['KeyId']}"
