@@ -413,7 +413,23 @@ class KeyStoreApi:
             raise CustomKeyStoreInvalidStateException(
                 f"The custom key store {store.store_id} is {store.state.value}. GenerateRandom "
                 "with a CustomKeyStoreId needs a connected custom key store.")
-        return bytes(self.app.hsm.random_bytes(ctx.scope, store.cluster_id, n))  # type: ignore[attr-defined]
+        from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
+
+        cluster = self.connection.cluster(ctx.scope, store.cluster_id)
+        # GenerateRandom declares no KMSInvalidStateException: a cluster KMS cannot use is an
+        # internal error of the request (retryable), as for the PKCS #11 pool.
+        if cluster is None or not self.connection.reachable(ctx.scope, cluster) or \
+                self.connection.fault(cluster.cluster_id, "internal-error"):
+            raise KMSInternalException(
+                f"KMS cannot communicate with the CloudHSM cluster {store.cluster_id} of the "
+                f"custom key store {store.store_id}. Retry the request.")
+        try:
+            return bytes(self.app.hsm.random_bytes(  # type: ignore[attr-defined]
+                ctx.scope, store.cluster_id, n))
+        except hsm_errors.HsmError:
+            raise KMSInternalException(
+                f"The CloudHSM cluster {store.cluster_id} of the custom key store "
+                f"{store.store_id} has no active HSMs. Add an HSM to the cluster.") from None
 
     def _key_deleted(self, scope: str, key: Key, now: float) -> None:
         """After the waiting period: one best-effort attempt to delete the backing key."""
