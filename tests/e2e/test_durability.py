@@ -188,3 +188,17 @@ def test_wrong_root_key_fails_clearly_and_loses_nothing(tmp_path: Path) -> None:
         assert server.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"keep me"
     finally:
         server.kill()
+
+
+def test_corrupted_root_key_file_fails_clearly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "root.key").write_bytes(b"garbage!!\n")
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "hsmkms", "serve", "--data-dir", str(data), "--port", "0"],
+        capture_output=True, text=True, timeout=60, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "root.key" in output
+    assert "Traceback" not in output, output[-2000:]
+    assert (data / "root.key").read_bytes() == b"garbage!!\n"
