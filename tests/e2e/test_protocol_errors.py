@@ -25,6 +25,7 @@ def check_error(result: tuple[int, dict[str, str], bytes], status: int, code: st
     doc = json.loads(body)
     assert (got_status, doc.get("__type"), doc.get("message")) == (status, code, message), body
     assert set(doc) <= {"__type", "message"}
+    assert headers["content-type"] == CT
 
 
 BAD_BODIES: list[tuple[str, bytes, str]] = [

@@ -51,7 +51,7 @@ def test_encode_context_known_answers() -> None:
     assert crypto.encode_context({"k": ""}) == b"\x00\x01k\x00\x00"
     # Sorted by UTF-8 bytes: "Z" (0x5a) < "a" (0x61) < "ü" (0xc3 0xbc).
     assert crypto.encode_context({"\u00fc": "x", "a": "y", "Z": "z"}) == (
-        b"\x00\x01Z\x00\x01z" b"\x00\x01a\x00\x01y" b"\x00\x02\xc3\xbc\x00\x01x")
+        b"\x00\x01Z\x00\x01z\x00\x01a\x00\x01y\x00\x02\xc3\xbc\x00\x01x")
     long = "v" * 300
     assert crypto.encode_context({"k": long}) == b"\x00\x01k\x01\x2c" + long.encode()
 
