@@ -70,6 +70,16 @@ def test_describe_by_arn_alias_and_alias_arn(kms: Any) -> None:
      "Invalid arn eu-west-1"),
     ("alias/does-not-exist", f"Alias arn:aws:kms:{REGION}:{ACCOUNT}:alias/does-not-exist "
      "is not found."),
+    # Recorded from AWS by LocalStack (test_get_key_invalid_uuid, test_get_key_does_not_exist).
+    ("fake-key-id", "Invalid keyId 'fake-key-id'"),
+    ("134f2428cec14b25a1ae9048164dba47", "Invalid keyId '134f2428cec14b25a1ae9048164dba47'"),
+    ("mrk-fake-key-id", "Invalid keyId 'mrk-fake-key-id'"),
+    ("mrk-d3b95762d3b95762d3b95762d3b95762",
+     f"Key 'arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-d3b95762d3b95762d3b95762d3b95762' "
+     "does not exist"),
+    (f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000001",
+     f"Key 'arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000001' "
+     "does not exist"),
 ])
 def test_describe_not_found_messages(kms: Any, ident: str, message: str) -> None:
     with pytest.raises(ClientError) as exc:
