@@ -305,3 +305,40 @@ def test_store_operations_in_cloudtrail(env: Env) -> None:
         assert record["additionalEventData"] == {"customKeyStoreName": "ExampleKeyStore",
                                                  "clusterId": env.cluster_id}
         assert "trailPass77" not in events[0]["CloudTrailEvent"]
+
+
+@pytest.mark.parametrize(("target", "body", "code", "message"), [
+    ("CreateCustomKeyStore", {"CustomKeyStoreName": "bad", "CloudHsmClusterId":
+                              "cluster-aaaaaaaaaaa", "TrustAnchorCertificate": "x"},
+     "ValidationException",
+     "KeyStorePassword is required for a custom key store of type AWS_CLOUDHSM."),
+    ("CreateCustomKeyStore", {"CustomKeyStoreName": "bad", "CloudHsmClusterId":
+                              "cluster-aaaaaaaaaaa", "TrustAnchorCertificate": "x",
+                              "KeyStorePassword": "short"},
+     "ValidationException", None),
+    ("CreateCustomKeyStore", {"CustomKeyStoreName": "bad", "CloudHsmClusterId": "cluster-1",
+                              "TrustAnchorCertificate": "x", "KeyStorePassword": "longEnough"},
+     "ValidationException", None),
+    ("CreateCustomKeyStore", {"CustomKeyStoreName": "bad", "CloudHsmClusterId":
+                              "cluster-aaaaaaaaaaa", "TrustAnchorCertificate": "x",
+                              "KeyStorePassword": "longEnough", "CustomKeyStoreType": "BOGUS"},
+     "ValidationException", None),
+    ("ConnectCustomKeyStore", {"CustomKeyStoreId": ""}, "ValidationException", None),
+    ("ConnectCustomKeyStore", {}, "ValidationException", None),
+    ("UpdateCustomKeyStore", {"CustomKeyStoreId": 7}, "SerializationException", None),
+    ("DescribeCustomKeyStores", {"Limit": 0}, "ValidationException", None),
+    ("DescribeCustomKeyStores", {"Marker": "garbage"}, "InvalidMarkerException", None),
+    ("CreateKey", {"Origin": "AWS_CLOUDHSM"}, "ValidationException",
+     "To create a KMS key with an AWS_CLOUDHSM origin, you must specify a CustomKeyStoreId."),
+])
+def test_bad_input_changes_nothing(env: Env, raw: Any, target: str, body: dict[str, Any],
+                                   code: str, message: str | None) -> None:
+    import json  # noqa: PLC0415
+
+    before = env.kms.describe_custom_key_stores()["CustomKeyStores"]
+    status, _headers, answer = raw(env.server, f"TrentService.{target}", body)
+    doc = json.loads(answer)
+    assert (status, doc["__type"]) == (400, code), doc
+    if message is not None:
+        assert doc["message"] == message
+    assert env.kms.describe_custom_key_stores()["CustomKeyStores"] == before
