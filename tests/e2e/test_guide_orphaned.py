@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from guide_helpers import Env, build_env, error, module_env_server
+from guide_helpers import Env, build_env, clear_fault, error, fault, module_env_server
 
 from hsmkms.testing.server import ServerProcess
 
@@ -100,3 +100,20 @@ def test_deletion_while_connected_deletes_the_key_material(env: Env) -> None:
     code, out = env.as_admin("key", "list", "--filter", f"attr.id=0x{backing}")
     assert code == 0, out
     assert out["data"]["total_key_count"] == 0
+
+
+def test_deletion_while_the_cluster_is_unreachable_fails_too(env: Env) -> None:
+    key_id = env.create_key("unreachable")
+    arn = env.key_arn(key_id)
+    backing = env.backing_key_id(key_id)
+    env.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    fault_id = fault(env.server, "network-errors", env.cluster_id)
+    try:
+        env.server.advance(7 * DAY + 3600)
+    finally:
+        clear_fault(env.server, fault_id)
+    status = json.loads(event_for(env, arn)["additionalEventData"][
+        "backingKeysDeletionStatus"])
+    assert status == [{"backingKeyId": backing, "deletionStatus": "FAILURE"}]
+    code, out = env.as_admin("key", "list", "--filter", f"attr.id=0x{backing}")
+    assert out["data"]["total_key_count"] == 1

@@ -439,7 +439,7 @@ class KeyStoreApi:
             store = self.stores.get(scope, key.custom_key_store_id)
             status = "FAILURE"
             if store is not None and store.state is ConnectionState.CONNECTED:
-                status = self._delete_backing_key(store, key)
+                status = self._delete_backing_key(scope, store, key)
             backing = [{"backingKeyId": key.backing_key_id}]
             extra = {
                 "customKeyStoreId": key.custom_key_store_id,
@@ -453,9 +453,12 @@ class KeyStoreApi:
                                        additional_event_data=extra,
                                        response_elements={"keyId": key.arn})
 
-    def _delete_backing_key(self, store: CustomKeyStore, key: Key) -> str:
+    def _delete_backing_key(self, scope: str, store: CustomKeyStore, key: Key) -> str:
         from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
 
+        cluster = self.connection.cluster(scope, store.cluster_id)
+        if cluster is None or not self.connection.reachable(scope, cluster):
+            return "FAILURE"  # "The attempt might fail if AWS KMS cannot access the cluster"
         try:
             self.app.hsm.delete_key(store.session_id or "",  # type: ignore[attr-defined]
                                     bytes.fromhex(key.backing_key_id or ""))
