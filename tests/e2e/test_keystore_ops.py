@@ -283,6 +283,13 @@ def test_cloudhsm_keys_refuse_rotation_and_import(env: Env) -> None:
     for op in (env.kms.enable_key_rotation, env.kms.get_key_rotation_status,
                env.kms.disable_key_rotation, env.kms.rotate_key_on_demand):
         assert error(op, KeyId=key_id) == ("UnsupportedOperationException", message)
+    assert error(env.kms.get_parameters_for_import, KeyId=key_id,
+                 WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048") == (
+        "UnsupportedOperationException", message)
+    assert error(env.kms.generate_data_key_pair, KeyId=key_id, KeyPairSpec="RSA_2048") == (
+        "UnsupportedOperationException", message)
+    assert error(env.kms.replicate_key, KeyId=key_id, ReplicaRegion="us-west-2") == (
+        "UnsupportedOperationException", message)
     meta = env.kms.describe_key(KeyId=key_id)["KeyMetadata"]
     assert (meta["Origin"], meta["CustomKeyStoreId"], meta["CloudHsmClusterId"]) == (
         "AWS_CLOUDHSM", env.store_id, env.cluster_id)
