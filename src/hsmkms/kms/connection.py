@@ -50,6 +50,9 @@ LOCKED_OUT = (
     "If you see this error repeatedly, disconnect the AWS CloudHSM key store and reset the "
     "kmsuser account password. Update the kmsuser password for the custom key store and try "
     "the request again.")
+INTERNAL = "KMS could not complete the request because of an internal error. Retry the request."
+NO_HSMS = ("The CloudHSM cluster {cluster} associated with the custom key store {store} has no "
+           "active HSMs. Add an HSM to the cluster.")
 NO_SESSIONS = (
     "The AWS CloudHSM cluster associated with the custom key store has no available PKCS #11 "
     "sessions. Back off and retry the request.")
@@ -204,11 +207,8 @@ class Connection:
 
     # -- using backing keys -------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def cipher(self, who: Caller, key: Key, store: CustomKeyStore) -> Iterator[crypto.KeyCipher]:
-        """Crypto with a backing key inside the HSMs, or the KMS error the guide describes."""
-        from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
-
+    def _usable_cluster(self, who: Caller, key: Key, store: CustomKeyStore) -> Any:
+        """The store's cluster if KMS can use it for ``key`` now, else the guide's error."""
         cluster = self.cluster(who.scope, store.cluster_id)
         if cluster is None:
             raise KMSInvalidStateException(
@@ -220,29 +220,41 @@ class Connection:
         if self.fault(cluster.cluster_id, "pkcs11-sessions-exhausted"):
             raise KMSInternalException(NO_SESSIONS)
         if self.fault(cluster.cluster_id, "internal-error"):
-            raise KMSInternalException("KMS could not complete the request because of an "
-                                       "internal error. Retry the request.")
+            raise KMSInternalException(INTERNAL)
         if not cluster.active_hsms():
-            raise KMSInvalidStateException(
-                f"The CloudHSM cluster {cluster.cluster_id} associated with the custom key store "
-                f"{store.store_id} has no active HSMs. Add an HSM to the cluster.")
+            raise KMSInvalidStateException(NO_HSMS.format(cluster=cluster.cluster_id,
+                                                          store=store.store_id))
         if kmsuser_locked(cluster):
             raise KMSInvalidStateException(LOCKED_OUT)
+        return cluster
+
+    @contextlib.contextmanager
+    def cipher(self, who: Caller, key: Key, store: CustomKeyStore) -> Iterator[crypto.KeyCipher]:
+        """Crypto with a backing key inside the HSMs, or the KMS error the guide describes."""
+        from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
+
+        cluster = self._usable_cluster(who, key, store)
         try:
             with self.app.hsm.use_key(store.session_id or "",  # type: ignore[attr-defined]
                                       bytes.fromhex(key.backing_key_id or "")) as material:
                 yield crypto.KeyCipher(bytes(material))
-        except hsm_errors.UserLockedOut:
-            raise KMSInvalidStateException(LOCKED_OUT) from None
-        except hsm_errors.Pkcs11SessionsExhausted:
-            raise KMSInternalException(NO_SESSIONS) from None
-        except hsm_errors.KeyNotFound:
-            raise KMSInvalidStateException(
-                f"The key material for {key.arn} (backing key id {key.backing_key_id}) was not "
-                f"found in the CloudHSM cluster {cluster.cluster_id}.") from None
-        except hsm_errors.NoActiveHsm:
-            raise KMSInvalidStateException(
-                f"The CloudHSM cluster {cluster.cluster_id} associated with the custom key store "
-                f"{store.store_id} has no active HSMs. Add an HSM to the cluster.") from None
-        except hsm_errors.HsmError:
-            raise KMSInvalidStateException(CANNOT_COMMUNICATE) from None
+        except hsm_errors.HsmError as err:
+            raise _translate(err, key, store, cluster.cluster_id) from None
+
+
+def _translate(err: Exception, key: Key, store: CustomKeyStore, cluster_id: str) -> ServiceError:
+    """The KMS error for an error inside the HSMs during a cryptographic operation."""
+    from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
+
+    if isinstance(err, hsm_errors.UserLockedOut):
+        return KMSInvalidStateException(LOCKED_OUT)
+    if isinstance(err, hsm_errors.Pkcs11SessionsExhausted):
+        return KMSInternalException(NO_SESSIONS)
+    if isinstance(err, hsm_errors.KeyNotFound):
+        return KMSInvalidStateException(
+            f"The key material for {key.arn} (backing key id {key.backing_key_id}) was not "
+            f"found in the CloudHSM cluster {cluster_id}.")
+    if isinstance(err, hsm_errors.NoActiveHsm):
+        return KMSInvalidStateException(NO_HSMS.format(cluster=cluster_id,
+                                                       store=store.store_id))
+    return KMSInvalidStateException(CANNOT_COMMUNICATE)
