@@ -8,9 +8,15 @@ uvicorn stack, and prints throughput and the server's CPU time per request:
 * ``adapter``: hsmkms's ASGI adapter (``hsmkms.server.AsgiApp``) with ``App.handle`` answering
   a canned response: the cost of the adapter alone;
 * ``hsmkms``: the real server, as ``hsmkms serve`` runs it;
+* ``hsmkms-trail``: the real server without CloudTrail recording (its call observer removed):
+  the cost of the trail (the observer, then building and inserting records every tick);
 * ``hsmkms+gc.freeze``: the same after ``gc.freeze()`` once the app is built (the botocore models
   and compiled shapes leave the generations the collector scans);
-* ``hsmkms-ticker``: the real server without the 50 ms background tick.
+* ``hsmkms+trail_small_flushes``: only that suggestion (bench/suggestions.py);
+* ``hsmkms+suggested``: every patch of ``bench/suggestions.py`` and ``gc.freeze()``;
+* ``hsmkms-ticker``: the real server without the 50 ms background tick (on request);
+* ``hsmkms+timed``: prints the time spent inside ``App.handle`` and in the garbage collector
+  when it stops (on request).
 
 Only for measuring: the variants patch hsmkms at run time here, never in ``src/``.
 """
@@ -32,8 +38,15 @@ from revision import reexec_for_revision
 if __name__ == "__main__" and "--serve" not in sys.argv:
     reexec_for_revision(__file__)
 
-VARIANTS = ("bare", "adapter", "hsmkms", "hsmkms+gc.freeze", "hsmkms-ticker")
-EXTRA = ("hsmkms+timed",)  # prints the time spent inside App.handle when it stops
+VARIANTS = ("bare", "adapter", "hsmkms", "hsmkms-trail", "hsmkms+gc.freeze",
+            "hsmkms+trail_small_flushes", "hsmkms+suggested")
+EXTRA = ("hsmkms-ticker", "hsmkms+timed")  # +timed: prints the time inside App.handle
+
+
+def _suggestions() -> Any:
+    import suggestions
+
+    return suggestions
 
 
 def serve(variant: str, port: int, data_dir: str) -> None:
@@ -44,11 +57,19 @@ def serve(variant: str, port: int, data_dir: str) -> None:
     from hsmkms.config import Config
     from hsmkms.http import HttpResponse
 
+    if variant.startswith("hsmkms+") and variant[7:] in _suggestions().SUGGESTIONS:
+        _suggestions().SUGGESTIONS[variant[7:]]()
+    if variant == "hsmkms+suggested":
+        _suggestions().apply_all()
     app = App(Config.from_env({"data_dir": data_dir, "port": str(port)}))
     asgi: Any = server.AsgiApp(app)
     if variant == "adapter":
         canned = HttpResponse(200, b'{"KeyId": "x"}', [("content-type", "application/json")])
         app.handle = lambda _req: canned  # type: ignore[method-assign]
+    if variant == "hsmkms-trail":
+        trail = getattr(app, "trail", None)
+        if trail is not None:
+            app.call_observers.remove(trail.observe)
     if variant == "hsmkms-ticker":
         async def no_tick(_self: Any) -> None:
             return
@@ -67,7 +88,17 @@ def serve(variant: str, port: int, data_dir: str) -> None:
 
         app.handle = timed  # type: ignore[method-assign]
         gc.callbacks.append(_gc_timer)
-    if variant == "hsmkms+gc.freeze":
+        tick = app.tick
+
+        def timed_tick() -> None:
+            start = time.perf_counter()
+            try:
+                tick()
+            finally:
+                _TICKS.append(time.perf_counter() - start)
+
+        app.tick = timed_tick  # type: ignore[method-assign]
+    if variant in ("hsmkms+gc.freeze", "hsmkms+suggested"):
         gc.collect()
         gc.freeze()
     if variant == "hsmkms+timed":  # uvicorn re-raises SIGTERM after shutdown: report before
@@ -90,10 +121,14 @@ def _report(variant: str, timings: list[float]) -> None:
               f" µs, p99 {timings[int(len(timings) * 0.99)] * 1e6:.1f} µs, max "
               f"{timings[-1] * 1e6:.0f} µs; garbage collector: "
               + ", ".join(f"gen{g} {n} runs {t * 1e3:.1f} ms" for g, (n, t) in
-                          sorted(_GC.items())), file=sys.stderr, flush=True)
+                          sorted(_GC.items()))
+              + (f"; background ticks: {len(_TICKS)}, mean "
+                 f"{statistics.mean(_TICKS) * 1e6:.0f} µs, max {max(_TICKS) * 1e3:.1f} ms"
+                 if _TICKS else ""), file=sys.stderr, flush=True)
 
 
 _GC: dict[int, list[float]] = {}
+_TICKS: list[float] = []
 _gc_started = [0.0]
 
 
@@ -176,12 +211,12 @@ def main() -> int:
                     results[variant].append((n / secs, cpu, p99))
             print(f"\nEncrypt, {args.connections} connections, median of {args.repeat} x "
                   f"{args.seconds} s")
-            print(f"{'variant':18} {'req/s':>8} {'server CPU µs/req':>18} {'p99 ms':>7}")
+            print(f"{'variant':28} {'req/s':>8} {'server CPU µs/req':>18} {'p99 ms':>7}")
             for variant, rows in results.items():
                 rps = statistics.median(r[0] for r in rows)
                 cpu = statistics.median(r[1] for r in rows)
                 p99 = statistics.median(r[2] for r in rows)
-                print(f"{variant:18} {rps:8.0f} {cpu:18.1f} {p99:7.3f}")
+                print(f"{variant:28} {rps:8.0f} {cpu:18.1f} {p99:7.3f}")
         finally:
             for proc, _endpoint in procs.values():
                 proc.terminate()
