@@ -36,6 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 STATE_FILE = "demo.json"
+#: Long enough for the realistic timing profile (HSM creation 7 min, connection 5 min).
+WAIT_LIMIT = 3600.0
+TELL_AFTER = 5.0
 CREDENTIALS = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
                "aws_secret_access_key": "demo-secret-access-key"}
 
@@ -101,12 +104,18 @@ class Demo:
                                f"{done.stderr}")
         return out.get("data")
 
-    def wait(self, what: str, check: Any, timeout: float = 120.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait(self, what: str, check: Any, timeout: float = WAIT_LIMIT) -> Any:
+        """Poll until ``check()`` is truthy. With ``HSMKMS_TIMING=realistic`` steps take AWS-like
+        minutes (an HSM about 7), so say what we wait for when it takes a while."""
+        start = time.monotonic()
+        told = False
+        while time.monotonic() - start < timeout:
             value = check()
             if value:
                 return value
+            if not told and time.monotonic() - start > TELL_AFTER:
+                print(f"hsmkms demo: waiting for {what}...", flush=True)  # noqa: T201
+                told = True
             time.sleep(0.2)
         raise RuntimeError(f"demo: timed out waiting for {what}")
 
