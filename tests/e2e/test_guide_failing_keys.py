@@ -226,3 +226,22 @@ def test_kmsuser_locked_out_while_connected(env: Env) -> None:
     env.update_password()
     env.connect()
     assert env.decrypt(env.encrypt(key_id, b"unlocked")) == b"unlocked"
+
+
+def test_create_key_event_names_the_backing_key_and_its_handle(env: Env) -> None:
+    key_id = env.create_key("logged")
+    arn = env.key_arn(key_id)
+    trail = env.server.client("cloudtrail")
+    events = trail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "ResourceName", "AttributeValue": arn}])["Events"]
+    [record] = [json.loads(e["CloudTrailEvent"]) for e in events
+                if e["EventName"] == "CreateKey"]
+    assert record["requestParameters"]["origin"] == "AWS_CLOUDHSM"
+    assert record["requestParameters"]["customKeyStoreId"] == env.store_id
+    backing = json.loads(record["additionalEventData"]["backingKey"])
+    # The HSM key: labelled with the key ARN, id = backingKeyId, reference = keyHandle.
+    code, out = env.as_admin("key", "list", "--filter", f"attr.id=0x{backing['backingKeyId']}")
+    assert code == 0, out
+    [hsm_key] = out["data"]["matched_keys"]
+    assert int(hsm_key["key-reference"], 16) == int(backing["keyHandle"])
+    assert hsm_key["attributes"]["label"] == arn
