@@ -4,6 +4,7 @@ driven with boto3 and the real AWS CLI against a real server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import cloudhsm_helpers as ch
@@ -232,7 +233,8 @@ def test_connect_and_disconnect_state_rules(env: Env) -> None:
     assert env.wait("CONNECTED")["ConnectionState"] == "CONNECTED"
 
 
-def test_delete_only_disconnected_and_empty(server: ServerProcess, env: Env) -> None:
+def test_delete_only_disconnected_and_empty(server: ServerProcess, env: Env,
+                                            tmp_path: Path) -> None:
     other = build_env(server, name="ToDelete")
     kms, sid = other.kms, other.store_id
     assert error(kms.delete_custom_key_store, CustomKeyStoreId=sid) == (
@@ -255,11 +257,19 @@ def test_delete_only_disconnected_and_empty(server: ServerProcess, env: Env) -> 
     assert (code, out) == (0, None)
     assert error(kms.describe_custom_key_stores, CustomKeyStoreId=sid)[0] == \
         "CustomKeyStoreNotFoundException"
-    # The cluster is free again.
-    again = kms.create_custom_key_store(
-        CustomKeyStoreName="ToDelete", CloudHsmClusterId=other.cluster_id,
-        TrustAnchorCertificate=other.ca.pem, KeyStorePassword=KMSUSER_PASSWORD)
-    kms.delete_custom_key_store(CustomKeyStoreId=again["CustomKeyStoreId"])
+    # The cluster is free again: create a store the way the KMS guide does, with the
+    # customerCA.crt written at cluster initialization.
+    anchor = tmp_path / "customerCA.crt"
+    anchor.write_text(other.ca.pem)
+    code, out = other.aws("kms", "create-custom-key-store", "--custom-key-store-name",
+                          "ToDelete", "--cloud-hsm-cluster-id", other.cluster_id,
+                          "--trust-anchor-certificate", f"file://{anchor}",
+                          "--key-store-password", KMSUSER_PASSWORD)
+    assert code == 0, out
+    assert out["CustomKeyStoreId"].startswith("cks-")
+    assert env.kms.describe_custom_key_stores(CustomKeyStoreId=out["CustomKeyStoreId"])[
+        "CustomKeyStores"][0]["TrustAnchorCertificate"] == other.ca.pem
+    kms.delete_custom_key_store(CustomKeyStoreId=out["CustomKeyStoreId"])
 
 
 def test_create_key_only_in_a_connected_store(server: ServerProcess, env: Env) -> None:
