@@ -45,6 +45,7 @@ def test_kms_enis_and_security_group(server: ServerProcess) -> None:
     assert kms_group["VpcId"] == cluster["VpcId"]
     assert [[p["GroupId"] for p in rule["UserIdGroupPairs"]]
             for rule in kms_group["IpPermissions"]] == [[cluster["SecurityGroup"]]]
+    assert kms_group["IpPermissionsEgress"] == []  # KMS removes all outbound rules
     for eni in enis:
         assert eni["Description"] == description
         assert eni["PrivateIpAddress"]

@@ -58,6 +58,16 @@ NO_SESSIONS = (
     "sessions. Back off and retry the request.")
 
 
+def _drop_egress(network: Any, scope: str, group_id: str) -> None:
+    """KMS "remove[s] all outbound rules from the security group that AWS KMS created"
+    (KMS guide, authorize-key-store: ec2:RevokeSecurityGroupEgress). ``Network`` has no revoke
+    method, so this goes through its security-group book when it is there."""
+    groups = getattr(network, "groups", None)
+    group = groups.find(scope, group_id) if groups is not None else None
+    if group is not None and group.egress:
+        groups.revoke(scope, group_id, "egress", [], [r.rule_id for r in group.egress])
+
+
 def kmsuser_locked(cluster: Any) -> bool:
     """kmsuser is locked out on some HSM (five wrong passwords there, e.g. someone trying to
     log in as kmsuser while KMS is connected): KMS's requests to that HSM are refused."""
@@ -141,6 +151,7 @@ class Connection:
             f"KMS managed security group for custom key store {store.store_id}")
         network.authorize(scope, sg_id, "ingress", "-1", 0, 65535,
                           source_group_id=cluster.security_group)
+        _drop_egress(network, scope, sg_id)
         eni_ids: list[str] = []
         try:
             for subnet_id in subnets:
