@@ -198,6 +198,9 @@ def test_network_errors_fault(env: Env) -> None:
     try:
         assert error(env.kms.generate_data_key, KeyId=key_id, NumberOfBytes=32) == (
             "KMSInvalidStateException", CANNOT_COMMUNICATE)
+        assert error(env.kms.create_key, Origin="AWS_CLOUDHSM",
+                     CustomKeyStoreId=env.store_id) == (
+            "KMSInvalidStateException", CANNOT_COMMUNICATE)
         env.disconnect()
         failed_with(env, "NETWORK_ERRORS")
     finally:

@@ -218,15 +218,16 @@ class Connection:
 
     # -- using backing keys -------------------------------------------------------------------
 
-    def _usable_cluster(self, who: Caller, key: Key, store: CustomKeyStore) -> Any:
-        """The store's cluster if KMS can use it for ``key`` now, else the guide's error."""
-        cluster = self.cluster(who.scope, store.cluster_id)
+    def usable_cluster(self, scope: str, store: CustomKeyStore, blocked: str) -> Any:
+        """The store's cluster if KMS can work in it now, else the guide's error; ``blocked``
+        says what cannot happen while the cluster is gone (for the message)."""
+        cluster = self.cluster(scope, store.cluster_id)
         if cluster is None:
             raise KMSInvalidStateException(
                 f"KMS cannot find the CloudHSM cluster {store.cluster_id} associated with the "
-                f"custom key store {store.store_id}. {key.arn} cannot be used until the key "
-                "store is associated with a related cluster.")
-        if not self.reachable(who.scope, cluster):
+                f"custom key store {store.store_id}. {blocked} until the key store is "
+                "associated with a related cluster.")
+        if not self.reachable(scope, cluster):
             raise KMSInvalidStateException(CANNOT_COMMUNICATE)
         if self.fault(cluster.cluster_id, "pkcs11-sessions-exhausted"):
             raise KMSInternalException(NO_SESSIONS)
@@ -244,7 +245,7 @@ class Connection:
         """Crypto with a backing key inside the HSMs, or the KMS error the guide describes."""
         from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
 
-        cluster = self._usable_cluster(who, key, store)
+        cluster = self.usable_cluster(who.scope, store, f"{key.arn} cannot be used")
         try:
             with self.app.hsm.use_key(store.session_id or "",  # type: ignore[attr-defined]
                                       bytes.fromhex(key.backing_key_id or "")) as material:

@@ -352,10 +352,9 @@ class KeyStoreApi:
                 f"The custom key store {store.store_id} is {store.state.value}. You can create "
                 "KMS keys only in a connected custom key store.")
         cluster = self.connection.cluster(who.scope, store.cluster_id)
-        if cluster is None:
-            raise KMSInvalidStateException(
-                f"KMS cannot find the CloudHSM cluster {store.cluster_id}.")
-        self._config_checks(who.scope, cluster, 2)
+        if cluster is not None:
+            self._config_checks(who.scope, cluster, 2)
+        self.connection.usable_cluster(who.scope, store, "KMS keys cannot be created in it")
         key = self.kms.keys.create(who, description=p.get("Description", ""),
                                    policy=p.get("Policy"), tags=p.get("Tags"),
                                    origin=Origin.AWS_CLOUDHSM,
