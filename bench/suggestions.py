@@ -142,6 +142,43 @@ def trail_small_flushes() -> None:
     server.AsgiApp.__call__ = __call__  # type: ignore[method-assign]
 
 
+#: Seconds between two checkpoints of the write-ahead log by the checkpoint thread.
+CHECKPOINT_EVERY = 1.0
+
+
+def wal_checkpoint_thread() -> None:
+    """store/sqlite.py ``SqliteDatabase``: SQLite checkpoints the WAL itself (every ~1000
+    pages) inside whichever COMMIT crosses the limit, and with ``synchronous=NORMAL`` that
+    checkpoint fsyncs: a 10-17 ms stall of the event loop, several times a second under load
+    (the trail writes a lot). Turn the automatic checkpoint off on the writing connection and
+    checkpoint from a daemon thread with its own connection (``sqlite3`` releases the GIL while
+    SQLite works, so the fsync no longer blocks requests); checkpoint once more on close."""
+    import sqlite3
+    import threading
+
+    from hsmkms.store import sqlite as store_sqlite
+
+    init = store_sqlite.SqliteDatabase.__init__
+
+    def __init__(self: Any, path: Any) -> None:  # noqa: N807
+        init(self, path)
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        stop = threading.Event()
+
+        def checkpoint_forever() -> None:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            while not stop.wait(CHECKPOINT_EVERY):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.close()
+
+        threading.Thread(target=checkpoint_forever, name="hsmkms-checkpoint",
+                         daemon=True).start()
+        self._stop_checkpoints = stop
+
+    store_sqlite.SqliteDatabase.__init__ = __init__  # type: ignore[method-assign]
+
+
 SUGGESTIONS: dict[str, Callable[[], None]] = {
     "request_id": request_id,
     "compact_json": compact_json,
@@ -149,6 +186,7 @@ SUGGESTIONS: dict[str, Callable[[], None]] = {
     "resolve_fast_path": resolve_fast_path,
     "trail_event_id": trail_event_id,
     "trail_small_flushes": trail_small_flushes,
+    "wal_checkpoint_thread": wal_checkpoint_thread,
 }
 
 

@@ -15,6 +15,7 @@ uvicorn stack, and prints throughput and the server's CPU time per request:
 * ``hsmkms+trail_small_flushes``: only that suggestion (bench/suggestions.py);
 * ``hsmkms+suggested``: every patch of ``bench/suggestions.py`` and ``gc.freeze()``;
 * ``hsmkms-ticker``: the real server without the 50 ms background tick (on request);
+* modifiers compose, e.g. ``hsmkms-trail+suggested`` or ``hsmkms+request_id+timed``;
 * ``hsmkms+timed``: prints the time spent inside ``App.handle`` and in the garbage collector
   when it stops (on request).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import statistics
 import subprocess
 import sys
@@ -41,6 +43,8 @@ if __name__ == "__main__" and "--serve" not in sys.argv:
 VARIANTS = ("bare", "adapter", "hsmkms", "hsmkms-trail", "hsmkms+gc.freeze",
             "hsmkms+trail_small_flushes", "hsmkms+suggested")
 EXTRA = ("hsmkms-ticker", "hsmkms+timed")  # +timed: prints the time inside App.handle
+#: Variant names compose: "hsmkms" followed by any of these and of "+<suggestion name>".
+MODIFIERS = {"-trail", "-ticker", "+timed", "+gc.freeze", "+suggested"}
 
 
 def _suggestions() -> Any:
@@ -57,26 +61,31 @@ def serve(variant: str, port: int, data_dir: str) -> None:
     from hsmkms.config import Config
     from hsmkms.http import HttpResponse
 
-    if variant.startswith("hsmkms+") and variant[7:] in _suggestions().SUGGESTIONS:
-        _suggestions().SUGGESTIONS[variant[7:]]()
-    if variant == "hsmkms+suggested":
+    mods = set(re.findall(r"[+-][a-z_.]+", variant.removeprefix("hsmkms")))
+    unknown = {m for m in mods if m[1:] not in _suggestions().SUGGESTIONS} - MODIFIERS
+    if unknown:
+        raise SystemExit(f"unknown modifiers {sorted(unknown)} in {variant}")
+    for mod in mods:
+        if mod[1:] in _suggestions().SUGGESTIONS:
+            _suggestions().SUGGESTIONS[mod[1:]]()
+    if "+suggested" in mods:
         _suggestions().apply_all()
     app = App(Config.from_env({"data_dir": data_dir, "port": str(port)}))
     asgi: Any = server.AsgiApp(app)
     if variant == "adapter":
         canned = HttpResponse(200, b'{"KeyId": "x"}', [("content-type", "application/json")])
         app.handle = lambda _req: canned  # type: ignore[method-assign]
-    if variant == "hsmkms-trail":
+    if "-trail" in mods:
         trail = getattr(app, "trail", None)
         if trail is not None:
             app.call_observers.remove(trail.observe)
-    if variant == "hsmkms-ticker":
+    if "-ticker" in mods:
         async def no_tick(_self: Any) -> None:
             return
 
         server.AsgiApp._tick_forever = no_tick  # type: ignore[method-assign]
     timings: list[float] = []
-    if variant == "hsmkms+timed":
+    if "+timed" in mods:
         handle = app.handle
 
         def timed(req: Any) -> Any:
@@ -98,10 +107,10 @@ def serve(variant: str, port: int, data_dir: str) -> None:
                 _TICKS.append(time.perf_counter() - start)
 
         app.tick = timed_tick  # type: ignore[method-assign]
-    if variant in ("hsmkms+gc.freeze", "hsmkms+suggested"):
+    if mods & {"+gc.freeze", "+suggested"}:
         gc.collect()
         gc.freeze()
-    if variant == "hsmkms+timed":  # uvicorn re-raises SIGTERM after shutdown: report before
+    if "+timed" in mods:  # uvicorn re-raises SIGTERM after shutdown: report before
         close = app.close
 
         def report_and_close() -> None:
