@@ -166,8 +166,8 @@ def profile_server(seconds: int, top: int) -> None:
             path.write_bytes(b"\n".join(bodies["Encrypt"]) + b"\n")
             raw = work / "stacks.txt"
             spy = subprocess.Popen([py_spy, "record", "--pid", str(server.proc.pid),
-                                    "--rate", "2000", "--format", "raw", "--duration",
-                                    str(seconds), "--nonblocking", "-o", str(raw)],
+                                    "--rate", "250", "--format", "raw", "--duration",
+                                    str(seconds), "-o", str(raw)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
             n, secs, p50, p99, errors = run.run_wrk(wrk, server.endpoint, "Encrypt", path, 4,
