@@ -59,7 +59,10 @@ def load_root_key(config: Config) -> RootKey:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(base64.b64encode(os.urandom(32)) + b"\n")
-    return RootKey(base64.b64decode(path.read_bytes().strip()))
+    try:
+        return RootKey(base64.b64decode(path.read_bytes().strip(), validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise SystemExit(f"{path} must hold base64 of 32 bytes: {exc}") from None
 
 
 class App:
@@ -120,7 +123,7 @@ class App:
         target = req.headers.get("x-amz-target")
         if req.method == "POST" and target:
             return self._json(req, target)
-        if req.method == "POST" and self.query_handlers:
+        if self.query_handlers and (req.method == "POST" or "Action=" in req.query):
             ctx = self.context(req)
             service = req.credential_scope()
             name = service[2] if service else "ec2"

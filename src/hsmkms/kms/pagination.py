@@ -22,7 +22,7 @@ def paginate(items: Sequence[T], limit: int | None, marker: str | None, default_
     start = 0
     if marker is not None:
         try:
-            after = base64.urlsafe_b64decode(marker.encode()).decode()
+            after = base64.b64decode(marker.encode("ascii"), altchars=b"-_", validate=True).decode()
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise InvalidMarkerException("Invalid marker") from None
         start = next((i for i, item in enumerate(items) if position(item) > after), len(items))
