@@ -48,6 +48,15 @@ CallObserver = Callable[[RequestContext, str, str, dict[str, Any], "dict[str, An
                          "ServiceError | None"], None]
 
 
+def new_request_id() -> str:
+    """A random (version 4) UUID string, without building a ``uuid.UUID`` per request."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def load_root_key(config: Config) -> RootKey:
     if config.root_key:
         try:
@@ -80,6 +89,8 @@ class App:
         self.admin_routes: list[tuple[str, str, AdminRoute]] = []
         self.call_observers: list[CallObserver] = []
         self.background: list[Callable[[], None]] = []
+        #: Small duties the server runs after a response is sent (not on in-process calls).
+        self.after_response: list[Callable[[], None]] = []
         self.started = time.time()
         self._install()
 
@@ -112,7 +123,7 @@ class App:
             akid, region = scope[0], scope[1]
             if len(akid) == 12 and akid.isdigit():
                 account = akid
-        return RequestContext(account=account, region=region, request_id=str(uuid.uuid4()),
+        return RequestContext(account=account, region=region, request_id=new_request_id(),
                               now=self.clock.now(), access_key_id=akid, source_ip=req.client,
                               user_agent=req.headers.get("user-agent", ""), service=service,
                               operation=operation)

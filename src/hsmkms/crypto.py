@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -43,6 +42,7 @@ HEADER_LEN = 17
 NONCE_LEN = 12
 TAG_LEN = 16
 OVERHEAD = HEADER_LEN + NONCE_LEN + TAG_LEN
+_VERSION_BYTE = bytes([BLOB_VERSION])
 _SEAL_VERSION = 1
 _SEAL_AAD = b"hsmkms-seal-v1"
 
@@ -77,7 +77,8 @@ def encode_context(context: dict[str, str] | None) -> bytes:
 def parse_header(blob: bytes) -> BlobHeader:
     if len(blob) < OVERHEAD or blob[0] != BLOB_VERSION:
         raise CryptoError("not a hsmkms ciphertext blob")
-    return BlobHeader(blob[0], str(uuid.UUID(bytes=blob[1:HEADER_LEN])))
+    h = blob[1:HEADER_LEN].hex()
+    return BlobHeader(blob[0], f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
 
 
 class KeyCipher:
@@ -90,13 +91,14 @@ class KeyCipher:
 
     def encrypt(self, key_id: str, plaintext: bytes, context: dict[str, str] | None,
                 nonce: bytes | None = None) -> bytes:
-        header = bytes([BLOB_VERSION]) + uuid.UUID(key_id).bytes
+        header = _VERSION_BYTE + bytes.fromhex(key_id.replace("-", ""))
         nonce = nonce if nonce is not None else os.urandom(NONCE_LEN)
         sealed = self._aead.encrypt(nonce, plaintext, header + encode_context(context))
         return header + nonce + sealed
 
     def decrypt(self, blob: bytes, context: dict[str, str] | None) -> bytes:
-        parse_header(blob)
+        if len(blob) < OVERHEAD or blob[0] != BLOB_VERSION:
+            raise CryptoError("not a hsmkms ciphertext blob")
         header = blob[:HEADER_LEN]
         nonce = blob[HEADER_LEN:HEADER_LEN + NONCE_LEN]
         try:

@@ -86,6 +86,9 @@ class Keys:
 
     def resolve(self, who: Caller, key_id: str, *, aliases: bool) -> Key:
         """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN."""
+        key = self.keys.get(who.scope, key_id)
+        if key is not None:  # the common case: a key id, found without any regex
+            return key
         if key_id.startswith("alias/") or ALIAS_ARN_RE.match(key_id):
             if not aliases:
                 raise NotFoundException(f"Invalid keyId '{key_id}'")

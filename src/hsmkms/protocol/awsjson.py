@@ -24,6 +24,7 @@ from hsmkms.errors import (
 from hsmkms.protocol.model import Node, compile_shape, service_model
 from hsmkms.protocol.validate import validate
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 Handler = Callable[[Any, dict[str, Any]], "dict[str, Any] | None"]
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
@@ -94,7 +95,7 @@ class JsonService:
     def serialize(self, op: Operation, result: dict[str, Any]) -> bytes:
         if op.output is None:
             return b"{}"
-        return json.dumps(_encode(op.output, result), separators=(",", ":")).encode()
+        return _ENCODER.encode(_encode(op.output, result)).encode()
 
     def error_body(self, error: ServiceError) -> bytes:
         doc: dict[str, str] = {"__type": error.code()}

@@ -48,7 +48,27 @@ class SqliteDatabase:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints fsync; inside a COMMIT on the request path they stall it for 10-17 ms
+        # (docs/benchmarks.md). A thread with its own connection checkpoints once a second.
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._migrate()
+        self._path = str(path)
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_forever,
+                                              name="hsmkms-wal-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_forever(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            while not self._stop.wait(1.0):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    continue  # busy or closing: the next round will do it
+        finally:
+            conn.close()
 
     def _migrate(self) -> None:
         c = self._conn
@@ -120,5 +140,11 @@ class SqliteDatabase:
                 raise
 
     def close(self) -> None:
+        self._stop.set()
+        self._checkpointer.join(timeout=5)
         with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # the WAL is still valid; the next start replays it
             self._conn.close()
