@@ -46,6 +46,8 @@ def test_kms_enis_and_security_group(server: ServerProcess) -> None:
     assert [[p["GroupId"] for p in rule["UserIdGroupPairs"]]
             for rule in kms_group["IpPermissions"]] == [[cluster["SecurityGroup"]]]
     assert kms_group["IpPermissionsEgress"] == []  # KMS removes all outbound rules
+    [inbound] = kms_group["IpPermissions"]
+    assert (inbound["IpProtocol"], inbound["FromPort"], inbound["ToPort"]) == ("tcp", 2223, 2225)
     for eni in enis:
         assert eni["Description"] == description
         assert eni["PrivateIpAddress"]

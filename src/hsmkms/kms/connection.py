@@ -149,7 +149,10 @@ class Connection:
         sg_id = network.create_security_group(
             scope, cluster.vpc_id, f"kms-{store.store_id}",
             f"KMS managed security group for custom key store {store.store_id}")
-        network.authorize(scope, sg_id, "ingress", "-1", 0, 65535,
+        # "a single inbound rule allowing traffic from the cluster security group"; protocol and
+        # ports are unpublished: the cluster's own TCP 2223-2225 (spec ec2.md 5.2 proposal).
+        low, high = CLUSTER_PORTS
+        network.authorize(scope, sg_id, "ingress", "tcp", low, high,
                           source_group_id=cluster.security_group)
         _drop_egress(network, scope, sg_id)
         eni_ids: list[str] = []
