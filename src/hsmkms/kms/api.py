@@ -43,6 +43,8 @@ class KmsApi:
         self.create_hooks: dict[Origin, Callable[[Caller, Params], Key]] = {}
         #: Called after a key's metadata is deleted at the end of its waiting period.
         self.deleted_hooks: list[Callable[[str, Key, float], None]] = []
+        #: Called after ScheduleKeyDeletion (the key store adds its CloudTrail details).
+        self.scheduled_hooks: list[Callable[[Caller, Key], None]] = []
         #: Extra KeyMetadata members per key (e.g. CloudHsmClusterId).
         self.metadata_hooks: list[Callable[[Key, Result], None]] = []
         app.scheduler.register(DELETE_TASK, self._delete_due)
@@ -95,6 +97,10 @@ class KmsApi:
         if origin is Origin.AWS_KMS and "CustomKeyStoreId" not in p:
             key = self.keys.create(who, description=p.get("Description", ""),
                                    policy=p.get("Policy"), tags=tags)
+        elif origin is Origin.AWS_KMS:
+            raise ValidationException(
+                "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
+                "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
         elif hook is not None:
             key = hook(who, {**p, "Tags": tags})
         else:
@@ -130,6 +136,8 @@ class KmsApi:
                         pending_window_days=days)
         self.app.scheduler.schedule(DELETE_TASK, when, {"scope": who.scope, "key": key.key_id},
                                     job_id=_deletion_job(who.scope, key.key_id))
+        for hook in self.scheduled_hooks:
+            hook(who, key)
         return {"KeyId": key.arn, "DeletionDate": when, "KeyState": KeyState.PENDING_DELETION,
                 "PendingWindowInDays": days}
 

@@ -160,7 +160,7 @@ class Connection:
             for subnet_id in subnets:
                 eni = network.create_eni(
                     scope, subnet_id, ENI_DESCRIPTION.format(cluster_id=cluster.cluster_id),
-                    [sg_id, cluster.security_group])
+                    [sg_id, cluster.security_group], managed_by="amazon-kms")
                 eni_ids.append(eni.eni_id)
         except ServiceError as err:
             self.tear_down(scope, sg_id, tuple(eni_ids))

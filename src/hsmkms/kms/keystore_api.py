@@ -74,6 +74,7 @@ class KeyStoreApi:
         kms.create_hooks[Origin.AWS_CLOUDHSM] = self._create_key
         kms.deleted_hooks.append(self._key_deleted)
         kms.metadata_hooks.append(self._metadata)
+        kms.scheduled_hooks.append(self._scheduled)
         kms.random_from_store = self._random  # type: ignore[method-assign]
 
     def handlers(self) -> dict[str, Any]:
@@ -397,6 +398,18 @@ class KeyStoreApi:
             "customKeyStoreId": store.store_id, "clusterId": store.cluster_id,
             "backingKey": json.dumps({"backingKeyId": key.backing_key_id},
                                      separators=(",", ":")), **extra})
+
+    def _scheduled(self, who: Caller, key: Key) -> None:
+        """ScheduleKeyDeletion of a CloudHSM key names its backing keys (spec kms.md 5.2)."""
+        trail = getattr(self.app, "trail", None)
+        if key.custom_key_store_id is None or trail is None or not who.request_id:
+            return
+        store = self.stores.get(who.scope, key.custom_key_store_id)
+        trail.note(who.request_id, additional_event_data={
+            "customKeyStoreId": key.custom_key_store_id,
+            "clusterId": store.cluster_id if store is not None else "",
+            "backingKeys": json.dumps([{"backingKeyId": key.backing_key_id}],
+                                      separators=(",", ":"))})
 
     def _metadata(self, key: Key, meta: dict[str, Any]) -> None:
         if key.custom_key_store_id is None:
