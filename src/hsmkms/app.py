@@ -89,6 +89,8 @@ class App:
         self.admin_routes: list[tuple[str, str, AdminRoute]] = []
         self.call_observers: list[CallObserver] = []
         self.background: list[Callable[[], None]] = []
+        #: Run first when the app closes (e.g. flush buffers completely).
+        self.closing: list[Callable[[], None]] = []
         #: Small duties the server runs after a response is sent (not on in-process calls).
         self.after_response: list[Callable[[], None]] = []
         self.started = time.time()
@@ -172,6 +174,8 @@ class App:
             log.exception("internal error in %s", target)
             err = InternalFailure("The request processing has failed because of an unknown "
                                   "error, exception or failure.")
+            with self.lock:
+                self._observe(ctx, prefix, operation, params, None, err)
             return HttpResponse(500, service.error_body(err), headers)
 
     def _observe(self, ctx: RequestContext, prefix: str, operation: str, params: dict[str, Any],
@@ -205,6 +209,8 @@ class App:
 
     def close(self) -> None:
         with self.lock:
+            for duty in self.closing:
+                duty()
             for duty in self.background:
                 duty()
             self.db.close()

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hsmkms.app import App
-    from hsmkms.trail.service import Trail
 
 
 def install(app: App) -> None:
@@ -29,17 +28,5 @@ def install(app: App) -> None:
     app.call_observers.append(trail.observe)
     app.background.append(trail.background)
     app.add_json_service(build(trail, app.clock.now))
-    _flush_on_close(app, trail)
-
-
-def _flush_on_close(app: App, trail: Trail) -> None:
-    """``App.close`` runs each background duty once, but ours only flushes old batches: make
-    closing flush everything first (the trail's one hook into the app's lifecycle)."""
-    close = app.close
-
-    def close_after_flush() -> None:
-        with app.lock:
-            trail.flush()
-        close()
-
-    app.close = close_after_flush  # type: ignore[method-assign]
+    app.closing.append(trail.flush)
+    app.after_response.append(trail.after_response)
