@@ -144,7 +144,7 @@ def test_lookups_use_indexes(tmp_path: Path) -> None:
     app.close()
 
 
-def test_every_attribute_has_a_working_index(tmp_path: Path) -> None:
+def test_every_attribute_finds_its_events(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     trail = app.trail  # type: ignore[attr-defined]
     trail.observe(ctx(app), "TrentService", "DescribeKey", {"KeyId": ARN}, {}, None)

@@ -11,14 +11,15 @@ if TYPE_CHECKING:
     from hsmkms.store.sqlite import SqliteDatabase
     from hsmkms.trail.record import Event
 
-#: LookupAttributes key -> (column of ``trail_events``, the index to search).
-COLUMNS = {
+#: LookupAttributes key -> (column of ``trail_events``, the index to search; ``None``: the
+#: time index, for values that match most events anyway).
+COLUMNS: dict[str, tuple[str, str | None]] = {
     "EventId": ("event_id", "trail_events_by_id"),
     "EventName": ("event_name", "trail_events_by_name"),
-    "ReadOnly": ("read_only", "trail_events_by_read_only"),
+    "ReadOnly": ("read_only", None),
     "Username": ("username", "trail_events_by_username"),
     "AccessKeyId": ("access_key_id", "trail_events_by_access_key"),
-    "EventSource": ("event_source", "trail_events_by_source"),
+    "EventSource": ("event_source", None),
 }
 #: LookupAttributes key -> column of ``trail_resources``.
 RESOURCE_COLUMNS = {"ResourceType": "type", "ResourceName": "name"}
@@ -97,7 +98,8 @@ class EventLog:
                 # Without statistics SQLite would rather walk the time index; a rare value
                 # among many events needs its own index.
                 column, index = COLUMNS[q.attribute[0]]
-                source, where = f"trail_events INDEXED BY {index}", f"AND {column} = ? "
+                source = "trail_events" if index is None else f"trail_events INDEXED BY {index}"
+                where = f"AND {column} = ? "
                 args += (q.attribute[1],)
             sql = (f"SELECT {_FIELDS} FROM {source} WHERE scope = ? {where}"
                    "AND t >= ? AND t <= ? AND (t, seq) < (?, ?) "
