@@ -26,6 +26,9 @@ Only this module imports ``cryptography.hazmat``. Three things live here:
    ``base64(0x01 || nonce(12) || AES-256-GCM(root key, secret, aad="hsmkms-seal-v1"))``.
 
 3. **Randomness**: :func:`random_bytes` (``os.urandom``) for data keys and GenerateRandom.
+
+4. **Key check values** of HSM keys (:func:`check_value`): the first 3 bytes of the AES
+   encryption of an all-zero block (AWS CloudHSM, "key attribute details").
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import os
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 BLOB_VERSION = 1
@@ -63,6 +67,12 @@ def random_bytes(n: int) -> bytes:
 
 def new_aes_key(length: int = 32) -> bytes:
     return os.urandom(length)
+
+
+def check_value(material: bytes) -> bytes:
+    """The 3-byte key check value of an AES key."""
+    enc = Cipher(algorithms.AES(material), modes.ECB()).encryptor()  # noqa: S305 - KCV is ECB by definition
+    return (enc.update(bytes(16)) + enc.finalize())[:3]
 
 
 def encode_context(context: dict[str, str] | None) -> bytes:
