@@ -102,12 +102,11 @@ def _too_large(limit: int) -> HttpResponse:
 
 
 def serve(config: Config, *, demo: bool = False) -> None:
+    import gc  # noqa: PLC0415
     import threading  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415 - only the server needs it
-
-    import gc  # noqa: PLC0415
 
     app = App(config)
     # The botocore models and compiled shapes live as long as the process: keep them out of

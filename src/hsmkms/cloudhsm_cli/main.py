@@ -65,7 +65,7 @@ def _filter(p: argparse.ArgumentParser, required: bool) -> None:
                    help="key-reference=<0x...> or attr.<name>=<value> (all must match)")
 
 
-def build_parser() -> Parser:  # noqa: PLR0915 - one declaration per command, flat on purpose
+def build_parser() -> Parser:
     root = Parser(prog="cloudhsm-cli", description="AWS CloudHSM CLI for hsmkms")
     cmds = root.add_subparsers(dest="command", metavar="<command>", parser_class=Parser)
     cmds.add_parser("interactive", help="start an interactive session")

@@ -246,7 +246,7 @@ def creation_attributes(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def generate_aes(contents: Contents, actor: Actor, length: int, label: str,  # noqa: PLR0913
+def generate_aes(contents: Contents, actor: Actor, length: int, label: str,
                  material: Secret, attributes: dict[str, Any] | None = None,
                  share_with: tuple[str, ...] = ()) -> tuple[Contents, int]:
     _require(contents)

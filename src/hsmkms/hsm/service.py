@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from hsmkms.errors import ServiceError
 from hsmkms.cloudhsm.model import CLUSTERS, Cluster, ClusterState, HsmState
+from hsmkms.errors import ServiceError
 from hsmkms.hsm import keys, passwords, users
 from hsmkms.hsm.errors import (
     ClusterNotFound,
@@ -99,7 +99,7 @@ class HsmService:
                 f"No PKCS #11 session is available on HSM {hsm}: all {limit} sessions are "
                 "in use.")
 
-    def login(self, scope: str, cluster_id: str, username: str, password: str,  # noqa: PLR0913
+    def login(self, scope: str, cluster_id: str, username: str, password: str,
               role: str, client: str, now: float) -> str:
         name = passwords.normalise_username(username)
         wanted = users.parse_role(role)
@@ -230,7 +230,7 @@ class HsmService:
 
     # -- keys -----------------------------------------------------------------------------------
 
-    def generate_aes_key(self, session_id: str, length_bytes: int, label: str,  # noqa: PLR0913
+    def generate_aes_key(self, session_id: str, length_bytes: int, label: str,
                          key_id: bytes, extractable: bool = False) -> str:
         attrs: dict[str, Any] = {"id": key_id, "extractable": extractable}
         return keys.format_reference(self.generate(session_id, length_bytes, label, attrs, ()))
@@ -273,7 +273,7 @@ class HsmService:
             raise NoActiveHsm
         return os.urandom(n)
 
-    def key_list(self, token: str, terms: list[str], max_items: int,  # noqa: PLR0913
+    def key_list(self, token: str, terms: list[str], max_items: int,
                  start: int, verbose: bool) -> dict[str, Any]:
         _scope, _s, cluster, actor = self._acting(token)
         if actor.role not in (Role.ADMIN, Role.CRYPTO_USER):

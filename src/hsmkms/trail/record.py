@@ -178,7 +178,7 @@ def is_key_arn(value: object) -> bool:
 
 
 def _is_key_id(value: str) -> bool:
-    body = value[4:] if value.startswith("mrk-") else value
+    body = value.removeprefix("mrk-")
     if value.startswith("mrk-"):
         return len(body) == 32 and set(body) <= _HEX
     parts = body.split("-")
