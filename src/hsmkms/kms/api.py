@@ -15,8 +15,8 @@ from hsmkms.context import RequestContext
 from hsmkms.errors import NotImplementedYet as NotImplementedYetError
 from hsmkms.errors import ValidationException
 from hsmkms.kms import states
-from hsmkms.kms.cryptoops import ALGORITHM, Crypto
-from hsmkms.kms.errors import NotFoundException
+from hsmkms.kms.cryptoops import ALGORITHM, DRY_RUN, Crypto
+from hsmkms.kms.errors import DryRunOperationException, NotFoundException
 from hsmkms.kms.keys import DAY, Caller, Keys
 from hsmkms.kms.model import Key, KeyState, Origin, alias_arn
 from hsmkms.kms.pagination import paginate
@@ -112,7 +112,9 @@ class KmsApi:
         return {"KeyMetadata": self.metadata(key)}
 
     def op_ListKeys(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        keys = self.keys.list_keys(self.caller(ctx))
+        # Sorted by the marker's own order (creation time, then id), so that paging stays right
+        # even if the wall clock once stepped back between two CreateKey calls.
+        keys = sorted(self.keys.list_keys(self.caller(ctx)), key=_key_position)
         page, more = paginate(keys, p.get("Limit"), p.get("Marker"), 100, _key_position)
         return {"Keys": [{"KeyId": k.key_id, "KeyArn": k.arn} for k in page], **more}
 
@@ -153,7 +155,7 @@ class KmsApi:
         key = self.keys.keys.get(scope, args["key"])
         if key is None or key.state is not KeyState.PENDING_DELETION:
             return
-        self.keys.delete_now(scope, key)
+        self.keys.delete_now(scope, key, self.app.clock.now())
         self.crypto.forget(key.key_id)
         for hook in self.deleted_hooks:
             hook(scope, key, self.app.clock.now())
@@ -232,36 +234,42 @@ class KmsApi:
     def op_Encrypt(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
         key, blob = self.crypto.encrypt(self.caller(ctx), p["KeyId"], p["Plaintext"],
                                         p.get("EncryptionContext"),
-                                        dry_run=bool(p.get("DryRun")))
+                                        dry_run=bool(p.get("DryRun")),
+                                        algorithm=p.get("EncryptionAlgorithm"))
         return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": ALGORITHM}
 
     def op_Decrypt(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        _algorithm(p.get("EncryptionAlgorithm"))
-        if "CiphertextBlob" not in p:
-            raise ValidationException("1 validation error detected: Value null at "
-                                      "'ciphertextBlob' failed to satisfy constraint: "
-                                      "Member must not be null")
-        key, plaintext = self.crypto.decrypt(self.caller(ctx), p["CiphertextBlob"],
+        who = self.caller(ctx)
+        algorithm = p.get("EncryptionAlgorithm")
+        if _ignores_ciphertext(p):
+            self.crypto.dry_run_without_blob(who, p.get("KeyId"), "Decrypt", algorithm)
+            raise DryRunOperationException(DRY_RUN)
+        _require_blob(p)
+        key, plaintext = self.crypto.decrypt(who, p["CiphertextBlob"],
                                              p.get("EncryptionContext"), p.get("KeyId"),
-                                             dry_run=bool(p.get("DryRun")))
+                                             dry_run=bool(p.get("DryRun")), algorithm=algorithm)
         return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": ALGORITHM,
                 "KeyMaterialId": key.key_material_id or None}
 
     def op_ReEncrypt(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        _algorithm(p.get("SourceEncryptionAlgorithm"))
-        _algorithm(p.get("DestinationEncryptionAlgorithm"))
-        if "CiphertextBlob" not in p:
-            raise ValidationException("1 validation error detected: Value null at "
-                                      "'ciphertextBlob' failed to satisfy constraint: "
-                                      "Member must not be null")
         who = self.caller(ctx)
         dry_run = bool(p.get("DryRun"))
+        source_algorithm = p.get("SourceEncryptionAlgorithm")
+        if _ignores_ciphertext(p):
+            self.crypto.dry_run_without_blob(who, p.get("SourceKeyId"), "ReEncrypt",
+                                             source_algorithm)
+            self.crypto.encrypt(who, p["DestinationKeyId"], b"", None, dry_run=True,
+                                operation="ReEncrypt",
+                                algorithm=p.get("DestinationEncryptionAlgorithm"))
+        _require_blob(p)
         source, plaintext = self.crypto.decrypt(who, p["CiphertextBlob"],
                                                 p.get("SourceEncryptionContext"),
-                                                p.get("SourceKeyId"), operation="ReEncrypt")
+                                                p.get("SourceKeyId"), operation="ReEncrypt",
+                                                algorithm=source_algorithm)
         dest, blob = self.crypto.encrypt(who, p["DestinationKeyId"], plaintext,
                                          p.get("DestinationEncryptionContext"), dry_run=dry_run,
-                                         operation="ReEncrypt")
+                                         operation="ReEncrypt",
+                                         algorithm=p.get("DestinationEncryptionAlgorithm"))
         return {"CiphertextBlob": blob, "SourceKeyId": source.arn, "KeyId": dest.arn,
                 "SourceEncryptionAlgorithm": ALGORITHM,
                 "DestinationEncryptionAlgorithm": ALGORITHM,
@@ -295,9 +303,16 @@ class KmsApi:
         raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
 
 
-def _algorithm(name: str | None) -> None:
-    if name not in (None, ALGORITHM):
-        raise NotImplementedYetError(UNSUPPORTED_SPEC.format(what=f"EncryptionAlgorithm {name}"))
+def _ignores_ciphertext(p: Params) -> bool:
+    return bool(p.get("DryRun")) and "IGNORE_CIPHERTEXT" in p.get("DryRunModifiers", ())
+
+
+def _require_blob(p: Params) -> None:
+    # Optional in the model only for DryRun with IGNORE_CIPHERTEXT; required otherwise.
+    if "CiphertextBlob" not in p:
+        raise ValidationException("1 validation error detected: Value null at "
+                                  "'ciphertextBlob' failed to satisfy constraint: "
+                                  "Member must not be null")
 
 
 def _key_position(key: Key) -> str:

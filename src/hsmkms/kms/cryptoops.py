@@ -20,6 +20,7 @@ from hsmkms.kms.errors import (
     DryRunOperationException,
     IncorrectKeyException,
     InvalidCiphertextException,
+    InvalidKeyUsageException,
     NotFoundException,
 )
 from hsmkms.kms.keys import Caller, Keys
@@ -29,6 +30,28 @@ DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 ALGORITHM = "SYMMETRIC_DEFAULT"
 DRY_RUN = "The request would have succeeded, but the DryRun option is set."
 INCORRECT_KEY = "The key ID in the request does not identify a CMK that can perform this operation."
+#: The blob format encodes each encryption context key and value with a 2-byte length.
+CONTEXT_ITEM_MAX = 0xFFFF
+
+
+def check_context(context: dict[str, str] | None) -> None:
+    """Refuse an encryption context the blob's AAD encoding cannot hold (the model sets no
+    limit; an invented message, docs/compatibility.md)."""
+    for k, v in (context or {}).items():
+        # A character is at most 4 bytes of UTF-8: only long strings need encoding to measure.
+        long_item = len(k) > CONTEXT_ITEM_MAX // 4 or len(v) > CONTEXT_ITEM_MAX // 4
+        if long_item and max(len(k.encode()), len(v.encode())) > CONTEXT_ITEM_MAX:
+            raise ValidationException(
+                f"Each encryption context key and value must be at most {CONTEXT_ITEM_MAX} "
+                "bytes of UTF-8.")
+
+
+def check_algorithm(key: Key, algorithm: str | None) -> None:
+    """Every hsmkms key is SYMMETRIC_DEFAULT, whose only encryption algorithm is that one."""
+    if algorithm is not None and algorithm != ALGORITHM:
+        raise InvalidKeyUsageException(
+            f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+
 
 HsmCipher = Callable[[Caller, Key], AbstractContextManager[crypto.KeyCipher]]
 
@@ -62,8 +85,10 @@ class Crypto:
 
     def encrypt(self, who: Caller, key_id: str, plaintext: bytes,
                 context: dict[str, str] | None, *, dry_run: bool = False,
-                operation: str = "Encrypt") -> tuple[Key, bytes]:
+                operation: str = "Encrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
+        check_context(context)
         key = self.keys.usable(who, key_id, operation, aliases=True)
+        check_algorithm(key, algorithm)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
         with self.cipher(who, key) as cipher:
@@ -71,7 +96,8 @@ class Crypto:
 
     def decrypt(self, who: Caller, blob: bytes, context: dict[str, str] | None,
                 key_id: str | None, *, dry_run: bool = False,
-                operation: str = "Decrypt") -> tuple[Key, bytes]:
+                operation: str = "Decrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
+        check_context(context)
         named = self.keys.resolve(who, key_id, aliases=True) if key_id else None
         try:
             header = crypto.parse_header(blob)
@@ -81,9 +107,13 @@ class Crypto:
         if named is not None and (key is None or key.key_id != named.key_id):
             raise IncorrectKeyException(INCORRECT_KEY)
         if key is None:
+            if not self.keys.was_deleted(who, header.key_id):
+                # A damaged header that happens to name no key: like any other tampering.
+                raise InvalidCiphertextException(None)
             raise NotFoundException(
                 f"Key '{key_arn(who.region, who.account, header.key_id)}' does not exist")
         states.check(operation, self.keys.reported(key), key.arn)
+        check_algorithm(key, algorithm)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
         with self.cipher(who, key) as cipher:
@@ -91,6 +121,19 @@ class Crypto:
                 return key, cipher.decrypt(blob, context)
             except crypto.CryptoError:
                 raise InvalidCiphertextException(None) from None
+
+    def dry_run_without_blob(self, who: Caller, key_id: str | None, operation: str,
+                             algorithm: str | None = None) -> Key:
+        """DryRun with ``DryRunModifiers=[IGNORE_CIPHERTEXT]``: the named key is checked as the
+        real call would check it, the ciphertext not at all."""
+        if not key_id:
+            raise ValidationException(
+                "KeyId is required when DryRunModifiers includes IGNORE_CIPHERTEXT."
+                if operation == "Decrypt" else
+                "SourceKeyId is required when DryRunModifiers includes IGNORE_CIPHERTEXT.")
+        key = self.keys.usable(who, key_id, operation, aliases=True)
+        check_algorithm(key, algorithm)
+        return key
 
     def data_key(self, who: Caller, params: dict[str, Any], operation: str
                  ) -> tuple[Key, bytes, bytes]:

@@ -26,11 +26,13 @@ from hsmkms.kms.errors import (
 from hsmkms.kms.model import (
     ALIAS_ARN_RE,
     ALIASES,
+    DELETED_KEYS,
     KEY_ARN_RE,
     KEYS,
     MRK_RE,
     UUID_RE,
     Alias,
+    DeletedKey,
     Key,
     KeyState,
     Origin,
@@ -76,6 +78,7 @@ class Keys:
     def __init__(self, store: Store) -> None:
         self.keys = store.repository(KEYS, Key)
         self.aliases = store.repository(ALIASES, Alias)
+        self.deleted = store.repository(DELETED_KEYS, DeletedKey)
         #: Set by the key-store package: is this CloudHSM key's store connected?
         self.store_connected: Callable[[Key], bool] | None = None
 
@@ -165,12 +168,16 @@ class Keys:
         self.save(who, updated)
         return updated
 
-    def delete_now(self, scope: str, key: Key) -> None:
+    def delete_now(self, scope: str, key: Key, now: float) -> None:
         """The end of the waiting period: the key and its aliases disappear."""
         self.keys.delete(scope, key.key_id)
+        self.deleted.put(scope, key.key_id, DeletedKey(key.key_id, now))
         for name, alias in self.aliases.items(scope):
             if alias.target_key_id == key.key_id:
                 self.aliases.delete(scope, name)
+
+    def was_deleted(self, who: Caller, key_id: str) -> bool:
+        return self.deleted.get(who.scope, key_id) is not None
 
     def list_keys(self, who: Caller) -> list[Key]:
         return self.keys.values(who.scope)

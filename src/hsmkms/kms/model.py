@@ -16,6 +16,8 @@ from hsmkms.store.codec import Secret
 
 KEYS = "kms.key"
 ALIASES = "kms.alias"
+#: Ids of keys whose waiting period ended (a blob naming one gets NotFoundException).
+DELETED_KEYS = "kms.deleted-key"
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MRK_RE = re.compile(r"^mrk-[0-9a-f]{32}$")
@@ -83,3 +85,11 @@ class Alias:
     target_key_id: str
     created: float
     updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedKey:
+    """What remains of a key after its deletion: enough to tell "deleted" from "never was"."""
+
+    key_id: str
+    deleted: float
