@@ -42,6 +42,10 @@ SERVICE_PACKAGES = ("hsmkms.admin", "hsmkms.faults", "hsmkms.ec2", "hsmkms.cloud
                     "hsmkms.kms", "hsmkms.trail")
 
 AdminRoute = Callable[[HttpRequest, str], HttpResponse]
+#: Checks who sent a request before it is dispatched, and raises a ServiceError (e.g. AWS's
+#: ``UnrecognizedClientException`` or ``InvalidSignatureException``) to refuse it. SigV4
+#: signature verification plugs in here; today no authenticator is installed.
+Authenticator = Callable[[HttpRequest, "RequestContext"], None]
 #: (ctx, target prefix, operation, params, result or None, error or None)
 CallObserver = Callable[[RequestContext, str, str, dict[str, Any], "dict[str, Any] | None",
                          "ServiceError | None"], None]
@@ -87,6 +91,8 @@ class App:
         self.query_handlers: dict[str, Callable[[HttpRequest, RequestContext], HttpResponse]] = {}
         self.admin_routes: list[tuple[str, str, AdminRoute]] = []
         self.call_observers: list[CallObserver] = []
+        #: Run in order before every AWS request (JSON and query protocols); see Authenticator.
+        self.authenticators: list[Authenticator] = []
         self.background: list[Callable[[], None]] = []
         #: Run first when the app closes (e.g. flush buffers completely).
         self.closing: list[Callable[[], None]] = []
@@ -129,7 +135,18 @@ class App:
                               user_agent=req.headers.get("user-agent", ""), service=service,
                               operation=operation)
 
+    def authenticate(self, req: HttpRequest, ctx: RequestContext) -> None:
+        """Raise the AWS error that refuses ``req`` (protocol adapters call this first)."""
+        for check in self.authenticators:
+            check(req, ctx)
+
     def handle(self, req: HttpRequest) -> HttpResponse:
+        response = self._route(req)
+        if not any(name == "x-amzn-requestid" for name, _ in response.headers):
+            response.headers.append(("x-amzn-requestid", new_request_id()))
+        return response
+
+    def _route(self, req: HttpRequest) -> HttpResponse:
         if req.path.startswith("/_hsmkms/"):
             return self._admin(req)
         target = req.headers.get("x-amz-target")
@@ -143,8 +160,8 @@ class App:
             if handler is not None:
                 with self.lock, self.store.unit_of_work():
                     return handler(req, ctx)
-        return HttpResponse.of_json(404, {"__type": "UnknownOperationException",
-                                          "message": "No AWS service answers this request."})
+        err = UnknownOperationException("No AWS service answers this request.")
+        return HttpResponse(404, _generic_error_body(err), [("content-type", CONTENT_TYPE)])
 
     def _json(self, req: HttpRequest, target: str) -> HttpResponse:
         prefix, _, operation = target.rpartition(".")
@@ -159,6 +176,7 @@ class App:
             with self.lock:
                 try:
                     with self.store.unit_of_work():
+                        self.authenticate(req, ctx)
                         op, params = service.parse(operation, req.body)
                         result = service.invoke(ctx, op, params)
                         body = service.serialize(op, result)

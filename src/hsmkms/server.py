@@ -7,9 +7,10 @@ import contextlib
 import logging
 from typing import Any
 
-from hsmkms.app import App
+from hsmkms.app import App, new_request_id
 from hsmkms.config import Config
 from hsmkms.http import HttpRequest, HttpResponse
+from hsmkms.protocol.awsjson import CONTENT_TYPE
 
 log = logging.getLogger("hsmkms")
 TICK_SECONDS = 0.05
@@ -96,9 +97,11 @@ class AsgiApp:
 
 
 def _too_large(limit: int) -> HttpResponse:
-    return HttpResponse.of_json(413, {
+    response = HttpResponse.of_json(413, {
         "__type": "RequestEntityTooLargeException",
         "message": f"The request body is larger than the limit of {limit} bytes."})
+    response.headers = [("content-type", CONTENT_TYPE), ("x-amzn-requestid", new_request_id())]
+    return response
 
 
 def serve(config: Config, *, demo: bool = False) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 from hsmkms.testing.server import ServerProcess
 
 CT = "application/x-amz-json-1.1"
+REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def key_count(server: ServerProcess) -> int:
@@ -126,14 +130,35 @@ def test_unknown_operation(module_server: ServerProcess, raw: Callable[..., Any]
 def test_oversized_body(module_server: ServerProcess, raw: Callable[..., Any]) -> None:
     before = key_count(module_server)
     big = json.dumps({"Description": "x" * (1024 * 1024)}).encode()
-    status, _headers, body = raw(module_server, "TrentService.CreateKey", big)
+    status, headers, body = raw(module_server, "TrentService.CreateKey", big)
     assert status == 413
+    assert headers["content-type"] == CT
+    assert REQUEST_ID.match(headers["x-amzn-requestid"])
     assert json.loads(body) == {
         "__type": "RequestEntityTooLargeException",
         "message": "The request body is larger than the limit of 1048576 bytes."}
     assert key_count(module_server) == before
     # The server is fine afterwards.
     assert module_server.client("kms").generate_random(NumberOfBytes=1)["Plaintext"]
+
+
+def test_every_response_has_a_request_id(module_server: ServerProcess,
+                                         raw: Callable[..., Any]) -> None:
+    """Errors outside any service (no target, an admin route) carry x-amzn-RequestId too."""
+    try:
+        urllib.request.urlopen(module_server.endpoint + "/elsewhere", timeout=30)  # noqa: S310
+    except urllib.error.HTTPError as err:
+        unrouted = (err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
+    responses = [raw(module_server, "TrentService.Nope", {}), unrouted,
+                 raw(module_server, None, {"advance_seconds": 0}, path="/_hsmkms/clock"),
+                 raw(module_server, None, {}, path="/_hsmkms/nothing-here")]
+    ids = [headers["x-amzn-requestid"] for _status, headers, _body in responses]
+    assert all(REQUEST_ID.match(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    status, headers, body = unrouted
+    assert (status, headers["content-type"], json.loads(body)) == (
+        404, CT, {"__type": "UnknownOperationException",
+                  "message": "No AWS service answers this request."})
 
 
 def test_empty_body_is_an_empty_object(module_server: ServerProcess,

@@ -1,0 +1,60 @@
+"""hsmkms.app: the authenticator seam (where SigV4 verification will plug in) and the request id
+every response carries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from hsmkms.context import RequestContext
+from hsmkms.errors import ClientError as HsmkmsClientError
+from hsmkms.http import HttpRequest
+from hsmkms.testing.inprocess import InProcess
+
+
+class UnrecognizedClientException(HsmkmsClientError):
+    pass
+
+
+@pytest.fixture
+def inproc(tmp_path: Path) -> Iterator[InProcess]:
+    with InProcess(tmp_path / "data") as running:
+        yield running
+
+
+def test_an_authenticator_refuses_before_anything_runs(inproc: InProcess) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def refuse_other_keys(req: HttpRequest, ctx: RequestContext) -> None:
+        seen.append((ctx.access_key_id, req.headers.get("x-amz-target", "")))
+        if ctx.access_key_id != "AKIAIOSFODNN7EXAMPLE":
+            raise UnrecognizedClientException("The security token included in the request is "
+                                              "invalid.")
+
+    inproc.app.authenticators.append(refuse_other_keys)
+    kms: Any = inproc.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    stranger: Any = inproc.client("kms", credentials={"aws_access_key_id": "AKIDSTRANGER"})
+    with pytest.raises(ClientError) as exc:
+        stranger.create_key()
+    assert exc.value.response["Error"] == {
+        "Code": "UnrecognizedClientException",
+        "Message": "The security token included in the request is invalid."}
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [key]
+    assert seen[:2] == [("AKIAIOSFODNN7EXAMPLE", "TrentService.CreateKey"),
+                        ("AKIDSTRANGER", "TrentService.CreateKey")]
+
+
+def test_responses_outside_services_carry_a_request_id(inproc: InProcess) -> None:
+    for req in (HttpRequest("GET", "/_hsmkms/health", {}),
+                HttpRequest("GET", "/nowhere", {}),
+                HttpRequest("POST", "/", {"x-amz-target": "Nope.Op"}, b"{}")):
+        response = inproc.app.handle(req)
+        ids = [v for k, v in response.headers if k == "x-amzn-requestid"]
+        assert len(ids) == 1
+        assert len(ids[0]) == 36
