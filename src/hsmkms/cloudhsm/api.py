@@ -82,12 +82,12 @@ class CloudHsmApi:
     # -- HSMs ----------------------------------------------------------------------------------
 
     def op_CreateHsm(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        hsm = self.service.create_hsm(ctx.scope, ctx.now, p["ClusterId"],
-                                      p["AvailabilityZone"], p.get("IpAddress"))
+        hsm = self.service.hsms.create(ctx.scope, ctx.now, p["ClusterId"],
+                                       p["AvailabilityZone"], p.get("IpAddress"))
         return {"Hsm": render.hsm(hsm, p["ClusterId"])}
 
     def op_DeleteHsm(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        return {"HsmId": self.service.delete_hsm(ctx.scope, ctx.now, p)}
+        return {"HsmId": self.service.hsms.delete(ctx.scope, ctx.now, p)}
 
     # -- backups -------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The CloudHSM v2 control plane: clusters and their HSMs (backups in :mod:`.backups`).
+"""The CloudHSM v2 control plane: clusters (their HSMs in :mod:`.hsms`, backups in
+:mod:`.backups`).
 
 Theory of operation: every request validates first and then changes state through the
 transition tables of :mod:`.lifecycle`; whatever takes time (cluster set-up, HSM creation,
@@ -24,39 +25,24 @@ from hsmkms.cloudhsm.errors import (
     CloudHsmResourceNotFoundException,
     message,
 )
-from hsmkms.cloudhsm.lifecycle import ClusterEvent, HsmEvent
-from hsmkms.cloudhsm.model import CLUSTERS, Backup, BackupState, Cluster, ClusterState, Hsm, HsmState
+from hsmkms.cloudhsm.hsms import Hsms
+from hsmkms.cloudhsm.lifecycle import ClusterEvent
+from hsmkms.cloudhsm.model import CLUSTERS, Backup, BackupState, Cluster, ClusterState
 from hsmkms.cloudhsm.network import ClusterNetwork
 from hsmkms.cloudhsm.timing import BACKUP_PERIOD_SECONDS, ROLLBACK_WINDOW_SECONDS, Step, duration
 from hsmkms.config import Config
-from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
-from hsmkms.store.codec import Secret
 
 HSM_TYPES = ("hsm1.medium", "hsm2m.medium")
 #: Type migrations ModifyCluster accepts (hsm1-to-hsm2-migration).
 MIGRATIONS = {("hsm1.medium", "hsm2m.medium")}
-MAX_HSMS_PER_CLUSTER = 28  # AWS hard limit (limits page)
 RETENTION_DAYS = (7, 379)
-
-#: CreateHsm by cluster state: "any" = as many HSMs as quotas allow; "first" = only while the
-#: cluster has no HSM (a second one gets AWS's "not yet been fully activated" message). States
-#: not listed refuse CreateHsm.
-CREATE_HSM_POLICY: dict[ClusterState, str] = {
-    ClusterState.UNINITIALIZED: "first",
-    ClusterState.INITIALIZE_IN_PROGRESS: "first",
-    ClusterState.INITIALIZED: "first",
-    ClusterState.ACTIVE: "any",
-    ClusterState.DEGRADED: "any",
-}
 
 CLUSTER_READY_TASK = "cloudhsm.cluster-ready"
 CLUSTER_GONE_TASK = "cloudhsm.cluster-gone"
 INITIALIZED_TASK = "cloudhsm.cluster-initialized"
 MIGRATED_TASK = "cloudhsm.cluster-migrated"
-HSM_READY_TASK = "cloudhsm.hsm-ready"
-HSM_GONE_TASK = "cloudhsm.hsm-gone"
 DAILY_BACKUP_TASK = "cloudhsm.daily-backup"
 
 
@@ -81,10 +67,9 @@ class CloudHsmService:
                          (CLUSTER_GONE_TASK, self._cluster_gone_due),
                          (INITIALIZED_TASK, self._initialized_due),
                          (MIGRATED_TASK, self._migrated_due),
-                         (HSM_READY_TASK, self._hsm_ready_due),
-                         (HSM_GONE_TASK, self._hsm_gone_due),
                          (DAILY_BACKUP_TASK, self._daily_backup_due)):
             scheduler.register(task, fn)
+        self.hsms = Hsms(self)
 
     # -- the interface other packages use ------------------------------------------------------
 
@@ -128,7 +113,7 @@ class CloudHsmService:
         return cluster
 
     def _move(self, scope: str, cluster: Cluster, event: ClusterEvent,
-              **changes: Any) -> Cluster:  # noqa: ANN401 - fields of Cluster
+              **changes: Any) -> Cluster:
         try:
             state = lifecycle.cluster_next(cluster.state, event)
         except lifecycle.IllegalTransition as err:
@@ -139,7 +124,7 @@ class CloudHsmService:
         self.save_cluster(scope, cluster)
         return cluster
 
-    def _later(self, task: str, step: Step, now: float, **args: str) -> None:
+    def later(self, task: str, step: Step, now: float, **args: str) -> None:
         due = now + duration(self.timing, step)
         self.scheduler.schedule(task, due, {**args, "at": repr(due)})
 
@@ -187,7 +172,7 @@ class CloudHsmService:
             trust_anchor=source.trust_anchor if source else "")
         self.save_cluster(scope, cluster)
         event = ClusterEvent.RESTORED if source else ClusterEvent.CREATED
-        self._later(CLUSTER_READY_TASK, Step.CREATE_CLUSTER, now, scope=scope,
+        self.later(CLUSTER_READY_TASK, Step.CREATE_CLUSTER, now, scope=scope,
                     cluster=cluster_id, event=event)
         return cluster
 
@@ -247,7 +232,7 @@ class CloudHsmService:
                     message("bad_certificate", problem=problem)) from None
         cluster = self._move(scope, cluster, ClusterEvent.INITIALIZE,
                              cluster_certificate=signed, trust_anchor=anchor)
-        self._later(INITIALIZED_TASK, Step.INITIALIZE, now, scope=scope, cluster=cluster_id)
+        self.later(INITIALIZED_TASK, Step.INITIALIZE, now, scope=scope, cluster=cluster_id)
         return cluster
 
     def _initialized_due(self, args: dict[str, str]) -> None:
@@ -261,7 +246,7 @@ class CloudHsmService:
             raise CloudHsmInvalidRequestException(message("cluster_has_hsms", id=cluster_id))
         cluster = self._move(scope, cluster, ClusterEvent.DELETE)
         self.scheduler.cancel(f"cloudhsm.daily:{scope}:{cluster_id}")
-        self._later(CLUSTER_GONE_TASK, Step.DELETE_CLUSTER, now, scope=scope, cluster=cluster_id)
+        self.later(CLUSTER_GONE_TASK, Step.DELETE_CLUSTER, now, scope=scope, cluster=cluster_id)
         return cluster
 
     def _cluster_gone_due(self, args: dict[str, str]) -> None:
@@ -316,116 +301,6 @@ class CloudHsmService:
             picked = [c for c in picked if c.state in filters["states"]]
         return picked
 
-    # -- HSMs ----------------------------------------------------------------------------------
-
-    def create_hsm(self, scope: str, now: float, cluster_id: str, zone: str,
-                   ip: str | None) -> Hsm:
-        cluster = self.cluster(scope, cluster_id)
-        policy = CREATE_HSM_POLICY.get(cluster.state)
-        if policy is None:
-            raise CloudHsmInvalidRequestException(
-                message("cluster_not_ready", id=cluster_id, state=cluster.state))
-        if policy == "first" and cluster.hsms:
-            raise CloudHsmInvalidRequestException(message("not_fully_activated", id=cluster_id))
-        subnet_id = cluster.subnet_mapping.get(zone)
-        if subnet_id is None:
-            raise CloudHsmInvalidRequestException(message(
-                "az_not_mapped", az=zone, id=cluster_id,
-                valid=", ".join(sorted(cluster.subnet_mapping))))
-        self._check_hsm_quotas(scope, cluster)
-        hsm_id = ids.new_id("hsm", self.rand)
-        eni_id, eni_ip = self.network.create_eni(scope, subnet_id, hsm_id,
-                                                 cluster.security_group, ip, now)
-        hsm = Hsm(hsm_id=hsm_id, availability_zone=zone, subnet_id=subnet_id,
-                  state=HsmState.CREATE_IN_PROGRESS, eni_id=eni_id, eni_ip=eni_ip,
-                  hsm_type=cluster.hsm_type, create_timestamp=now)
-        self.save_cluster(scope, replace(cluster, hsms=(*cluster.hsms, hsm)))
-        self._later(HSM_READY_TASK, Step.CREATE_HSM, now, scope=scope, cluster=cluster_id,
-                    hsm=hsm_id)
-        return hsm
-
-    def _check_hsm_quotas(self, scope: str, cluster: Cluster) -> None:
-        if len(cluster.hsms) >= MAX_HSMS_PER_CLUSTER:
-            raise CloudHsmInvalidRequestException(message(
-                "hsm_per_cluster_quota", id=cluster.cluster_id, n=MAX_HSMS_PER_CLUSTER))
-        in_region = sum(len(c.hsms) for c in self.live_clusters(scope))
-        if in_region >= self.config.max_hsms:
-            raise CloudHsmInvalidRequestException(message("hsm_quota", n=self.config.max_hsms))
-
-    def _hsm_ready_due(self, args: dict[str, str]) -> None:
-        scope, at = args["scope"], float(args["at"])
-        cluster = self.repo.get(scope, args["cluster"])
-        hsm = _find(cluster, args["hsm"]) if cluster else None
-        if cluster is None or hsm is None or hsm.state is not HsmState.CREATE_IN_PROGRESS:
-            return
-        contents = self._contents_for_new_hsm(scope, cluster)
-        if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
-            cluster = _with_identity(cluster, hsm.hsm_id, at)
-        ready = replace(hsm, state=lifecycle.hsm_next(hsm.state, HsmEvent.CREATED),
-                        contents=contents)
-        cluster = replace(cluster, hsms=tuple(ready if h.hsm_id == hsm.hsm_id else h
-                                              for h in cluster.hsms))
-        self.save_cluster(scope, cluster)
-        if cluster.state is ClusterState.ACTIVE:  # backup on adding an HSM (manage-backups)
-            self.take_backup(scope, cluster.cluster_id, at)
-
-    def _contents_for_new_hsm(self, scope: str, cluster: Cluster) -> HsmContents:
-        """A new HSM is cloned from a live HSM, else restored from the latest backup (for a
-        restored cluster without backups of its own: its source backup) (add-remove-hsm)."""
-        live = cluster.active_hsms()
-        if live:
-            return live[0].contents
-        backup = self.backups.latest_ready(scope, cluster.cluster_id)
-        if backup is None and cluster.source_backup_id:
-            backup = self.backups.repo.get(cluster.source_backup_scope or scope,
-                                           cluster.source_backup_id)
-        return backup.contents if backup is not None else HsmContents()
-
-    def delete_hsm(self, scope: str, now: float, params: dict[str, Any]) -> str:
-        cluster = self.cluster(scope, params["ClusterId"])
-        hsm = self._select_hsm(cluster, params)
-        try:
-            state = lifecycle.hsm_next(hsm.state, HsmEvent.DELETE)
-        except lifecycle.IllegalTransition as err:
-            raise CloudHsmInvalidRequestException(lifecycle.refusal(err, hsm.hsm_id)) from None
-        if cluster.state is ClusterState.ACTIVE:  # backup on removing an HSM (manage-backups)
-            self.take_backup(scope, cluster.cluster_id, now)
-        going = replace(hsm, state=state)
-        self.save_cluster(scope, replace(cluster, hsms=tuple(
-            going if h.hsm_id == hsm.hsm_id else h for h in cluster.hsms)))
-        self._later(HSM_GONE_TASK, Step.DELETE_HSM, now, scope=scope,
-                    cluster=cluster.cluster_id, hsm=hsm.hsm_id)
-        return hsm.hsm_id
-
-    @staticmethod
-    def _select_hsm(cluster: Cluster, params: dict[str, Any]) -> Hsm:
-        wanted = {k: params[k] for k in ("HsmId", "EniId", "EniIp") if k in params}
-        if not wanted:
-            raise CloudHsmInvalidRequestException(message("delete_hsm_selector"))
-        for hsm in cluster.hsms:
-            values = {"HsmId": hsm.hsm_id, "EniId": hsm.eni_id, "EniIp": hsm.eni_ip}
-            if all(values[k] == v for k, v in wanted.items()):
-                return hsm
-        what = ", ".join(f"{k} {v}" for k, v in wanted.items())
-        raise CloudHsmResourceNotFoundException(message("hsm_not_found",
-                                                        cluster=cluster.cluster_id, what=what))
-
-    def _hsm_gone_due(self, args: dict[str, str]) -> None:
-        scope = args["scope"]
-        cluster = self.repo.get(scope, args["cluster"])
-        hsm = _find(cluster, args["hsm"]) if cluster else None
-        if cluster is None or hsm is None or hsm.state is not HsmState.DELETE_IN_PROGRESS:
-            return
-        remaining = tuple(h for h in cluster.hsms if h.hsm_id != hsm.hsm_id)
-        cluster = replace(cluster, hsms=remaining)
-        if cluster.state is ClusterState.UNINITIALIZED and not remaining:
-            # The CSR belonged to that HSM's key; the next first HSM makes a new one.
-            cluster = replace(cluster, cluster_csr="", csr_key=Secret(b""), hsm_certificate="",
-                              aws_hardware_certificate="", manufacturer_hardware_certificate="")
-        self.save_cluster(scope, cluster)
-        if hsm.eni_id:
-            self.network.delete_eni(scope, hsm.eni_id)
-
     # -- periodic backups ----------------------------------------------------------------------
 
     def _daily_backup_due(self, args: dict[str, str]) -> None:
@@ -437,18 +312,6 @@ class CloudHsmService:
         if cluster.state is ClusterState.ACTIVE and cluster.active_hsms():
             self.take_backup(scope, cluster.cluster_id, at)
         self._schedule_daily(scope, cluster.cluster_id, at)
-
-
-def _find(cluster: Cluster, hsm_id: str) -> Hsm | None:
-    return next((h for h in cluster.hsms if h.hsm_id == hsm_id), None)
-
-
-def _with_identity(cluster: Cluster, hsm_id: str, now: float) -> Cluster:
-    identity = certs.new_hsm_identity(hsm_id, now, fips=cluster.mode == "FIPS")
-    return replace(cluster, cluster_csr=identity.csr, csr_key=Secret(identity.key_pem),
-                   hsm_certificate=identity.hsm_certificate,
-                   aws_hardware_certificate=identity.aws_hardware_certificate,
-                   manufacturer_hardware_certificate=identity.manufacturer_hardware_certificate)
 
 
 def _tags(tag_list: list[dict[str, str]]) -> dict[str, str]:
