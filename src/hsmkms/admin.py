@@ -3,7 +3,8 @@
 * ``GET /_hsmkms/health`` -> ``{"status": "ok", ...}``
 * ``GET /_hsmkms/clock`` -> ``{"now": <epoch seconds>, "offset": <seconds>}``
 * ``POST /_hsmkms/clock`` with ``{"advance_seconds": N}`` -> ``{"now": ...}``, answered only after
-  every piece of scheduled work that became due has been carried out.
+  every piece of scheduled work that became due has been carried out; if some of it failed
+  (it is kept and retried), the answer adds ``"failed_jobs": [{"job_id", "task", "error"}]``.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ def install(app: App) -> None:
             # Timestamps beyond this break SDKs' date parsing (and no key lives that long).
             raise ValueError("advance_seconds would move the clock past the year 3000")
         app.clock.advance(float(seconds))
-        app.scheduler.run_due()
-        return HttpResponse.of_json(200, {"now": app.clock.now()})
+        failed = app.scheduler.run_due()
+        answer: dict[str, object] = {"now": app.clock.now()}
+        if failed:
+            # The failed jobs are kept and retried; the caller learns the work is not all done.
+            answer["failed_jobs"] = [{"job_id": f.job_id, "task": f.task, "error": f.error}
+                                     for f in failed]
+        return HttpResponse.of_json(200, answer)
 
     app.add_admin_route("GET", "health", health)
     app.add_admin_route("GET", "clock", get_clock)

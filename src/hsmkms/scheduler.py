@@ -4,22 +4,26 @@ A job is a document (task name, due time, string arguments) written in the same 
 the state change that asked for it, so "schedule key deletion" and "the job that deletes the
 key" are committed together or not at all. :meth:`Scheduler.run_due` runs every job whose due
 time has passed, each in its own unit of work together with its deletion, until none is due
-(jobs may schedule further jobs, due at once or later). The server calls it a few times a
-second; ``POST /_hsmkms/clock`` calls it after advancing the clock.
+(jobs may schedule further jobs, due at once or later). A job that raises is rolled back and
+kept, to run again after a growing delay (``RETRY_DELAYS``). The server calls it a few times a
+second; ``POST /_hsmkms/clock`` calls it after advancing the clock and reports what failed.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hsmkms.store.base import Store
 
 log = logging.getLogger(__name__)
 
 TaskFn = Callable[[dict[str, str]], None]
+#: Seconds of clock time before a failed job runs again: 1 s, 10 s, 1 min, 10 min, then hourly.
+RETRY_DELAYS = (1.0, 10.0, 60.0, 600.0, 3600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +32,30 @@ class Job:
     task: str
     due: float
     args: dict[str, str] = field(default_factory=dict)
+    #: Failed runs so far (a failed job is kept and retried, never silently lost).
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    job_id: str
+    task: str
+    error: str
 
 
 class Scheduler:
+    """Jobs are documents in the store; an in-memory heap of ``(due, id)`` finds the next one
+    without scanning them all. Heap entries are hints: an entry whose job is gone (cancelled,
+    rolled back) or was rescheduled to another time is skipped when it comes up."""
+
     def __init__(self, store: Store, now: Callable[[], float]) -> None:
         self._store = store
         self._now = now
         self._jobs = store.repository("job", Job)
         self._tasks: dict[str, TaskFn] = {}
+        self._heap = [(j.due, j.id) for j in self._jobs.values("")]
+        heapq.heapify(self._heap)
+        #: Failed runs since start (``/_hsmkms/health``).
         self.failures = 0
 
     def register(self, task: str, fn: TaskFn) -> None:
@@ -45,8 +65,12 @@ class Scheduler:
                  job_id: str | None = None) -> str:
         """Schedule ``task``; a given ``job_id`` replaces an earlier job with that id."""
         ident = job_id or uuid.uuid4().hex
-        self._jobs.put("", ident, Job(ident, task, due, dict(args or {})))
+        self._put(Job(ident, task, due, dict(args or {})))
         return ident
+
+    def _put(self, job: Job) -> None:
+        self._jobs.put("", job.id, job)
+        heapq.heappush(self._heap, (job.due, job.id))
 
     def cancel(self, job_id: str) -> None:
         if self._jobs.get("", job_id) is not None:
@@ -56,22 +80,39 @@ class Scheduler:
         return sorted(self._jobs.values(""), key=lambda j: j.due)
 
     def next_due(self) -> float | None:
-        jobs = self._jobs.values("")
-        return min((j.due for j in jobs), default=None)
+        self._drop_stale()
+        return self._heap[0][0] if self._heap else None
 
-    def run_due(self) -> int:
-        """Run every job that is due now; returns how many ran."""
-        ran = 0
+    def run_due(self) -> list[Failure]:
+        """Run every job that is due now, in due order; returns the runs that failed."""
+        failed: list[Failure] = []
         while True:
-            now = self._now()
-            due = [j for j in self._jobs.values("") if j.due <= now]
-            if not due:
-                return ran
-            job = min(due, key=lambda j: j.due)
-            self._run(job)
-            ran += 1
+            job = self._pop_due(self._now())
+            if job is None:
+                return failed
+            failure = self._run(job)
+            if failure is not None:
+                failed.append(failure)
 
-    def _run(self, job: Job) -> None:
+    def _drop_stale(self) -> None:
+        if self._store.in_unit_of_work:
+            # A job missing now may come back if the unit of work is rolled back: keep hints.
+            return
+        while self._heap:
+            due, ident = self._heap[0]
+            job = self._jobs.get("", ident)
+            if job is not None and job.due == due:
+                return
+            heapq.heappop(self._heap)
+
+    def _pop_due(self, now: float) -> Job | None:
+        self._drop_stale()
+        if not self._heap or self._heap[0][0] > now:
+            return None
+        _due, ident = heapq.heappop(self._heap)
+        return self._jobs.get("", ident)
+
+    def _run(self, job: Job) -> Failure | None:
         fn = self._tasks.get(job.task)
         try:
             with self._store.unit_of_work():
@@ -80,10 +121,13 @@ class Scheduler:
                     log.error("no handler for scheduled task %s; dropped", job.task)
                 else:
                     fn(job.args)
-        except Exception:
-            # The job's own changes were rolled back; drop it so one bad job can't wedge the
-            # queue, and count it for /_hsmkms/health.
-            log.exception("scheduled task %s failed", job.task)
+        except Exception as exc:  # noqa: BLE001 - any failure of a task means the same
+            # The job's own changes were rolled back, its deletion too. Keep it and run it
+            # again later, so that (say) a key's deletion is delayed, never lost.
+            log.exception("scheduled task %s failed (attempt %d)", job.task, job.attempts + 1)
             self.failures += 1
+            delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS) - 1)]
             with self._store.unit_of_work():
-                self._jobs.delete("", job.id)
+                self._put(replace(job, due=self._now() + delay, attempts=job.attempts + 1))
+            return Failure(job.id, job.task, f"{type(exc).__name__}: {exc}")
+        return None

@@ -1,5 +1,5 @@
 """hsmkms.scheduler and hsmkms.clock: persisted jobs run in due order inside their own unit of
-work; a failing job is rolled back, counted and dropped; the clock offset persists."""
+work; a failing job is rolled back, counted and retried later; the clock offset persists."""
 
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ def test_runs_due_jobs_in_due_order(world: World) -> None:
         world.scheduler.schedule("note", 1020, {"n": "late"})
         world.scheduler.schedule("note", 1010, {"n": "early"})
         world.scheduler.schedule("note", 5000, {"n": "future"})
-    assert world.scheduler.run_due() == 0
+    assert world.scheduler.run_due() == []
     assert world.scheduler.next_due() == 1010
     world.now = 1030
-    assert world.scheduler.run_due() == 2
+    assert world.scheduler.run_due() == []
     assert world.ran == ["early", "late"]
     assert [j.args["n"] for j in world.scheduler.pending()] == ["future"]
 
@@ -76,30 +76,86 @@ def test_jobs_can_schedule_jobs(world: World) -> None:
 
     world.scheduler.register("chain", chain)
     world.scheduler.schedule("chain", 1000, {"n": "1"})
-    assert world.scheduler.run_due() == 3
+    assert world.scheduler.run_due() == []
     assert world.ran == ["1", "2", "3"]
 
 
-def test_failing_job_is_rolled_back_counted_and_dropped(world: World) -> None:
-    def bad(_args: dict[str, str]) -> None:
-        world.marks.put("", "half-done", Mark("half-done"))
-        raise RuntimeError("boom")
+def test_failing_job_is_rolled_back_counted_and_retried(world: World) -> None:
+    tries: list[float] = []
 
-    world.scheduler.register("bad", bad)
+    def flaky(_args: dict[str, str]) -> None:
+        world.marks.put("", "half-done", Mark("half-done"))
+        tries.append(world.now)
+        if len(tries) < 3:
+            raise RuntimeError("boom")
+        world.marks.put("", "done", Mark("done"))
+
+    world.scheduler.register("flaky", flaky)
     world.scheduler.register("good", lambda _a: world.marks.put("", "ok", Mark("ok")))
-    world.scheduler.schedule("bad", 1000)
+    world.scheduler.schedule("flaky", 1000, job_id="f")
     world.scheduler.schedule("good", 1000.5)
     world.now = 1001
-    assert world.scheduler.run_due() == 2
+    failed = world.scheduler.run_due()
+    assert [(f.job_id, f.task, f.error) for f in failed] == [("f", "flaky",
+                                                              "RuntimeError: boom")]
     assert world.scheduler.failures == 1
-    assert world.marks.get("", "half-done") is None
-    assert world.marks.get("", "ok") == Mark("ok")
+    assert world.marks.get("", "half-done") is None  # rolled back
+    assert world.marks.get("", "ok") == Mark("ok")  # the other job was not held up
+    [kept] = world.scheduler.pending()
+    assert (kept.id, kept.due, kept.attempts) == ("f", 1002.0, 1)  # retried 1 s later
+    world.now = 1002
+    assert len(world.scheduler.run_due()) == 1
+    assert world.scheduler.pending()[0].due == 1012.0  # then 10 s later
+    world.now = 1012
+    assert world.scheduler.run_due() == []
+    assert tries == [1001, 1002, 1012]
+    assert world.marks.get("", "done") == Mark("done")
     assert world.scheduler.pending() == []
+
+
+def test_retry_delays_stop_growing(world: World) -> None:
+    def bad(_args: dict[str, str]) -> None:
+        raise ValueError("always")
+
+    world.scheduler.register("bad", bad)
+    world.scheduler.schedule("bad", 1000, job_id="b")
+    delays = []
+    for _ in range(7):
+        world.now = world.scheduler.pending()[0].due
+        world.scheduler.run_due()
+        delays.append(world.scheduler.pending()[0].due - world.now)
+    assert delays == [1.0, 10.0, 60.0, 600.0, 3600.0, 3600.0, 3600.0]
+    assert world.scheduler.failures == 7
+
+
+def test_many_jobs_run_in_due_order(world: World) -> None:
+    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    for n in range(2000, 0, -1):
+        world.scheduler.schedule("note", 1000 + n, {"n": str(n)}, job_id=f"j{n}")
+    world.scheduler.schedule("note", 1500.5, {"n": "moved"}, job_id="j1999")
+    world.scheduler.cancel("j3")
+    world.now = 3001
+    world.scheduler.run_due()
+    expected = [str(n) for n in range(1, 2001) if n not in (3, 1999)]
+    expected.insert(expected.index("500") + 1, "moved")
+    assert world.ran == expected
+
+
+def test_a_cancel_rolled_back_keeps_the_job(world: World) -> None:
+    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.schedule("note", 1010, {"n": "kept"}, job_id="k")
+    with pytest.raises(KeyError), world.store.unit_of_work():
+        world.scheduler.cancel("k")
+        assert world.scheduler.next_due() in (None, 1010)
+        raise KeyError
+    world.now = 1020
+    world.scheduler.run_due()
+    assert world.ran == ["kept"]
 
 
 def test_unknown_task_is_dropped(world: World) -> None:
     world.scheduler.schedule("nobody-knows", 900)
-    assert world.scheduler.run_due() == 1
+    assert world.scheduler.run_due() == []
     assert world.scheduler.pending() == []
 
 

@@ -80,6 +80,11 @@ class Store:
         self._repos[kind] = repo
         return repo
 
+    @property
+    def in_unit_of_work(self) -> bool:
+        """True while writes are staged (their fate is not decided yet)."""
+        return self._depth > 0
+
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[None]:
         """Stage writes; commit them together when the outermost unit of work ends cleanly.
