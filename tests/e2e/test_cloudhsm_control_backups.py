@@ -238,10 +238,30 @@ def test_resource_policy_shares_a_backup(hsmkms_server: ServerProcess) -> None:
     assert hsm.get_resource_policy(ResourceArn=arn)["Policy"] == policy
     shared = other.describe_backups(Shared=True)["Backups"]
     assert [b["BackupId"] for b in shared] == [backup["BackupId"]]
-    restored = other.create_cluster(HsmType="hsm1.medium",
-                                    SubnetIds=subnets(hsmkms_server, **stranger)[:1],
-                                    SourceBackupId=arn)["Cluster"]
+    # The ARN names the owner's account, not the caller's, and restores a cluster as it is.
+    assert shared[0]["BackupArn"] == arn == (
+        f"arn:aws:cloudhsm:us-east-1:111122223333:backup/{backup['BackupId']}")
+    their_subnets = subnets(hsmkms_server, **stranger)[:1]
+    with pytest.raises(ClientError) as exc:  # another account's backup needs its full ARN
+        other.create_cluster(HsmType="hsm1.medium", SubnetIds=their_subnets,
+                             SourceBackupId=backup["BackupId"])
+    assert error(exc) == ("CloudHsmResourceNotFoundException",
+                          f"Backup {backup['BackupId']} not found in this account. It belongs "
+                          f"to account 111122223333: specify a backup of another account by "
+                          f"its full ARN ({arn}).")
+    for wrong in (arn.replace("111122223333", "444455556666"),  # the caller's own account
+                  arn.replace("111122223333", "777788889999")):
+        with pytest.raises(ClientError) as exc:
+            other.create_cluster(HsmType="hsm1.medium", SubnetIds=their_subnets,
+                                 SourceBackupId=wrong)
+        assert error(exc) == ("CloudHsmResourceNotFoundException",
+                              f"Backup {backup['BackupId']} not found.")
+    restored = other.create_cluster(HsmType="hsm1.medium", SubnetIds=their_subnets,
+                                    SourceBackupId=shared[0]["BackupArn"])["Cluster"]
     assert restored["SourceBackupId"] == backup["BackupId"]
+    assert restored["Certificates"] == {
+        "ClusterCertificate": cluster["Certificates"]["ClusterCertificate"]}
+    wait_state(other, restored["ClusterId"], "ACTIVE")
     removed = hsm.delete_resource_policy(ResourceArn=arn)
     assert (removed["ResourceArn"], removed["Policy"]) == (arn, policy)
     assert "Policy" not in hsm.get_resource_policy(ResourceArn=arn)

@@ -96,19 +96,22 @@ class CloudHsmApi:
 
     def op_DescribeBackups(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
         f = check_filters(p.get("Filters", {}), BACKUP_FILTERS)
+        # (owner scope, backup): a shared backup's ARN names its owner's account.
         found = (self.backups.shared_with(ctx.account, ctx.region) if p.get("Shared")
-                 else self.backups.repo.values(ctx.scope))
+                 else [(ctx.scope, b) for b in self.backups.repo.values(ctx.scope)])
         for key, attr in (("backupIds", "backup_id"), ("sourceBackupIds", "source_backup"),
                           ("clusterIds", "cluster_id"), ("states", "state")):
             if key in f:
-                found = [b for b in found if getattr(b, attr) in f[key]]
+                found = [(s, b) for s, b in found if getattr(b, attr) in f[key]]
         if "neverExpires" in f:
-            found = [b for b in found if ("true" if b.never_expires else "false")
+            found = [(s, b) for s, b in found if ("true" if b.never_expires else "false")
                      in f["neverExpires"]]
         # Order: SortAscending true -> oldest first; otherwise newest first (spec 8.8).
-        found.sort(key=lambda b: b.create_timestamp, reverse=not p.get("SortAscending", False))
+        found.sort(key=lambda sb: sb[1].create_timestamp,
+                   reverse=not p.get("SortAscending", False))
         items, token = page(found, p.get("MaxResults"), p.get("NextToken"), 50)
-        return {"Backups": [self._backup(ctx, b) for b in items], "NextToken": token}
+        return {"Backups": [render.backup(b, *_account_region(s)) for s, b in items],
+                "NextToken": token}
 
     def op_DeleteBackup(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
         return {"Backup": self._backup(ctx, self.backups.delete(ctx.scope, p["BackupId"],
@@ -192,6 +195,11 @@ class CloudHsmApi:
         tags = render.tag_list(self._tags_of(ctx, p["ResourceId"]))
         items, token = page(tags, p.get("MaxResults"), p.get("NextToken"), 100)
         return {"TagList": items, "NextToken": token}
+
+
+def _account_region(scope: str) -> tuple[str, str]:
+    account, _, region = scope.partition("/")
+    return account, region
 
 
 def render_tags_in(tag_list: list[dict[str, str]]) -> dict[str, str]:

@@ -203,14 +203,15 @@ class Backups:
         self.repo.put(scope, backup_id, replace(backup, policy=""))
         return backup.policy
 
-    def shared_with(self, account: str, region: str) -> list[Backup]:
-        """Backups of other accounts in ``region`` whose resource policy names ``account``."""
+    def shared_with(self, account: str, region: str) -> list[tuple[str, Backup]]:
+        """``(owner scope, backup)`` of the READY backups of other accounts in ``region`` whose
+        resource policy names ``account``."""
         found = []
         for scope in self.repo.scopes():
             owner, _, where = scope.partition("/")
             if owner == account or where != region:
                 continue
-            found += [b for b in self.repo.values(scope) if b.policy and
+            found += [(scope, b) for b in self.repo.values(scope) if b.policy and
                       b.state is BackupState.READY and _shares_with(b.policy, account)]
         return found
 

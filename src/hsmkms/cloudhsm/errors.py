@@ -56,6 +56,9 @@ MESSAGES: dict[str, str] = {
     "cluster_not_found": "Cluster {id} not found.",
     "hsm_not_found": "HSM not found in cluster {cluster}: {what}.",
     "backup_not_found": "Backup {id} not found.",
+    "shared_backup_needs_arn": "Backup {id} not found in this account. It belongs to account "
+                               "{owner}: specify a backup of another account by its full ARN "
+                               "({arn}).",
     "resource_not_found": "Resource {id} not found.",
     "not_fully_activated": "Cluster '{id}' already contains an HSM but has not yet been fully "
                            "activated",

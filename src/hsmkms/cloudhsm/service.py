@@ -177,15 +177,21 @@ class CloudHsmService:
         return cluster
 
     def _source_backup(self, scope: str, ref: str | None) -> tuple[Backup | None, str]:
+        """The backup ``SourceBackupId`` names and the scope it lives in: an ID names one of the
+        caller's backups; "if using a backup in another account, the full ARN must be
+        supplied" (API_CreateCluster), and that backup must be shared with the caller."""
         if ref is None:
             return None, ""
+        account, _, region = scope.partition("/")
         arn = ids.parse_arn(ref)
         where, backup_id = (arn.scope, arn.ident) if arn else (scope, ref)
-        backup = self.backups.repo.get(where, backup_id)
-        account = scope.partition("/")[0]
-        if backup is None or (where != scope and backup not in self.backups.shared_with(
-                account, scope.partition("/")[2])):
-            raise CloudHsmResourceNotFoundException(message("backup_not_found", id=backup_id))
+        shared = {(s, b.backup_id): b for s, b in self.backups.shared_with(account, region)}
+        if where == scope:
+            backup = self.backups.repo.get(scope, backup_id)
+        else:
+            backup = shared.get((where, backup_id))
+        if backup is None:
+            raise _backup_missing(backup_id, [] if arn else list(shared), region)
         if backup.state is not BackupState.READY:
             raise CloudHsmInvalidRequestException(
                 message("source_backup_state", id=backup_id, state=backup.state))
@@ -312,6 +318,17 @@ class CloudHsmService:
         if cluster.state is ClusterState.ACTIVE and cluster.active_hsms():
             self.take_backup(scope, cluster.cluster_id, at)
         self._schedule_daily(scope, cluster.cluster_id, at)
+
+
+def _backup_missing(backup_id: str, shared: list[tuple[str, str]],
+                    region: str) -> CloudHsmResourceNotFoundException:
+    """Not found; a plain ID of a backup another account shares gets told to use the ARN."""
+    owner = next((s.partition("/")[0] for s, i in shared if i == backup_id), None)
+    if owner is None:
+        return CloudHsmResourceNotFoundException(message("backup_not_found", id=backup_id))
+    return CloudHsmResourceNotFoundException(message(
+        "shared_backup_needs_arn", id=backup_id, owner=owner,
+        arn=ids.arn("backup", region, owner, backup_id)))
 
 
 def _tags(tag_list: list[dict[str, str]]) -> dict[str, str]:
