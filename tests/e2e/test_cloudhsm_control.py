@@ -60,10 +60,13 @@ def test_create_cluster_answers_and_network(hsmkms_server: ServerProcess) -> Non
     assert "SourceBackupId" not in cluster
     group = ec2.describe_security_groups(GroupIds=[cluster["SecurityGroup"]])["SecurityGroups"][0]
     assert group["GroupName"] == f"cloudhsm-cluster-{cluster['ClusterId']}-sg"
-    for rules in (group["IpPermissions"], group["IpPermissionsEgress"]):
-        rule = next(r for r in rules if r.get("FromPort") == 2223)
-        assert (rule["IpProtocol"], rule["ToPort"]) == ("tcp", 2225)
-        assert rule["UserIdGroupPairs"][0]["GroupId"] == group["GroupId"]
+    # Only the self-referencing TCP 2223-2225 rules, both ways: EC2's default outbound
+    # allow-all rule of a new group is replaced (spec ec2.md 5.1).
+    hsm_ports = [{"IpProtocol": "tcp", "FromPort": 2223, "ToPort": 2225,
+                  "UserIdGroupPairs": [{"UserId": "111122223333", "GroupId": group["GroupId"]}],
+                  "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": []}]
+    assert group["IpPermissions"] == hsm_ports
+    assert group["IpPermissionsEgress"] == hsm_ports
     done = wait_state(hsm, cluster["ClusterId"], "UNINITIALIZED")
     assert done["Certificates"] == {}
 

@@ -318,3 +318,17 @@ def test_revoke_by_rule_id(network: Network, store: Store) -> None:
         gone, unknown = network.groups.revoke(SCOPE, group, "egress", [], [egress.rule_id])
     assert (gone, unknown) == ([egress], [])
     assert network.groups.require(SCOPE, group).egress == ()
+
+
+def test_revoke_one_rule(network: Network, store: Store) -> None:
+    with store.unit_of_work():
+        vpc = network.create_vpc(SCOPE, "10.0.0.0/16")
+        group = network.create_security_group(SCOPE, vpc.vpc_id, "g", "d")
+        network.authorize(SCOPE, group, "egress", "tcp", 2223, 2225, source_group_id=group)
+        network.revoke(SCOPE, group, "egress", "-1", -1, -1, cidr="0.0.0.0/0")
+    (kept,) = network.groups.require(SCOPE, group).egress
+    assert (kept.protocol, kept.from_port, kept.to_port, kept.source_group_id) == (
+        "tcp", 2223, 2225, group)
+    with raises(e.InvalidPermissionNotFound,
+                "The specified rule does not exist in this security group."):
+        network.revoke(SCOPE, group, "egress", "-1", -1, -1, cidr="0.0.0.0/0")

@@ -17,6 +17,9 @@ from hsmkms.errors import ServiceError
 
 #: The cluster SG's rules: TCP 2223-2225 to and from the group itself (configure-sg).
 HSM_PORTS = (2223, 2225)
+#: The outbound allow-all rule EC2 gives every new group. CloudHSM's group has only the
+#: 2223-2225 rules (spec ec2.md 5.1 proposal: the self rule replaces it), so it is revoked.
+EGRESS_ALL = ("-1", -1, -1, "0.0.0.0/0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class ClusterNetwork:
             for direction in ("ingress", "egress"):
                 net.authorize(scope, group, direction, "tcp", HSM_PORTS[0], HSM_PORTS[1],
                               source_group_id=group)
+            protocol, low, high, cidr = EGRESS_ALL
+            net.revoke(scope, group, "egress", protocol, low, high, cidr=cidr)
         except ServiceError as err:
             raise CloudHsmInvalidRequestException(message("network", reason=err.message)) \
                 from None

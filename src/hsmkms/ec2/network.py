@@ -333,6 +333,14 @@ class Network:
                              source_group_id=source_group_id or "")
         self.groups.authorize(scope, group_id, direction, [rule])
 
+    def revoke(self, scope: str, group_id: str, direction: str, protocol: str,
+               from_port: int, to_port: int, source_group_id: str | None = None,
+               cidr: str | None = None) -> None:
+        """Remove one rule (``InvalidPermission.NotFound`` outside the default VPC if absent)."""
+        rule = rulebook.make(protocol, from_port, to_port, cidr=cidr or "",
+                             source_group_id=source_group_id or "")
+        self.groups.revoke(scope, group_id, direction, [rule], [])
+
     def has_rule(self, scope: str, group_id: str, direction: str, protocol: str,
                  from_port: int, to_port: int, source_group_id: str | None) -> bool:
         return self.groups.has_rule(scope, group_id, direction, protocol, from_port, to_port,
