@@ -93,6 +93,17 @@ def test_deletion_while_connected_deletes_the_key_material(env: Env) -> None:
     arn = env.key_arn(key_id)
     backing = env.backing_key_id(key_id)
     env.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    # The ScheduleKeyDeletion event names the backing key with its handle (DG example).
+    code, out = env.aws("cloudtrail", "lookup-events", "--lookup-attributes",
+                        "AttributeKey=EventName,AttributeValue=ScheduleKeyDeletion")
+    assert code == 0, out
+    [scheduled] = [json.loads(e["CloudTrailEvent"]) for e in out["Events"]
+                   if json.loads(e["CloudTrailEvent"])["requestParameters"]["keyId"] == key_id]
+    [entry] = json.loads(scheduled["additionalEventData"]["backingKeys"])
+    assert set(scheduled["additionalEventData"]) == {"customKeyStoreId", "clusterId",
+                                                     "backingKeys"}
+    assert entry == {"keyHandle": entry["keyHandle"], "backingKeyId": backing}
+    assert entry["keyHandle"].isdigit()
     env.server.advance(7 * DAY + 3600)
     status = json.loads(event_for(env, arn)["additionalEventData"][
         "backingKeysDeletionStatus"])

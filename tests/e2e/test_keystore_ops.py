@@ -182,7 +182,7 @@ def test_update_rules_per_connection_state(server: ServerProcess, env: Env) -> N
     assert error(kms.update_custom_key_store, CustomKeyStoreId=sid,
                  KeyStorePassword="newPassword1") == (
         "CustomKeyStoreInvalidStateException",
-        f"You cannot update its password or cluster while the custom key store {sid} is "
+        f"You cannot update the password or cluster of the custom key store {sid} while it is "
         "CONNECTED. Disconnect the custom key store first.")
     assert error(kms.update_custom_key_store, CustomKeyStoreId=sid,
                  CloudHsmClusterId=env.cluster_id)[0] == "CustomKeyStoreInvalidStateException"
@@ -304,6 +304,24 @@ def test_cloudhsm_keys_refuse_rotation_and_import(env: Env) -> None:
     assert (meta["Origin"], meta["CustomKeyStoreId"], meta["CloudHsmClusterId"]) == (
         "AWS_CLOUDHSM", env.store_id, env.cluster_id)
     assert env.decrypt(env.encrypt(key_id, b"secret")) == b"secret"
+
+
+def test_cloudhsm_keys_are_single_region_symmetric(env: Env) -> None:
+    """Other key shapes are unsupported in a CloudHSM key store (not merely unimplemented
+    here), and nothing is created."""
+    kms, sid = env.kms, env.store_id
+    before = len(kms.list_keys()["Keys"])
+    assert error(kms.create_key, Origin="AWS_CLOUDHSM", CustomKeyStoreId=sid,
+                 MultiRegion=True) == (
+        "UnsupportedOperationException",
+        "Multi-Region keys cannot be created in an AWS CloudHSM key store.")
+    for spec, usage in (("RSA_2048", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC")):
+        assert error(kms.create_key, Origin="AWS_CLOUDHSM", CustomKeyStoreId=sid,
+                     KeySpec=spec, KeyUsage=usage) == (
+            "UnsupportedOperationException",
+            f"KeySpec {spec} is not supported for KMS keys in an AWS CloudHSM key store. Only "
+            "symmetric encryption keys (SYMMETRIC_DEFAULT) can be created in it.")
+    assert len(kms.list_keys()["Keys"]) == before
 
 
 def test_store_operations_in_cloudtrail(env: Env) -> None:

@@ -16,7 +16,11 @@ from hsmkms.errors import NotImplementedYet as NotImplementedYetError
 from hsmkms.errors import ValidationException
 from hsmkms.kms import states
 from hsmkms.kms.cryptoops import ALGORITHM, DRY_RUN, Crypto
-from hsmkms.kms.errors import DryRunOperationException, NotFoundException
+from hsmkms.kms.errors import (
+    DryRunOperationException,
+    NotFoundException,
+    UnsupportedOperationException,
+)
 from hsmkms.kms.keys import DAY, Caller, Keys
 from hsmkms.kms.model import Key, KeyState, Origin, alias_arn
 from hsmkms.kms.pagination import paginate
@@ -85,11 +89,13 @@ class KmsApi:
         usage = p.get("KeyUsage", "ENCRYPT_DECRYPT")
         if spec == "SYMMETRIC_DEFAULT" and usage != "ENCRYPT_DECRYPT":
             raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
+        origin = Origin(p.get("Origin", "AWS_KMS"))
+        if origin is Origin.AWS_CLOUDHSM:
+            _cloudhsm_key_shape(spec, bool(p.get("MultiRegion")))
         if spec != "SYMMETRIC_DEFAULT":
             raise NotImplementedYetError(UNSUPPORTED_SPEC.format(what=f"KeySpec {spec}"))
         if p.get("MultiRegion"):
             raise NotImplementedYetError(UNSUPPORTED_SPEC.format(what="MultiRegion"))
-        origin = Origin(p.get("Origin", "AWS_KMS"))
         if "Policy" in p:
             self.keys.check_policy(p["Policy"])
         tags = self.keys.merged_tags({}, p.get("Tags", []))
@@ -301,6 +307,18 @@ class KmsApi:
         from hsmkms.kms.errors import CustomKeyStoreNotFoundException  # noqa: PLC0415
 
         raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
+
+
+def _cloudhsm_key_shape(spec: str, multi_region: bool) -> None:
+    """AWS supports only single-Region symmetric encryption keys in CloudHSM key stores
+    (DG keystore-cloudhsm): anything else is unsupported, not merely unimplemented here."""
+    if spec != "SYMMETRIC_DEFAULT":
+        raise UnsupportedOperationException(
+            f"KeySpec {spec} is not supported for KMS keys in an AWS CloudHSM key store. Only "
+            "symmetric encryption keys (SYMMETRIC_DEFAULT) can be created in it.")
+    if multi_region:
+        raise UnsupportedOperationException(
+            "Multi-Region keys cannot be created in an AWS CloudHSM key store.")
 
 
 def _ignores_ciphertext(p: Params) -> bool:

@@ -254,9 +254,9 @@ class KeyStoreApi:
         allowed = (ConnectionState.DISCONNECTED,) if settings else \
             (ConnectionState.DISCONNECTED, ConnectionState.CONNECTED)
         if store.state not in allowed:
-            what = "its password or cluster" if settings else "it"
+            what = "the password or cluster of " if settings else ""
             raise CustomKeyStoreInvalidStateException(
-                f"You cannot update {what} while the custom key store {store.store_id} is "
+                f"You cannot update {what}the custom key store {store.store_id} while it is "
                 f"{store.state.value}. Disconnect the custom key store first.")
         changes: dict[str, Any] = {}
         if "NewCustomKeyStoreName" in p and p["NewCustomKeyStoreName"] != store.name:
@@ -400,16 +400,19 @@ class KeyStoreApi:
                                      separators=(",", ":")), **extra})
 
     def _scheduled(self, who: Caller, key: Key) -> None:
-        """ScheduleKeyDeletion of a CloudHSM key names its backing keys (spec kms.md 5.2)."""
+        """ScheduleKeyDeletion of a CloudHSM key names its backing keys, with their handles as
+        in the DG's ScheduleKeyDeletion example (spec kms.md 5.2); the guide's DeleteKey event
+        shows none, so that one has only ``backingKeyId``."""
         trail = getattr(self.app, "trail", None)
         if key.custom_key_store_id is None or trail is None or not who.request_id:
             return
         store = self.stores.get(who.scope, key.custom_key_store_id)
+        backing = {"keyHandle": _handle(key.backing_key_reference or ""),
+                   "backingKeyId": key.backing_key_id}
         trail.note(who.request_id, additional_event_data={
             "customKeyStoreId": key.custom_key_store_id,
             "clusterId": store.cluster_id if store is not None else "",
-            "backingKeys": json.dumps([{"backingKeyId": key.backing_key_id}],
-                                      separators=(",", ":"))})
+            "backingKeys": json.dumps([backing], separators=(",", ":"))})
 
     def _metadata(self, key: Key, meta: dict[str, Any]) -> None:
         if key.custom_key_store_id is None:
