@@ -242,6 +242,41 @@ def test_hsm_placement_errors_change_nothing(hsmkms_server: ServerProcess) -> No
                           "Specify the HSM to delete with HsmId, EniId or EniIp.")
 
 
+def test_create_hsm_where_the_network_is_gone_or_full(hsmkms_server: ServerProcess) -> None:
+    hsm = hsmkms_server.client("cloudhsmv2")
+    ec2 = hsmkms_server.client("ec2")
+    vpc = ec2.describe_subnets(SubnetIds=subnets(hsmkms_server)[:1])["Subnets"][0]["VpcId"]
+    tiny = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.200.0/28",
+                             AvailabilityZone="us-east-1c")["Subnet"]["SubnetId"]
+    mapped = [*subnets(hsmkms_server)[:2], tiny]
+    cluster_id = hsm.create_cluster(HsmType="hsm1.medium",
+                                    SubnetIds=mapped)["Cluster"]["ClusterId"]
+    cluster = wait_state(hsm, cluster_id, "UNINITIALIZED")
+    for _ in range(11):  # a /28 has 16 - 5 reserved addresses
+        ec2.create_network_interface(SubnetId=tiny)
+    ec2.delete_subnet(SubnetId=mapped[1])  # no ENI in it yet: EC2 lets the user delete it
+    group = cluster["SecurityGroup"]
+    cases = [
+        ("us-east-1b", f"Subnet {mapped[1]}, which cluster {cluster_id} uses in availability "
+                       "zone us-east-1b, no longer exists: no HSM can be created in us-east-1b."),
+        ("us-east-1c", f"Subnet {tiny} of availability zone us-east-1c has no free IP address "
+                       "for a new HSM."),
+    ]
+    for zone, text in cases:
+        with pytest.raises(ClientError) as exc:
+            hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone=zone)
+        assert error(exc) == ("CloudHsmInvalidRequestException", text)
+    ec2.delete_security_group(GroupId=group)  # no HSM uses it yet
+    with pytest.raises(ClientError) as exc:
+        hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1a")
+    assert error(exc) == ("CloudHsmInvalidRequestException",
+                          f"Security group {group} of cluster {cluster_id} no longer exists: "
+                          "no HSM can be created in the cluster.")
+    assert describe(hsm, cluster_id)["Hsms"] == []
+    enis = ec2.describe_network_interfaces()["NetworkInterfaces"]
+    assert {e["SubnetId"] for e in enis} == {tiny}
+
+
 def test_quotas_count_live_resources_only(tmp_path: Any) -> None:
     server = ServerProcess(tmp_path / "data", env={"HSMKMS_MAX_HSMS": "2"}).start()
     try:

@@ -103,7 +103,12 @@ MESSAGES: dict[str, str] = {
     "policy_json": "The policy is not a valid JSON policy document.",
     "no_policy": "Backup {id} has no resource policy.",
     "ip_unavailable": "The IP address {ip} cannot be used in subnet {subnet}: {reason}",
-    "no_free_address": "Subnet {subnet} has no free IP address for a new HSM: {reason}",
+    "no_free_address": "Subnet {subnet} of availability zone {az} has no free IP address for "
+                       "a new HSM.",
+    "hsm_subnet_missing": "Subnet {subnet}, which cluster {id} uses in availability zone {az}, "
+                          "no longer exists: no HSM can be created in {az}.",
+    "hsm_group_missing": "Security group {group} of cluster {id} no longer exists: no HSM can "
+                         "be created in the cluster.",
     "network": "The cluster network could not be set up: {reason}",
     "network_missing": "The EC2 network emulation is not available in this server.",
 }

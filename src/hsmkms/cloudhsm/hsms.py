@@ -72,8 +72,7 @@ class Hsms:
                 valid=", ".join(sorted(cluster.subnet_mapping))))
         self._check_quotas(scope, cluster)
         hsm_id = ids.new_id("hsm", service.rand)
-        eni_id, eni_ip = service.network.create_eni(scope, subnet_id, hsm_id,
-                                                    cluster.security_group, ip, now)
+        eni_id, eni_ip = service.network.create_eni(scope, cluster, zone, hsm_id, ip, now)
         hsm = Hsm(hsm_id=hsm_id, availability_zone=zone, subnet_id=subnet_id,
                   state=HsmState.CREATE_IN_PROGRESS, eni_id=eni_id, eni_ip=eni_ip,
                   hsm_type=cluster.hsm_type, create_timestamp=now)

@@ -8,11 +8,13 @@ sees those codes: AWS answers CreateHsm in a full subnet, or with a taken addres
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hsmkms.cloudhsm.errors import CloudHsmInvalidRequestException, message
+from hsmkms.cloudhsm.model import Cluster
 from hsmkms.errors import ServiceError
 
 #: The cluster SG's rules: TCP 2223-2225 to and from the group itself (configure-sg).
@@ -20,6 +22,15 @@ HSM_PORTS = (2223, 2225)
 #: The outbound allow-all rule EC2 gives every new group. CloudHSM's group has only the
 #: 2223-2225 rules (spec ec2.md 5.1 proposal: the self rule replaces it), so it is revoked.
 EGRESS_ALL = ("-1", -1, -1, "0.0.0.0/0")
+
+
+#: CreateHsm's ENI: EC2 error code -> the message (errors.MESSAGES) a CloudHSM user gets. Other
+#: errors are "ip_unavailable" when an IpAddress was asked for, else "network".
+ENI_ERRORS = {
+    "InvalidSubnetID.NotFound": "hsm_subnet_missing",  # the user deleted a mapped subnet
+    "InvalidSecurityGroupID.NotFound": "hsm_group_missing",  # ... or the cluster's group
+    "InsufficientFreeAddressesInSubnet": "no_free_address",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +77,25 @@ class ClusterNetwork:
         return str(group)
 
     def delete_group(self, scope: str, group_id: str) -> None:
-        try:
+        # Already gone, or still in use by something the user made: leave it.
+        with contextlib.suppress(ServiceError):
             self._net().delete_security_group(scope, group_id)
-        except ServiceError:
-            pass  # already gone (or still in use by something the user made): leave it
 
-    def create_eni(self, scope: str, subnet_id: str, hsm_id: str, group_id: str,
+    def create_eni(self, scope: str, cluster: Cluster, zone: str, hsm_id: str,
                    ip: str | None, now: float) -> tuple[str, str]:
+        """The ENI of a new HSM in the cluster subnet of ``zone``: ``(eni id, address)``."""
+        subnet_id = cluster.subnet_mapping[zone]
         try:
             eni = self._net().create_eni(scope, subnet_id, f"CloudHSM ENI for HSM {hsm_id}",
-                                         [group_id], private_ip=ip, managed_by="amazon-cloudhsm",
-                                         now=now)
+                                         [cluster.security_group], private_ip=ip,
+                                         managed_by="amazon-cloudhsm", now=now)
         except ServiceError as err:
-            if ip:
-                raise CloudHsmInvalidRequestException(message(
-                    "ip_unavailable", ip=ip, subnet=subnet_id, reason=err.message)) from None
+            name = ENI_ERRORS.get(err.code(), "ip_unavailable" if ip else "network")
             raise CloudHsmInvalidRequestException(message(
-                "no_free_address", subnet=subnet_id, reason=err.message)) from None
+                name, id=cluster.cluster_id, az=zone, subnet=subnet_id, ip=ip,
+                group=cluster.security_group, reason=err.message)) from None
         return str(eni.eni_id), str(eni.private_ip)
 
     def delete_eni(self, scope: str, eni_id: str) -> None:
-        try:
+        with contextlib.suppress(ServiceError):  # already gone
             self._net().delete_eni(scope, eni_id)
-        except ServiceError:
-            pass  # already gone
