@@ -122,6 +122,32 @@ def test_idle_session_times_out(server: ServerProcess) -> None:
         s.quit()
 
 
+def test_after_an_idle_timeout_the_session_can_log_in_again(server: ServerProcess) -> None:
+    """The client forgets a session the server ended: login and logout work again."""
+    cid = new_cluster(server)
+    add_user(server, cid, "kmsuser", "kmspass1")
+    s = Session(server, cid)
+    try:
+        assert s.login("kmsuser", "crypto-user", "kmspass1")["error_code"] == 0
+        server.advance(1900)
+        assert s.run("key list") == failure("You must be logged in to perform this operation.")
+        assert s.run("logout") == failure("You must be logged in to perform this operation.")
+        assert s.login("kmsuser", "crypto-user", "kmspass1") == {
+            "error_code": 0, "data": {"username": "kmsuser", "role": "crypto-user"}}
+        assert s.run("key list")["error_code"] == 0
+        assert s.login("kmsuser", "crypto-user", "kmspass1") == failure(
+            "A user is already logged in. Log out first.")
+        # an ended session is forgotten by a login attempt too, even a failed one
+        server.advance(1900)
+        assert s.login("kmsuser", "crypto-user", "wrongpw1") == failure(
+            "Incorrect authentication credentials.")
+        assert s.login("kmsuser", "crypto-user", "kmspass1")["error_code"] == 0
+        assert s.run("logout") == {"error_code": 0, "data": "Logout successful"}
+        assert s.run("logout") == failure("You must be logged in to perform this operation.")
+    finally:
+        s.quit()
+
+
 def test_sessions_survive_a_server_restart(server: ServerProcess) -> None:
     cid = new_cluster(server)
     add_user(server, cid, "kmsuser", "kmspass1")

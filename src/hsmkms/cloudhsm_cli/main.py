@@ -4,7 +4,8 @@ Two modes, as AWS's (cloudhsm_cli-modes):
 
 * ``cloudhsm-cli interactive``: prompt ``aws-cloudhsm > ``; ``help``, ``help <command>``,
   ``quit``; a ``login`` lasts until ``logout``, ``quit``, the end of input/the process, or the
-  server's idle timeout (``HSMKMS_CLI_IDLE_TIMEOUT``, default 1800 s).
+  server's idle timeout (``HSMKMS_CLI_IDLE_TIMEOUT``, default 1800 s). When the server no longer
+  honours the session (it idled out), the client forgets it, so ``login`` works again.
 * ``cloudhsm-cli <command> [args]``: one command; when it needs a login and ``CLOUDHSM_ROLE``
   and ``CLOUDHSM_PIN`` (``user:password``) are set, it logs in first and out after.
 
@@ -138,7 +139,11 @@ def failure(message: str) -> dict[str, Any]:
 
 
 class Client:
-    """Talks to the server; holds the login token of this process (one session)."""
+    """Talks to the server; holds the login token of this process (one session).
+
+    Whether a user is logged in is the server's to say: the client sends its token, and the
+    server answers a new ``token`` when it changes (``login``; ``""`` after ``logout`` or when
+    the session it names has ended)."""
 
     def __init__(self, env: dict[str, str], stdin: Any = None) -> None:
         self.env = env
@@ -179,10 +184,8 @@ class Client:
             return failure(f"Unable to connect to {endpoint}: {err}")
         if not isinstance(doc, dict) or "error_code" not in doc:
             return failure("The server sent an unexpected answer.")
-        if op == "login" and doc.get("error_code") == 0:
-            self.token = str(doc.pop("token", ""))
-        if op == "logout" and doc.get("error_code") == 0:
-            self.token = ""
+        if "token" in doc:
+            self.token = str(doc.pop("token") or "")
         return doc
 
     def password(self, op: str, given: str | None) -> str | None:
@@ -207,10 +210,6 @@ class Client:
             args["password"] = self.password(op, args["password"])
             if args["password"] is None:
                 return failure("Passwords do not match.")
-        if op == "login" and self.token:
-            return failure("A user is already logged in. Log out first.")
-        if op == "logout" and not self.token:
-            return failure("You must be logged in to perform this operation.")
         return self.call(op, args, ns)
 
     def login_from_env(self, ns: argparse.Namespace) -> dict[str, Any] | None:

@@ -39,6 +39,9 @@ class Call:
         self.scope = f"{account}/{doc.get('region') or app.config.region}"
         self.cluster_id = str(doc.get("cluster_id") or "")
         self.token = str(doc.get("token") or "")
+        #: The token the client must hold after this call, when it changes: a new one after
+        #: ``login``, ``""`` after ``logout`` or when the server no longer honours the token.
+        self.token_out: str | None = None
         self.now = app.clock.now()
 
     def arg(self, name: str, default: Any = None) -> Any:
@@ -74,15 +77,17 @@ def _login(c: Call) -> dict[str, Any]:
             c.hsm.session(c.token, c.now)
             raise AlreadyLoggedIn
         except NotLoggedIn:
-            pass
+            c.token_out = ""  # the old session ended (idle timeout): forget it even if this fails
     token = c.hsm.login(c.scope, c.need_cluster(), c.text("username"),
                         c.text("password"), c.text("role"), CLIENT, c.now)
     found = c.hsm.session(token, c.now)
-    return {"__token": token, "username": found.username, "role": found.role}
+    c.token_out = token
+    return {"username": found.username, "role": found.role}
 
 
 def _logout(c: Call) -> str:
     c.hsm.logout(c.logged_in())
+    c.token_out = ""
     return "Logout successful"
 
 
@@ -200,19 +205,22 @@ def install_routes(app: App, service: HsmService) -> None:
                                               "data": "The request body must be a JSON object."})
         # A failed login must commit its failure count; any other failure changes nothing.
         inner = contextlib.nullcontext if rest == "login" else app.store.unit_of_work
+        call: Call | None = None
         try:
             with app.store.unit_of_work():
                 try:
+                    call = Call(app, service, doc)
                     with inner():
-                        data = handler(Call(app, service, doc))
+                        answer: dict[str, Any] = {"error_code": 0, "data": handler(call)}
                 except HsmError as err:
-                    return HttpResponse.of_json(200, {"error_code": 1, "data": err.message})
+                    answer = {"error_code": 1, "data": err.message}
+                    if isinstance(err, NotLoggedIn) and call is not None and call.token:
+                        call.token_out = ""  # expired or unknown: the client must forget it
         except Exception:
             log.exception("cloudhsm-cli %s failed", rest)
             return HttpResponse.of_json(500, {"error_code": 1, "data": "Internal error."})
-        answer: dict[str, Any] = {"error_code": 0, "data": data}
-        if isinstance(data, dict) and "__token" in data:
-            answer["token"] = data.pop("__token")
+        if call is not None and call.token_out is not None:
+            answer["token"] = call.token_out
         return HttpResponse.of_json(200, answer)
 
     app.add_admin_route("POST", "cloudhsm-cli", route)
