@@ -225,6 +225,11 @@ def test_login_errors_and_not_logged_in(server: ServerProcess) -> None:
         "You must be logged in to perform this operation.")
     assert cli(server, cid, "logout") == failure(
         "You must be logged in to perform this operation.")
+    # with CLOUDHSM_ROLE/CLOUDHSM_PIN, logout logs in from the environment, then out
+    assert cli(server, cid, "logout", role="admin", pin=f"admin:{ADMIN_PW}") == {
+        "error_code": 0, "data": "Logout successful"}
+    assert cli(server, cid, "logout", role="admin", pin="admin:wrongpass") == failure(
+        "Incorrect authentication credentials.")
     # wrong credentials in CLOUDHSM_PIN: the command is not run
     assert cli(server, cid, "key", "list", role="admin", pin="admin:wrongpass") == failure(
         "Incorrect authentication credentials.")

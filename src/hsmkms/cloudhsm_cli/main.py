@@ -7,7 +7,8 @@ Two modes, as AWS's (cloudhsm_cli-modes):
   server's idle timeout (``HSMKMS_CLI_IDLE_TIMEOUT``, default 1800 s). When the server no longer
   honours the session (it idled out), the client forgets it, so ``login`` works again.
 * ``cloudhsm-cli <command> [args]``: one command; when it needs a login and ``CLOUDHSM_ROLE``
-  and ``CLOUDHSM_PIN`` (``user:password``) are set, it logs in first and out after.
+  and ``CLOUDHSM_PIN`` (``user:password``) are set, it logs in first and out after
+  (``logout`` included: it logs in from the environment, then out).
 
 The cluster comes from ``--cluster-id`` or ``CLOUDHSM_CLUSTER_ID``, the server from
 ``--endpoint-url`` or ``AWS_ENDPOINT_URL``, the region from ``AWS_REGION`` or
@@ -239,7 +240,7 @@ def single(argv: list[str], env: dict[str, str]) -> int:
         return 2
     client = Client(env)
     try:
-        if ns.op in NEEDS_LOGIN and ns.op != "logout":
+        if ns.op in NEEDS_LOGIN:  # logout too: it logs in from the environment, then out
             done = client.login_from_env(ns)
             if done is not None and done.get("error_code") != 0:
                 return emit(done)
