@@ -8,6 +8,7 @@ from test_cloudhsm_cli import (
     ADMIN_PW,
     Session,
     as_admin,
+    as_cu,
     failure,
     interactive,
     new_cluster,
@@ -153,3 +154,25 @@ def test_interactive_session_with_prompts_and_help(server: ServerProcess) -> Non
     assert out[8]["data"]["key"]["attributes"]["label"] == "with space"
     assert out[9]["data"]["total_key_count"] == 1
     assert "invalid choice" in out[10]
+
+
+def test_session_keys_and_key_quorums_are_refused(server: ServerProcess) -> None:
+    cid = new_cluster(server, 2)
+    assert as_admin(server, cid, "user", "create", "--username", "alice", "--role",
+                    "crypto-user", "--password", "alicepw1")["error_code"] == 0
+    session = failure("Session keys are not supported; generate a token key.")
+    for extra in (["--session"], ["--attributes", "token=false"],
+                  ["--attributes", "encrypt=true", "token=FALSE"]):
+        assert as_cu(server, cid, "alice", "alicepw1", "key", "generate-symmetric", "aes",
+                     "--label", "k", "--key-length-bytes", "16", *extra) == session, extra
+    for flag in ("--manage-key-quorum-value", "--use-key-quorum-value"):
+        assert as_cu(server, cid, "alice", "alicepw1", "key", "generate-symmetric", "aes",
+                     "--label", "k", "--key-length-bytes", "16", flag, "2") == failure(
+            "Key quorum values are not supported.")
+    # nothing was created, on any HSM
+    assert as_cu(server, cid, "alice", "alicepw1", "key", "list")["data"][
+        "total_key_count"] == 0
+    made = as_cu(server, cid, "alice", "alicepw1", "key", "generate-symmetric", "aes",
+                 "--label", "k", "--key-length-bytes", "16", "--attributes", "token=true",
+                 "--manage-key-quorum-value", "0")
+    assert made["data"]["key"]["attributes"]["token"] is True

@@ -144,3 +144,11 @@ def test_generate_checks() -> None:
         keys.creation_attributes(["check-value=0x000000"])
     assert keys.creation_attributes(["encrypt=true", "id=0x0102"]) == {
         "encrypt": True, "id": b"\x01\x02"}
+
+
+def test_token_false_is_refused_like_a_session_key() -> None:
+    # hsmkms keeps token keys only: token=false would be a session key
+    with pytest.raises(errors.SessionKeyRefused,
+                       match="^Session keys are not supported; generate a token key.$"):
+        keys.creation_attributes(["token=false"])
+    assert keys.creation_attributes(["token=true"]) == {"token": True}

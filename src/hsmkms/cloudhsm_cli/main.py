@@ -202,11 +202,6 @@ class Client:
         args = {k: v for k, v in vars(ns).items()
                 if k not in ("op", "command", "sub", "algo", "cluster_id", "endpoint_url")
                 and (v is not None or k == "password")}
-        if op == "key-generate-symmetric-aes":
-            if args.pop("session"):
-                return failure("Session keys are not supported; generate a token key.")
-            if args.pop("manage_key_quorum_value") or args.pop("use_key_quorum_value"):
-                return failure("Key quorum values are not supported.")
         if "password" in args:
             args["password"] = self.password(op, args["password"])
             if args["password"] is None:

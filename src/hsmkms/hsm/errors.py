@@ -26,6 +26,16 @@ class InvalidInput(HsmError):
     default = "Invalid input."
 
 
+class SessionKeyRefused(InvalidInput):
+    """hsmkms keeps token keys only (``--session`` and ``--attributes token=false``)."""
+
+    default = "Session keys are not supported; generate a token key."
+
+
+class QuorumRefused(InvalidInput):
+    default = "Key quorum values are not supported."
+
+
 class UserNotFound(HsmError):
     default = "User does not exist."
 

@@ -23,6 +23,7 @@ from hsmkms.hsm.errors import (
     MultipleKeysMatched,
     NoActiveHsm,
     PermissionDenied,
+    SessionKeyRefused,
 )
 from hsmkms.hsm.material import AES_LENGTHS, check_value
 from hsmkms.hsm.model import HsmContents, HsmKey, KeyAttributes, Role
@@ -242,6 +243,9 @@ def creation_attributes(pairs: list[str]) -> dict[str, Any]:
         parsed = parse_value(name, value)
         if name not in SETTABLE_AT_CREATION:
             raise InvalidInput(f"Attribute '{name}' cannot be set when generating a key.")
+        if name == "token" and parsed is False:
+            # token=false is a session key: refused like --session (no session keys here)
+            raise SessionKeyRefused
         out[name] = parsed
     return out
 

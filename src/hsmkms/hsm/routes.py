@@ -16,7 +16,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hsmkms.hsm import passwords
-from hsmkms.hsm.errors import AlreadyLoggedIn, HsmError, InvalidInput, NotLoggedIn
+from hsmkms.hsm.errors import (
+    AlreadyLoggedIn,
+    HsmError,
+    InvalidInput,
+    NotLoggedIn,
+    QuorumRefused,
+    SessionKeyRefused,
+)
 from hsmkms.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -153,6 +160,10 @@ def _key_generate_aes(c: Call) -> dict[str, Any]:
     from hsmkms.hsm import keys  # noqa: PLC0415 - keeps the route table at the top readable
 
     token = c.logged_in()
+    if c.args.get("session"):
+        raise SessionKeyRefused
+    if _int_arg(c, "manage_key_quorum_value", 0) or _int_arg(c, "use_key_quorum_value", 0):
+        raise QuorumRefused
     attrs = keys.creation_attributes(_strings(c, "attributes"))
     share = tuple(passwords.normalise_username(u) for u in _strings(c, "share_crypto_users"))
     ref = c.hsm.generate(token, _int_arg(c, "key_length_bytes", 0), c.text("label"),
