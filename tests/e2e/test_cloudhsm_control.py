@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import re
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from hsmkms.testing.server import ServerProcess
 from cloudhsm_helpers import (
+    Ca,
     activate,
     active_cluster,
     describe,
@@ -139,6 +142,64 @@ def test_initialize_checks_the_certificate(hsmkms_server: ServerProcess) -> None
     assert error(exc) == ("CloudHsmInvalidRequestException",
                           f"Cluster {cluster_id} cannot be initialized in state INITIALIZED: it "
                           "must be UNINITIALIZED and contain an HSM.")
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _cert(subject: x509.Name, public: Any, ca: Ca | None, key: Any, begin: dt.datetime,
+          end: dt.datetime, basic: x509.BasicConstraints | None = None) -> x509.Certificate:
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(ca.cert.subject if ca else subject).public_key(public)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(begin).not_valid_after(end))
+    if basic is not None:
+        builder = builder.add_extension(basic, critical=True)
+    return builder.sign(key, hashes.SHA256())
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_initialize_checks_validity_on_the_clock_and_wants_a_ca(
+        hsmkms_server: ServerProcess) -> None:
+    hsm = hsmkms_server.client("cloudhsmv2")
+    cluster = uninitialized_cluster(hsmkms_server)
+    cluster_id = cluster["ClusterId"]
+    csr = x509.load_pem_x509_csr(cluster["Certificates"]["ClusterCsr"].encode())
+    ca = make_ca()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    day = dt.timedelta(days=1)
+    expired = _cert(csr.subject, csr.public_key(), ca, ca.key, now - 30 * day, now - day)
+    not_ca = _cert(ca.cert.subject, ca.key.public_key(), None, ca.key, now - day, now + day,
+                   x509.BasicConstraints(ca=False, path_length=None))
+    short = _cert(ca.cert.subject, ca.key.public_key(), None, ca.key, now - day, now + 2 * day,
+                  x509.BasicConstraints(ca=True, path_length=None))
+    cases = [
+        (_pem(expired), ca.pem, "The signed certificate has expired: its validity ended at "
+                                f"{_when(now - day)}."),
+        (sign_csr(cluster["Certificates"]["ClusterCsr"], ca), _pem(not_ca),
+         "The trust anchor is not a CA certificate: its Basic Constraints extension says "
+         "CA:FALSE."),
+    ]
+    for signed, anchor, problem in cases:
+        with pytest.raises(ClientError) as exc:
+            hsm.initialize_cluster(ClusterId=cluster_id, SignedCert=signed, TrustAnchor=anchor)
+        assert error(exc) == ("CloudHsmInvalidRequestException", f"Invalid certificate: {problem}")
+    # Validity is judged at the server's clock time: three days on, the 2-day anchor is over.
+    signed = sign_csr(cluster["Certificates"]["ClusterCsr"], Ca(ca.key, short))
+    hsmkms_server.advance(3 * 86400)
+    with pytest.raises(ClientError) as exc:
+        hsm.initialize_cluster(ClusterId=cluster_id, SignedCert=signed, TrustAnchor=_pem(short))
+    assert error(exc) == ("CloudHsmInvalidRequestException",
+                          "Invalid certificate: The trust anchor has expired: its validity "
+                          f"ended at {_when(now + 2 * day)}.")
+    assert describe(hsm, cluster_id)["State"] == "UNINITIALIZED"
+    hsm.initialize_cluster(ClusterId=cluster_id, SignedCert=sign_csr(
+        cluster["Certificates"]["ClusterCsr"], ca), TrustAnchor=ca.pem)
+    wait_state(hsm, cluster_id, "INITIALIZED")
 
 
 def test_initialize_needs_the_first_hsm(hsmkms_server: ServerProcess) -> None:

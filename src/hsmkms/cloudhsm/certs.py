@@ -7,11 +7,16 @@ package that touches ``cryptography``).
 * InitializeCluster must receive the certificate issued for that CSR's public key, signed by a
   self-signed trust anchor whose key is RSA 2048 or 4096; if the anchor has X509v3 extensions,
   Basic Constraints must be among them (AWS user guide, initialize-cluster / sign the CSR).
+  The anchor must be a CA: Basic Constraints CA:TRUE, and a Key Usage extension, if present,
+  must allow keyCertSign (RFC 5280 4.2.1.3/4.2.1.9; "extensions must not conflict"). An anchor
+  without any extension (an X.509 v1-style root) is a CA by convention (OpenSSL) and AWS's
+  rule only asks for Basic Constraints "if X509v3 extensions are used", so it is accepted.
+  Both certificates must be valid at the request's time (``now``, from the clock).
 """
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -22,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 #: RSA key sizes AWS accepts for the issuing CA (initialize-cluster).
 TRUST_ANCHOR_KEY_SIZES = (2048, 4096)
-_TEN_YEARS = datetime.timedelta(days=3650)
+_TEN_YEARS = dt.timedelta(days=3650)
 
 
 class CertificateProblem(Exception):
@@ -52,7 +57,7 @@ def _pem(cert: x509.Certificate | x509.CertificateSigningRequest) -> str:
 
 def _certificate(subject: x509.Name, public: rsa.RSAPublicKey, issuer: x509.Name,
                  signer: rsa.RSAPrivateKey, now: float, *, ca: bool) -> x509.Certificate:
-    start = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    start = dt.datetime.fromtimestamp(now, dt.UTC)
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
             .public_key(public).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + _TEN_YEARS)
@@ -60,7 +65,7 @@ def _certificate(subject: x509.Name, public: rsa.RSAPublicKey, issuer: x509.Name
             .sign(signer, hashes.SHA256()))
 
 
-def new_hsm_identity(hsm_id: str, now: float, fips: bool = True) -> HsmIdentity:
+def new_hsm_identity(hsm_id: str, now: float, *, fips: bool = True) -> HsmIdentity:
     """The key, CSR and certificates the first HSM of a new cluster produces."""
     key = _key()
     mode = "for FIPS mode" if fips else "for non-FIPS mode"
@@ -103,7 +108,7 @@ def _signed_by(cert: x509.Certificate, key: object) -> bool:
     return True
 
 
-def check_trust_anchor(anchor_pem: str) -> x509.Certificate:
+def check_trust_anchor(anchor_pem: str, now: float) -> x509.Certificate:
     anchor = _load(anchor_pem, "trust anchor")
     key = anchor.public_key()
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size not in TRUST_ANCHOR_KEY_SIZES:
@@ -111,18 +116,48 @@ def check_trust_anchor(anchor_pem: str) -> x509.Certificate:
     if anchor.issuer != anchor.subject or not _signed_by(anchor, key):
         raise CertificateProblem("The trust anchor must be a self-signed (root) certificate.")
     if len(anchor.extensions) > 0:
-        try:
-            anchor.extensions.get_extension_for_class(x509.BasicConstraints)
-        except x509.ExtensionNotFound:
-            raise CertificateProblem("The trust anchor uses X509v3 extensions but has no "
-                                     "Basic Constraints extension.") from None
+        _check_ca_extensions(anchor)
+    _check_validity(anchor, "trust anchor", now)
     return anchor
 
 
-def check_signed_certificate(csr_pem: str, signed_pem: str, anchor_pem: str) -> None:
-    """Raise :class:`CertificateProblem` unless ``signed_pem`` certifies the CSR's key and was
-    signed by the self-signed ``anchor_pem``."""
-    anchor = check_trust_anchor(anchor_pem)
+def _check_ca_extensions(anchor: x509.Certificate) -> None:
+    try:
+        basic = anchor.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        raise CertificateProblem("The trust anchor uses X509v3 extensions but has no "
+                                 "Basic Constraints extension.") from None
+    if not basic.ca:
+        raise CertificateProblem("The trust anchor is not a CA certificate: its Basic "
+                                 "Constraints extension says CA:FALSE.")
+    try:
+        usage = anchor.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not usage.key_cert_sign:
+        raise CertificateProblem("The trust anchor's Key Usage extension does not allow "
+                                 "signing certificates (keyCertSign).")
+
+
+def _check_validity(cert: x509.Certificate, what: str, now: float) -> None:
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    if at < cert.not_valid_before_utc:
+        raise CertificateProblem(f"The {what} is not valid yet: its validity starts at "
+                                 f"{_when(cert.not_valid_before_utc)}.")
+    if at > cert.not_valid_after_utc:
+        raise CertificateProblem(f"The {what} has expired: its validity ended at "
+                                 f"{_when(cert.not_valid_after_utc)}.")
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_signed_certificate(csr_pem: str, signed_pem: str, anchor_pem: str,
+                             now: float) -> None:
+    """Raise :class:`CertificateProblem` unless ``signed_pem`` certifies the CSR's key, was
+    signed by the self-signed CA ``anchor_pem``, and both are valid at ``now``."""
+    anchor = check_trust_anchor(anchor_pem, now)
     signed = _load(signed_pem, "signed certificate")
     csr = x509.load_pem_x509_csr(csr_pem.encode())
     if signed.public_key() != csr.public_key():
@@ -130,6 +165,7 @@ def check_signed_certificate(csr_pem: str, signed_pem: str, anchor_pem: str) -> 
                                  "certificate signing request (CSR): its public key differs.")
     if signed.issuer != anchor.subject or not _signed_by(signed, anchor.public_key()):
         raise CertificateProblem("The signed certificate was not signed by the trust anchor.")
+    _check_validity(signed, "signed certificate", now)
 
 
 def same_public_key(cert_pem_a: str, cert_pem_b: str) -> bool:

@@ -232,7 +232,7 @@ class CloudHsmService:
             raise CloudHsmInvalidRequestException(message("initialize_no_csr", id=cluster_id))
         if cluster.state is ClusterState.UNINITIALIZED:
             try:
-                certs.check_signed_certificate(cluster.cluster_csr, signed, anchor)
+                certs.check_signed_certificate(cluster.cluster_csr, signed, anchor, now)
             except certs.CertificateProblem as problem:
                 raise CloudHsmInvalidRequestException(
                     message("bad_certificate", problem=problem)) from None
