@@ -176,3 +176,18 @@ def test_session_keys_and_key_quorums_are_refused(server: ServerProcess) -> None
                  "--label", "k", "--key-length-bytes", "16", "--attributes", "token=true",
                  "--manage-key-quorum-value", "0")
     assert made["data"]["key"]["attributes"]["token"] is True
+
+
+def test_label_limit_holds_for_attributes_label(server: ServerProcess) -> None:
+    cid = new_cluster(server)
+    assert as_admin(server, cid, "user", "create", "--username", "alice", "--role",
+                    "crypto-user", "--password", "alicepw1")["error_code"] == 0
+    too_long = failure("Invalid label: at most 127 characters.")
+    for args in (["--label", "x" * 128], ["--label", "short", "--attributes",
+                                          "label=" + "y" * 200]):
+        assert as_cu(server, cid, "alice", "alicepw1", "key", "generate-symmetric", "aes",
+                     "--key-length-bytes", "16", *args) == too_long
+    made = as_cu(server, cid, "alice", "alicepw1", "key", "generate-symmetric", "aes",
+                 "--key-length-bytes", "16", "--label", "short", "--attributes",
+                 "label=" + "z" * 127)
+    assert made["data"]["key"]["attributes"]["label"] == "z" * 127

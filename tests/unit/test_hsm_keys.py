@@ -152,3 +152,15 @@ def test_token_false_is_refused_like_a_session_key() -> None:
                        match="^Session keys are not supported; generate a token key.$"):
         keys.creation_attributes(["token=false"])
     assert keys.creation_attributes(["token=true"]) == {"token": True}
+
+
+def test_label_limit_applies_to_the_label_the_key_gets() -> None:
+    long = "x" * (keys.MAX_LABEL + 1)
+    with pytest.raises(errors.InvalidInput, match="at most 127 characters"):
+        keys.generate_aes(cluster(), ALICE, 32, "short", new_aes_material(32),
+                          {"label": long})
+    with pytest.raises(errors.InvalidInput, match="at most 127 characters"):
+        gen(cluster(), label=long)
+    c, ref = keys.generate_aes(cluster(), ALICE, 32, long, new_aes_material(32),
+                               {"label": "x" * keys.MAX_LABEL})
+    assert keys.render(c, ref, verbose=False)["attributes"]["label"] == "x" * keys.MAX_LABEL

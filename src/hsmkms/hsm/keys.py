@@ -257,11 +257,10 @@ def generate_aes(contents: Contents, actor: Actor, length: int, label: str,
     _require_crypto_user(actor)
     if length not in AES_LENGTHS:
         raise InvalidInput("Invalid key-length-bytes: AES keys are 16, 24 or 32 bytes long.")
-    if len(label) > MAX_LABEL:
-        raise InvalidInput(f"Invalid label: at most {MAX_LABEL} characters.")
-    _check_share_targets(contents, actor, share_with)
     values = {ATTRIBUTE_FIELDS[n]: v for n, v in (attributes or {}).items()}
     values.setdefault("label", label)
+    _check_label(values["label"])  # after merging: --attributes label=... overrides --label
+    _check_share_targets(contents, actor, share_with)
     attrs = KeyAttributes(**values, check_value=check_value(material),
                           key_length_bytes=length)
     attrs = dataclasses.replace(attrs, always_sensitive=attrs.sensitive,
@@ -270,6 +269,11 @@ def generate_aes(contents: Contents, actor: Actor, length: int, label: str,
     key = HsmKey(ref, actor.username, material, attrs, tuple(sorted(set(share_with))))
     return tuple(dataclasses.replace(c, keys=(*c.keys, key), next_key_reference=ref + 1)
                  for c in contents), ref
+
+
+def _check_label(label: str) -> None:
+    if len(label) > MAX_LABEL:
+        raise InvalidInput(f"Invalid label: at most {MAX_LABEL} characters.")
 
 
 def _owned(contents: Contents, actor: Actor, ref: int) -> HsmKey:
@@ -331,8 +335,8 @@ def set_attribute(contents: Contents, actor: Actor, ref: int, name: str, text: s
     one_way = {"modifiable": False, "token": True, "wrap-with-trusted": True}
     if name in one_way and current == one_way[name] and value != current:
         raise InvalidInput(f"Attribute '{name}' can no longer be changed on this key.")
-    if name == "label" and len(value) > MAX_LABEL:
-        raise InvalidInput(f"Invalid label: at most {MAX_LABEL} characters.")
+    if name == "label":
+        _check_label(value)
     field = ATTRIBUTE_FIELDS[name]
     return _update(contents, ref, lambda k: dataclasses.replace(
         k, attributes=dataclasses.replace(k.attributes, **{field: value})))
