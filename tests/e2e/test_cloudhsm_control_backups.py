@@ -65,6 +65,15 @@ def test_activation_backup_delete_restore_and_expiry(hsmkms_server: ServerProces
                           f"Backup {backup_id} cannot be restored in state READY: only backups "
                           "in PENDING_DELETION can be restored.")
     hsm.delete_backup(BackupId=backup_id)
+    # A backup pending deletion can still be tagged and exempted, not shared.
+    hsm.tag_resource(ResourceId=backup_id, TagList=[{"Key": "keep", "Value": "me"}])
+    kept = hsm.modify_backup_attributes(BackupId=backup_id, NeverExpires=True)["Backup"]
+    assert (kept["BackupState"], kept["NeverExpires"]) == ("PENDING_DELETION", True)
+    with pytest.raises(ClientError) as exc:
+        hsm.put_resource_policy(ResourceArn=backup["BackupArn"], Policy="{}")
+    assert error(exc) == ("CloudHsmInvalidRequestException",
+                          f"Backup {backup_id} is in state PENDING_DELETION; PutResourcePolicy "
+                          "requires a backup in state READY.")
     with pytest.raises(ClientError) as exc:
         hsm.delete_backup(BackupId=backup_id)
     assert error(exc) == ("CloudHsmInvalidRequestException",
@@ -78,6 +87,24 @@ def test_activation_backup_delete_restore_and_expiry(hsmkms_server: ServerProces
     with pytest.raises(ClientError) as exc:
         hsm.restore_backup(BackupId=backup_id)
     assert error(exc)[0] == "CloudHsmInvalidRequestException"
+    # A DELETED backup is still listed, and can no longer change.
+    refusals = [
+        ("ModifyBackupAttributes", lambda: hsm.modify_backup_attributes(BackupId=backup_id,
+                                                                        NeverExpires=False)),
+        ("TagResource", lambda: hsm.tag_resource(ResourceId=backup_id,
+                                                 TagList=[{"Key": "k", "Value": "v"}])),
+        ("UntagResource", lambda: hsm.untag_resource(ResourceId=backup_id,
+                                                     TagKeyList=["keep"])),
+    ]
+    for operation, call in refusals:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error(exc) == ("CloudHsmInvalidRequestException",
+                              f"Backup {backup_id} is in state DELETED; {operation} requires a "
+                              "backup in state READY or PENDING_DELETION.")
+    assert hsm.list_tags(ResourceId=backup_id)["TagList"] == [{"Key": "keep", "Value": "me"}]
+    gone = hsm.describe_backups(Filters={"backupIds": [backup_id]})["Backups"][0]
+    assert (gone["BackupState"], gone["NeverExpires"]) == ("DELETED", True)
     # Meanwhile the cluster was backed up every day.
     daily = [b for b in backups(hsm, cluster_id) if b["BackupId"] != backup_id]
     assert len(daily) == 7 and {b["BackupState"] for b in daily} == {"READY"}

@@ -121,7 +121,8 @@ class CloudHsmApi:
         return {"Backup": self._backup(ctx, self.backups.restore(ctx.scope, p["BackupId"]))}
 
     def op_ModifyBackupAttributes(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        backup = self.backups.set_never_expires(ctx.scope, p["BackupId"], p["NeverExpires"])
+        backup = self.backups.set_never_expires(ctx.scope, p["BackupId"],
+                                                never_expires=p["NeverExpires"])
         return {"Backup": self._backup(ctx, backup)}
 
     def op_CopyBackupToRegion(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
@@ -164,9 +165,13 @@ class CloudHsmApi:
 
     # -- tags (clusters and backups) -----------------------------------------------------------
 
-    def _tags_of(self, ctx: RequestContext, resource_id: str) -> dict[str, str]:
+    def _tags_of(self, ctx: RequestContext, resource_id: str,
+                 change: str | None = None) -> dict[str, str]:
+        """The resource's tags; ``change`` (an operation name) checks a backup's state."""
         if resource_id.startswith("cluster-"):
             return self.service.cluster(ctx.scope, resource_id).tags
+        if change is not None:
+            return self.backups.changeable(ctx.scope, resource_id, change).tags
         return self.backups.get(ctx.scope, resource_id).tags
 
     def _set_tags(self, ctx: RequestContext, resource_id: str, tags: dict[str, str]) -> None:
@@ -178,7 +183,8 @@ class CloudHsmApi:
             self.backups.repo.put(ctx.scope, resource_id, replace(backup, tags=tags))
 
     def op_TagResource(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        tags = {**self._tags_of(ctx, p["ResourceId"]), **render_tags_in(p["TagList"])}
+        tags = {**self._tags_of(ctx, p["ResourceId"], "TagResource"),
+                **render_tags_in(p["TagList"])}
         if len(tags) > MAX_TAGS:
             raise CloudHsmResourceLimitExceededException(
                 message("tag_limit", id=p["ResourceId"], n=len(tags)))
@@ -186,7 +192,7 @@ class CloudHsmApi:
         return {}
 
     def op_UntagResource(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        tags = {k: v for k, v in self._tags_of(ctx, p["ResourceId"]).items()
+        tags = {k: v for k, v in self._tags_of(ctx, p["ResourceId"], "UntagResource").items()
                 if k not in p["TagKeyList"]}
         self._set_tags(ctx, p["ResourceId"], tags)
         return {}

@@ -30,6 +30,16 @@ from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Repository, Store
 
+_KEPT = frozenset({BackupState.READY, BackupState.PENDING_DELETION})
+#: The states in which a backup accepts each change; other states get
+#: CloudHsmInvalidRequestException. A DELETED backup is still listed but past changing (like
+#: DeleteBackup and RestoreBackup, which the transition table refuses the same way); a backup
+#: still being created has nothing to change yet. Resource policies need READY (spec 2.13).
+CHANGES: dict[str, frozenset[BackupState]] = {
+    "ModifyBackupAttributes": _KEPT, "TagResource": _KEPT, "UntagResource": _KEPT,
+    "PutResourcePolicy": frozenset({BackupState.READY}),
+}
+
 READY_TASK = "cloudhsm.backup-ready"
 EXPIRE_TASK = "cloudhsm.backup-expire"
 RETENTION_TASK = "cloudhsm.backup-retention"
@@ -66,6 +76,16 @@ class Backups:
         backup = self.repo.get(scope, backup_id)
         if backup is None:
             raise CloudHsmResourceNotFoundException(message("backup_not_found", id=backup_id))
+        return backup
+
+    def changeable(self, scope: str, backup_id: str, operation: str) -> Backup:
+        """The backup, if its state accepts ``operation`` (a key of :data:`CHANGES`)."""
+        backup = self.get(scope, backup_id)
+        allowed = CHANGES[operation]
+        if backup.state not in allowed:
+            raise CloudHsmInvalidRequestException(message(
+                "backup_change_state", id=backup_id, state=backup.state, operation=operation,
+                allowed=" or ".join(s for s in BackupState if s in allowed)))
         return backup
 
     def of_cluster(self, scope: str, cluster_id: str) -> list[Backup]:
@@ -149,8 +169,9 @@ class Backups:
         if backup is not None and backup.state is BackupState.PENDING_DELETION:
             self._move(args["scope"], backup, BackupEvent.EXPIRE)
 
-    def set_never_expires(self, scope: str, backup_id: str, never: bool) -> Backup:
-        backup = replace(self.get(scope, backup_id), never_expires=never)
+    def set_never_expires(self, scope: str, backup_id: str, *, never_expires: bool) -> Backup:
+        backup = replace(self.changeable(scope, backup_id, "ModifyBackupAttributes"),
+                         never_expires=never_expires)
         self.repo.put(scope, backup_id, backup)
         self.reschedule_retention(scope, backup.cluster_id)
         return backup
@@ -182,10 +203,7 @@ class Backups:
     # -- resource policies --------------------------------------------------------------------
 
     def put_policy(self, scope: str, backup_id: str, policy: str) -> Backup:
-        backup = self.get(scope, backup_id)
-        if backup.state is not BackupState.READY:
-            raise CloudHsmInvalidRequestException(
-                message("policy_state", id=backup_id, state=backup.state))
+        backup = self.changeable(scope, backup_id, "PutResourcePolicy")
         try:
             doc = json.loads(policy)
         except ValueError:

@@ -98,7 +98,8 @@ MESSAGES: dict[str, str] = {
     "no_hsm_for_backup": "Cluster {id} has no ACTIVE HSM to back up.",
     "tag_limit": "The resource {id} would have {n} tags; a resource can have at most 50 tags.",
     "policy_resource": "Resource policies can be attached only to backups, not to {id}.",
-    "policy_state": "Backup {id} is in state {state}; a resource policy requires a READY backup.",
+    "backup_change_state": "Backup {id} is in state {state}; {operation} requires a backup in "
+                           "state {allowed}.",
     "resource_arn_missing": "ResourceArn is required.",
     "policy_json": "The policy is not a valid JSON policy document.",
     "no_policy": "Backup {id} has no resource policy.",
