@@ -191,3 +191,29 @@ def test_label_limit_holds_for_attributes_label(server: ServerProcess) -> None:
                  "--key-length-bytes", "16", "--label", "short", "--attributes",
                  "label=" + "z" * 127)
     assert made["data"]["key"]["attributes"]["label"] == "z" * 127
+
+
+def test_a_key_is_shared_with_at_most_seven_crypto_users(server: ServerProcess) -> None:
+    cid = new_cluster(server)
+    names = [f"cu{i}" for i in range(1, 9)]
+    out = interactive(server, cid, [
+        f"login --username admin --role admin --password {ADMIN_PW}",
+        *(f"user create --username {n} --role crypto-user --password sharepw1"
+          for n in ["alice", *names]),
+        "logout",
+        "login --username alice --role crypto-user --password sharepw1",
+        "key generate-symmetric aes --label eight --key-length-bytes 16 "
+        f"--share-crypto-users {' '.join(names)}",
+        "key generate-symmetric aes --label seven --key-length-bytes 16 "
+        f"--share-crypto-users {' '.join(names[:7])}",
+        "key share --filter attr.label=seven --username cu8 --role crypto-user",
+        "key list",
+    ])
+    assert all(o["error_code"] == 0 for o in out[:11]), out[:11]
+    limit = failure("A key can be shared with at most 7 crypto users in addition to its "
+                    "owner.")
+    assert out[12] == limit
+    assert [u["username"] for u in out[13]["data"]["key"]["key-info"]["shared-users"]] == \
+        names[:7]
+    assert out[14] == limit
+    assert out[15]["data"]["total_key_count"] == 1

@@ -164,3 +164,20 @@ def test_label_limit_applies_to_the_label_the_key_gets() -> None:
     c, ref = keys.generate_aes(cluster(), ALICE, 32, long, new_aes_material(32),
                                {"label": "x" * keys.MAX_LABEL})
     assert keys.render(c, ref, verbose=False)["attributes"]["label"] == "x" * keys.MAX_LABEL
+
+
+def test_a_key_is_shared_with_at_most_seven_crypto_users() -> None:
+    c = cluster(1)
+    names = [f"cu{i}" for i in range(1, 9)]
+    for name in names:
+        c = users.create_user(c, name, Role.CRYPTO_USER, "sharepw1")
+    limit = "at most 7 crypto users in addition to its owner"
+    with pytest.raises(errors.InvalidInput, match=limit):
+        keys.generate_aes(c, ALICE, 32, "k", new_aes_material(32), {}, tuple(names))
+    c, ref = keys.generate_aes(c, ALICE, 32, "k", new_aes_material(32), {}, tuple(names[:6]))
+    c = keys.share(c, ALICE, ref, names[6])
+    with pytest.raises(errors.InvalidInput, match=limit):
+        keys.share(c, ALICE, ref, names[7])
+    c = keys.unshare(c, ALICE, ref, names[0])
+    c = keys.share(c, ALICE, ref, names[7])
+    assert len(c[0].key(ref).shared_users) == 7  # type: ignore[union-attr]

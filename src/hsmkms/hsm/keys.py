@@ -31,6 +31,8 @@ from hsmkms.store.codec import Secret
 
 Contents = tuple[HsmContents, ...]
 MAX_LABEL = 127  # SDK >= 5.11 (cloudhsm-cli key attributes)
+#: "You can share a key with up to seven CUs in addition to the key owner" (cloudhsm_cli-key-share).
+MAX_SHARED_USERS = 7
 
 #: CLI attribute name -> KeyAttributes field, in AWS's print order.
 ATTRIBUTE_FIELDS = {f.name.replace("_", "-") if f.name != "key_class" else "class": f.name
@@ -292,7 +294,14 @@ def delete(contents: Contents, actor: Actor, ref: int) -> Contents:
                  for c in contents)
 
 
+def _check_share_count(count: int) -> None:
+    if count > MAX_SHARED_USERS:
+        raise InvalidInput(f"A key can be shared with at most {MAX_SHARED_USERS} crypto users "
+                           "in addition to its owner.")
+
+
 def _check_share_targets(contents: Contents, actor: Actor, users: tuple[str, ...]) -> None:
+    _check_share_count(len(set(users)))
     for name in users:
         if name == actor.username:
             raise InvalidInput("A key cannot be shared with its owner.")
@@ -307,6 +316,7 @@ def share(contents: Contents, actor: Actor, ref: int, username: str) -> Contents
     _check_share_targets(contents, actor, (username,))
     if username in key.shared_users:
         raise InvalidInput(f"The key is already shared with '{username}'.")
+    _check_share_count(len(key.shared_users) + 1)
     return _update(contents, ref, lambda k: dataclasses.replace(
         k, shared_users=tuple(sorted({*k.shared_users, username}))))
 
