@@ -297,10 +297,15 @@ def test_hsm_placement_errors_change_nothing(hsmkms_server: ServerProcess) -> No
         hsm.delete_hsm(ClusterId=cluster_id, HsmId="hsm-aaaaaaaaaaa")
     assert error(exc) == ("CloudHsmResourceNotFoundException",
                           f"HSM not found in cluster {cluster_id}: HsmId hsm-aaaaaaaaaaa.")
-    with pytest.raises(ClientError) as exc:
-        hsm.delete_hsm(ClusterId=cluster_id)
-    assert error(exc) == ("CloudHsmInvalidRequestException",
-                          "Specify the HSM to delete with HsmId, EniId or EniIp.")
+    only = cluster["Hsms"][0]
+    for selectors in ({}, {"HsmId": only["HsmId"], "EniIp": only["EniIp"]},
+                      {"HsmId": only["HsmId"], "EniId": only["EniId"], "EniIp": only["EniIp"]}):
+        with pytest.raises(ClientError) as exc:
+            hsm.delete_hsm(ClusterId=cluster_id, **selectors)
+        assert error(exc) == ("CloudHsmInvalidRequestException",
+                              "Specify the HSM to delete with exactly one of HsmId, EniId or "
+                              "EniIp.")
+    assert [h["State"] for h in describe(hsm, cluster_id)["Hsms"]] == ["ACTIVE"]
 
 
 def test_create_hsm_where_the_network_is_gone_or_full(hsmkms_server: ServerProcess) -> None:

@@ -87,7 +87,8 @@ MESSAGES: dict[str, str] = {
     "unknown_filter": "Invalid filter '{key}'. Valid filters: {valid}.",
     "filter_value": "Invalid value '{value}' for filter '{key}'.",
     "next_token": "The NextToken value is not valid.",
-    "delete_hsm_selector": "Specify the HSM to delete with HsmId, EniId or EniIp.",
+    "delete_hsm_selector": "Specify the HSM to delete with exactly one of HsmId, EniId or "
+                           "EniIp.",
     "initialize_no_csr": "Cluster {id} has no certificate signing request yet: wait until its "
                          "first HSM is ACTIVE.",
     "bad_certificate": "Invalid certificate: {problem}",

@@ -160,16 +160,16 @@ def _find(cluster: Cluster, hsm_id: str) -> Hsm | None:
 
 
 def _select(cluster: Cluster, params: dict[str, Any]) -> Hsm:
-    wanted = {k: params[k] for k in ("HsmId", "EniId", "EniIp") if k in params}
-    if not wanted:
+    """The HSM named by exactly one of HsmId, EniId, EniIp (API_DeleteHsm)."""
+    wanted = [(k, params[k]) for k in ("HsmId", "EniId", "EniIp") if k in params]
+    if len(wanted) != 1:
         raise CloudHsmInvalidRequestException(message("delete_hsm_selector"))
+    ((key, value),) = wanted
     for hsm in cluster.hsms:
-        values = {"HsmId": hsm.hsm_id, "EniId": hsm.eni_id, "EniIp": hsm.eni_ip}
-        if all(values[k] == v for k, v in wanted.items()):
+        if {"HsmId": hsm.hsm_id, "EniId": hsm.eni_id, "EniIp": hsm.eni_ip}[key] == value:
             return hsm
-    what = ", ".join(f"{k} {v}" for k, v in wanted.items())
-    raise CloudHsmResourceNotFoundException(message("hsm_not_found",
-                                                    cluster=cluster.cluster_id, what=what))
+    raise CloudHsmResourceNotFoundException(message(
+        "hsm_not_found", cluster=cluster.cluster_id, what=f"{key} {value}"))
 
 
 def _with_identity(cluster: Cluster, hsm_id: str, now: float) -> Cluster:
