@@ -203,6 +203,12 @@ def test_activate_and_user_lifecycle(server: ServerProcess) -> None:
     assert as_admin(server, cid, "user", "create", "--username", "bob", "--role",
                     "crypto-user", "--password", "a:b:c:d:e") == failure(
         "Invalid password: a password is 7 to 32 characters and cannot contain ':'.")
+    for control in ("tab\tpass1", "ctrl\x01pass1"):
+        assert as_admin(server, cid, "user", "create", "--username", "bob", "--role",
+                        "crypto-user", "--password", control) == failure(
+            "Invalid password: a password can contain only printable characters.")
+    assert "bob" not in [u["username"] for u in cli(server, cid, "user", "list")["data"][
+        "users"]]
     assert as_admin(server, cid, "user", "delete", "--username", "nobody", "--role",
                     "crypto-user") == failure("User does not exist.")
     assert as_admin(server, cid, "user", "delete", "--username", "alice", "--role",

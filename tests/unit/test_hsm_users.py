@@ -64,6 +64,17 @@ def test_password_rules(pw: str) -> None:
         passwords.check_password_rules(pw)
 
 
+@pytest.mark.parametrize("pw", ["tab\there1", "ctrl\x01pw1", "del\x7fpass", "newline\npw"])
+def test_passwords_are_printable(pw: str) -> None:
+    with pytest.raises(errors.InvalidInput, match="only printable characters"):
+        passwords.check_password_rules(pw)
+
+
+def test_printable_passwords_may_have_spaces_and_symbols() -> None:
+    for pw in ("with space1", "p@ss-wörd!", "~!#$%^&*()_+"):
+        passwords.check_password_rules(pw)
+
+
 def test_hsm2m_needs_eight_characters() -> None:
     passwords.check_password_rules("seven77")
     with pytest.raises(errors.InvalidInput, match="8 to 32"):

@@ -3,7 +3,8 @@
 AWS rules (cloudhsm.md section 3.2): usernames up to 31 letters, digits or ``_``,
 case-insensitive (stored lowercase); passwords case-sensitive, no ``:`` (the single-command PIN is
 ``user:password``), 7-32 characters on hsm1.medium (KMS guide, 2023 quotas) and 8-32 on
-hsm2m.medium (current quotas page).
+hsm2m.medium (current quotas page). AWS names no character set; hsmkms accepts printable
+characters only (spec cloudhsm.md 8.10): a tab or another control character is refused.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def check_password_rules(password: str, hsm_type: str = "hsm1.medium") -> None:
     if not isinstance(password, str) or not low <= len(password) <= 32 or ":" in password:
         raise InvalidInput(f"Invalid password: a password is {low} to 32 characters and "
                            "cannot contain ':'.")
+    if not password.isprintable():
+        raise InvalidInput("Invalid password: a password can contain only printable "
+                           "characters.")
 
 
 def new_salt() -> bytes:
