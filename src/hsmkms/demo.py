@@ -85,9 +85,12 @@ class Demo:
                          **CREDENTIALS) for name in ("ec2", "cloudhsmv2", "kms"))
 
     def save(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        """Write atomically (a reader never sees a half-written file), mode 0600."""
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(self.state, f, indent=2)
+        tmp.replace(self.path)
 
     def cli(self, *args: str, role: str | None = None, pin: str | None = None) -> Any:
         exe = shutil.which("cloudhsm-cli")
@@ -131,6 +134,7 @@ class Demo:
         return cluster if cluster is not None and cluster["State"] in states else None
 
     def build(self) -> dict[str, Any]:
+        self._follow_store()
         self._cluster()
         self._hsms()
         self._kmsuser()
@@ -138,6 +142,25 @@ class Demo:
         self._key()
         self.save()
         return self.state
+
+    def _follow_store(self) -> None:
+        """The guide's repairs point the store at a cluster restored from a backup: from then
+        on the demo's cluster is the store's (so a restart reuses it and prints its id)."""
+        store_id = self.state.get("store_id")
+        if not store_id:
+            return
+        try:
+            [store] = self.kms.describe_custom_key_stores(
+                CustomKeyStoreId=store_id)["CustomKeyStores"]
+        except self.kms.exceptions.CustomKeyStoreNotFoundException:
+            return
+        if store["CloudHsmClusterId"] == self.state.get("cluster_id"):
+            return
+        self.state["cluster_id"] = store["CloudHsmClusterId"]
+        cluster = self.cluster()
+        if cluster is not None:
+            self.state["zones"] = sorted(cluster["SubnetMapping"])[:2]
+        self.save()
 
     def _cluster(self) -> None:
         if self.cluster() is not None:
@@ -255,8 +278,10 @@ Break and fix it (the AWS guide "Troubleshooting a custom key store"):
   aws kms describe-key --key-id {key}          # KeyState: Unavailable
   cloudhsm-cli interactive                      # login --username admin --role admin
       # then: user change-password --username kmsuser --role crypto-user
+      #       logout (before logging in as another user, e.g. kmsuser), quit
   aws kms connect-custom-key-store --custom-key-store-id {store}
   aws kms describe-custom-key-stores --custom-key-store-id {store}   # FAILED, INVALID_CREDENTIALS
+      # (read ConnectionErrorCode now: it is shown only while the store is FAILED)
   aws kms disconnect-custom-key-store --custom-key-store-id {store}
   aws kms update-custom-key-store --custom-key-store-id {store} --key-store-password <new>
   aws kms connect-custom-key-store --custom-key-store-id {store}    # CONNECTED again
