@@ -94,6 +94,8 @@ MESSAGES: dict[str, str] = {
     "bad_certificate": "Invalid certificate: {problem}",
     "same_hsm_type": "Cluster {id} already uses HSM type {value}.",
     "modify_state": "Cluster {id} cannot be modified in state {state}.",
+    "retention_state": "The backup retention policy of cluster {id} can be changed only while "
+                       "the cluster is ACTIVE; it is {state}.",
     "activation_refused": "Cluster {id} cannot be activated in state {state}: it must be "
                           "INITIALIZED.",
     "no_hsm_for_backup": "Cluster {id} has no ACTIVE HSM to back up.",

@@ -38,6 +38,10 @@ HSM_TYPES = ("hsm1.medium", "hsm2m.medium")
 #: Type migrations ModifyCluster accepts (hsm1-to-hsm2-migration).
 MIGRATIONS = {("hsm1.medium", "hsm2m.medium")}
 RETENTION_DAYS = (7, 379)
+#: ModifyCluster changes the backup retention policy only of an activated cluster (spec
+#: cloudhsm.md 8.7: the console offers it for ACTIVE clusters; CreateCluster takes the policy
+#: for the time before). HsmType changes follow the transition table (MIGRATE from ACTIVE).
+RETENTION_CHANGE_STATES = frozenset({ClusterState.ACTIVE, ClusterState.DEGRADED})
 
 CLUSTER_READY_TASK = "cloudhsm.cluster-ready"
 CLUSTER_GONE_TASK = "cloudhsm.cluster-gone"
@@ -268,12 +272,16 @@ class CloudHsmService:
         if cluster.state is ClusterState.DELETE_IN_PROGRESS:
             raise CloudHsmInvalidRequestException(
                 message("modify_state", id=cluster.cluster_id, state=cluster.state))
+        retention = params.get("BackupRetentionPolicy", {}).get("Value")
+        days = parse_retention(retention) if retention is not None else None
+        if days is not None and cluster.state not in RETENTION_CHANGE_STATES:
+            raise CloudHsmInvalidRequestException(
+                message("retention_state", id=cluster.cluster_id, state=cluster.state))
         hsm_type = params.get("HsmType")
         if hsm_type is not None and hsm_type != cluster.hsm_type:
             cluster = self._migrate(scope, now, cluster, hsm_type)
-        retention = params.get("BackupRetentionPolicy", {}).get("Value")
-        if retention is not None:
-            cluster = replace(cluster, backup_retention_days=parse_retention(retention))
+        if days is not None:
+            cluster = replace(cluster, backup_retention_days=days)
             self.save_cluster(scope, cluster)
             self.backups.reschedule_retention(scope, cluster.cluster_id)
         return cluster
