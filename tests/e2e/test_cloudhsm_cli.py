@@ -259,7 +259,7 @@ def test_login_errors_and_not_logged_in(server: ServerProcess) -> None:
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert len(json.loads(done.stdout)["data"]["hsms"]) == 1
-    # usage errors are argparse's: exit status 2, nothing on stdout
+    # usage errors exit 2, as clap's, with nothing on stdout
     done = run(server, cid, "user", "create", "--username", "x")
     assert done.returncode == 2
     assert "--role" in done.stderr

@@ -42,7 +42,8 @@ def test_generate_list_share_set_attribute_delete(server: ServerProcess) -> None
         assert made["error_code"] == 0
         key = made["data"]["key"]
         ref = key["key-reference"]
-        assert ref.startswith("0x") and len(ref) == 18
+        assert ref.startswith("0x")
+        assert len(ref) == 18
         assert key["key-info"] == {
             "key-owners": [{"username": "alice", "key-coverage": "full"}],
             "shared-users": [{"username": "bob", "key-coverage": "full"}],
@@ -54,8 +55,8 @@ def test_generate_list_share_set_attribute_delete(server: ServerProcess) -> None
         assert (attrs["key-type"], attrs["label"], attrs["id"], attrs["class"]) == (
             "aes", "first", "0x01a2b3c45678abcdef", "secret-key")
         assert attrs["key-length-bytes"] == 24
-        assert attrs["encrypt"] is True and attrs["token"] is True and attrs["local"] is True
-        assert attrs["sign"] is True and attrs["wrap"] is False
+        assert (attrs["encrypt"], attrs["token"], attrs["local"]) == (True, True, True)
+        assert (attrs["sign"], attrs["wrap"]) == (True, False)
         assert len(attrs["check-value"]) == 8
 
         second = a.run("key generate-symmetric aes --label second --key-length-bytes 32")[
@@ -143,8 +144,8 @@ def test_interactive_session_with_prompts_and_help(server: ServerProcess) -> Non
         "bogus command",
         "quit",
     ])
-    assert "login" in out[0] and "quit" in out[0]
-    assert "--max-items" in out[1] and "--starting-token" in out[1]
+    assert "quit     Log out" in out[0]  # the exact texts: test_cloudhsm_cli_help.py
+    assert "--max-items <MAX_ITEMS>" in out[1]
     assert [u["username"] for u in out[2]["data"]["users"]] == ["admin", "app_user"]
     assert out[3] == {"error_code": 0, "data": {"username": "admin", "role": "admin"}}
     assert out[4] == failure("A user is already logged in. Log out first.")
@@ -153,7 +154,7 @@ def test_interactive_session_with_prompts_and_help(server: ServerProcess) -> Non
     assert out[7] == {"error_code": 0, "data": {"username": "carol", "role": "crypto-user"}}
     assert out[8]["data"]["key"]["attributes"]["label"] == "with space"
     assert out[9]["data"]["total_key_count"] == 1
-    assert "invalid choice" in out[10]
+    assert out[10].startswith("error: unrecognized subcommand 'bogus'")
 
 
 def test_session_keys_and_key_quorums_are_refused(server: ServerProcess) -> None:
@@ -202,10 +203,10 @@ def test_a_key_is_shared_with_at_most_seven_crypto_users(server: ServerProcess) 
           for n in ["alice", *names]),
         "logout",
         "login --username alice --role crypto-user --password sharepw1",
-        "key generate-symmetric aes --label eight --key-length-bytes 16 "
-        f"--share-crypto-users {' '.join(names)}",
-        "key generate-symmetric aes --label seven --key-length-bytes 16 "
-        f"--share-crypto-users {' '.join(names[:7])}",
+        ("key generate-symmetric aes --label eight --key-length-bytes 16 "
+         f"--share-crypto-users {' '.join(names)}"),
+        ("key generate-symmetric aes --label seven --key-length-bytes 16 "
+         f"--share-crypto-users {' '.join(names[:7])}"),
         "key share --filter attr.label=seven --username cu8 --role crypto-user",
         "key list",
     ])

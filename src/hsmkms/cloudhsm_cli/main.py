@@ -12,14 +12,16 @@ Two modes, as AWS's (cloudhsm_cli-modes):
 
 The cluster comes from ``--cluster-id`` or ``CLOUDHSM_CLUSTER_ID``, the server from
 ``--endpoint-url`` or ``AWS_ENDPOINT_URL``, the region from ``AWS_REGION`` or
-``AWS_DEFAULT_REGION``. Output is AWS's JSON envelope (``{"error_code": 0, "data": ...}``);
-the exit status is 0 on success and 1 on error. A thin HTTP client: stdlib only, so it starts
-fast; everything happens on the server (``/_hsmkms/cloudhsm-cli/<command>``).
+``AWS_DEFAULT_REGION``. Output is AWS's JSON envelope (``{"error_code": 0, "data": ...}``).
+Exit status in single-command mode: 0 when ``error_code`` is 0, 1 when the command failed, 2 for
+a usage error (the command line was refused before anything was sent; the message goes to
+stderr, as clap's, which also exits 2). A thin HTTP client: stdlib only, so it starts fast;
+everything happens on the server (``/_hsmkms/cloudhsm-cli/<command>``). The commands, their
+options and help texts are the table in :mod:`hsmkms.cloudhsm_cli.commands`.
 """
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import os
@@ -30,104 +32,16 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from hsmkms.cloudhsm_cli.commands import Parsed, UsageError, help_request, help_text, parse
+
 PROMPT = "aws-cloudhsm > "
+SINGLE_PREFIX = "cloudhsm-cli "
 #: Commands that need a logged-in user (everything else works without one).
 NEEDS_LOGIN = {"logout", "user-create", "user-delete", "user-change-password", "key-list",
                "key-delete", "key-share", "key-unshare", "key-set-attribute",
                "key-generate-symmetric-aes"}
 #: Commands whose password prompt asks twice (AWS: creation, change, activation).
 CONFIRMED = {"user-create", "user-change-password", "cluster-activate"}
-
-
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse would exit; interactive mode must not
-        raise UsageError(f"{self.prog}: error: {message}\n{self.format_usage()}")
-
-
-def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--cluster-id", help="cluster to run the command on "
-                   "(default: CLOUDHSM_CLUSTER_ID)")
-    p.add_argument("--endpoint-url", help="hsmkms endpoint (default: AWS_ENDPOINT_URL)")
-    return p
-
-
-def _user_args(p: argparse.ArgumentParser, password: bool) -> None:
-    p.add_argument("--username", required=True, help="user name (case-insensitive)")
-    p.add_argument("--role", required=True, choices=["admin", "crypto-user"])
-    if password:
-        p.add_argument("--password", help="password (prompted for when omitted)")
-
-
-def _filter(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--filter", nargs="+", required=required, metavar="FILTER",
-                   help="key-reference=<0x...> or attr.<name>=<value> (all must match)")
-
-
-def build_parser() -> Parser:
-    root = Parser(prog="cloudhsm-cli", description="AWS CloudHSM CLI for hsmkms")
-    cmds = root.add_subparsers(dest="command", metavar="<command>", parser_class=Parser)
-    cmds.add_parser("interactive", help="start an interactive session")
-    _common(p := cmds.add_parser("login", help="log in to the HSMs of the cluster"))
-    _user_args(p, password=True)
-    p.set_defaults(op="login")
-    _common(cmds.add_parser("logout", help="log out of the cluster")).set_defaults(op="logout")
-
-    user = cmds.add_parser("user", help="manage HSM users").add_subparsers(
-        dest="sub", metavar="<subcommand>", parser_class=Parser, required=True)
-    _common(user.add_parser("list", help="list the users")).set_defaults(op="user-list")
-    for name, text, pwd in (("create", "create a user (admin)", True),
-                            ("delete", "delete a user (admin)", False),
-                            ("change-password", "change a password", True)):
-        _common(p := user.add_parser(name, help=text))
-        _user_args(p, password=pwd)
-        p.set_defaults(op=f"user-{name}")
-
-    key = cmds.add_parser("key", help="manage keys").add_subparsers(
-        dest="sub", metavar="<subcommand>", parser_class=Parser, required=True)
-    _common(p := key.add_parser("list", help="list keys"))
-    _filter(p, required=False)
-    p.add_argument("--max-items", type=int, default=10)
-    p.add_argument("--starting-token")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(op="key-list")
-    _common(p := key.add_parser("delete", help="delete one key (owner)"))
-    _filter(p, required=True)
-    p.set_defaults(op="key-delete")
-    for name in ("share", "unshare"):
-        _common(p := key.add_parser(name, help=f"{name} one key with a crypto user (owner)"))
-        _filter(p, required=True)
-        _user_args(p, password=False)
-        p.set_defaults(op=f"key-{name}")
-    _common(p := key.add_parser("set-attribute", help="set an attribute of one key"))
-    _filter(p, required=True)
-    p.add_argument("--name", required=True, help="attribute name, e.g. label, encrypt")
-    p.add_argument("--value", required=True)
-    p.set_defaults(op="key-set-attribute")
-    gen = key.add_parser("generate-symmetric", help="generate a symmetric key").add_subparsers(
-        dest="algo", metavar="<algorithm>", parser_class=Parser, required=True)
-    _common(p := gen.add_parser("aes", help="generate an AES key"))
-    p.add_argument("--label", required=True)
-    p.add_argument("--key-length-bytes", type=int, required=True, choices=[16, 24, 32])
-    p.add_argument("--session", action="store_true", help="session key (not supported)")
-    p.add_argument("--attributes", nargs="+", default=[], metavar="NAME=VALUE")
-    p.add_argument("--share-crypto-users", nargs="+", default=[], metavar="USER")
-    p.add_argument("--manage-key-quorum-value", type=int, default=0)
-    p.add_argument("--use-key-quorum-value", type=int, default=0)
-    p.set_defaults(op="key-generate-symmetric-aes")
-
-    cluster = cmds.add_parser("cluster", help="cluster commands").add_subparsers(
-        dest="sub", metavar="<subcommand>", parser_class=Parser, required=True)
-    _common(p := cluster.add_parser("activate", help="activate the cluster (sets the admin "
-                                    "password)"))
-    p.add_argument("--password", help="admin password (prompted for when omitted)")
-    p.set_defaults(op="cluster-activate")
-    _common(cluster.add_parser("hsm-info", help="describe the HSMs")).set_defaults(
-        op="cluster-hsm-info")
-    return root
 
 
 def emit(doc: dict[str, Any]) -> int:
@@ -158,16 +72,15 @@ class Client:
         sys.stderr.flush()
         return self.stdin.readline().rstrip("\r\n")
 
-    def call(self, op: str, args: dict[str, Any], ns: argparse.Namespace | None = None,
-             ) -> dict[str, Any]:
-        endpoint = getattr(ns, "endpoint_url", None) or self.env.get("AWS_ENDPOINT_URL", "")
+    def call(self, op: str, args: dict[str, Any], cluster_id: str | None = None,
+             endpoint_url: str | None = None) -> dict[str, Any]:
+        endpoint = endpoint_url or self.env.get("AWS_ENDPOINT_URL", "")
         if not endpoint:
             return failure("No hsmkms endpoint: set AWS_ENDPOINT_URL or pass --endpoint-url.")
         body = {"region": self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION")
                 or "us-east-1",
                 "access_key_id": self.env.get("AWS_ACCESS_KEY_ID", ""),
-                "cluster_id": getattr(ns, "cluster_id", None)
-                or self.env.get("CLOUDHSM_CLUSTER_ID", ""),
+                "cluster_id": cluster_id or self.env.get("CLOUDHSM_CLUSTER_ID", ""),
                 "token": self.token, "args": args}
         req = urllib.request.Request(  # noqa: S310 - the user's own endpoint
             endpoint.rstrip("/") + "/_hsmkms/cloudhsm-cli/" + op,
@@ -197,18 +110,15 @@ class Client:
             return None
         return first
 
-    def run(self, ns: argparse.Namespace) -> dict[str, Any]:
-        op: str = ns.op
-        args = {k: v for k, v in vars(ns).items()
-                if k not in ("op", "command", "sub", "algo", "cluster_id", "endpoint_url")
-                and (v is not None or k == "password")}
+    def run(self, parsed: Parsed) -> dict[str, Any]:
+        op, args = parsed.command.op, dict(parsed.args)
         if "password" in args:
             args["password"] = self.password(op, args["password"])
             if args["password"] is None:
                 return failure("Passwords do not match.")
-        return self.call(op, args, ns)
+        return self.call(op, args, parsed.cluster_id, parsed.endpoint_url)
 
-    def login_from_env(self, ns: argparse.Namespace) -> dict[str, Any] | None:
+    def login_from_env(self, parsed: Parsed) -> dict[str, Any] | None:
         role, pin = self.env.get("CLOUDHSM_ROLE"), self.env.get("CLOUDHSM_PIN")
         if not role or not pin:
             return None
@@ -216,7 +126,7 @@ class Client:
         if not sep:
             return failure("CLOUDHSM_PIN must be <username>:<password>.")
         return self.call("login", {"username": username, "role": role, "password": password},
-                         ns)
+                         parsed.cluster_id, parsed.endpoint_url)
 
     def close(self) -> None:
         if self.token:
@@ -224,47 +134,52 @@ class Client:
 
 
 def single(argv: list[str], env: dict[str, str]) -> int:
-    parser = build_parser()
     try:
-        ns = parser.parse_args(argv)
+        asked = help_request(argv)
+        if asked is not None:
+            sys.stdout.write(help_text(asked, "single", SINGLE_PREFIX))
+            return 0
+        parsed = parse(argv)
     except UsageError as err:
-        sys.stderr.write(str(err))
+        sys.stderr.write(err.render(SINGLE_PREFIX))
         return 2
-    if not getattr(ns, "op", None):
-        parser.print_help()
+    if not isinstance(parsed, Parsed):  # a group without its command: clap prints its help
+        sys.stderr.write(help_text(list(parsed), "single", SINGLE_PREFIX))
         return 2
     client = Client(env)
     try:
-        if ns.op in NEEDS_LOGIN:  # logout too: it logs in from the environment, then out
-            done = client.login_from_env(ns)
+        if parsed.command.op in NEEDS_LOGIN:
+            done = client.login_from_env(parsed)
             if done is not None and done.get("error_code") != 0:
                 return emit(done)
-        return emit(client.run(ns))
+        return emit(client.run(parsed))
     finally:
         client.close()
-
-
-def interactive_help(parser: Parser, words: list[str]) -> str:
-    target: argparse.ArgumentParser = parser
-    for word in words:
-        actions = [a for a in target._actions  # noqa: SLF001 - argparse has no public walk
-                   if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
-        if not actions or word not in actions[0].choices:
-            return f"Unknown command '{' '.join(words)}'. Type help to list the commands.\n"
-        target = actions[0].choices[word]
-    if not words:
-        return (target.format_help().replace("usage: cloudhsm-cli", "usage:")
-                + "\n  help [<command>]     show help\n  quit                 log out "
-                "and leave\n")
-    return target.format_help()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def interactive_line(client: Client, words: list[str]) -> str | dict[str, Any] | None:
+    """One command of the interactive session: help text, a JSON answer, or None (quit)."""
+    if words[0] in ("quit", "exit"):
+        return None
+    if words[0] == "interactive":
+        return failure("Already in interactive mode.")
+    try:
+        asked = help_request(words)
+        if asked is not None:
+            return help_text(asked, "interactive", "")
+        parsed = parse(words)
+    except UsageError as err:
+        return err.render("")
+    if not isinstance(parsed, Parsed):
+        return help_text(list(parsed), "interactive", "")
+    return client.run(parsed)
+
+
 def interactive(env: dict[str, str]) -> int:
-    parser = build_parser()
     client = Client(env)
     out = sys.stdout
     # The session ends with the process: turn SIGTERM/SIGHUP into an exit that logs out.
@@ -285,20 +200,13 @@ def interactive(env: dict[str, str]) -> int:
                 continue
             if not words:
                 continue
-            if words[0] in ("quit", "exit"):
+            answer = interactive_line(client, words)
+            if answer is None:
                 break
-            if words[0] == "help":
-                out.write(interactive_help(parser, words[1:]))
-                continue
-            if words[0] == "interactive":
-                emit(failure("Already in interactive mode."))
-                continue
-            try:
-                ns = parser.parse_args(words)
-            except UsageError as err:
-                out.write(str(err))
-                continue
-            emit(client.run(ns))
+            if isinstance(answer, str):
+                out.write(answer)
+            else:
+                emit(answer)
     except KeyboardInterrupt:
         out.write("\n")
     finally:
