@@ -363,3 +363,25 @@ def test_sigterm_ends_an_interactive_session(server: ServerProcess) -> None:
     proc.stdin.close()
     assert as_admin(server, cid, "user", "delete", "--username", "kmsuser", "--role",
                     "crypto-user")["error_code"] == 0
+
+
+def test_without_a_region_in_the_environment_the_server_uses_its_own(tmp_path: Any) -> None:
+    server = ServerProcess(tmp_path / "data", env={"HSMKMS_REGION": "eu-west-1"}).start()
+    try:
+        ec2 = server.client("ec2", region="eu-west-1")
+        subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[
+            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]][:2]
+        cid = server.client("cloudhsmv2", region="eu-west-1").create_cluster(
+            HsmType="hsm1.medium", SubnetIds=subnets)["Cluster"]["ClusterId"]
+        env = {k: v for k, v in env_for(server, cid).items()
+               if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+        done = subprocess.run([*command(), "user", "list"], env=env,  # noqa: S603
+                              capture_output=True, text=True, timeout=60, check=False)
+        # found in eu-west-1 (it has no HSM yet); us-east-1 would not know the cluster
+        assert json.loads(done.stdout) == failure("The cluster has no active HSM.")
+        done = subprocess.run([*command(), "user", "list"],  # noqa: S603
+                              env={**env, "AWS_REGION": "us-east-1"}, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert json.loads(done.stdout) == failure(f"Cluster {cid} not found.")
+    finally:
+        server.kill()

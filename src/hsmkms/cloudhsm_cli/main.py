@@ -12,7 +12,8 @@ Two modes, as AWS's (cloudhsm_cli-modes):
 
 The cluster comes from ``--cluster-id`` or ``CLOUDHSM_CLUSTER_ID``, the server from
 ``--endpoint-url`` or ``AWS_ENDPOINT_URL``, the region from ``AWS_REGION`` or
-``AWS_DEFAULT_REGION``. Output is AWS's JSON envelope (``{"error_code": 0, "data": ...}``).
+``AWS_DEFAULT_REGION`` (neither set: the server's own region, ``HSMKMS_REGION``). Output is
+AWS's JSON envelope (``{"error_code": 0, "data": ...}``).
 Exit status in single-command mode: 0 when ``error_code`` is 0, 1 when the command failed, 2 for
 a usage error (the command line was refused before anything was sent; the message goes to
 stderr, as clap's, which also exits 2). A thin HTTP client: stdlib only, so it starts fast;
@@ -77,8 +78,8 @@ class Client:
         endpoint = endpoint_url or self.env.get("AWS_ENDPOINT_URL", "")
         if not endpoint:
             return failure("No hsmkms endpoint: set AWS_ENDPOINT_URL or pass --endpoint-url.")
-        body = {"region": self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION")
-                or "us-east-1",
+        # No region in the environment: send none, and the server uses its own (HSMKMS_REGION).
+        body = {"region": self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION"),
                 "access_key_id": self.env.get("AWS_ACCESS_KEY_ID", ""),
                 "cluster_id": cluster_id or self.env.get("CLOUDHSM_CLUSTER_ID", ""),
                 "token": self.token, "args": args}
