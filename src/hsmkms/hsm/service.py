@@ -278,8 +278,11 @@ class HsmService:
         _scope, _s, cluster, actor = self._acting(token)
         if actor.role not in (Role.ADMIN, Role.CRYPTO_USER):
             raise PermissionDenied
-        if max_items < 1 or start < 0:
+        if max_items < 1:
             raise InvalidInput("Invalid pagination: max-items must be positive.")
+        if start < 0:
+            raise InvalidInput(f"Invalid value for --starting-token: {start}. Use the "
+                               "next_token of an earlier answer.")
         contents = self._contents(cluster)
         if not contents:
             raise NoActiveHsm
