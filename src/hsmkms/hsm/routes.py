@@ -2,10 +2,18 @@
 
 Request body (JSON): ``{"region": ..., "access_key_id": ..., "cluster_id": ...,
 "token": <session token from login, optional>, "args": {...}}``. The account is the access key
-id when it is a 12-digit account id, else the configured account (as for AWS requests). Every
-answer is HTTP 200 with the CLI envelope ``{"error_code": 0, "data": ...}`` or
-``{"error_code": 1, "data": "<message>"}``; ``login`` adds ``"token"``. Failed logins are
-committed (they count toward the lockout), other failures change nothing.
+id when it is a 12-digit account id, else the configured account (as for AWS requests); the
+region defaults to the server's (``HSMKMS_REGION``). Answers carry the CLI envelope:
+
+* HTTP 200 ``{"error_code": 0, "data": ...}`` or ``{"error_code": 1, "data": "<message>"}``
+  for every command that ran, successful or not (the HSMs refused it);
+* HTTP 400 for a body that is not a JSON object, 404 for an unknown command, 500 for an
+  unexpected error, each with ``error_code`` 1.
+
+``"token"`` is added whenever the client's session token changes: the new token after
+``login``, ``""`` after ``logout`` or when the token sent names no live session (it idled out),
+so the client forgets it. Failed logins are committed (they count toward the lockout), other
+failures change nothing.
 """
 
 from __future__ import annotations
