@@ -188,6 +188,39 @@ def test_restore_a_cluster_from_a_backup(hsmkms_server: ServerProcess) -> None:
     assert len(ready_backups(hsm, cluster_id, 4)) == 4  # + one per HSM deletion
 
 
+def test_a_deleted_cluster_is_listed_for_a_day_and_its_backups_keep_its_policy(
+        hsmkms_server: ServerProcess) -> None:
+    hsm = hsmkms_server.client("cloudhsmv2")
+    cluster, _ca = active_cluster(hsmkms_server)
+    cluster_id = cluster["ClusterId"]
+    hsm.modify_cluster(ClusterId=cluster_id, BackupRetentionPolicy={"Type": "DAYS", "Value": "7"})
+    ready_backups(hsm, cluster_id, 1)
+    hsm.delete_hsm(ClusterId=cluster_id, HsmId=cluster["Hsms"][0]["HsmId"])  # a second backup
+    wait_for(lambda: describe(hsm, cluster_id), lambda c: c["Hsms"] == [])
+    older, newer = ready_backups(hsm, cluster_id, 2)
+    hsm.delete_cluster(ClusterId=cluster_id)
+    wait_state(hsm, cluster_id, "DELETED")
+    hsmkms_server.advance(DAY - 60)
+    assert [c["ClusterId"] for c in hsm.describe_clusters(
+        Filters={"states": ["DELETED"]})["Clusters"]] == [cluster_id]
+    hsmkms_server.advance(120)  # 24 h after the deletion: forgotten
+    assert hsm.describe_clusters()["Clusters"] == []
+    assert hsm.describe_clusters(Filters={"clusterIds": [cluster_id]})["Clusters"] == []
+    with pytest.raises(ClientError) as exc:
+        hsm.list_tags(ResourceId=cluster_id)
+    assert error(exc) == ("CloudHsmResourceNotFoundException", f"Cluster {cluster_id} not found.")
+    # Its backups stay, and its 7-day policy still purges all but the last one.
+    assert [b["BackupId"] for b in backups(hsm, cluster_id)] == [older["BackupId"],
+                                                                 newer["BackupId"]]
+    hsmkms_server.advance(7 * DAY)
+    states = {b["BackupId"]: b["BackupState"] for b in backups(hsm, cluster_id)}
+    assert states == {older["BackupId"]: "PENDING_DELETION", newer["BackupId"]: "READY"}
+    restored = hsm.create_cluster(HsmType="hsm1.medium", SubnetIds=subnets(hsmkms_server)[:1],
+                                  SourceBackupId=newer["BackupId"])["Cluster"]
+    assert restored["Certificates"] == {
+        "ClusterCertificate": cluster["Certificates"]["ClusterCertificate"]}
+
+
 def test_restore_refusals(hsmkms_server: ServerProcess) -> None:
     hsm = hsmkms_server.client("cloudhsmv2")
     cluster, _ca = active_cluster(hsmkms_server)

@@ -97,3 +97,29 @@ def _no_hsm_backup(service: CloudHsmService, cluster_id: str) -> str:
     assert cluster is not None
     service.save_cluster(SCOPE, replace(cluster, hsms=()))
     return service.take_backup(SCOPE, cluster_id, 0.0)
+
+
+def test_related_outlives_a_forgotten_cluster(hsmkms_inprocess: InProcess) -> None:
+    """KMS asks whether a store's (deleted) cluster and a restored one are related: the answer
+    must not change when the DELETED cluster is forgotten 24 h later (fix-keystore recovery)."""
+    service: CloudHsmService = hsmkms_inprocess.app.cloudhsm  # type: ignore[attr-defined]
+    hsm = hsmkms_inprocess.client("cloudhsmv2")
+    cluster_id = initialized(hsmkms_inprocess)
+    call(hsmkms_inprocess, service.activate, SCOPE, cluster_id, hsmkms_inprocess.app.clock.now())
+    backup = wait_for(lambda: hsm.describe_backups()["Backups"],
+                      lambda bs: [b["BackupState"] for b in bs] == ["READY"])[0]
+    hsm_id = hsm.describe_clusters()["Clusters"][0]["Hsms"][0]["HsmId"]
+    hsm.delete_hsm(ClusterId=cluster_id, HsmId=hsm_id)
+    wait_for(lambda: hsm.describe_clusters()["Clusters"][0], lambda c: c["Hsms"] == [])
+    hsm.delete_cluster(ClusterId=cluster_id)
+    wait_state(hsm, cluster_id, "DELETED")
+    restored = hsm.create_cluster(HsmType="hsm1.medium", SubnetIds=subnet_ids(hsmkms_inprocess)[:1],
+                                  SourceBackupId=backup["BackupId"])["Cluster"]["ClusterId"]
+    other = hsm.create_cluster(HsmType="hsm1.medium",
+                               SubnetIds=subnet_ids(hsmkms_inprocess)[:1])["Cluster"]["ClusterId"]
+    assert service.related(SCOPE, cluster_id, restored)
+    hsmkms_inprocess.advance(86400 + 60)
+    assert service.get_cluster(SCOPE, cluster_id) is None
+    assert service.related(SCOPE, cluster_id, restored)
+    assert service.related(SCOPE, restored, cluster_id)
+    assert not service.related(SCOPE, cluster_id, other)

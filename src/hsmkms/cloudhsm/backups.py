@@ -178,25 +178,40 @@ class Backups:
 
     # -- retention ----------------------------------------------------------------------------
 
+    def retention_days(self, scope: str, cluster_id: str) -> int | None:
+        """The policy of a cluster's backups: its own, or, once the cluster is forgotten, the
+        one it had (spec 8.9); None for copies in another Region (no cluster there)."""
+        cluster = self.clusters.get(scope, cluster_id)
+        if cluster is not None:
+            return cluster.backup_retention_days
+        kept = (b.retention_days for b in self.of_cluster(scope, cluster_id))
+        return next((days for days in kept if days), None)
+
+    def outlive(self, scope: str, cluster: Cluster) -> None:
+        """The cluster is about to be forgotten: its backups keep its retention policy."""
+        for backup in self.of_cluster(scope, cluster.cluster_id):
+            self.repo.put(scope, backup.backup_id,
+                          replace(backup, retention_days=cluster.backup_retention_days))
+
     def reschedule_retention(self, scope: str, cluster_id: str) -> None:
         job = f"cloudhsm.retention:{scope}:{cluster_id}"
-        cluster = self.clusters.get(scope, cluster_id)
-        candidates = purgeable(self.of_cluster(scope, cluster_id)) if cluster else []
-        if cluster is None or not candidates:
+        days = self.retention_days(scope, cluster_id)
+        candidates = purgeable(self.of_cluster(scope, cluster_id)) if days else []
+        if days is None or not candidates:
             self.scheduler.cancel(job)
             return
-        due = min(expiry(b, cluster.backup_retention_days) for b in candidates)
+        due = min(expiry(b, days) for b in candidates)
         self.scheduler.schedule(RETENTION_TASK, due,
                                 {"scope": scope, "cluster": cluster_id, "at": repr(due)},
                                 job_id=job)
 
     def _retention_due(self, args: dict[str, str]) -> None:
         scope, cluster_id, at = args["scope"], args["cluster"], float(args["at"])
-        cluster = self.clusters.get(scope, cluster_id)
-        if cluster is None:
+        days = self.retention_days(scope, cluster_id)
+        if days is None:
             return
         for backup in purgeable(self.of_cluster(scope, cluster_id)):
-            if expiry(backup, cluster.backup_retention_days) <= at:
+            if expiry(backup, days) <= at:
                 self.delete(scope, backup.backup_id, at)
         self.reschedule_retention(scope, cluster_id)
 

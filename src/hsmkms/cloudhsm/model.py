@@ -129,3 +129,6 @@ class Backup:
     tags: dict[str, str] = field(default_factory=dict)
     #: PutResourcePolicy document (JSON text), "" when none.
     policy: str = ""
+    #: The retention policy (days) of its cluster, kept when that DELETED cluster is forgotten
+    #: (24 h after deletion); 0 while the cluster's own policy applies.
+    retention_days: int = 0

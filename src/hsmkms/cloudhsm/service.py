@@ -29,7 +29,13 @@ from hsmkms.cloudhsm.hsms import Hsms
 from hsmkms.cloudhsm.lifecycle import ClusterEvent
 from hsmkms.cloudhsm.model import CLUSTERS, Backup, BackupState, Cluster, ClusterState
 from hsmkms.cloudhsm.network import ClusterNetwork
-from hsmkms.cloudhsm.timing import BACKUP_PERIOD_SECONDS, ROLLBACK_WINDOW_SECONDS, Step, duration
+from hsmkms.cloudhsm.timing import (
+    BACKUP_PERIOD_SECONDS,
+    DELETED_CLUSTER_LISTED_SECONDS,
+    ROLLBACK_WINDOW_SECONDS,
+    Step,
+    duration,
+)
 from hsmkms.config import Config
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
@@ -45,6 +51,7 @@ RETENTION_CHANGE_STATES = frozenset({ClusterState.ACTIVE, ClusterState.DEGRADED}
 
 CLUSTER_READY_TASK = "cloudhsm.cluster-ready"
 CLUSTER_GONE_TASK = "cloudhsm.cluster-gone"
+CLUSTER_FORGET_TASK = "cloudhsm.cluster-forget"
 INITIALIZED_TASK = "cloudhsm.cluster-initialized"
 MIGRATED_TASK = "cloudhsm.cluster-migrated"
 DAILY_BACKUP_TASK = "cloudhsm.daily-backup"
@@ -69,6 +76,7 @@ class CloudHsmService:
         self.backups = Backups(store, scheduler, config.timing, self.repo, rand)
         for task, fn in ((CLUSTER_READY_TASK, self._cluster_ready_due),
                          (CLUSTER_GONE_TASK, self._cluster_gone_due),
+                         (CLUSTER_FORGET_TASK, self._cluster_forget_due),
                          (INITIALIZED_TASK, self._initialized_due),
                          (MIGRATED_TASK, self._migrated_due),
                          (DAILY_BACKUP_TASK, self._daily_backup_due)):
@@ -96,9 +104,17 @@ class CloudHsmService:
         return cluster
 
     def related(self, scope: str, cluster_id_a: str, cluster_id_b: str) -> bool:
-        """Whether two clusters share a backup history (KMS: "related clusters")."""
-        a, b = self.repo.get(scope, cluster_id_a), self.repo.get(scope, cluster_id_b)
-        return a is not None and b is not None and bool(a.lineage) and a.lineage == b.lineage
+        """Whether two clusters share a backup history (KMS: "related clusters"), also when
+        one was deleted and forgotten: its backups still carry its lineage."""
+        a, b = self._lineage(scope, cluster_id_a), self._lineage(scope, cluster_id_b)
+        return bool(a) and a == b
+
+    def _lineage(self, scope: str, cluster_id: str) -> str:
+        cluster = self.repo.get(scope, cluster_id)
+        if cluster is not None:
+            return cluster.lineage
+        kept = (b.lineage for b in self.backups.of_cluster(scope, cluster_id))
+        return next((lineage for lineage in kept if lineage), "")
 
     def take_backup(self, scope: str, cluster_id: str, now: float) -> str:
         cluster = self.cluster(scope, cluster_id)
@@ -260,12 +276,24 @@ class CloudHsmService:
         return cluster
 
     def _cluster_gone_due(self, args: dict[str, str]) -> None:
-        scope = args["scope"]
+        scope, at = args["scope"], float(args["at"])
         cluster = self.repo.get(scope, args["cluster"])
         if cluster is None or cluster.state is not ClusterState.DELETE_IN_PROGRESS:
             return
         self._move(scope, cluster, ClusterEvent.DELETED)
         self.network.delete_group(scope, cluster.security_group)
+        self.scheduler.schedule(CLUSTER_FORGET_TASK, at + DELETED_CLUSTER_LISTED_SECONDS,
+                                {"scope": scope, "cluster": cluster.cluster_id})
+
+    def _cluster_forget_due(self, args: dict[str, str]) -> None:
+        """A DELETED cluster leaves DescribeClusters; its backups keep what outlives it (its
+        lineage, for ``related``, and its retention policy)."""
+        scope = args["scope"]
+        cluster = self.repo.get(scope, args["cluster"])
+        if cluster is None or cluster.state is not ClusterState.DELETED:
+            return
+        self.backups.outlive(scope, cluster)
+        self.repo.delete(scope, cluster.cluster_id)
 
     def modify_cluster(self, scope: str, now: float, params: dict[str, Any]) -> Cluster:
         cluster = self.cluster(scope, params["ClusterId"])

@@ -17,6 +17,9 @@ PENDING_DELETION_SECONDS = 7 * DAY
 BACKUP_PERIOD_SECONDS = DAY
 #: Manual rollback of an HSM type migration is possible for 24 h (hsm1-to-hsm2-migration).
 ROLLBACK_WINDOW_SECONDS = DAY
+#: A DELETED cluster stays listed (state DELETED) this long, then is forgotten. AWS says only
+#: "for a while"; spec cloudhsm.md 8.22 proposes 24 h. Fixed (not a server flag).
+DELETED_CLUSTER_LISTED_SECONDS = DAY
 
 
 class Step(enum.StrEnum):
