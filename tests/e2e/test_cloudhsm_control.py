@@ -266,6 +266,27 @@ def test_activation_then_more_hsms_and_deletions(hsmkms_server: ServerProcess) -
     assert error(exc) == ("CloudHsmResourceNotFoundException", f"Cluster {cluster_id} not found.")
 
 
+def test_an_initialized_cluster_that_lost_its_hsm_gets_a_new_first_one(
+        hsmkms_server: ServerProcess) -> None:
+    hsm = hsmkms_server.client("cloudhsmv2")
+    cluster, _ca = initialized_cluster(hsmkms_server)
+    cluster_id = cluster["ClusterId"]
+    hsm.delete_hsm(ClusterId=cluster_id, HsmId=cluster["Hsms"][0]["HsmId"])
+    wait_for(lambda: describe(hsm, cluster_id), lambda c: c["Hsms"] == [])
+    refused = activate(hsmkms_server, cluster_id)  # no HSM left to activate
+    assert (refused["error_code"], refused["data"]) == (1, "The cluster has no active HSM.")
+    hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1b")
+    with pytest.raises(ClientError) as exc:
+        hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1a")
+    assert error(exc) == ("CloudHsmInvalidRequestException",
+                          f"Cluster '{cluster_id}' already contains an HSM but has not yet been "
+                          "fully activated")
+    done = wait_hsms_active(hsm, cluster_id, 1)
+    assert (done["State"], done["Certificates"]) == ("INITIALIZED", cluster["Certificates"])
+    assert activate(hsmkms_server, cluster_id)["error_code"] == 0
+    assert describe(hsm, cluster_id)["State"] == "ACTIVE"
+
+
 def test_hsm_placement_errors_change_nothing(hsmkms_server: ServerProcess) -> None:
     hsm = hsmkms_server.client("cloudhsmv2")
     cluster, _ca = active_cluster(hsmkms_server)

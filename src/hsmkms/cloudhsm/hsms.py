@@ -32,7 +32,10 @@ MAX_HSMS_PER_CLUSTER = 28  # AWS hard limit (limits page)
 
 #: CreateHsm by cluster state: "any" = as many HSMs as quotas allow; "first" = only while the
 #: cluster has no HSM (a second one gets AWS's "not yet been fully activated" message). States
-#: not listed refuse CreateHsm.
+#: not listed refuse CreateHsm. INITIALIZE_IN_PROGRESS/INITIALIZED are "first", not refused
+#: (spec 8.6 proposes refusing until ACTIVE): if the one HSM of an initialised cluster is
+#: deleted, a new first HSM is the only way left to activate it, and AWS's message ("already
+#: contains an HSM") presupposes there is one.
 CREATE_HSM_POLICY: dict[ClusterState, str] = {
     ClusterState.UNINITIALIZED: "first",
     ClusterState.INITIALIZE_IN_PROGRESS: "first",
