@@ -100,17 +100,26 @@ def test_cli_sessions_idle_out(app: App) -> None:
     assert not svc.is_logged_in(SCOPE, CID, "kmsuser", now + 1801)
 
 
-def test_pool_exhaustion(app: App) -> None:
+def test_pool_exhaustion_per_hsm(app: App) -> None:
+    """Three sessions on each of the two HSMs: two logins hold one on each; an operation
+    borrows one on the HSM with the most free sessions."""
     svc, now = hsm(app), app.clock.now()
     kms = svc.login(SCOPE, CID, "kmsuser", "kmspass1", "crypto-user", "kms:cks-1", now)
     svc.generate_aes_key(kms, 32, "k", b"\x07")
     svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)
-    with svc.use_key(kms, b"\x07"):  # third of three sessions
-        with pytest.raises(errors.Pkcs11SessionsExhausted), svc.use_key(kms, b"\x07"):
-            pass
-        with pytest.raises(errors.Pkcs11SessionsExhausted):
+    with svc.use_key(kms, b"\x07"):  # the third session of the first HSM
+        # a login needs one on every HSM: the first HSM has none left
+        with pytest.raises(errors.Pkcs11SessionsExhausted, match=(
+                r"^No PKCS #11 session is available on HSM hsm-abcdefghij2: all 3 sessions "
+                r"are in use\.$")):
             svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)
-    with svc.use_key(kms, b"\x07"):
+        with svc.use_key(kms, b"\x07"):  # the second HSM still has one
+            with pytest.raises(errors.Pkcs11SessionsExhausted), svc.use_key(kms, b"\x07"):
+                pass
+    with svc.use_key(kms, b"\x07"), svc.use_key(kms, b"\x07"):  # all returned
+        pass
+    svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)  # third login
+    with pytest.raises(errors.Pkcs11SessionsExhausted), svc.use_key(kms, b"\x07"):
         pass
 
 

@@ -27,7 +27,6 @@ from hsmkms.hsm.errors import (
     NoActiveHsm,
     NotLoggedIn,
     PermissionDenied,
-    Pkcs11SessionsExhausted,
     UserLoggedIn,
 )
 from hsmkms.hsm.material import AES_LENGTHS, new_aes_material
@@ -35,6 +34,7 @@ from hsmkms.hsm.model import HsmContents, Role
 from hsmkms.hsm.sessions import (
     SESSIONS,
     LoginSession,
+    Pkcs11Pool,
     idle_timeout_for,
     new_token,
     scope_of_token,
@@ -52,8 +52,7 @@ class HsmService:
         self._app = app
         self._clusters = app.store.repository(CLUSTERS, Cluster)
         self._sessions = app.store.repository(SESSIONS, LoginSession)
-        #: PKCS #11 sessions borrowed by operations in progress, per (scope, cluster id).
-        self._borrowed: dict[tuple[str, str], int] = {}
+        self._pkcs11 = Pkcs11Pool(app.config.pkcs11_sessions)
 
     # -- clusters and contents ------------------------------------------------------------------
 
@@ -89,15 +88,12 @@ class HsmService:
             if s.expired(now):
                 self._sessions.delete(scope, k)
 
-    def _take_pkcs11(self, scope: str, cluster: Cluster, now: float, extra: int = 0) -> None:
-        limit = self._app.config.pkcs11_sessions
-        in_use = len(self._live_sessions(scope, cluster.cluster_id, now)) \
-            + self._borrowed.get((scope, cluster.cluster_id), 0) + extra
-        if in_use >= limit:
-            hsm = next((h.hsm_id for h in cluster.hsms if h.state is HsmState.ACTIVE), "")
-            raise Pkcs11SessionsExhausted(
-                f"No PKCS #11 session is available on HSM {hsm}: all {limit} sessions are "
-                "in use.")
+    def _pkcs11_args(self, scope: str, cluster: Cluster,
+                     now: float) -> tuple[str, str, list[str], int]:
+        """What the PKCS #11 pool needs: the reachable HSMs and how many logins hold one."""
+        hsm_ids = [h.hsm_id for h in cluster.hsms if h.state is HsmState.ACTIVE]
+        return scope, cluster.cluster_id, hsm_ids, len(self._live_sessions(
+            scope, cluster.cluster_id, now))
 
     def login(self, scope: str, cluster_id: str, username: str, password: str,
               role: str, client: str, now: float) -> str:
@@ -108,7 +104,7 @@ class HsmService:
         if not contents:
             raise NoActiveHsm
         self._purge_expired(scope, now)
-        self._take_pkcs11(scope, cluster, now)
+        self._pkcs11.check_login(*self._pkcs11_args(scope, cluster, now))
         outcome = users.login(contents, name, password, wanted)
         if outcome.contents != contents:
             self._save(scope, cluster, outcome.contents)
@@ -254,13 +250,8 @@ class HsmService:
             raise NoActiveHsm
         key = keys.find_by_id(contents, actor, key_id)
         # The login session itself holds one PKCS #11 session; the operation borrows another.
-        self._take_pkcs11(scope, cluster, self._now())
-        slot = (scope, cluster.cluster_id)
-        self._borrowed[slot] = self._borrowed.get(slot, 0) + 1
-        try:
+        with self._pkcs11.borrow(*self._pkcs11_args(scope, cluster, self._now())):
             yield bytes(key.material)
-        finally:
-            self._borrowed[slot] -= 1
 
     def delete_key(self, session_id: str, key_id: bytes) -> None:
         scope, _s, cluster, actor = self._acting(session_id)
