@@ -1,11 +1,18 @@
 """The event history in SQLite (tables of migration ``0002_trail.sql``): batched appends and
-indexed, keyset-paginated lookups, newest first."""
+indexed, keyset-paginated lookups, newest first.
+
+``body`` holds what :func:`hsmkms.trail.record.expand` needs beyond the columns (written by
+hsmkms 0.1 after this change), or the whole record (rows written before it): lookups turn
+either into the record's JSON.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from hsmkms.trail.record import expand
 
 if TYPE_CHECKING:
     from hsmkms.store.sqlite import SqliteDatabase
@@ -70,7 +77,7 @@ class EventLog:
             rows.append((self._seq, event.scope, event.time, event.event_id, event.event_name,
                          event.read_only, event.username, event.access_key_id,
                          event.event_source,
-                         _JSON(event.resources), _JSON(event.record)))
+                         _JSON(event.resources), _JSON(event.stored)))
             links.extend((self._seq, event.scope, event.time, kind, name)
                          for kind, name in dict.fromkeys(event.resources))
         if links:
@@ -105,10 +112,17 @@ class EventLog:
                    "AND t >= ? AND t <= ? AND (t, seq) < (?, ?) "
                    "ORDER BY t DESC, seq DESC LIMIT ?")
             args += (q.start, q.end, after_t, after_seq, q.limit)
-        return [_row(r) for r in self._db.execute(sql, args)]
+        return [_row(q.scope, r) for r in self._db.execute(sql, args)]
 
 
-def _row(r: tuple[object, ...]) -> Row:
+def _row(scope: str, r: tuple[object, ...]) -> Row:
+    resources = json.loads(str(r[8]))
+    body = str(r[9])
+    stored = json.loads(body)
+    if "eventVersion" not in stored:  # a compact row: build the record
+        access_key_id = None if r[5] is None else str(r[5])
+        body = _JSON(expand(scope, int(str(r[1])), str(r[2]), str(r[3]), access_key_id,
+                            [name for _kind, name in resources], stored))
     return Row(int(str(r[0])), int(str(r[1])), str(r[2]), str(r[3]), str(r[4]),
                None if r[5] is None else str(r[5]), str(r[6]),
-               None if r[7] is None else str(r[7]), json.loads(str(r[8])), str(r[9]))
+               None if r[7] is None else str(r[7]), resources, body)

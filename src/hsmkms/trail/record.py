@@ -97,17 +97,32 @@ def human_time(t: float) -> str:
             f"{hour}:{g.tm_min:02d}:{g.tm_sec:02d} {half}")
 
 
-def render(node: Node, value: Any, top_renames: Mapping[str, str] | None = None) -> Any:
-    """A request or response value as CloudTrail writes it (lowerCamel names, no secrets)."""
+#: Shapes whose values CloudTrail writes as they are.
+_PLAIN = frozenset({"string", "integer", "long", "boolean", "double", "float"})
+
+
+@functools.cache  # compiled nodes live as long as the process, and there are few
+def _loggable(node: Node, top: bool) -> tuple[tuple[str, str, Node | None], ...]:
+    """The members of a structure CloudTrail logs: ``(name, label, node or None if plain)``."""
+    plan = []
+    for name, _wire, _path, child, _required in node.members:
+        if child.sensitive or child.type == "blob" or name in OMITTED:
+            continue
+        label = (RENAMED.get(name) if top else None) or decapitalize(name)
+        plan.append((name, label, None if child.type in _PLAIN else child))
+    return tuple(plan)
+
+
+def render(node: Node, value: Any, *, top: bool = False) -> Any:
+    """A request or response value as CloudTrail writes it (lowerCamel names, no secrets;
+    ``top``: the request itself, whose members may be logged under another name)."""
     kind = node.type
     if kind == "structure":
         out: dict[str, Any] = {}
-        for name, _wire, _path, child, _required in node.members:
+        for name, label, child in _loggable(node, top):
             member = value.get(name)
-            if member is None or child.sensitive or child.type == "blob" or name in OMITTED:
-                continue
-            label = top_renames.get(name) if top_renames else None
-            out[label or decapitalize(name)] = render(child, member)
+            if member is not None:
+                out[label] = member if child is None else render(child, member)
         return out
     if kind == "list":
         assert node.item is not None
@@ -124,7 +139,7 @@ def render(node: Node, value: Any, top_renames: Mapping[str, str] | None = None)
 
 def request_parameters(operation: str, node: Node | None,
                        params: Mapping[str, Any]) -> dict[str, Any] | None:
-    rendered: dict[str, Any] = render(node, params, RENAMED) if node is not None else {}
+    rendered: dict[str, Any] = render(node, params, top=True) if node is not None else {}
     defaults = DEFAULTS.get(operation)
     if defaults:
         rendered = {**defaults, **rendered}
@@ -241,7 +256,9 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A finished record plus the columns LookupEvents filters and answers on."""
+    """One event as stored: the columns LookupEvents filters and answers on, plus ``stored``,
+    the members no column or constant gives (see :func:`expand`). Writing an event is on every
+    KMS call's path, reading it is rare: the whole record is built only when it is read."""
 
     scope: str
     time: int
@@ -252,40 +269,31 @@ class Event:
     access_key_id: str | None
     event_source: str
     resources: tuple[tuple[str, str], ...]  # (ResourceType, ResourceName)
-    record: dict[str, Any]
+    stored: dict[str, Any]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The CloudTrail record (what ``CloudTrailEvent`` holds, as a dict)."""
+        return expand(self.scope, self.time, self.event_id, self.event_name,
+                      self.access_key_id, [name for _kind, name in self.resources], self.stored)
 
 
 def api_call_event(call: Call, event_id: str, input_node: Node | None,
                    output_node: Node | None) -> Event:
-    identity, username = user_identity(call.account, call.access_key_id, call.region)
-    failed = call.error_code is not None
-    record: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION, "userIdentity": identity,
-        "eventTime": iso_time(call.now), "eventSource": KMS_SOURCE,
-        "eventName": call.operation, "awsRegion": call.region,
-        "sourceIPAddress": call.source_ip, "userAgent": call.user_agent,
-    }
-    if failed:
-        record["errorCode"] = call.error_code
-        if call.error_message is not None:
-            record["errorMessage"] = call.error_message
-    record["requestParameters"] = request_parameters(call.operation, input_node, call.params)
-    record["responseElements"] = None if failed else response_elements(
-        call.operation, output_node, call.result)
+    _identity, username = user_identity(call.account, call.access_key_id, call.region)
+    stored: dict[str, Any] = {"ip": call.source_ip, "ua": call.user_agent,
+                              "rid": call.request_id,
+                              "req": request_parameters(call.operation, input_node, call.params)}
+    if call.error_code is not None:
+        stored["err"] = [call.error_code, call.error_message]
+    else:
+        stored["resp"] = response_elements(call.operation, output_node, call.result)
     if call.extra:
-        record["additionalEventData"] = dict(call.extra)
+        stored["extra"] = dict(call.extra)
     arns = key_arns(call.account, call.region, call.params, call.result, call.noted)
-    record.update({"requestID": call.request_id, "eventID": event_id,
-                   "readOnly": read_only(call.operation)})
-    # DG ct-generaterandom shows "resources": [] for the one keyless operation; events of
-    # other keyless operations (custom key stores, ListKeys) have no "resources" member.
-    if arns or call.operation == "GenerateRandom":
-        record["resources"] = resource_entries(arns, call.account)
-    record.update({"eventType": "AwsApiCall", "managementEvent": True,
-                   "recipientAccountId": call.account, "eventCategory": "Management"})
     return Event(f"{call.account}/{call.region}", int(call.now), event_id, call.operation,
-                 _flag(record["readOnly"]), username, call.access_key_id,
-                 KMS_SOURCE, tuple((KEY_TYPE, a) for a in arns), record)
+                 _flag(read_only(call.operation)), username, call.access_key_id, KMS_SOURCE,
+                 tuple((KEY_TYPE, a) for a in arns), stored)
 
 
 def service_event(scope: str, event_name: str, now: float, event_id: str, *,
@@ -293,25 +301,52 @@ def service_event(scope: str, event_name: str, now: float, event_id: str, *,
                   response_elements: Mapping[str, Any] | None) -> Event:
     """An event KMS itself causes, e.g. ``DeleteKey`` at the end of the waiting period
     (field for field as the CloudHSM key store guide's DeleteKey example)."""
-    account, _, region = scope.partition("/")
-    record: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": {"accountId": account, "invokedBy": AWS_INTERNAL},
-        "eventTime": iso_time(now), "eventSource": KMS_SOURCE, "eventName": event_name,
-        "awsRegion": region, "sourceIPAddress": AWS_INTERNAL, "userAgent": AWS_INTERNAL,
-        "requestParameters": None,
-        "responseElements": dict(response_elements) if response_elements else None,
-    }
+    stored: dict[str, Any] = {"svc": True,
+                              "resp": dict(response_elements) if response_elements else None}
     if additional_event_data:
-        record["additionalEventData"] = dict(additional_event_data)
+        stored["extra"] = dict(additional_event_data)
     arns = list(dict.fromkeys(resources))
-    record.update({
-        "eventID": event_id, "readOnly": False,
-        "resources": resource_entries(arns, account), "eventType": "AwsServiceEvent",
-        "recipientAccountId": account, "managementEvent": True, "eventCategory": "Management",
-    })
     return Event(scope, int(now), event_id, event_name, "false", None, None, KMS_SOURCE,
-                 tuple((KEY_TYPE, a) for a in arns), record)
+                 tuple((KEY_TYPE, a) for a in arns), stored)
+
+
+def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: str | None,
+           arns: list[str], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole record of a stored event, members in the order of AWS's examples."""
+    account, _, region = scope.partition("/")
+    service = bool(stored.get("svc"))
+    identity = ({"accountId": account, "invokedBy": AWS_INTERNAL} if service else
+                user_identity(account, access_key_id or "", region)[0])
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION, "userIdentity": dict(identity),
+        "eventTime": iso_time(t), "eventSource": KMS_SOURCE, "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": AWS_INTERNAL if service else stored.get("ip"),
+        "userAgent": AWS_INTERNAL if service else stored.get("ua"),
+    }
+    error = stored.get("err")
+    if error is not None:
+        record["errorCode"] = error[0]
+        if error[1] is not None:
+            record["errorMessage"] = error[1]
+    record["requestParameters"] = stored.get("req")
+    record["responseElements"] = stored.get("resp")
+    if stored.get("extra"):
+        record["additionalEventData"] = dict(stored["extra"])
+    if not service:
+        record["requestID"] = stored.get("rid")
+    record.update({"eventID": event_id, "readOnly": False if service else read_only(event_name)})
+    # DG ct-generaterandom shows "resources": [] for the one keyless operation; events of
+    # other keyless operations (custom key stores, ListKeys) have no "resources" member.
+    if service or arns or event_name == "GenerateRandom":
+        record["resources"] = resource_entries(arns, account)
+    if service:
+        record.update({"eventType": "AwsServiceEvent", "recipientAccountId": account,
+                       "managementEvent": True, "eventCategory": "Management"})
+    else:
+        record.update({"eventType": "AwsApiCall", "managementEvent": True,
+                       "recipientAccountId": account, "eventCategory": "Management"})
+    return record
 
 
 def _flag(value: bool) -> str:

@@ -19,8 +19,8 @@ Other packages use three methods:
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,17 @@ FLUSH_SIZE = 512
 #: After a response is sent, flush when this many wait: small batches keep each flush short,
 #: so no request waits long behind one (p99, docs/benchmarks.md suggestion 1).
 SLICE = 32
+
+
+def event_id(now: float) -> str:
+    """A version-4-format UUID whose first 32 bits are the event's second: ids of new events
+    land at the end of the event id index instead of at random places in it (a random key
+    costs every insert several times more as the history grows; docs/benchmarks.md)."""
+    b = bytearray(os.urandom(12))
+    b[2] = (b[2] & 0x0F) | 0x40
+    b[4] = (b[4] & 0x3F) | 0x80
+    h = f"{int(now) & 0xFFFFFFFF:08x}{b.hex()}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class _Note:
@@ -77,11 +88,11 @@ class Trail:
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
                              response_elements: dict[str, Any] | None = None) -> str:
-        event_id = str(uuid.uuid4())
+        ident = event_id(now)
         self._append(record.service_event(
-            scope, event_name, now, event_id, resources=resources,
+            scope, event_name, now, ident, resources=resources,
             additional_event_data=additional_event_data, response_elements=response_elements))
-        return event_id
+        return ident
 
     def flush(self) -> None:
         batch, self._buffer = self._buffer, []
@@ -141,5 +152,5 @@ class Trail:
         if isinstance(item, record.Event):
             return item
         op = self._operations.get(item.operation)
-        return record.api_call_event(item, str(uuid.uuid4()), op.input if op else None,
+        return record.api_call_event(item, event_id(item.now), op.input if op else None,
                                      op.output if op else None)
