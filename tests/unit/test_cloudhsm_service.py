@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from hsmkms.cloudhsm.errors import (
     CloudHsmInvalidRequestException,
@@ -59,7 +61,12 @@ def test_service_interface(hsmkms_inprocess: InProcess) -> None:
     assert service.get_cluster(SCOPE, "cluster-aaaaaaaaaaa") is None
     cluster_id = initialized(hsmkms_inprocess)
     cluster = service.get_cluster(SCOPE, cluster_id)
-    assert cluster is not None and cluster.state is ClusterState.INITIALIZED
+    assert cluster is not None
+    assert cluster.state is ClusterState.INITIALIZED
+    # The CSR's key is held by the HSM that issued it (the cluster certificate certifies it).
+    key = serialization.load_pem_private_key(bytes(cluster.hsms[0].csr_key), None)
+    certificate = x509.load_pem_x509_certificate(cluster.cluster_certificate.encode())
+    assert certificate.public_key() == key.public_key()
     assert cluster.trust_anchor and cluster.cluster_certificate
     assert cluster.hsms[0].contents == type(cluster.hsms[0].contents)()
     with pytest.raises(CloudHsmInvalidRequestException, match="has no ACTIVE HSM to back up"):

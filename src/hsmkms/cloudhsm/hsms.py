@@ -98,11 +98,10 @@ class Hsms:
         hsm = _find(cluster, args["hsm"]) if cluster else None
         if cluster is None or hsm is None or hsm.state is not HsmState.CREATE_IN_PROGRESS:
             return
-        contents = self._contents_for_new_hsm(scope, cluster)
-        if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
-            cluster = _with_identity(cluster, hsm.hsm_id, at)
         ready = replace(hsm, state=lifecycle.hsm_next(hsm.state, HsmEvent.CREATED),
-                        contents=contents)
+                        contents=self._contents_for_new_hsm(scope, cluster))
+        if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
+            cluster, ready = _with_identity(cluster, ready, at)
         cluster = replace(cluster, hsms=tuple(ready if h.hsm_id == hsm.hsm_id else h
                                               for h in cluster.hsms))
         service.save_cluster(scope, cluster)
@@ -151,7 +150,7 @@ class Hsms:
         cluster = replace(cluster, hsms=remaining)
         if cluster.state is ClusterState.UNINITIALIZED and not remaining:
             # The CSR belonged to that HSM's key; the next first HSM makes a new one.
-            cluster = replace(cluster, cluster_csr="", csr_key=Secret(b""), hsm_certificate="",
+            cluster = replace(cluster, cluster_csr="", hsm_certificate="",
                               aws_hardware_certificate="", manufacturer_hardware_certificate="")
         service.save_cluster(scope, cluster)
         if hsm.eni_id:
@@ -175,9 +174,12 @@ def _select(cluster: Cluster, params: dict[str, Any]) -> Hsm:
         "hsm_not_found", cluster=cluster.cluster_id, what=f"{key} {value}"))
 
 
-def _with_identity(cluster: Cluster, hsm_id: str, now: float) -> Cluster:
-    identity = certs.new_hsm_identity(hsm_id, now, fips=cluster.mode == "FIPS")
-    return replace(cluster, cluster_csr=identity.csr, csr_key=Secret(identity.key_pem),
-                   hsm_certificate=identity.hsm_certificate,
-                   aws_hardware_certificate=identity.aws_hardware_certificate,
-                   manufacturer_hardware_certificate=identity.manufacturer_hardware_certificate)
+def _with_identity(cluster: Cluster, hsm: Hsm, now: float) -> tuple[Cluster, Hsm]:
+    """The first HSM makes a key and the CSR for it: the HSM keeps the key, the cluster shows
+    the CSR and the HSM's certificates."""
+    identity = certs.new_hsm_identity(hsm.hsm_id, now, fips=cluster.mode == "FIPS")
+    cluster = replace(
+        cluster, cluster_csr=identity.csr, hsm_certificate=identity.hsm_certificate,
+        aws_hardware_certificate=identity.aws_hardware_certificate,
+        manufacturer_hardware_certificate=identity.manufacturer_hardware_certificate)
+    return cluster, replace(hsm, csr_key=Secret(identity.key_pem))

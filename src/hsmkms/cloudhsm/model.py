@@ -5,7 +5,9 @@ stores): a :class:`Cluster` is stored in the repository ``"cloudhsm.cluster"`` u
 ``account/region`` and its id; each :class:`Hsm` of the cluster holds its *own copy* of the HSM
 contents (:class:`hsmkms.hsm.model.HsmContents`: users, keys); a :class:`Backup` (repository
 ``"cloudhsm.backup"``) holds a copy of those contents and the cluster certificate. Fields may
-be added (with defaults); existing ones are not renamed.
+be added (with defaults); existing ones are not renamed. A removed field is simply not read
+back (the store codec ignores keys a dataclass no longer has): ``Cluster.csr_key`` moved to
+the HSM that made the CSR (``Hsm.csr_key``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class BackupState(enum.StrEnum):
     PENDING_DELETION = "PENDING_DELETION"
 
 
+NO_KEY = Secret(b"")
+
+
 @dataclass(frozen=True, slots=True)
 class Hsm:
     hsm_id: str
@@ -61,6 +66,11 @@ class Hsm:
     contents: HsmContents = field(default_factory=HsmContents)
     hsm_type: str = ""
     create_timestamp: float = 0.0
+    #: The private key (PKCS #8 PEM) behind the cluster's CSR, held by the first HSM of an
+    #: uninitialised cluster, which issued the CSR (issue 3: "from a key the HSM holds").
+    #: Empty on every other HSM; nothing reads it back (hsmkms does not emulate the TLS the
+    #: cluster certificate is for), so it is neither cloned nor backed up.
+    csr_key: Secret = NO_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +96,8 @@ class Cluster:
     #: ``BackupRetentionPolicy`` (Type is always ``DAYS``): 7-379, default 90.
     backup_retention_days: int = 90
     tags: dict[str, str] = field(default_factory=dict)
-    #: The first HSM's key behind ``cluster_csr`` (PKCS #8 PEM), and that HSM's certificates,
-    #: shown only while the cluster is UNINITIALIZED (spec cloudhsm.md 1.2).
-    csr_key: Secret = Secret(b"")
+    #: The first HSM's certificates (its key is ``Hsm.csr_key``), shown only while the cluster
+    #: is UNINITIALIZED (spec cloudhsm.md 1.2).
     hsm_certificate: str = ""
     aws_hardware_certificate: str = ""
     manufacturer_hardware_certificate: str = ""
