@@ -158,3 +158,22 @@ def test_every_attribute_finds_its_events(tmp_path: Path) -> None:
             == [row.seq], key
         assert trail.lookup(Query(SCOPE, *EVERYTHING, attribute=(key, "other"))) == [], key
     app.close()
+
+
+def test_rows_written_with_whole_records_still_read(tmp_path: Path) -> None:
+    """Before events were stored compactly, ``body`` held the whole record: such rows read as
+    they are, next to compact ones."""
+    app = make_app(tmp_path)
+    whole = {"eventVersion": "1.08", "eventName": "DeleteKey", "eventID": "old-1",
+             "eventTime": "2026-01-01T00:00:00Z"}
+    app.db.execute("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (900_000, SCOPE, int(app.clock.now()) - 10, "old-1", "DeleteKey", "false",
+                    None, None, "kms.amazonaws.com", "[]", json.dumps(whole)))
+    app.trail.record_service_event(SCOPE, "DeleteKey", app.clock.now(),  # type: ignore[attr-defined]
+                                   resources=[ARN])
+    new, old = stored(app, attribute=("EventName", "DeleteKey"))
+    assert old == whole
+    assert new["eventType"] == "AwsServiceEvent"
+    assert new["resources"] == [{"accountId": "111122223333", "type": "AWS::KMS::Key",
+                                 "ARN": ARN}]
+    app.close()
