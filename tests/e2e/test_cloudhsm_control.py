@@ -392,6 +392,16 @@ def test_quotas_count_live_resources_only(tmp_path: Any) -> None:
             hsm.create_hsm(ClusterId=third, AvailabilityZone="us-east-1a")
         assert error(exc) == ("CloudHsmInvalidRequestException",
                               "You have reached the limit of 2 HSMs per Region for this account.")
+        # A deleted HSM stops counting once it is gone (while being deleted it still exists).
+        victim = wait_hsms_active(hsm, spare, 1)["Hsms"][0]["HsmId"]
+        hsm.delete_hsm(ClusterId=spare, HsmId=victim)
+        with pytest.raises(ClientError) as exc:
+            hsm.create_hsm(ClusterId=third, AvailabilityZone="us-east-1a")
+        assert error(exc)[1] == "You have reached the limit of 2 HSMs per Region for this account."
+        wait_for(lambda: describe(hsm, spare), lambda c: c["Hsms"] == [])
+        made_hsm = hsm.create_hsm(ClusterId=third, AvailabilityZone="us-east-1a")["Hsm"]
+        assert made_hsm["State"] == "CREATE_IN_PROGRESS"
+        assert sum(len(c["Hsms"]) for c in hsm.describe_clusters()["Clusters"]) == 2
     finally:
         server.kill()
 
