@@ -121,7 +121,7 @@ class Scheduler:
                     log.error("no handler for scheduled task %s; dropped", job.task)
                 else:
                     fn(job.args)
-        except Exception as exc:  # noqa: BLE001 - any failure of a task means the same
+        except Exception as exc:  # any failure of a task means the same: retry later
             # The job's own changes were rolled back, its deletion too. Keep it and run it
             # again later, so that (say) a key's deletion is delayed, never lost.
             log.exception("scheduled task %s failed (attempt %d)", job.task, job.attempts + 1)

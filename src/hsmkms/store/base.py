@@ -30,6 +30,22 @@ class Database(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
+    # Append-only logs with tables of their own (the trail) use SQL directly: portable SQL
+    # with ``?`` placeholders, which a dialect whose driver wants another style translates.
+
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Run one statement outside any transaction of the store; its rows."""
+        ...
+
+    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """Run one statement for every row, in one transaction (durable once it returns)."""
+        ...
+
+    def indexed(self, table: str, index: str) -> str:
+        """``table`` in a FROM clause, telling the planner to use ``index`` where the dialect
+        can be told (SQLite: ``INDEXED BY``)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hsmkms.trail.record import expand
 
 if TYPE_CHECKING:
-    from hsmkms.store.sqlite import SqliteDatabase
+    from hsmkms.store.base import Database
     from hsmkms.trail.record import Event
 
 #: LookupAttributes key -> (column of ``trail_events``, the index to search; ``None``: the
@@ -61,7 +61,7 @@ class Row:
 
 
 class EventLog:
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         # Resource rows are written before their event, so a crash between the two leaves
         # orphans at most: never reuse their sequence numbers.
@@ -102,10 +102,10 @@ class EventLog:
             source, where = "trail_events", ""
             args = (q.scope,)
             if q.attribute is not None:
-                # Without statistics SQLite would rather walk the time index; a rare value
-                # among many events needs its own index.
+                # A rare value among many events needs its own index, not the time index.
                 column, index = COLUMNS[q.attribute[0]]
-                source = "trail_events" if index is None else f"trail_events INDEXED BY {index}"
+                source = "trail_events" if index is None else self._db.indexed("trail_events",
+                                                                               index)
                 where = f"AND {column} = ? "
                 args += (q.attribute[1],)
             sql = (f"SELECT {_FIELDS} FROM {source} WHERE scope = ? {where}"

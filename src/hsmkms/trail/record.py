@@ -102,7 +102,7 @@ _PLAIN = frozenset({"string", "integer", "long", "boolean", "double", "float"})
 
 
 @functools.cache  # compiled nodes live as long as the process, and there are few
-def _loggable(node: Node, top: bool) -> tuple[tuple[str, str, Node | None], ...]:
+def _loggable(node: Node, *, top: bool) -> tuple[tuple[str, str, Node | None], ...]:
     """The members of a structure CloudTrail logs: ``(name, label, node or None if plain)``."""
     plan = []
     for name, _wire, _path, child, _required in node.members:
@@ -119,7 +119,7 @@ def render(node: Node, value: Any, *, top: bool = False) -> Any:
     kind = node.type
     if kind == "structure":
         out: dict[str, Any] = {}
-        for name, label, child in _loggable(node, top):
+        for name, label, child in _loggable(node, top=top):
             member = value.get(name)
             if member is not None:
                 out[label] = member if child is None else render(child, member)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hsmkms.context import RequestContext
     from hsmkms.errors import ServiceError
     from hsmkms.protocol.awsjson import Operation
-    from hsmkms.store.sqlite import SqliteDatabase
+    from hsmkms.store.base import Database
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class _Note:
 
 
 class Trail:
-    def __init__(self, db: SqliteDatabase, kms_operations: Mapping[str, Operation]) -> None:
+    def __init__(self, db: Database, kms_operations: Mapping[str, Operation]) -> None:
         self._log = EventLog(db)
         self._operations = kms_operations
         self._buffer: list[record.Call | record.Event] = []
