@@ -104,6 +104,32 @@ def _too_large(limit: int) -> HttpResponse:
     return response
 
 
+def _server_class(uvicorn: Any) -> Any:
+    """uvicorn's server, except for the end: uvicorn re-raises SIGTERM/SIGINT once its
+    graceful shutdown is done, so the process ends "killed by a signal" (143 or 130 in a
+    shell). hsmkms stops as asked and says so with exit status 0, which is what a supervisor
+    or a CI script that stops it expects."""
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from uvicorn.server import HANDLED_SIGNALS  # noqa: PLC0415
+
+    class Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            originals = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in originals.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
 def serve(config: Config, *, demo: bool = False) -> None:
     import gc  # noqa: PLC0415
     import threading  # noqa: PLC0415
@@ -116,7 +142,7 @@ def serve(config: Config, *, demo: bool = False) -> None:
     # every full collection (docs/benchmarks.md, suggestion 4).
     gc.collect()
     gc.freeze()
-    server = uvicorn.Server(uvicorn.Config(
+    server = _server_class(uvicorn)(uvicorn.Config(
         AsgiApp(app), host=config.host, port=config.port, loop="uvloop", http="httptools",
         lifespan="on", log_level=config.log_level, access_log=False,
         timeout_graceful_shutdown=5))

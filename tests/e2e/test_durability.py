@@ -202,3 +202,29 @@ def test_corrupted_root_key_file_fails_clearly(tmp_path: Path) -> None:
     assert "root.key" in output
     assert "Traceback" not in output, output[-2000:]
     assert (data / "root.key").read_bytes() == b"garbage!!\n"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signals_stop_the_server_cleanly(tmp_path: Path, sig: str) -> None:
+    """SIGTERM and SIGINT finish the requests in flight, write every buffered event and
+    checkpoint the WAL; then the process exits with status 0."""
+    import signal  # noqa: PLC0415
+
+    server = ServerProcess(tmp_path / "data").start()
+    kms = server.client("kms")
+    key = kms.create_key(Description="kept")["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=key, Plaintext=b"p")  # a trail event still in the buffer
+    assert server.proc is not None
+    server.proc.send_signal(getattr(signal, sig))
+    assert server.proc.wait(timeout=15) == 0
+    server.proc = None
+    wal = server.data_dir / "hsmkms.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # checkpointed
+    server.start()
+    try:
+        events = server.client("cloudtrail").lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "Encrypt"}])["Events"]
+        assert len(events) == 1
+        assert kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "kept"
+    finally:
+        server.kill()
