@@ -81,21 +81,28 @@ KEY_IDS = st.sampled_from(["alias/fuzz", "arn:aws:kms:us-east-1:111122223333:ali
                            "arn:aws:kms:eu-west-1:111122223333:key/x", "default"])
 
 
-def typed(shape: botocore.model.Shape, depth: int = 0) -> st.SearchStrategy[Any]:
+#: Long strings, of 1- to 4-byte UTF-8 characters: sizes that overflow length prefixes.
+BIG_TEXT = st.builds(lambda ch, n: ch * n, st.sampled_from(["x", "\u00e9", "\u20ac", "\U0001f600"]),
+                     st.sampled_from([255, 256, 4096, 16384, 65535, 65536, 70000]))
+
+
+def typed(shape: botocore.model.Shape, depth: int = 0, *,
+          text: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Any]:
     """Values of the right JSON type for ``shape`` (constraints not necessarily met)."""
     kind = shape.type_name
     if isinstance(shape, botocore.model.StructureShape):
         if depth > 3:
             return st.just({})
         return st.fixed_dictionaries({}, optional={
-            name: typed(member, depth + 1) for name, member in shape.members.items()})
+            name: typed(member, depth + 1, text=text) for name, member in shape.members.items()})
     if isinstance(shape, botocore.model.ListShape):
-        return st.lists(typed(shape.member, depth + 1), max_size=3)
+        return st.lists(typed(shape.member, depth + 1, text=text), max_size=3)
     if isinstance(shape, botocore.model.MapShape):
-        return st.dictionaries(st.text(max_size=8), typed(shape.value, depth + 1), max_size=3)
+        keys = st.text(max_size=8) if text is None else st.one_of(st.text(max_size=8), text)
+        return st.dictionaries(keys, typed(shape.value, depth + 1, text=text), max_size=2)
     if kind == "string":
         enum = shape.metadata.get("enum")
-        options = [st.text(max_size=40), KEY_IDS]
+        options = [st.text(max_size=40) if text is None else text, KEY_IDS]
         if enum:
             options.append(st.sampled_from(enum))
         return st.one_of(*options)
@@ -111,10 +118,11 @@ def typed(shape: botocore.model.Shape, depth: int = 0) -> st.SearchStrategy[Any]
 
 
 @st.composite
-def typed_request(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+def typed_request(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None,
+                  ) -> tuple[str, dict[str, Any]]:
     op = draw(st.sampled_from(OPERATIONS))
     shape = MODEL.operation_model(op).input_shape
-    return op, draw(typed(shape)) if shape is not None else {}
+    return op, draw(typed(shape, text=text)) if shape is not None else {}
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
@@ -130,3 +138,51 @@ def test_well_typed_bodies_never_crash(inproc: InProcess,
     op, body = req
     status, doc = call(inproc, op, json.dumps(body).encode())
     assert status < 500, (op, body, doc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(req=typed_request(text=BIG_TEXT))
+def test_large_values_never_crash(inproc: InProcess, req: tuple[str, dict[str, Any]]) -> None:
+    """Well-typed bodies whose strings are long (a 65,536-byte encryption context value once
+    overflowed a 2-byte length and answered 500): a 4xx, a 413 or a 2xx, never a 5xx."""
+    if not hasattr(inproc, "fuzz_key"):
+        kms = inproc.client("kms")
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/fuzz", TargetKeyId=key)
+        inproc.fuzz_key = key  # type: ignore[attr-defined]
+    op, body = req
+    status, doc = call(inproc, op, json.dumps(body).encode())
+    assert status < 500, (op, {k: str(v)[:80] for k, v in body.items()}, doc)
+
+
+CONTEXT_OPERATIONS = ["Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                      "Decrypt", "ReEncrypt", "CreateGrant"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(op=st.sampled_from(CONTEXT_OPERATIONS),
+       context=st.dictionaries(st.one_of(st.text(max_size=8), BIG_TEXT),
+                               st.one_of(st.text(max_size=8), BIG_TEXT), min_size=1, max_size=2))
+def test_large_encryption_contexts_never_crash(inproc: InProcess, op: str,
+                                               context: dict[str, str]) -> None:
+    """The calls that get as far as the cryptography, with long context keys and values."""
+    kms = inproc.client("kms")
+    if not hasattr(inproc, "context_blob"):
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        inproc.context_key = key  # type: ignore[attr-defined]
+        inproc.context_blob = base64.b64encode(  # type: ignore[attr-defined]
+            kms.encrypt(KeyId=key, Plaintext=b"p")["CiphertextBlob"]).decode()
+    key, blob = inproc.context_key, inproc.context_blob  # type: ignore[attr-defined]
+    body = {"Encrypt": {"KeyId": key, "Plaintext": "cA==", "EncryptionContext": context},
+            "GenerateDataKey": {"KeyId": key, "KeySpec": "AES_256",
+                                "EncryptionContext": context},
+            "GenerateDataKeyWithoutPlaintext": {"KeyId": key, "NumberOfBytes": 16,
+                                                "EncryptionContext": context},
+            "Decrypt": {"CiphertextBlob": blob, "EncryptionContext": context},
+            "ReEncrypt": {"CiphertextBlob": blob, "DestinationKeyId": key,
+                          "SourceEncryptionContext": {}, "DestinationEncryptionContext": context},
+            "CreateGrant": {"KeyId": key, "GranteePrincipal": "arn:aws:iam::111122223333:root",
+                            "Operations": ["Decrypt"],
+                            "Constraints": {"EncryptionContextEquals": context}}}[op]
+    status, doc = call(inproc, op, json.dumps(body).encode())
+    assert status < 500, (op, {k: len(v) for k, v in context.items()}, doc)
