@@ -37,8 +37,9 @@ class Database(Protocol):
         """Run one statement outside any transaction of the store; its rows."""
         ...
 
-    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        """Run one statement for every row, in one transaction (durable once it returns)."""
+    def executemany(self, *batches: tuple[str, list[tuple[object, ...]]]) -> None:
+        """For each ``(sql, rows)``, run the statement for every row; all in one transaction
+        (durable once it returns)."""
         ...
 
     def indexed(self, table: str, index: str) -> str:

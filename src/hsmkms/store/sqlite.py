@@ -128,12 +128,14 @@ class SqliteDatabase:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+    def executemany(self, *batches: tuple[str, list[tuple[object, ...]]]) -> None:
         with self._lock:
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
-                c.executemany(sql, rows)
+                for sql, rows in batches:
+                    if rows:
+                        c.executemany(sql, rows)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")

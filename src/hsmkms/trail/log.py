@@ -63,8 +63,8 @@ class Row:
 class EventLog:
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Resource rows are written before their event, so a crash between the two leaves
-        # orphans at most: never reuse their sequence numbers.
+        # Both tables number rows from one counter. Older data dirs may hold resource rows
+        # written in a transaction of their own, without their event: never reuse their numbers.
         (events,), = db.execute("SELECT COALESCE(MAX(seq), 0) FROM trail_events")
         (resources,), = db.execute("SELECT COALESCE(MAX(seq), 0) FROM trail_resources")
         self._seq = max(int(str(events)), int(str(resources)))
@@ -80,11 +80,10 @@ class EventLog:
                          _JSON(event.resources), _JSON(event.stored)))
             links.extend((self._seq, event.scope, event.time, kind, name)
                          for kind, name in dict.fromkeys(event.resources))
-        if links:
-            self._db.executemany("INSERT INTO trail_resources VALUES (?, ?, ?, ?, ?)", links)
-        if rows:
-            self._db.executemany(
-                "INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        # Resource rows first (see __init__), in the same transaction as their events.
+        self._db.executemany(("INSERT INTO trail_resources VALUES (?, ?, ?, ?, ?)", links),
+                             ("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              rows))
 
     def lookup(self, q: Query) -> list[Row]:
         """Up to ``q.limit`` events of ``q.scope`` in ``[start, end]``, newest first."""

@@ -19,11 +19,11 @@ Other packages use three methods:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hsmkms.app import random_uuid
 from hsmkms.trail import record
 from hsmkms.trail.log import EventLog, Query, Row
 
@@ -46,14 +46,10 @@ SLICE = 32
 
 
 def event_id(now: float) -> str:
-    """A version-4-format UUID whose first 32 bits are the event's second: ids of new events
-    land at the end of the event id index instead of at random places in it (a random key
-    costs every insert several times more as the history grows; docs/benchmarks.md)."""
-    b = bytearray(os.urandom(12))
-    b[2] = (b[2] & 0x0F) | 0x40
-    b[4] = (b[4] & 0x3F) | 0x80
-    h = f"{int(now) & 0xFFFFFFFF:08x}{b.hex()}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A version-4 UUID whose first 32 bits are the event's second: ids of new events land at
+    the end of the event id index instead of at random places in it (a random key costs every
+    insert several times more as the history grows; docs/benchmarks.md)."""
+    return random_uuid(int(now))
 
 
 class _Note:
