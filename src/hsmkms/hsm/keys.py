@@ -4,6 +4,9 @@ Token keys are synchronised to every HSM of the cluster (AWS concepts-key-sync),
 key is written to each reachable HSM under one cluster-wide ``key-reference``. The cluster-wide
 view merges the HSMs by reference; an attribute on which HSMs disagree prints
 ``"inconsistent"`` and a key missing from some HSMs has ``cluster-coverage`` ``"inconsistent"``.
+An HSM that was unreachable (the ``hsm-unreachable`` fault) missed the key changes made
+meanwhile; when it answers again :func:`synchronise` brings every HSM to the same keys, with
+tombstones (``deleted_references``) so that a key deleted meanwhile is not copied back.
 
 Ownership (AWS key delete/share/unshare/set-attribute): the crypto user who creates a key owns
 it; only the owner deletes, shares, unshares or changes it; shared users may only use it. A
@@ -254,7 +257,10 @@ def creation_attributes(pairs: list[str]) -> dict[str, Any]:
 
 def generate_aes(contents: Contents, actor: Actor, length: int, label: str,
                  material: Secret, attributes: dict[str, Any] | None = None,
-                 share_with: tuple[str, ...] = ()) -> tuple[Contents, int]:
+                 share_with: tuple[str, ...] = (), next_reference: int = 0,
+                 ) -> tuple[Contents, int]:
+    """``next_reference``: the cluster's next key-reference when HSMs outside ``contents``
+    (unreachable ones) may have handed out larger ones; references are never reused."""
     _require(contents)
     _require_crypto_user(actor)
     if length not in AES_LENGTHS:
@@ -267,7 +273,7 @@ def generate_aes(contents: Contents, actor: Actor, length: int, label: str,
                           key_length_bytes=length)
     attrs = dataclasses.replace(attrs, always_sensitive=attrs.sensitive,
                                 never_extractable=not attrs.extractable)
-    ref = max(c.next_key_reference for c in contents)
+    ref = max(next_reference, *(c.next_key_reference for c in contents))
     key = HsmKey(ref, actor.username, material, attrs, tuple(sorted(set(share_with))))
     return tuple(dataclasses.replace(c, keys=(*c.keys, key), next_key_reference=ref + 1)
                  for c in contents), ref
@@ -290,8 +296,27 @@ def delete(contents: Contents, actor: Actor, ref: int) -> Contents:
     key = _owned(contents, actor, ref)
     if not key.attributes.destroyable:
         raise PermissionDenied("The key is not destroyable.")
-    return tuple(dataclasses.replace(c, keys=tuple(k for k in c.keys if k.key_reference != ref))
+    return tuple(dataclasses.replace(c, keys=tuple(k for k in c.keys if k.key_reference != ref),
+                                     deleted_references=(*c.deleted_references, ref))
                  for c in contents)
+
+
+def synchronise(contents: Contents) -> Contents:
+    """Token keys made the same on every HSM given (AWS "automatically resynchronizes" keys,
+    cluster-synchronization; users are not). A key on any HSM reaches all of them unless some
+    HSM deleted it (its tombstone wins); where copies differ, the earlier HSM's copy wins, so
+    callers list the HSMs that stayed reachable first."""
+    gone = {r for c in contents for r in c.deleted_references}
+    merged: dict[int, HsmKey] = {}
+    for c in contents:
+        for k in c.keys:
+            if k.key_reference not in gone:
+                merged.setdefault(k.key_reference, k)
+    synced = tuple(merged[r] for r in sorted(merged))
+    tombstones = tuple(sorted(gone))
+    nxt = max(c.next_key_reference for c in contents)
+    return tuple(dataclasses.replace(c, keys=synced, deleted_references=tombstones,
+                                     next_key_reference=nxt) for c in contents)
 
 
 def _check_share_count(count: int) -> None:

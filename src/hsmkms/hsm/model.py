@@ -93,6 +93,9 @@ class HsmContents:
     keys: tuple[HsmKey, ...] = ()
     #: Next cluster-wide key-reference (kept per HSM; the cluster uses the largest).
     next_key_reference: int = FIRST_KEY_REFERENCE
+    #: References of token keys deleted on this HSM ("tombstones"): key synchronisation must
+    #: not copy them back from an HSM that was unreachable when they were deleted.
+    deleted_references: tuple[int, ...] = ()
 
     def user(self, username: str) -> HsmUser | None:
         return next((u for u in self.users if u.username == username), None)

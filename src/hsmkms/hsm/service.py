@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hsmkms.cloudhsm.model import CLUSTERS, Cluster, ClusterState, HsmState
 from hsmkms.errors import ServiceError
-from hsmkms.hsm import keys, passwords, users
+from hsmkms.hsm import keys, passwords, reachability, users
 from hsmkms.hsm.errors import (
     ClusterNotFound,
     ClusterStateError,
@@ -66,6 +66,19 @@ class HsmService:
     @staticmethod
     def _contents(cluster: Cluster) -> Contents:
         return tuple(h.contents for h in cluster.hsms if h.state is HsmState.ACTIVE)
+
+    def set_reachable(self, cluster_id: str, hsm_id: str, *, reachable: bool) -> None:
+        """The ``hsm-unreachable`` fault (:mod:`hsmkms.hsm.reachability`): ``False`` makes an
+        ACTIVE HSM DEGRADED, skipped by everything here; ``True`` brings it back and
+        synchronises its keys. Faults are global, so the cluster is looked up in every scope."""
+        for scope in self._clusters.scopes():
+            cluster = self._clusters.get(scope, cluster_id)
+            if cluster is not None and cluster.state not in (ClusterState.DELETED,
+                                                             ClusterState.DELETE_IN_PROGRESS):
+                moved = reachability.move(cluster, hsm_id, reachable=reachable)
+                self._clusters.put(scope, cluster_id, moved)
+                return
+        raise ClusterNotFound(f"Cluster {cluster_id} not found.")
 
     def _save(self, scope: str, cluster: Cluster, contents: Contents) -> None:
         it = iter(contents)
@@ -238,7 +251,7 @@ class HsmService:
             raise InvalidInput("Invalid key-length-bytes: AES keys are 16, 24 or 32 bytes long.")
         contents, ref = keys.generate_aes(self._contents(cluster), actor, length_bytes, label,
                                           new_aes_material(length_bytes), attributes,
-                                          share_with)
+                                          share_with, reachability.next_reference(cluster))
         self._save(scope, cluster, contents)
         return ref
 

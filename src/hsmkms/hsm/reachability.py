@@ -1,0 +1,64 @@
+"""HSMs the client cannot reach: the ``hsm-unreachable`` fault (:mod:`hsmkms.faults`).
+
+Theory of operation. AWS has no API to make one HSM of a cluster stop answering, yet that is
+how a cluster's users and keys drift apart (spec cloudhsm.md 3.5): the CloudHSM CLI applies each
+user operation to the HSMs it reaches, best effort, and keys are resynchronised by the service
+afterwards (cluster-synchronization). While the fault holds, the HSM is ``DEGRADED`` (spec 8.4;
+the cluster's own state does not change) and every user and key operation, login and listing
+skips it - it is not among the ACTIVE HSMs the rest of the system works with - so it keeps the
+contents it had. When the fault is removed it is ``ACTIVE`` again: its users stay as they are
+(AWS does not synchronise users; repair with the CLI as spec 3.5 says), and its token keys are
+synchronised with the other reachable HSMs' (:func:`hsmkms.hsm.keys.synchronise`).
+
+Pure: a cluster in, the changed cluster out; illegal moves raise and change nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hsmkms.cloudhsm.model import Cluster, Hsm, HsmState
+from hsmkms.hsm import keys
+from hsmkms.hsm.errors import ClusterStateError, InvalidInput
+
+#: (state, reachable?) -> state. The cloudhsm lifecycle table has no such events: these moves
+#: belong to the fault alone.
+MOVES: dict[tuple[HsmState, bool], HsmState] = {
+    (HsmState.ACTIVE, False): HsmState.DEGRADED,
+    (HsmState.DEGRADED, True): HsmState.ACTIVE,
+}
+
+
+def move(cluster: Cluster, hsm_id: str, *, reachable: bool) -> Cluster:
+    hsm = next((h for h in cluster.hsms if h.hsm_id == hsm_id), None)
+    if hsm is None:
+        raise InvalidInput(f"HSM {hsm_id} is not in cluster {cluster.cluster_id}.")
+    state = MOVES.get((hsm.state, reachable))
+    if state is None:
+        if hsm.state is HsmState.DEGRADED:
+            raise ClusterStateError(f"HSM {hsm_id} is already unreachable.")
+        raise ClusterStateError(f"HSM {hsm_id} is {hsm.state}: only an ACTIVE HSM can be made "
+                                "unreachable.")
+    hsms = tuple(dataclasses.replace(h, state=state) if h.hsm_id == hsm_id else h
+                 for h in cluster.hsms)
+    if reachable:
+        hsms = _synchronise_keys(hsms, hsm_id)
+    return dataclasses.replace(cluster, hsms=hsms)
+
+
+def _synchronise_keys(hsms: tuple[Hsm, ...], returning: str) -> tuple[Hsm, ...]:
+    """The returning HSM last, so the copies of the HSMs that stayed reachable win."""
+    active = [h for h in hsms if h.state is HsmState.ACTIVE]
+    order = [h for h in active if h.hsm_id != returning] + [h for h in active
+                                                          if h.hsm_id == returning]
+    synced = dict(zip([h.hsm_id for h in order],
+                      keys.synchronise(tuple(h.contents for h in order)), strict=True))
+    return tuple(dataclasses.replace(h, contents=synced[h.hsm_id]) if h.hsm_id in synced
+                 else h for h in hsms)
+
+
+def next_reference(cluster: Cluster) -> int:
+    """The cluster's next key-reference, unreachable HSMs included (a reference is never
+    handed out twice, even to keys an unreachable HSM holds)."""
+    return max((h.contents.next_key_reference for h in cluster.hsms
+                if h.state in (HsmState.ACTIVE, HsmState.DEGRADED)), default=0)
