@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     actions = fault.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a fault; prints its fault_id")
     add.add_argument("fault", choices=["network-errors", "pkcs11-sessions-exhausted",
-                                       "internal-error"])
+                                       "internal-error", "hsm-unreachable"])
     add.add_argument("--cluster-id", required=True)
+    add.add_argument("--hsm-id", default=None,
+                     help="the HSM that stops answering (hsm-unreachable only)")
     actions.add_parser("list", help="list the active faults")
     clear = actions.add_parser("clear", help="remove one fault, or all of them")
     clear.add_argument("fault_id", nargs="?", help="the fault to remove (default: all)")
@@ -57,7 +59,10 @@ def _fault(args: argparse.Namespace) -> int:
             raise SystemExit(f"hsmkms fault: cannot reach {base}: {err}") from None
 
     if args.action == "add":
-        doc = call("POST", base, {"fault": args.fault, "cluster_id": args.cluster_id})
+        body = {"fault": args.fault, "cluster_id": args.cluster_id}
+        if args.hsm_id is not None:
+            body["hsm_id"] = args.hsm_id
+        doc = call("POST", base, body)
     elif args.action == "list":
         doc = call("GET", base)
     elif args.fault_id:

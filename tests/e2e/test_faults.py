@@ -28,7 +28,7 @@ def test_fault_api_add_list_clear_and_bad_input(tmp_path: Path) -> None:
         for body, message in (
                 ({"fault": "nope", "cluster_id": "cluster-aaaaaaaaaaa"},
                  "fault must be one of network-errors, pkcs11-sessions-exhausted, "
-                 "internal-error"),
+                 "internal-error, hsm-unreachable"),
                 ({"fault": "network-errors", "cluster_id": "nope"},
                  "cluster_id must be a CloudHSM cluster id (cluster-...)"),
                 ([1], "the body must be a JSON object")):

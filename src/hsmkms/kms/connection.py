@@ -78,6 +78,12 @@ def kmsuser_locked(cluster: Any) -> bool:
     return False
 
 
+def hsms_in_service(cluster: Any) -> tuple[Any, ...]:
+    """HSMs that exist for KMS: ACTIVE ones, and DEGRADED ones (the hsm-unreachable fault:
+    there, but not answering). KMS works through the ACTIVE ones only."""
+    return tuple(h for h in cluster.hsms if str(h.state) in ("ACTIVE", "DEGRADED"))
+
+
 class ConnectFailed(Exception):
     def __init__(self, code: Code) -> None:
         super().__init__(code.value)
@@ -109,8 +115,11 @@ class Connection:
         return bool(faults is not None and faults.active(cluster_id, kind))
 
     def reachable(self, scope: str, cluster: Any) -> bool:
-        """The cluster security group still allows TCP 2223-2225 to and from itself."""
+        """The cluster security group still allows TCP 2223-2225 to and from itself, and not
+        every HSM of the cluster is unreachable (hsm-unreachable: a network failure for KMS)."""
         if self.fault(cluster.cluster_id, "network-errors"):
+            return False
+        if hsms_in_service(cluster) and not cluster.active_hsms():
             return False
         network = self.app.network  # type: ignore[attr-defined]
         sg = cluster.security_group
@@ -129,7 +138,7 @@ class Connection:
             raise ConnectFailed(Code.INTERNAL_ERROR)
         sg_id, eni_ids = self._build_network(scope, store, cluster)
         try:
-            if not cluster.active_hsms():
+            if not hsms_in_service(cluster):
                 raise ConnectFailed(Code.INSUFFICIENT_CLOUDHSM_HSMS)
             if not self.reachable(scope, cluster):
                 raise ConnectFailed(Code.NETWORK_ERRORS)
