@@ -314,8 +314,8 @@ def test_bad_requests_get_envelopes_and_change_nothing(server: ServerProcess) ->
         ("user-create", {"username": 7, "role": "crypto-user", "password": "whatever1"},
          "Invalid value for --username: expected text."),
         ("user-create", {"username": "x" * 40, "role": "crypto-user", "password": "whatever1"},
-         "Invalid username: a username is 1 to 31 characters, letters, digits and "
-         "underscores only."),
+         ("Invalid username: a username is 1 to 31 characters, letters, digits and "
+          "underscores only.")),
         ("user-create", {"username": "x", "role": "boss", "password": "whatever1"},
          "Invalid role 'boss': use admin or crypto-user."),
         ("user-create", {"username": "x", "role": "crypto-user"},
@@ -351,7 +351,8 @@ def test_sigterm_ends_an_interactive_session(server: ServerProcess) -> None:
              "--password", "kmspass1")
     proc = subprocess.Popen([*command(), "interactive"], env=env_for(server, cid),  # noqa: S603
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write("login --username kmsuser --role crypto-user --password kmspass1\n")
     proc.stdin.flush()
     lines = [proc.stdout.readline()]

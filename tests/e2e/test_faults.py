@@ -27,8 +27,8 @@ def test_fault_api_add_list_clear_and_bad_input(tmp_path: Path) -> None:
     try:
         for body, message in (
                 ({"fault": "nope", "cluster_id": "cluster-aaaaaaaaaaa"},
-                 "fault must be one of network-errors, pkcs11-sessions-exhausted, "
-                 "internal-error, hsm-unreachable"),
+                 ("fault must be one of network-errors, pkcs11-sessions-exhausted, "
+                  "internal-error, hsm-unreachable")),
                 ({"fault": "network-errors", "cluster_id": "nope"},
                  "cluster_id must be a CloudHSM cluster id (cluster-...)"),
                 ([1], "the body must be a JSON object")):
@@ -69,8 +69,8 @@ def test_generate_random_through_a_broken_cluster(tmp_path: Path) -> None:
         assert error(env.kms.generate_random, NumberOfBytes=32,
                      CustomKeyStoreId=env.store_id) == (
             "KMSInternalException",
-            f"KMS cannot communicate with the CloudHSM cluster {env.cluster_id} of the custom "
-            f"key store {env.store_id}. Retry the request.")
+            (f"KMS cannot communicate with the CloudHSM cluster {env.cluster_id} of the custom "
+             f"key store {env.store_id}. Retry the request."))
         server.admin("DELETE", f"faults/{fault_id}")
         env.delete_all_hsms()
         assert error(env.kms.generate_random, NumberOfBytes=32,

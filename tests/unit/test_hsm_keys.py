@@ -82,8 +82,8 @@ def test_filters() -> None:
     both = keys.parse_filter(["attr.key-type=aes", "attr.class=secret-key"])
     assert keys.select(c, ALICE, both) == [r1, r2]
     with pytest.raises(errors.MultipleKeysMatched, match=(
-            "^Key selection criteria matched 2 keys. Refine selection criteria to select a "
-            "single key.$")):
+            r"^Key selection criteria matched 2 keys\. Refine selection criteria to select a "
+            r"single key\.$")):
         keys.select_one(c, ALICE, both)
     with pytest.raises(errors.KeyNotFound):
         keys.select_one(c, BOB, both)
@@ -99,12 +99,12 @@ def test_list_pagination() -> None:
     c = cluster()
     for i in range(5):
         c, _ = gen(c, f"k{i}")
-    page = keys.list_keys(c, ALICE, keys.Filter(), 2, 0, False)
+    page = keys.list_keys(c, ALICE, keys.Filter(), 2, 0, verbose=False)
     assert page["total_key_count"] == 5
     assert page["returned_key_count"] == 2
-    assert page["next_token"] == "2"
+    assert page["next_token"] == "2"  # noqa: S105 - a page token, not a password
     assert page["matched_keys"][0]["attributes"] == {"label": "k0"}
-    last = keys.list_keys(c, ALICE, keys.Filter(), 2, 4, False)
+    last = keys.list_keys(c, ALICE, keys.Filter(), 2, 4, verbose=False)
     assert "next_token" not in last
     assert last["returned_key_count"] == 1
 
@@ -149,7 +149,7 @@ def test_generate_checks() -> None:
 def test_token_false_is_refused_like_a_session_key() -> None:
     # hsmkms keeps token keys only: token=false would be a session key
     with pytest.raises(errors.SessionKeyRefused,
-                       match="^Session keys are not supported; generate a token key.$"):
+                       match=r"^Session keys are not supported; generate a token key\.$"):
         keys.creation_attributes(["token=false"])
     assert keys.creation_attributes(["token=true"]) == {"token": True}
 

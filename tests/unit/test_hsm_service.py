@@ -50,7 +50,8 @@ def test_kms_flow(app: App) -> None:
     assert svc.is_logged_in(SCOPE, CID, "kmsuser", now + 10**6)  # KMS sessions never idle out
     svc.change_password(session, "kmsuser", "crypto-user", "rotated99")
     ref = svc.generate_aes_key(session, 32, "arn:aws:kms:...:key/x", b"\x01\x02")
-    assert ref.startswith("0x") and len(ref) == 18
+    assert ref.startswith("0x")
+    assert len(ref) == 18
     with svc.use_key(session, b"\x01\x02") as material:
         assert len(material) == 32
     with pytest.raises(errors.KeyNotFound), svc.use_key(session, b"\x09"):
@@ -113,9 +114,10 @@ def test_pool_exhaustion_per_hsm(app: App) -> None:
                 r"^No PKCS #11 session is available on HSM hsm-abcdefghij2: all 3 sessions "
                 r"are in use\.$")):
             svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)
-        with svc.use_key(kms, b"\x07"):  # the second HSM still has one
-            with pytest.raises(errors.Pkcs11SessionsExhausted), svc.use_key(kms, b"\x07"):
-                pass
+        # the second HSM still has one; then none is left anywhere
+        with svc.use_key(kms, b"\x07"), pytest.raises(errors.Pkcs11SessionsExhausted), \
+                svc.use_key(kms, b"\x07"):
+            pass
     with svc.use_key(kms, b"\x07"), svc.use_key(kms, b"\x07"):  # all returned
         pass
     svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)  # third login

@@ -211,7 +211,7 @@ def render(contents: Contents, ref: int, *, verbose: bool) -> dict[str, Any]:
     }
 
 
-def list_keys(contents: Contents, actor: Actor, flt: Filter, max_items: int, start: int,
+def list_keys(contents: Contents, actor: Actor, flt: Filter, max_items: int, start: int, *,
               verbose: bool) -> dict[str, Any]:
     refs = select(contents, actor, flt)
     page = refs[start:start + max_items]

@@ -18,6 +18,7 @@ from hsmkms.store.codec import Secret
 #: AWS: "after five failed attempts to log into the cluster with an incorrect password, AWS
 #: CloudHSM locks the user account" (KMS guide, fix-keystore; counted per HSM, cloudhsm_cli-login).
 MAX_FAILED_LOGINS = 5
+NO_PASSWORD = Secret(b"")
 #: First key-reference handed out in a new cluster (AWS prints references as 0x + 16 hex digits).
 FIRST_KEY_REFERENCE = 0x100001
 
@@ -34,7 +35,7 @@ class HsmUser:
     username: str  # lowercase
     role: Role
     #: scrypt(password, salt); empty for users that have no password (unactivated admin, AU).
-    password_hash: Secret = Secret(b"")
+    password_hash: Secret = NO_PASSWORD
     salt: bytes = b""
     failed_logins: int = 0
 

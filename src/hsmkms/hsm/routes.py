@@ -136,7 +136,7 @@ def _int_arg(c: Call, name: str, default: int) -> int:
         raise InvalidInput(f"Invalid value for --{name.replace('_', '-')}: {raw}") from None
 
 
-def _terms(c: Call, required: bool) -> list[str]:
+def _terms(c: Call, *, required: bool) -> list[str]:
     terms = _strings(c, "filter")
     if required and not terms:
         raise InvalidInput("Missing argument --filter.")
@@ -146,7 +146,7 @@ def _terms(c: Call, required: bool) -> list[str]:
 def _key_list(c: Call) -> dict[str, Any]:
     return c.hsm.key_list(c.logged_in(), _terms(c, required=False),
                           _int_arg(c, "max_items", 10), _int_arg(c, "starting_token", 0),
-                          bool(c.args.get("verbose")))
+                          verbose=bool(c.args.get("verbose")))
 
 
 def _key_change(op: str, message: str, *names: str) -> Handler:

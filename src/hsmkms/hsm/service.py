@@ -235,12 +235,12 @@ class HsmService:
         if not active:
             raise NoActiveHsm
         fips = getattr(cluster, "mode", "FIPS") != "NON_FIPS"
-        return [_hsm_info(cluster.hsm_type, h.hsm_id, fips) for h in active]
+        return [_hsm_info(cluster.hsm_type, h.hsm_id, fips=fips) for h in active]
 
     # -- keys -----------------------------------------------------------------------------------
 
     def generate_aes_key(self, session_id: str, length_bytes: int, label: str,
-                         key_id: bytes, extractable: bool = False) -> str:
+                         key_id: bytes, *, extractable: bool = False) -> str:
         attrs: dict[str, Any] = {"id": key_id, "extractable": extractable}
         return keys.format_reference(self.generate(session_id, length_bytes, label, attrs, ()))
 
@@ -278,7 +278,7 @@ class HsmService:
         return os.urandom(n)
 
     def key_list(self, token: str, terms: list[str], max_items: int,
-                 start: int, verbose: bool) -> dict[str, Any]:
+                 start: int, *, verbose: bool) -> dict[str, Any]:
         _scope, _s, cluster, actor = self._acting(token)
         if actor.role not in (Role.ADMIN, Role.CRYPTO_USER):
             raise PermissionDenied
@@ -291,7 +291,7 @@ class HsmService:
         if not contents:
             raise NoActiveHsm
         return keys.list_keys(contents, actor, keys.parse_filter(terms), max_items, start,
-                              verbose)
+                              verbose=verbose)
 
     def key_change(self, token: str, terms: list[str], op: str, **kwargs: str) -> None:
         """``key delete|share|unshare|set-attribute`` on the single key the filter selects."""
@@ -317,7 +317,7 @@ def _require_admin(actor: keys.Actor) -> None:
         raise PermissionDenied("Only an admin can manage users.")
 
 
-def _hsm_info(hsm_type: str, hsm_id: str, fips: bool) -> dict[str, str]:
+def _hsm_info(hsm_type: str, hsm_id: str, *, fips: bool) -> dict[str, str]:
     """Values as AWS prints them for hsm1.medium (cluster hsm-info); serial from the id."""
     return {
         "vendor": "Marvell Semiconductors, Inc.",
