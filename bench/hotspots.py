@@ -30,13 +30,12 @@ from revision import reexec_for_revision
 if __name__ == "__main__":
     reexec_for_revision(__file__)
 
+import run
+
 from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.http import HttpRequest
 from hsmkms.testing import ServerProcess
-
-import run
-import suggestions
 
 
 def _request(operation: str, body: dict[str, object]) -> HttpRequest:
@@ -79,7 +78,7 @@ def time_app(calls: int, rounds: int) -> dict[str, float]:
                     best[operation] = min(best.get(operation, per_call), per_call)
             trail = getattr(app, "trail", None)
             if trail is not None:  # CloudTrail: records built and inserted at flush time
-                name = "trail flush/event"
+                name = "trail prepare+write/event"
                 for _ in range(rounds):
                     trail.flush()
                     for _ in range(calls):
@@ -91,23 +90,6 @@ def time_app(calls: int, rounds: int) -> dict[str, float]:
             return best
         finally:
             app.close()
-
-
-def compare_suggestions(calls: int, rounds: int) -> None:
-    """Each suggestion alone and all together, each in a fresh interpreter."""
-    cases = ["(none)", *suggestions.SUGGESTIONS, "all"]
-    rows = {}
-    for case in cases:
-        out = subprocess.run([sys.executable, __file__, "--time-only", "--calls", str(calls),
-                              "--rounds", str(rounds), "--apply", case],
-                             check=True, capture_output=True, text=True).stdout
-        rows[case] = json.loads(out.strip().splitlines()[-1])
-    base = rows["(none)"]
-    print(f"\nApp.handle CPU µs/call (best of {rounds} x {calls}), each suggestion alone and all")
-    print(f"{'suggestion':20}" + "".join(f"{op:>22}" for op in base))
-    for case, row in rows.items():
-        print(f"{case:20}" + "".join(
-            f"{row[op]:10.1f} ({(row[op] - base[op]) / base[op]:+6.1%})    " for op in base))
 
 
 def profile_app(calls: int, top: int) -> None:
@@ -222,22 +204,7 @@ def main() -> int:
     parser.add_argument("--py-spy", type=int, default=0, metavar="SECONDS",
                         help="also sample a real server under wrk load for this long")
     parser.add_argument("--rev", help="profile this git revision's src/ (e.g. HEAD)")
-    parser.add_argument("--suggest", action="store_true",
-                        help="time App.handle with each of bench/suggestions.py's patches")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--time-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--apply", default="(none)", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.time_only:
-        if args.apply == "all":
-            suggestions.apply_all()
-        elif args.apply != "(none)":
-            suggestions.SUGGESTIONS[args.apply]()
-        print(json.dumps(time_app(args.calls, args.rounds)))
-        return 0
-    if args.suggest:
-        compare_suggestions(args.calls, args.rounds)
-        return 0
     profile_app(args.calls, args.top)
     if args.py_spy:
         profile_server(max(3, args.py_spy), args.top)

@@ -50,6 +50,7 @@ if __name__ == "__main__":
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config as BotoConfig
+
 from hsmkms.testing import InProcess, ServerProcess, free_port
 from hsmkms.testing.inprocess import ENDPOINT, _RawBody
 from hsmkms.testing.server import TEST_CREDENTIALS

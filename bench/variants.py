@@ -9,13 +9,9 @@ uvicorn stack, and prints throughput and the server's CPU time per request:
   a canned response: the cost of the adapter alone;
 * ``hsmkms``: the real server, as ``hsmkms serve`` runs it;
 * ``hsmkms-trail``: the real server without CloudTrail recording (its call observer removed):
-  the cost of the trail (the observer, then building and inserting records every tick);
-* ``hsmkms+gc.freeze``: the same after ``gc.freeze()`` once the app is built (the botocore models
-  and compiled shapes leave the generations the collector scans);
-* ``hsmkms+trail_small_flushes``: only that suggestion (bench/suggestions.py);
-* ``hsmkms+suggested``: every patch of ``bench/suggestions.py`` and ``gc.freeze()``;
+  the cost of the trail (the observer, preparing rows and the writer thread inserting them);
 * ``hsmkms-ticker``: the real server without the 50 ms background tick (on request);
-* modifiers compose, e.g. ``hsmkms-trail+suggested`` or ``hsmkms+request_id+timed``;
+* modifiers compose, e.g. ``hsmkms-trail+timed``;
 * ``hsmkms+timed``: prints the time spent inside ``App.handle`` and in the garbage collector
   when it stops (on request).
 
@@ -40,36 +36,25 @@ from revision import reexec_for_revision
 if __name__ == "__main__" and "--serve" not in sys.argv:
     reexec_for_revision(__file__)
 
-VARIANTS = ("bare", "adapter", "hsmkms", "hsmkms-trail", "hsmkms+gc.freeze",
-            "hsmkms+trail_small_flushes", "hsmkms+suggested")
+VARIANTS = ("bare", "adapter", "hsmkms", "hsmkms-trail")
 EXTRA = ("hsmkms-ticker", "hsmkms+timed")  # +timed: prints the time inside App.handle
-#: Variant names compose: "hsmkms" followed by any of these and of "+<suggestion name>".
-MODIFIERS = {"-trail", "-ticker", "+timed", "+gc.freeze", "+suggested"}
-
-
-def _suggestions() -> Any:
-    import suggestions
-
-    return suggestions
+#: Variant names compose: "hsmkms" followed by any of these.
+MODIFIERS = {"-trail", "-ticker", "+timed"}
 
 
 def serve(variant: str, port: int, data_dir: str) -> None:
     """The server side of one variant (run in a child process)."""
     import uvicorn
+
     from hsmkms import server
     from hsmkms.app import App
     from hsmkms.config import Config
     from hsmkms.http import HttpResponse
 
     mods = set(re.findall(r"[+-][a-z_.]+", variant.removeprefix("hsmkms")))
-    unknown = {m for m in mods if m[1:] not in _suggestions().SUGGESTIONS} - MODIFIERS
+    unknown = mods - MODIFIERS
     if unknown:
         raise SystemExit(f"unknown modifiers {sorted(unknown)} in {variant}")
-    for mod in mods:
-        if mod[1:] in _suggestions().SUGGESTIONS:
-            _suggestions().SUGGESTIONS[mod[1:]]()
-    if "+suggested" in mods:
-        _suggestions().apply_all()
     app = App(Config.from_env({"data_dir": data_dir, "port": str(port)}))
     asgi: Any = server.AsgiApp(app)
     if variant == "adapter":
@@ -107,9 +92,8 @@ def serve(variant: str, port: int, data_dir: str) -> None:
                 _TICKS.append(time.perf_counter() - start)
 
         app.tick = timed_tick  # type: ignore[method-assign]
-    if mods & {"+gc.freeze", "+suggested"}:
-        gc.collect()
-        gc.freeze()
+    gc.collect()
+    gc.freeze()  # as hsmkms.server.serve does
     if "+timed" in mods:  # uvicorn re-raises SIGTERM after shutdown: report before
         close = app.close
 
@@ -164,9 +148,9 @@ def main() -> int:
     parser.add_argument("--rev")
     args = parser.parse_args()
 
-    from hsmkms.testing import ServerProcess, free_port
-
     import run
+
+    from hsmkms.testing import ServerProcess, free_port
 
     wrk = run.ensure_wrk()
     if wrk is None:

@@ -4,6 +4,7 @@ batching, flushing on close, persistence, indexes."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from hsmkms.config import Config
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.trail.log import EventLog, Query
-from hsmkms.trail.service import FLUSH_SIZE
+from hsmkms.trail.service import PREPARE_AGE, SLICE, WRITE_AGE, WRITE_SIZE
 
 SCOPE = "111122223333/us-west-2"
 ARN = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -81,24 +82,55 @@ def test_notes_are_merged_into_the_requests_event(tmp_path: Path) -> None:
     app.close()
 
 
-def test_large_buffer_flushes_on_tick_and_close_flushes_the_rest(tmp_path: Path) -> None:
+def written(app: App, count: int, within: float = 3.0) -> float:
+    """Wait until ``count`` events are in the table; the seconds it took."""
+    start = time.monotonic()
+    while app.db.execute("SELECT COUNT(*) FROM trail_events") != [(count,)]:
+        assert time.monotonic() - start < within, app.db.execute(
+            "SELECT COUNT(*) FROM trail_events")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def test_large_buffer_is_written_at_once_and_close_writes_the_rest(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     trail = app.trail  # type: ignore[attr-defined]
-    for i in range(FLUSH_SIZE):
+    for i in range(WRITE_SIZE):
         trail.observe(ctx(app, f"r{i}"), "TrentService", "GenerateRandom",
                       {"NumberOfBytes": 8}, {"Plaintext": b"12345678"}, None)
     app.tick()
-    assert app.db.execute("SELECT COUNT(*) FROM trail_events") == [(FLUSH_SIZE,)]
+    assert written(app, WRITE_SIZE) < WRITE_AGE  # a full batch does not wait for its age
     trail.observe(ctx(app, "last"), "TrentService", "ListKeys", {}, {"Keys": []}, None)
     app.close()
     reopened = make_app(tmp_path)
     events = stored(reopened, limit=2)
-    assert [e["requestID"] for e in events] == ["last", f"r{FLUSH_SIZE - 1}"]
+    assert [e["requestID"] for e in events] == ["last", f"r{WRITE_SIZE - 1}"]
     # sequence numbers continue after a restart: new events sort after old ones
     reopened.trail.observe(  # type: ignore[attr-defined]
         ctx(reopened, "after"), "TrentService", "ListKeys", {}, {"Keys": []}, None)
     assert stored(reopened, limit=1)[0]["requestID"] == "after"
     reopened.close()
+
+
+def test_a_few_events_are_written_within_about_a_second(tmp_path: Path) -> None:
+    """The bound on what a crash can lose: without lookups, a slice waits at most
+    PREPARE_AGE (plus a tick) to become rows, rows at most WRITE_AGE to be written."""
+    app = make_app(tmp_path)
+    trail = app.trail  # type: ignore[attr-defined]
+    for i in range(3):
+        trail.observe(ctx(app, f"r{i}"), "TrentService", "GenerateRandom",
+                      {"NumberOfBytes": 8}, {"Plaintext": b"12345678"}, None)
+    start = time.monotonic()
+    while app.db.execute("SELECT COUNT(*) FROM trail_events") != [(3,)]:
+        app.tick()
+        time.sleep(0.05)
+        assert time.monotonic() - start < PREPARE_AGE + WRITE_AGE + 0.5
+    for i in range(SLICE):  # after responses, a full slice becomes rows at once
+        trail.observe(ctx(app, f"s{i}"), "TrentService", "GenerateRandom",
+                      {"NumberOfBytes": 8}, {"Plaintext": b"12345678"}, None)
+    trail.after_response()
+    assert written(app, 3 + SLICE) < WRITE_AGE + 0.5
+    app.close()
 
 
 def test_window_attributes_and_keyset_pages(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@ plus the events KMS causes itself (``DeleteKey`` at the end of a waiting period)
 CloudTrail ``LookupEvents`` API over them.
 
 Durability: recording is cheap on the request path (the observer keeps a small object in an
-in-memory buffer); building the JSON records and inserting them into SQLite happens in batches,
-in a background duty (when the oldest buffered event is about a second old or the buffer is
-large), before every ``LookupEvents`` answer and when the app closes. A crash (``kill -9``) can
-therefore lose about the last second of trail events, never a key or any other state change:
-those are committed in the request's own unit of work before the response is sent.
+in-memory buffer). After a response, once 32 calls wait (or on a tick, once the oldest waited
+a quarter of a second), they become rows; a writer thread inserts rows in big transactions,
+once 512 wait or the oldest waited half a second. ``LookupEvents`` and closing the app write
+everything first. A crash (``kill -9``) can therefore lose up to about the last second of trail
+events, never a key or any other state change: those are committed in the request's own unit
+of work before the response is sent.
 """
 
 from __future__ import annotations
@@ -28,5 +29,5 @@ def install(app: App) -> None:
     app.call_observers.append(trail.observe)
     app.background.append(trail.background)
     app.add_json_service(build(trail, app.clock.now))
-    app.closing.append(trail.flush)
+    app.closing.append(trail.close)
     app.after_response.append(trail.after_response)

@@ -9,7 +9,7 @@ either into the record's JSON.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hsmkms.trail.record import expand
@@ -46,6 +46,18 @@ class Query:
     limit: int = 50
 
 
+@dataclass(slots=True)
+class Batch:
+    """Rows ready to insert: ``trail_events`` rows and their ``trail_resources`` rows."""
+
+    events: list[tuple[object, ...]] = field(default_factory=list)
+    resources: list[tuple[object, ...]] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.events.extend(other.events)
+        self.resources.extend(other.resources)
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     seq: int
@@ -69,21 +81,27 @@ class EventLog:
         (resources,), = db.execute("SELECT COALESCE(MAX(seq), 0) FROM trail_resources")
         self._seq = max(int(str(events)), int(str(resources)))
 
-    def append(self, events: list[Event]) -> None:
-        rows: list[tuple[object, ...]] = []
-        links: list[tuple[object, ...]] = []
+    def prepare(self, events: list[Event]) -> Batch:
+        """The rows of ``events``, numbered in order (the caller serialises calls)."""
+        batch = Batch()
         for event in events:
             self._seq += 1
-            rows.append((self._seq, event.scope, event.time, event.event_id, event.event_name,
-                         event.read_only, event.username, event.access_key_id,
-                         event.event_source,
-                         _JSON(event.resources), _JSON(event.stored)))
-            links.extend((self._seq, event.scope, event.time, kind, name)
-                         for kind, name in dict.fromkeys(event.resources))
-        # Resource rows first (see __init__), in the same transaction as their events.
-        self._db.executemany(("INSERT INTO trail_resources VALUES (?, ?, ?, ?, ?)", links),
-                             ("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              rows))
+            batch.events.append((self._seq, event.scope, event.time, event.event_id,
+                                 event.event_name, event.read_only, event.username,
+                                 event.access_key_id, event.event_source,
+                                 _JSON(event.resources), _JSON(event.stored)))
+            batch.resources.extend((self._seq, event.scope, event.time, kind, name)
+                                   for kind, name in dict.fromkeys(event.resources))
+        return batch
+
+    def write(self, batch: Batch) -> None:
+        """Insert prepared rows; resource rows first (see __init__), in one transaction."""
+        self._db.executemany(
+            ("INSERT INTO trail_resources VALUES (?, ?, ?, ?, ?)", batch.resources),
+            ("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.events))
+
+    def append(self, events: list[Event]) -> None:
+        self.write(self.prepare(events))
 
     def lookup(self, q: Query) -> list[Row]:
         """Up to ``q.limit`` events of ``q.scope`` in ``[start, end]``, newest first."""
