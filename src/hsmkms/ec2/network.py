@@ -14,39 +14,26 @@ here, in the same unit of work as the ENI.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hsmkms.ec2 import addressing as net
 from hsmkms.ec2 import errors as e
 from hsmkms.ec2 import rules as rulebook
+from hsmkms.ec2.ids import check_id
 from hsmkms.ec2.model import ClientToken, Eni, Rule, ScopeMarker, SecurityGroup, Subnet, Tag, Vpc
 from hsmkms.ec2.securitygroups import SecurityGroups
 
 if TYPE_CHECKING:
     from hsmkms.store.base import Store
 
-__all__ = ["Eni", "Network", "Rule", "SecurityGroup", "Subnet", "Vpc"]
+__all__ = ["Eni", "Network", "Rule", "SecurityGroup", "Subnet", "Vpc", "check_id"]
 
 # Default quotas (spec §4.5).
 MAX_VPCS = 5
 MAX_SUBNETS_PER_VPC = 200
 MAX_ENIS = 5000
 MAX_GROUPS_PER_ENI = 5
-
-_PREFIXES = {"vpc": ("vpc", e.InvalidVpcIDMalformed),
-             "subnet": ("subnet", e.InvalidSubnetIDMalformed),
-             "eni": ("eni", e.InvalidNetworkInterfaceIdMalformed),
-             "sg": ("sg", e.InvalidGroupIdMalformed)}
-
-
-def check_id(kind: str, ident: str) -> None:
-    """Malformed IDs fail before existence is checked (spec §1.6, §7.6)."""
-    prefix, error = _PREFIXES[kind]
-    if re.fullmatch(prefix + r"-(?:[0-9a-f]{8}|[0-9a-f]{17})", ident) is None:
-        raise error(f'Invalid id: "{ident}" (expecting "{prefix}-...")')
-
 
 def split_scope(scope: str) -> tuple[str, str]:
     account, _, region = scope.partition("/")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hsmkms.ec2 import errors as e
 from hsmkms.ec2 import rules as rulebook
+from hsmkms.ec2.ids import check_id
 from hsmkms.ec2.model import Eni, Rule, SecurityGroup, Tag, Vpc
 
 if TYPE_CHECKING:
@@ -25,12 +26,10 @@ MAX_GROUPS = 2500  # VPC security groups per Region (spec §4.5)
 MAX_NAME = 255
 DIRECTIONS = ("ingress", "egress")
 _ALLOWED = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
-_SG_ID = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 
 
 def check_group_id(group_id: str) -> None:
-    if _SG_ID.fullmatch(group_id) is None:
-        raise e.InvalidGroupIdMalformed(f'Invalid id: "{group_id}" (expecting "sg-...")')
+    check_id("sg", group_id)
 
 
 def _check_text(value: str, parameter: str) -> None:
