@@ -383,6 +383,16 @@ def test_wire_format(module_server: ServerProcess, account: str) -> None:
             "service.</Message>") in body
     status, _, body = post(b"\xff\xfe garbage &&&= %zz")
     assert (status, "<Code>MissingAction</Code>" in body) == (400, True)
+    # Version: botocore's 2016-11-15, older EC2 versions and none at all are answered; values
+    # that cannot be an EC2 version are refused as AWS does.
+    for version in (b"&Version=2016-11-15", b"&Version=2014-10-01", b""):
+        status, _, body = post(b"Action=DescribeAvailabilityZones" + version)
+        assert status == 200, body
+    for version in ("2099-01-01", "2005-12-31", "latest", ""):
+        status, _, body = post(f"Action=DescribeVpcs&Version={version}".encode())
+        assert status == 400
+        assert (f"<Code>NoSuchVersion</Code><Message>The requested version ({version}) of "
+                "service AmazonEC2 does not exist</Message>") in body
 
 
 def test_state_survives_a_hard_restart(hsmkms_server: ServerProcess) -> None:

@@ -12,8 +12,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from hsmkms.context import RequestContext
 from hsmkms.ec2 import addressing, filters, views
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("hsmkms")
 Params = dict[str, Any]
 Result = dict[str, Any]
+
+#: EC2's first API version, and its latest: every change since 2016 went into 2016-11-15.
+FIRST_VERSION, LATEST_VERSION = "2006-06-26", "2016-11-15"
 
 ERRORS = QueryErrors(missing_action=e.MissingAction, invalid_action=e.InvalidAction,
                      not_implemented=e.NotImplementedYet, unknown_parameter=e.UnknownParameter,
@@ -249,10 +254,27 @@ def _roll_back_dry_run(params: Params) -> None:
         raise e.DryRunOperation("Request would have succeeded, but DryRun flag is set.")
 
 
+def check_version(req: HttpRequest) -> None:
+    """Refuse a ``Version`` that cannot be one of EC2's (AWS: ``NoSuchVersion``, "The requested
+    version (2010-03-31) of service AmazonEC2 does not exist", boto/boto3#1138): not a date,
+    before EC2's first API version or after its latest. Older dated versions are accepted (AWS
+    still serves them) and answered in 2016-11-15 shapes; a request without one is accepted."""
+    pairs = parse_qsl(req.query, keep_blank_values=True)
+    pairs += parse_qsl(req.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    version = dict(pairs).get("Version")
+    if version is None:
+        return
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", version) is None or not (
+            FIRST_VERSION <= version <= LATEST_VERSION):
+        raise e.NoSuchVersion(f"The requested version ({version}) of service AmazonEC2 does "
+                              "not exist")
+
+
 def serve(app: App, service: Ec2QueryService, req: HttpRequest,
           ctx: RequestContext) -> HttpResponse:
     """Parse, run in a nested unit of work (so a failure or DryRun changes nothing), answer."""
     try:
+        check_version(req)
         op, params = service.parse(req)
         ctx = dataclasses.replace(ctx, service="ec2", operation=op.name)
         with app.store.unit_of_work():

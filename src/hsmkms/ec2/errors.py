@@ -76,6 +76,10 @@ class InternalError(Ec2Error):
     status = 500
 
 
+class NoSuchVersion(Ec2Error):
+    """An API version EC2 does not have (observed for EC2: boto/boto3#1138)."""
+
+
 # -- malformed and unknown identifiers --------------------------------------------------------
 
 
