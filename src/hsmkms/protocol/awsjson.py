@@ -8,7 +8,6 @@ the service's error shapes (``message`` for KMS, ``Message`` for CloudHSM and Cl
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -72,7 +71,8 @@ class JsonService:
             raise UnknownOperationException(f"Operation {operation} is not supported by "
                                             f"{self.target_prefix}.")
         try:
-            doc = json.loads(body) if body.strip() else {}
+            # AWS JSON is UTF-8: decoding first spares json.loads its encoding sniffing.
+            doc = json.loads(body.decode()) if body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise SerializationException(f"Malformed JSON request body: {exc}") from None
         except RecursionError:
@@ -118,55 +118,66 @@ def _type_error(node: Node, value: Any, path: str) -> SerializationException:
         f"Expected {node.type} at '{where}' but found a JSON {names.get(found, found)}.")
 
 
-def _decode(node: Node, value: Any, path: str) -> Any:  # noqa: C901, PLR0911, PLR0912
+def _join(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def _decode(node: Node, value: Any, parent: str, name: str = "") -> Any:  # noqa: C901, PLR0911, PLR0912
+    """``value`` checked and converted for ``node``. Its path in messages is ``parent`` joined
+    with ``name``, built only when a message or a nested value needs it (this runs for every
+    member of every request)."""
     kind = node.type
     if kind == "structure":
         if not isinstance(value, dict):
-            raise _type_error(node, value, path)
+            raise _type_error(node, value, _join(parent, name))
+        path = _join(parent, name) if name else parent
         out: dict[str, Any] = {}
         for wire, member in value.items():
             entry = node.by_wire.get(wire)
             if entry is None or member is None:
                 continue  # unknown members are ignored, as AWS does
-            name, child = entry
-            out[name] = _decode(child, member, f"{path}.{wire}" if path else wire)
+            member_name, child = entry
+            out[member_name] = _decode(child, member, path, wire)
         return out
     if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(node, value, path)
+            raise _type_error(node, value, _join(parent, name))
         if isinstance(value, float) and not value.is_integer():
-            raise _type_error(node, value, path)
+            raise _type_error(node, value, _join(parent, name))
         return int(value)
     if kind in ("float", "double", "timestamp"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(node, value, path)
+            raise _type_error(node, value, _join(parent, name))
         if not math.isfinite(value):
-            raise _type_error(node, value, path)
+            raise _type_error(node, value, _join(parent, name))
         return float(value)
     if kind == "blob":
         if not isinstance(value, str):
-            raise _type_error(node, value, path)
+            raise _type_error(node, value, _join(parent, name))
         try:
-            return base64.b64decode(value, validate=True)
+            return binascii.a2b_base64(value, strict_mode=True)
         except (binascii.Error, ValueError):
             raise SerializationException(
-                f"Value at '{path}' is not valid base64-encoded binary data.") from None
+                f"Value at '{_join(parent, name)}' is not valid base64-encoded binary "
+                "data.") from None
     expected = _JSON_TYPES.get(kind)
     if expected is not None and (not isinstance(value, expected)
                                  or (kind != "boolean" and isinstance(value, bool))):
-        raise _type_error(node, value, path)
+        raise _type_error(node, value, _join(parent, name))
     if kind == "string" and not value.isascii():
         try:
             value.encode()
         except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
             raise SerializationException(
-                f"Value at '{path}' is not valid UTF-8 text.") from None
+                f"Value at '{_join(parent, name)}' is not valid UTF-8 text.") from None
     if kind == "list":
         assert node.item is not None
-        return [_decode(node.item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        path = _join(parent, name)
+        return [_decode(node.item, v, "", f"{path}[{i}]") for i, v in enumerate(value)]
     if kind == "map":
         assert node.item is not None and node.key is not None
-        return {_decode(node.key, k, path): _decode(node.item, v, f"{path}.{k}")
+        path = _join(parent, name)
+        return {_decode(node.key, k, "", path): _decode(node.item, v, path, str(k))
                 for k, v in value.items()}
     return value
 
@@ -181,7 +192,7 @@ def _encode(node: Node, value: Any) -> Any:  # noqa: PLR0911
                 out[wire] = _encode(child, member)
         return out
     if kind == "blob":
-        return base64.b64encode(value).decode()
+        return binascii.b2a_base64(value, newline=False).decode()
     if kind == "timestamp":
         return round(float(value), 3)
     if kind == "list":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any, Generic, Protocol, TypeVar
@@ -102,27 +101,12 @@ class Store:
         """True while writes are staged (their fate is not decided yet)."""
         return self._depth > 0
 
-    @contextlib.contextmanager
-    def unit_of_work(self) -> Iterator[None]:
+    def unit_of_work(self) -> UnitOfWork:
         """Stage writes; commit them together when the outermost unit of work ends cleanly.
 
         A nested unit of work that fails drops only its own writes (like a savepoint).
         """
-        if self._staged is None:
-            self._staged = {}
-        snapshot = dict(self._staged) if self._depth else None
-        self._depth += 1
-        try:
-            yield
-        except BaseException:
-            self._depth -= 1
-            self._staged = snapshot
-            raise
-        self._depth -= 1
-        if self._depth == 0:
-            staged, self._staged = self._staged, None
-            if staged:
-                self._commit(staged)
+        return UnitOfWork(self)
 
     def _stage(self, kind: str, scope: str, ident: str, value: object) -> None:
         if self._staged is None:
@@ -150,6 +134,35 @@ class Store:
                 cache.get(scope, {}).pop(ident, None)
             else:
                 cache.setdefault(scope, {})[ident] = value
+
+
+class UnitOfWork:
+    """``with store.unit_of_work():`` (a class, not a generator: every request enters one)."""
+
+    __slots__ = ("_snapshot", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._snapshot: dict[tuple[str, str, str], object] | None = None
+
+    def __enter__(self) -> None:
+        store = self._store
+        if store._staged is None:  # noqa: SLF001 - the store's own helper
+            store._staged = {}  # noqa: SLF001
+        self._snapshot = dict(store._staged) if store._depth else None  # noqa: SLF001
+        store._depth += 1  # noqa: SLF001
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 _tb: object) -> None:
+        store = self._store
+        store._depth -= 1  # noqa: SLF001
+        if exc_type is not None:
+            store._staged = self._snapshot  # noqa: SLF001 - drop this unit's writes
+            return
+        if store._depth == 0:  # noqa: SLF001
+            staged, store._staged = store._staged, None  # noqa: SLF001
+            if staged:
+                store._commit(staged)  # noqa: SLF001
 
 
 class Repository(Generic[T]):
