@@ -10,10 +10,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-
-from hsmkms.testing.server import ServerProcess
 from cloudhsm_helpers import (
     Ca,
     activate,
@@ -28,6 +24,10 @@ from cloudhsm_helpers import (
     wait_hsms_active,
     wait_state,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from hsmkms.testing.server import ServerProcess
 
 CLUSTER_ID = re.compile(r"cluster-[a-z2-7]{11}")
 HSM_ID = re.compile(r"hsm-[a-z2-7]{11}")
@@ -80,7 +80,7 @@ def test_first_hsm_makes_a_real_csr_and_a_second_is_refused(
     ec2 = hsmkms_server.client("ec2")
     cluster = uninitialized_cluster(hsmkms_server, with_hsm=False)
     cluster_id = cluster["ClusterId"]
-    zone = sorted(cluster["SubnetMapping"])[0]
+    zone = min(cluster["SubnetMapping"])
     made = hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone=zone)["Hsm"]
     assert HSM_ID.fullmatch(made["HsmId"])
     assert made["State"] == "CREATE_IN_PROGRESS"
@@ -520,7 +520,8 @@ def test_tags_on_clusters(hsmkms_server: ServerProcess) -> None:
     first = hsm.list_tags(ResourceId=cluster_id, MaxResults=1)
     assert first["TagList"] == [{"Key": "a", "Value": "3"}]
     second = hsm.list_tags(ResourceId=cluster_id, MaxResults=1, NextToken=first["NextToken"])
-    assert second["TagList"] == [{"Key": "b", "Value": "2"}] and "NextToken" not in second
+    assert second["TagList"] == [{"Key": "b", "Value": "2"}]
+    assert "NextToken" not in second
     hsm.untag_resource(ResourceId=cluster_id, TagKeyList=["a", "zzz"])
     assert describe(hsm, cluster_id)["TagList"] == [{"Key": "b", "Value": "2"}]
     many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]

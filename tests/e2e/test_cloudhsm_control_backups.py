@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from cloudhsm_helpers import (
     active_cluster,
     create_crypto_user,
@@ -19,6 +18,7 @@ from cloudhsm_helpers import (
     wait_hsms_active,
     wait_state,
 )
+
 from hsmkms.testing.server import ServerProcess
 
 DAY = 86400
@@ -58,7 +58,8 @@ def test_activation_backup_delete_restore_and_expiry(hsmkms_server: ServerProces
     assert deleted["BackupState"] == "PENDING_DELETION"
     assert abs(deleted["DeleteTimestamp"].timestamp() - (clock(hsmkms_server) + 7 * DAY)) < 5
     restored = hsm.restore_backup(BackupId=backup_id)["Backup"]
-    assert restored["BackupState"] == "READY" and "DeleteTimestamp" not in restored
+    assert restored["BackupState"] == "READY"
+    assert "DeleteTimestamp" not in restored
     with pytest.raises(ClientError) as exc:
         hsm.restore_backup(BackupId=backup_id)
     assert error(exc) == ("CloudHsmInvalidRequestException",
@@ -107,7 +108,8 @@ def test_activation_backup_delete_restore_and_expiry(hsmkms_server: ServerProces
     assert (gone["BackupState"], gone["NeverExpires"]) == ("DELETED", True)
     # Meanwhile the cluster was backed up every day.
     daily = [b for b in backups(hsm, cluster_id) if b["BackupId"] != backup_id]
-    assert len(daily) == 7 and {b["BackupState"] for b in daily} == {"READY"}
+    assert len(daily) == 7
+    assert {b["BackupState"] for b in daily} == {"READY"}
     with pytest.raises(ClientError) as exc:
         hsm.delete_backup(BackupId="backup-aaaaaaaaaaa")
     assert error(exc) == ("CloudHsmResourceNotFoundException",
@@ -168,7 +170,7 @@ def test_restore_a_cluster_from_a_backup(hsmkms_server: ServerProcess) -> None:
     new_id = restored["ClusterId"]
     active = wait_state(hsm, new_id, "ACTIVE")
     assert active["Hsms"] == []
-    hsm.create_hsm(ClusterId=new_id, AvailabilityZone=sorted(active["SubnetMapping"])[0])
+    hsm.create_hsm(ClusterId=new_id, AvailabilityZone=min(active["SubnetMapping"]))
     wait_hsms_active(hsm, new_id, 1)
     assert "alice" in usernames(hsmkms_server, new_id)
     assert "bob" not in usernames(hsmkms_server, new_id)
@@ -263,7 +265,8 @@ def test_copy_backup_to_another_region(hsmkms_server: ServerProcess) -> None:
     assert copy["BackupId"] != backup["BackupId"]
     assert copy["BackupArn"].startswith("arn:aws:cloudhsm:us-west-2:111122223333:backup/")
     assert (copy["ClusterId"], copy["SourceCluster"]) == (cluster_id, cluster_id)
-    assert copy["CreateTimestamp"] == backup["CreateTimestamp"] and "CopyTimestamp" in copy
+    assert copy["CreateTimestamp"] == backup["CreateTimestamp"]
+    assert "CopyTimestamp" in copy
     assert copy["TagList"] == [{"Key": "k", "Value": "v"}]
     tagged = hsm.copy_backup_to_region(DestinationRegion="us-west-2", BackupId=backup["BackupId"],
                                        TagList=[{"Key": "x", "Value": "y"}])

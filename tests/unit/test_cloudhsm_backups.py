@@ -8,9 +8,10 @@ from hsmkms.cloudhsm.model import Backup, BackupState
 DAY = 86400.0
 
 
-def backup(ident: str, created: float, state: BackupState = BackupState.READY,
+def backup(ident: str, created: float, state: BackupState = BackupState.READY, *,
            never: bool = False) -> Backup:
-    return Backup(ident, "cluster-abcdefghijk", state, created, "hsm1.medium", never_expires=never)
+    return Backup(ident, "cluster-abcdefghijk", state, created, "hsm1.medium",
+                  never_expires=never)
 
 
 def test_never_the_last_backup() -> None:
@@ -18,7 +19,8 @@ def test_never_the_last_backup() -> None:
 
 
 def test_older_ready_backups_are_purgeable_except_never_expires() -> None:
-    items = [backup("backup-c", 3 * DAY), backup("backup-a", 0), backup("backup-b", DAY, never=True),
+    items = [backup("backup-c", 3 * DAY), backup("backup-a", 0),
+             backup("backup-b", DAY, never=True),
              backup("backup-d", 2 * DAY, BackupState.PENDING_DELETION)]
     assert [b.backup_id for b in purgeable(items)] == ["backup-a"]
 

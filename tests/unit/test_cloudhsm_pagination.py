@@ -27,5 +27,6 @@ def test_ids_have_aws_shape() -> None:
     ident = new_id("cluster", lambda n: bytes(range(n)))
     assert ident == "cluster-" + ALPHABET[:11]
     arn = parse_arn("arn:aws:cloudhsm:us-west-2:111122223333:backup/backup-ro5c4er4aac")
-    assert arn is not None and arn.scope == "111122223333/us-west-2"
+    assert arn is not None
+    assert arn.scope == "111122223333/us-west-2"
     assert parse_arn("arn:aws:kms:us-west-2:111122223333:key/x") is None

@@ -20,7 +20,7 @@ from hsmkms.cloudhsm.service import CloudHsmService
 from hsmkms.testing.inprocess import InProcess
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from cloudhsm_helpers import (  # noqa: E402
+from cloudhsm_helpers import (
     make_ca,
     sign_csr,
     wait_for,
@@ -67,7 +67,8 @@ def test_service_interface(hsmkms_inprocess: InProcess) -> None:
     key = serialization.load_pem_private_key(bytes(cluster.hsms[0].csr_key), None)
     certificate = x509.load_pem_x509_certificate(cluster.cluster_certificate.encode())
     assert certificate.public_key() == key.public_key()
-    assert cluster.trust_anchor and cluster.cluster_certificate
+    assert cluster.trust_anchor
+    assert cluster.cluster_certificate
     assert cluster.hsms[0].contents == type(cluster.hsms[0].contents)()
     with pytest.raises(CloudHsmInvalidRequestException, match="has no ACTIVE HSM to back up"):
         call(hsmkms_inprocess, _no_hsm_backup, service, cluster_id)  # rolled back
