@@ -187,6 +187,11 @@ def test_kms_works_through_the_other_hsm_and_fails_as_a_network_failure_without_
     away.append(unreachable(server, env.cluster_id, second))
     assert error(env.kms.encrypt, KeyId=key_id, Plaintext=b"none") == (
         "KMSInvalidStateException", CANNOT_COMMUNICATE)
+    # CreateKey fails the same way: the cluster is configured right, KMS can't reach it.
+    assert error(env.kms.create_key, Origin="AWS_CLOUDHSM",
+                 CustomKeyStoreId=env.store_id)[0] == "KMSInvalidStateException"
+    assert error(env.kms.create_key, Origin="AWS_CLOUDHSM", CustomKeyStoreId=env.store_id)[
+        1].startswith("KMS cannot communicate with your CloudHSM cluster")
     env.disconnect()
     store = env.connect(expect="FAILED")
     assert store["ConnectionErrorCode"] == "NETWORK_ERRORS"

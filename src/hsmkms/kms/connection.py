@@ -121,6 +121,10 @@ class Connection:
             return False
         if hsms_in_service(cluster) and not cluster.active_hsms():
             return False
+        return self.rules_allow_kms(scope, cluster)
+
+    def rules_allow_kms(self, scope: str, cluster: Any) -> bool:
+        """The cluster security group's self-referencing TCP 2223-2225 rules, both ways."""
         network = self.app.network  # type: ignore[attr-defined]
         sg = cluster.security_group
         low, high = CLUSTER_PORTS

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hsmkms.context import RequestContext
 from hsmkms.errors import NotImplementedYet, ValidationException
 from hsmkms.kms import keystores
-from hsmkms.kms.connection import ConnectFailed, Connection
+from hsmkms.kms.connection import ConnectFailed, Connection, hsms_in_service
 from hsmkms.kms.errors import (
     CloudHsmClusterInUseException,
     CloudHsmClusterInvalidConfigurationException,
@@ -118,16 +118,18 @@ class KeyStoreApi:
             raise CloudHsmClusterInvalidConfigurationException(
                 f"The CloudHSM cluster {cid} must have private subnets in at least two "
                 "Availability Zones.")
-        if not self.connection.reachable(scope, cluster) and \
-                not self.connection.fault(cid, "network-errors"):
+        if not self.connection.rules_allow_kms(scope, cluster):
             raise CloudHsmClusterInvalidConfigurationException(
                 f"The security group {cluster.security_group} of the CloudHSM cluster {cid} must "
                 "allow inbound and outbound TCP traffic on ports 2223-2225 from itself.")
-        zones = {h.availability_zone for h in cluster.active_hsms()}
+        # The cluster's configuration: an HSM that exists but does not answer now
+        # (hsm-unreachable, DEGRADED) still counts; reaching it is the connection's business.
+        hsms = hsms_in_service(cluster)
+        zones = {h.availability_zone for h in hsms}
         if hsms_needed >= 2 and len(zones) < 2:
             raise CloudHsmClusterInvalidConfigurationException(
                 f"The CloudHSM cluster {cid} must contain at least two active HSMs in different "
-                f"Availability Zones (it has {len(cluster.active_hsms())} active HSMs in "
+                f"Availability Zones (it has {len(hsms)} active HSMs in "
                 f"{len(zones)} Availability Zones).")
 
     def _note_store(self, ctx: RequestContext, store: CustomKeyStore) -> None:
