@@ -76,9 +76,18 @@ def test_deletion_while_disconnected_leaves_orphaned_key_material(env: Env) -> N
 
     # The key material is still in the cluster: log in as kmsuser and delete it by id.
     env.set_kmsuser_password("orphanPass1")
-    code, out = env.as_kmsuser("key", "list", "--filter", f"attr.id=0x{backing}")
+    code, out = env.as_kmsuser("key", "list", "--filter", f"attr.id=0x{backing}", "--verbose")
     assert code == 0, out
     assert out["data"]["total_key_count"] == 1
+    # The backing key as KMS made it (spec cloudhsm.md 4.4): AES-256, a token key that never
+    # leaves the HSM, owned by kmsuser, labelled with the KMS key's ARN, used to encrypt.
+    [found] = out["data"]["matched_keys"]
+    attrs = found["attributes"]
+    assert (attrs["key-type"], attrs["label"], attrs["id"], attrs["key-length-bytes"]) == (
+        "aes", arn, f"0x{backing}", 32)
+    assert (attrs["token"], attrs["extractable"], attrs["encrypt"], attrs["decrypt"]) == (
+        True, False, True, True)
+    assert found["key-info"]["key-owners"] == [{"username": "kmsuser", "key-coverage": "full"}]
     code, out = env.as_kmsuser("key", "delete", "--filter", f"attr.id=0x{backing}")
     assert (code, out) == (0, {"error_code": 0, "data": {"message": "Key deleted successfully"}})
     code, out = env.as_kmsuser("key", "list", "--filter", f"attr.id=0x{backing}")

@@ -241,7 +241,9 @@ class HsmService:
 
     def generate_aes_key(self, session_id: str, length_bytes: int, label: str,
                          key_id: bytes, *, extractable: bool = False) -> str:
-        attrs: dict[str, Any] = {"id": key_id, "extractable": extractable}
+        # KMS encrypts and decrypts with its backing keys inside the HSM (AES-GCM).
+        attrs: dict[str, Any] = {"id": key_id, "extractable": extractable, "encrypt": True,
+                                 "decrypt": True}
         return keys.format_reference(self.generate(session_id, length_bytes, label, attrs, ()))
 
     def generate(self, token: str, length_bytes: int, label: str, attributes: dict[str, Any],
