@@ -409,5 +409,5 @@ CloudHsmLifecycle.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow])
 
 
-def test_cloudhsm_lifecycle_state_machine() -> None:
+def test_cloudhsm_state_machine() -> None:
     CloudHsmLifecycle.TestCase().runTest()
