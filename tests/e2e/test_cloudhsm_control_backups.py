@@ -211,12 +211,17 @@ def test_a_deleted_cluster_is_listed_for_a_day_and_its_backups_keep_its_policy(
     with pytest.raises(ClientError) as exc:
         hsm.list_tags(ResourceId=cluster_id)
     assert error(exc) == ("CloudHsmResourceNotFoundException", f"Cluster {cluster_id} not found.")
-    # Its backups stay, and its 7-day policy still purges all but the last one.
+    # Its backups stay, and its 7-day policy still purges all but the last one - but not their
+    # copies in another Region, which no retention policy governs.
     assert [b["BackupId"] for b in backups(hsm, cluster_id)] == [older["BackupId"],
                                                                  newer["BackupId"]]
+    west = hsmkms_server.client("cloudhsmv2", region="us-west-2")
+    for backup in (older, newer):
+        hsm.copy_backup_to_region(DestinationRegion="us-west-2", BackupId=backup["BackupId"])
     hsmkms_server.advance(7 * DAY)
     states = {b["BackupId"]: b["BackupState"] for b in backups(hsm, cluster_id)}
     assert states == {older["BackupId"]: "PENDING_DELETION", newer["BackupId"]: "READY"}
+    assert [b["BackupState"] for b in backups(west, cluster_id)] == ["READY", "READY"]
     restored = hsm.create_cluster(HsmType="hsm1.medium", SubnetIds=subnets(hsmkms_server)[:1],
                                   SourceBackupId=newer["BackupId"])["Cluster"]
     assert restored["Certificates"] == {

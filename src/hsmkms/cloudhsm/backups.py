@@ -115,7 +115,7 @@ class Backups:
                        state=BackupState.CREATE_IN_PROGRESS, copy_timestamp=now,
                        source_region=source_region, source_backup=source.backup_id,
                        source_cluster=source.cluster_id, never_expires=False,
-                       delete_timestamp=0.0, policy="",
+                       delete_timestamp=0.0, policy="", retention_days=0,
                        tags=dict(source.tags) if tags is None else tags)
         self._add(dest_scope, copy, now)
         return copy
