@@ -50,6 +50,21 @@ def test_an_authenticator_refuses_before_anything_runs(inproc: InProcess) -> Non
                         ("AKIDSTRANGER", "TrentService.CreateKey")]
 
 
+def test_the_query_protocol_is_authenticated_too(inproc: InProcess) -> None:
+    def refuse(_req: HttpRequest, _ctx: RequestContext) -> None:
+        raise UnrecognizedClientException("The security token included in the request is "
+                                          "invalid.")
+
+    ec2: Any = inproc.client("ec2")
+    before = len(ec2.describe_vpcs()["Vpcs"])
+    inproc.app.authenticators.append(refuse)
+    with pytest.raises(ClientError) as exc:
+        ec2.create_vpc(CidrBlock="10.9.0.0/16")
+    assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    inproc.app.authenticators.remove(refuse)
+    assert len(ec2.describe_vpcs()["Vpcs"]) == before
+
+
 def test_responses_outside_services_carry_a_request_id(inproc: InProcess) -> None:
     for req in (HttpRequest("GET", "/_hsmkms/health", {}),
                 HttpRequest("GET", "/nowhere", {}),

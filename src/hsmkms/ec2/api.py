@@ -274,6 +274,7 @@ def serve(app: App, service: Ec2QueryService, req: HttpRequest,
           ctx: RequestContext) -> HttpResponse:
     """Parse, run in a nested unit of work (so a failure or DryRun changes nothing), answer."""
     try:
+        app.authenticate(req, ctx)
         check_version(req)
         op, params = service.parse(req)
         ctx = dataclasses.replace(ctx, service="ec2", operation=op.name)
