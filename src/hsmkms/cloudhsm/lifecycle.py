@@ -38,6 +38,8 @@ class ClusterEvent(enum.StrEnum):
 class HsmEvent(enum.StrEnum):
     CREATED = "hsm-created"
     DELETE = "hsm-delete"
+    UNREACHABLE = "hsm-unreachable"        # the hsm-unreachable fault is added (spec 8.4)
+    REACHABLE = "hsm-reachable"            # ... and removed
 
 
 class BackupEvent(enum.StrEnum):
@@ -68,6 +70,8 @@ HSM: dict[tuple[HsmState, HsmEvent], HsmState] = {
     (H.CREATE_IN_PROGRESS, HsmEvent.CREATED): H.ACTIVE,
     (H.ACTIVE, HsmEvent.DELETE): H.DELETE_IN_PROGRESS,
     (H.DEGRADED, HsmEvent.DELETE): H.DELETE_IN_PROGRESS,
+    (H.ACTIVE, HsmEvent.UNREACHABLE): H.DEGRADED,
+    (H.DEGRADED, HsmEvent.REACHABLE): H.ACTIVE,
 }
 
 B = BackupState

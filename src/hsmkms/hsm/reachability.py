@@ -17,28 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 
+from hsmkms.cloudhsm.lifecycle import HsmEvent, IllegalTransition, hsm_next
 from hsmkms.cloudhsm.model import Cluster, Hsm, HsmState
 from hsmkms.hsm import keys
 from hsmkms.hsm.errors import ClusterStateError, InvalidInput
-
-#: (state, reachable?) -> state. The cloudhsm lifecycle table has no such events: these moves
-#: belong to the fault alone.
-MOVES: dict[tuple[HsmState, bool], HsmState] = {
-    (HsmState.ACTIVE, False): HsmState.DEGRADED,
-    (HsmState.DEGRADED, True): HsmState.ACTIVE,
-}
 
 
 def move(cluster: Cluster, hsm_id: str, *, reachable: bool) -> Cluster:
     hsm = next((h for h in cluster.hsms if h.hsm_id == hsm_id), None)
     if hsm is None:
         raise InvalidInput(f"HSM {hsm_id} is not in cluster {cluster.cluster_id}.")
-    state = MOVES.get((hsm.state, reachable))
-    if state is None:
+    try:
+        state = hsm_next(hsm.state, HsmEvent.REACHABLE if reachable else HsmEvent.UNREACHABLE)
+    except IllegalTransition:
         if hsm.state is HsmState.DEGRADED:
-            raise ClusterStateError(f"HSM {hsm_id} is already unreachable.")
+            raise ClusterStateError(f"HSM {hsm_id} is already unreachable.") from None
         raise ClusterStateError(f"HSM {hsm_id} is {hsm.state}: only an ACTIVE HSM can be made "
-                                "unreachable.")
+                                "unreachable.") from None
     hsms = tuple(dataclasses.replace(h, state=state) if h.hsm_id == hsm_id else h
                  for h in cluster.hsms)
     if reachable:
