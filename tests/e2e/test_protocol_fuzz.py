@@ -125,16 +125,21 @@ def typed_request(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None,
     return op, draw(typed(shape, text=text)) if shape is not None else {}
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
-@given(req=typed_request())
-def test_well_typed_bodies_never_crash(inproc: InProcess,
-                                       req: tuple[str, dict[str, Any]]) -> None:
-    """Bodies that pass decoding reach validation and the handlers; none may crash."""
+def with_fuzz_key(inproc: InProcess) -> None:
+    """Once per module: a key with the alias ``alias/fuzz`` (one of the KeyIds drawn)."""
     if not hasattr(inproc, "fuzz_key"):
         kms = inproc.client("kms")
         key = kms.create_key()["KeyMetadata"]["KeyId"]
         kms.create_alias(AliasName="alias/fuzz", TargetKeyId=key)
         inproc.fuzz_key = key  # type: ignore[attr-defined]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(req=typed_request())
+def test_well_typed_bodies_never_crash(inproc: InProcess,
+                                       req: tuple[str, dict[str, Any]]) -> None:
+    """Bodies that pass decoding reach validation and the handlers; none may crash."""
+    with_fuzz_key(inproc)
     op, body = req
     status, doc = call(inproc, op, json.dumps(body).encode())
     assert status < 500, (op, body, doc)
@@ -145,11 +150,7 @@ def test_well_typed_bodies_never_crash(inproc: InProcess,
 def test_large_values_never_crash(inproc: InProcess, req: tuple[str, dict[str, Any]]) -> None:
     """Well-typed bodies whose strings are long (a 65,536-byte encryption context value once
     overflowed a 2-byte length and answered 500): a 4xx, a 413 or a 2xx, never a 5xx."""
-    if not hasattr(inproc, "fuzz_key"):
-        kms = inproc.client("kms")
-        key = kms.create_key()["KeyMetadata"]["KeyId"]
-        kms.create_alias(AliasName="alias/fuzz", TargetKeyId=key)
-        inproc.fuzz_key = key  # type: ignore[attr-defined]
+    with_fuzz_key(inproc)
     op, body = req
     status, doc = call(inproc, op, json.dumps(body).encode())
     assert status < 500, (op, {k: str(v)[:80] for k, v in body.items()}, doc)
