@@ -323,6 +323,7 @@ def test_bad_requests_get_envelopes_and_change_nothing(server: ServerProcess) ->
         ("key-list", {"filter": "attr.label=x"},
          "--filter takes a list of values."),
         ("key-list", {"max_items": "many"}, "Invalid value for --max-items: many"),
+        ("key-list", {"max_items": float("inf")}, "Invalid value for --max-items: inf"),
         ("key-list", {"max_items": 0},
          "Invalid pagination: max-items must be positive."),
         ("key-list", {"starting_token": "-1"},

@@ -104,6 +104,23 @@ def test_quit_ends_the_session(server: ServerProcess) -> None:
                     "crypto-user")["error_code"] == 0
 
 
+def test_a_command_for_another_cluster_keeps_the_login(server: ServerProcess) -> None:
+    """Refused (not logged in there), but the session on the first cluster lives on, and
+    quit still ends it: no orphaned login holds kmsuser."""
+    cid = new_cluster(server)
+    add_user(server, cid, "kmsuser", "kmspass1")
+    s = Session(server, cid)
+    s.login("kmsuser", "crypto-user", "kmspass1")
+    assert s.run("key list --cluster-id cluster-aaaaaaaaaaa") == failure(
+        "You must be logged in to perform this operation.")
+    assert s.run("login --username kmsuser --role crypto-user --password kmspass1") == failure(
+        "A user is already logged in. Log out first.")
+    assert s.run("key list")["error_code"] == 0
+    s.quit()
+    assert as_admin(server, cid, "user", "delete", "--username", "kmsuser", "--role",
+                    "crypto-user")["error_code"] == 0
+
+
 def test_idle_session_times_out(server: ServerProcess) -> None:
     cid = new_cluster(server)
     add_user(server, cid, "kmsuser", "kmspass1")

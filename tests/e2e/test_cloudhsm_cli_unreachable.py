@@ -11,6 +11,7 @@ import sys
 import urllib.error
 from typing import Any
 
+import cloudhsm_helpers as ch
 import pytest
 from guide_helpers import build_env, error
 from test_cloudhsm_cli import Session, as_admin, as_cu, cli, describe, new_cluster, user_row
@@ -144,6 +145,47 @@ def test_keys_are_synchronised_when_the_hsm_answers_again(server: ServerProcess)
         assert s.run("key list")["data"]["total_key_count"] == 2
     finally:
         s.quit()
+
+
+def test_keys_come_back_from_the_backup_when_the_up_to_date_hsms_were_deleted(
+        server: ServerProcess) -> None:
+    """The HSM that stayed reachable is deleted while the other is away: the backup its
+    deletion took carries the keys made meanwhile, and its tombstones the keys deleted."""
+    hsm = server.client("cloudhsmv2")
+    cid = new_cluster(server, 2)
+    first, second = hsm_ids(server, cid)
+    add_user(server, cid, "alice", "alicepw1")
+    s = Session(server, cid)
+    try:
+        assert s.login("alice", "crypto-user", "alicepw1")["error_code"] == 0
+        assert s.run("key generate-symmetric aes --label doomed --key-length-bytes 16")[
+            "error_code"] == 0
+        away = unreachable(server, cid, first)
+        assert s.run("key generate-symmetric aes --label fresh --key-length-bytes 16")[
+            "error_code"] == 0
+        assert s.run("key delete --filter attr.label=doomed")["error_code"] == 0
+    finally:
+        s.quit()
+    hsm.delete_hsm(ClusterId=cid, HsmId=second)
+    ch.wait_for(lambda: hsm_ids(server, cid), lambda ids: ids == [first])
+    reachable(server, away)
+    assert key_info(server, cid, "fresh") is not None
+    assert key_info(server, cid, "doomed") is None
+
+
+def test_the_last_hsm_can_be_deleted_while_unreachable(server: ServerProcess) -> None:
+    """DeleteHsm backs up the cluster first; with no HSM answering, the departing one is
+    what there is to back up (it holds the newest contents left)."""
+    hsm = server.client("cloudhsmv2")
+    cid = new_cluster(server, 1)
+    [only] = hsm_ids(server, cid)
+    add_user(server, cid, "alice", "alicepw1")
+    unreachable(server, cid, only)
+    before = len(hsm.describe_backups(Filters={"clusterIds": [cid]})["Backups"])
+    hsm.delete_hsm(ClusterId=cid, HsmId=only)
+    ch.wait_for(lambda: hsm_ids(server, cid), lambda ids: ids == [])
+    backups = hsm.describe_backups(Filters={"clusterIds": [cid]})["Backups"]
+    assert len(backups) == before + 1
 
 
 def test_fault_api_checks_the_hsm(server: ServerProcess) -> None:

@@ -174,7 +174,22 @@ def test_pkcs11_sessions_really_exhausted_by_cli_sessions(
         code, message = error(env.kms.encrypt, KeyId=key_id, Plaintext=b"burst")
         assert code == "KMSInternalException"
         assert "PKCS #11 sessions" in message
-        sessions.pop().sendline("logout")
+        # A reconnect finds no session for kmsuser's login either: INTERNAL_ERROR (retry).
+        env.disconnect()
+        cli = pexpect.spawn("cloudhsm-cli", ["interactive"], encoding="utf-8", timeout=20,
+                            env={**server.cli_env(), "CLOUDHSM_CLUSTER_ID": env.cluster_id})
+        sessions.append(cli)
+        cli.expect_exact("aws-cloudhsm > ")
+        cli.sendline(f"login --username admin --role admin --password {ch.ADMIN_PASSWORD}")
+        cli.expect_exact('"role": "admin"')
+        assert env.connect(expect="FAILED")["ConnectionErrorCode"] == "INTERNAL_ERROR"
+        assert "failed unexpectedly" not in server.log_path.read_text()
+        cli.sendline("logout")
+        cli.expect_exact("Logout successful")
+        env.disconnect()
+        env.connect()  # a session for kmsuser again
+        sessions[0].sendline("logout")  # and now one for the burst
+        sessions[0].expect_exact("Logout successful")
         ch.wait_for(lambda: _try_encrypt(env, key_id), bool)
     finally:
         for cli in sessions:

@@ -132,7 +132,7 @@ class Hsms:
         except lifecycle.IllegalTransition as err:
             raise CloudHsmInvalidRequestException(lifecycle.refusal(err, hsm.hsm_id)) from None
         if cluster.state is ClusterState.ACTIVE:  # backup on removing an HSM (manage-backups)
-            service.take_backup(scope, cluster.cluster_id, now)
+            service.take_backup(scope, cluster.cluster_id, now, departing=hsm)
         going = replace(hsm, state=state)
         service.save_cluster(scope, replace(cluster, hsms=tuple(
             going if h.hsm_id == hsm.hsm_id else h for h in cluster.hsms)))

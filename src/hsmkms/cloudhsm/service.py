@@ -27,7 +27,7 @@ from hsmkms.cloudhsm.errors import (
 )
 from hsmkms.cloudhsm.hsms import Hsms
 from hsmkms.cloudhsm.lifecycle import ClusterEvent
-from hsmkms.cloudhsm.model import CLUSTERS, Backup, BackupState, Cluster, ClusterState
+from hsmkms.cloudhsm.model import CLUSTERS, Backup, BackupState, Cluster, ClusterState, Hsm
 from hsmkms.cloudhsm.network import ClusterNetwork
 from hsmkms.cloudhsm.timing import (
     BACKUP_PERIOD_SECONDS,
@@ -116,9 +116,12 @@ class CloudHsmService:
         kept = (b.lineage for b in self.backups.of_cluster(scope, cluster_id))
         return next((lineage for lineage in kept if lineage), "")
 
-    def take_backup(self, scope: str, cluster_id: str, now: float) -> str:
+    def take_backup(self, scope: str, cluster_id: str, now: float,
+                    departing: Hsm | None = None) -> str:
+        """A backup of an ACTIVE HSM's contents; when none is ACTIVE (every one unreachable),
+        of the HSM being deleted, which holds the newest contents left."""
         cluster = self.cluster(scope, cluster_id)
-        live = cluster.active_hsms()
+        live = cluster.active_hsms() or ([departing] if departing is not None else [])
         if not live:
             raise CloudHsmInvalidRequestException(message("no_hsm_for_backup", id=cluster_id))
         return self.backups.take(scope, cluster, live[0].contents, now).backup_id

@@ -21,9 +21,14 @@ from hsmkms.cloudhsm.lifecycle import HsmEvent, IllegalTransition, hsm_next
 from hsmkms.cloudhsm.model import Cluster, Hsm, HsmState
 from hsmkms.hsm import keys
 from hsmkms.hsm.errors import ClusterStateError, InvalidInput
+from hsmkms.hsm.model import HsmContents
 
 
-def move(cluster: Cluster, hsm_id: str, *, reachable: bool) -> Cluster:
+def move(cluster: Cluster, hsm_id: str, *, reachable: bool,
+         backup: HsmContents | None = None) -> Cluster:
+    """``backup``: the contents of the cluster's newest backup, the source of the keys made
+    meanwhile when no other HSM stayed reachable (the ones that did were deleted, and a
+    deletion backs up first)."""
     hsm = next((h for h in cluster.hsms if h.hsm_id == hsm_id), None)
     if hsm is None:
         raise InvalidInput(f"HSM {hsm_id} is not in cluster {cluster.cluster_id}.")
@@ -37,17 +42,23 @@ def move(cluster: Cluster, hsm_id: str, *, reachable: bool) -> Cluster:
     hsms = tuple(dataclasses.replace(h, state=state) if h.hsm_id == hsm_id else h
                  for h in cluster.hsms)
     if reachable:
-        hsms = _synchronise_keys(hsms, hsm_id)
+        hsms = _synchronise_keys(hsms, hsm_id, backup)
     return dataclasses.replace(cluster, hsms=hsms)
 
 
-def _synchronise_keys(hsms: tuple[Hsm, ...], returning: str) -> tuple[Hsm, ...]:
-    """The returning HSM last, so the copies of the HSMs that stayed reachable win."""
+def _synchronise_keys(hsms: tuple[Hsm, ...], returning: str,
+                      backup: HsmContents | None) -> tuple[Hsm, ...]:
+    """The returning HSM last, so the copies of the HSMs that stayed reachable win; with none,
+    the newest backup stands in for them (its tombstones too: nothing deleted comes back)."""
     active = [h for h in hsms if h.state is HsmState.ACTIVE]
-    order = [h for h in active if h.hsm_id != returning] + [h for h in active
-                                                          if h.hsm_id == returning]
-    synced = dict(zip([h.hsm_id for h in order],
-                      keys.synchronise(tuple(h.contents for h in order)), strict=True))
+    others = [h for h in active if h.hsm_id != returning]
+    back = [h for h in active if h.hsm_id == returning]
+    peers = [h.contents for h in others]
+    if not others and backup is not None:
+        peers = [backup]
+    merged = keys.synchronise((*peers, *(h.contents for h in back)))
+    synced = dict(zip([h.hsm_id for h in others] + [h.hsm_id for h in back],
+                      merged[len(peers) - len(others):], strict=True))
     return tuple(dataclasses.replace(h, contents=synced[h.hsm_id]) if h.hsm_id in synced
                  else h for h in hsms)
 

@@ -86,6 +86,16 @@ class Call:
         return self.cluster_id
 
 
+def _alive(c: Call) -> bool:
+    """The client's session still exists (a command for another cluster is refused, but the
+    login it holds is not to be forgotten)."""
+    try:
+        c.hsm.session(c.token, c.now)
+    except NotLoggedIn:
+        return False
+    return True
+
+
 def _login(c: Call) -> dict[str, Any]:
     if c.token:
         try:
@@ -132,7 +142,7 @@ def _int_arg(c: Call, name: str, default: int) -> int:
     raw = default if raw is None else raw
     try:
         return int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"Invalid value for --{name.replace('_', '-')}: {raw}") from None
 
 
@@ -146,7 +156,7 @@ def _terms(c: Call, *, required: bool) -> list[str]:
 def _key_list(c: Call) -> dict[str, Any]:
     return c.hsm.key_list(c.logged_in(), _terms(c, required=False),
                           _int_arg(c, "max_items", 10), _int_arg(c, "starting_token", 0),
-                          verbose=bool(c.args.get("verbose")))
+                          verbose=c.args.get("verbose") is True)
 
 
 def _key_change(op: str, message: str, *names: str) -> Handler:
@@ -233,7 +243,8 @@ def install_routes(app: App, service: HsmService) -> None:
                         answer: dict[str, Any] = {"error_code": 0, "data": handler(call)}
                 except HsmError as err:
                     answer = {"error_code": 1, "data": err.message}
-                    if isinstance(err, NotLoggedIn) and call is not None and call.token:
+                    if isinstance(err, NotLoggedIn) and call is not None and call.token \
+                            and not _alive(call):
                         call.token_out = ""  # expired or unknown: the client must forget it
         except Exception:
             log.exception("cloudhsm-cli %s failed", rest)

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from hsmkms.cloudhsm.model import CLUSTERS, Cluster, ClusterState, HsmState
+from hsmkms.cloudhsm.model import CLUSTERS, BackupState, Cluster, ClusterState, HsmState
 from hsmkms.errors import ServiceError
 from hsmkms.hsm import keys, passwords, reachability, users
 from hsmkms.hsm.errors import (
@@ -75,10 +75,19 @@ class HsmService:
             cluster = self._clusters.get(scope, cluster_id)
             if cluster is not None and cluster.state not in (ClusterState.DELETED,
                                                              ClusterState.DELETE_IN_PROGRESS):
-                moved = reachability.move(cluster, hsm_id, reachable=reachable)
+                backup = self._newest_backup(scope, cluster_id) if reachable else None
+                moved = reachability.move(cluster, hsm_id, reachable=reachable, backup=backup)
                 self._clusters.put(scope, cluster_id, moved)
                 return
         raise ClusterNotFound(f"Cluster {cluster_id} not found.")
+
+    def _newest_backup(self, scope: str, cluster_id: str) -> HsmContents | None:
+        """The contents of the cluster's newest backup that is not DELETED (its keys, with
+        their tombstones, as they were then)."""
+        backups = self._app.cloudhsm.backups.of_cluster(scope, cluster_id)  # type: ignore[attr-defined]
+        kept = [b for b in backups if b.state is not BackupState.DELETED]
+        newest = max(kept, key=lambda b: b.create_timestamp, default=None)
+        return newest.contents if newest is not None else None
 
     def _save(self, scope: str, cluster: Cluster, contents: Contents) -> None:
         it = iter(contents)

@@ -206,6 +206,10 @@ class Connection:
             raise ConnectFailed(Code.USER_LOGGED_IN) from None
         except hsm_errors.NoActiveHsm:
             raise ConnectFailed(Code.INSUFFICIENT_CLOUDHSM_HSMS) from None
+        except hsm_errors.HsmError:
+            # No PKCS #11 session for the login, a cluster the HSMs refuse: the attempt could
+            # not be completed (the guide: "Retry the request").
+            raise ConnectFailed(Code.INTERNAL_ERROR) from None
         password = new_kms_password()
         try:
             hsm.change_password(session, KMSUSER, "crypto-user", password)
