@@ -28,7 +28,7 @@ def install(app: App) -> None:
         return HttpResponse.of_json(200, {
             "status": "ok", "version": __version__, "now": app.clock.now(),
             "pending_jobs": len(app.scheduler.pending()),
-            "failed_jobs": app.scheduler.failures,
+            "failed_job_runs": app.scheduler.failures,
             "services": sorted(app.json_services),
         })
 

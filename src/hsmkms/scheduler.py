@@ -5,8 +5,10 @@ the state change that asked for it, so "schedule key deletion" and "the job that
 key" are committed together or not at all. :meth:`Scheduler.run_due` runs every job whose due
 time has passed, each in its own unit of work together with its deletion, until none is due
 (jobs may schedule further jobs, due at once or later). A job that raises is rolled back and
-kept, to run again after a growing delay (``RETRY_DELAYS``). The server calls it a few times a
-second; ``POST /_hsmkms/clock`` calls it after advancing the clock and reports what failed.
+kept, to run again after a growing delay (``RETRY_DELAYS``): its changes to the store happen
+once, what it does outside the store (a CloudTrail event, say) may happen again. The server
+calls it a few times a second; ``POST /_hsmkms/clock`` calls it after advancing the clock and
+reports what failed.
 """
 
 from __future__ import annotations
@@ -84,15 +86,27 @@ class Scheduler:
         return self._heap[0][0] if self._heap else None
 
     def run_due(self) -> list[Failure]:
-        """Run every job that is due now, in due order; returns the runs that failed."""
+        """Run every job that is due now, in due order; returns the runs that failed.
+
+        Called outside any unit of work (each job runs in one of its own)."""
+        if self._store.in_unit_of_work:
+            raise RuntimeError("run_due must not be called inside a unit of work")
+        if len(self._heap) > 2 * len(self._jobs.values("")) + 64:
+            self._rebuild()  # cancelled and moved jobs left many stale hints: start afresh
         failed: list[Failure] = []
         while True:
             job = self._pop_due(self._now())
             if job is None:
                 return failed
-            failure = self._run(job)
+            failure, go_on = self._run(job)
             if failure is not None:
                 failed.append(failure)
+            if not go_on:
+                return failed
+
+    def _rebuild(self) -> None:
+        self._heap = [(j.due, j.id) for j in self._jobs.values("")]
+        heapq.heapify(self._heap)
 
     def _drop_stale(self) -> None:
         if self._store.in_unit_of_work:
@@ -112,7 +126,8 @@ class Scheduler:
         _due, ident = heapq.heappop(self._heap)
         return self._jobs.get("", ident)
 
-    def _run(self, job: Job) -> Failure | None:
+    def _run(self, job: Job) -> tuple[Failure | None, bool]:
+        """Run one job: ``(the failure or None, whether to go on with the next)``."""
         fn = self._tasks.get(job.task)
         try:
             with self._store.unit_of_work():
@@ -126,8 +141,16 @@ class Scheduler:
             # again later, so that (say) a key's deletion is delayed, never lost.
             log.exception("scheduled task %s failed (attempt %d)", job.task, job.attempts + 1)
             self.failures += 1
+            failure = Failure(job.id, job.task, f"{type(exc).__name__}: {exc}")
             delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS) - 1)]
-            with self._store.unit_of_work():
-                self._put(replace(job, due=self._now() + delay, attempts=job.attempts + 1))
-            return Failure(job.id, job.task, f"{type(exc).__name__}: {exc}")
-        return None
+            try:
+                with self._store.unit_of_work():
+                    self._put(replace(job, due=self._now() + delay, attempts=job.attempts + 1))
+            except Exception:  # the store itself fails (a full disk, say)
+                # The job is stored as it was: keep its hint and stop this round, so a failing
+                # store is not retried in a tight loop; the next round tries again.
+                log.exception("could not reschedule task %s", job.task)
+                heapq.heappush(self._heap, (job.due, job.id))
+                return failure, False
+            return failure, True
+        return None, True

@@ -17,7 +17,7 @@ def test_health(hsmkms_server: ServerProcess) -> None:
     health = hsmkms_server.admin("GET", "health")
     assert health["status"] == "ok"
     assert health["version"] == __version__
-    assert health["failed_jobs"] == 0
+    assert health["failed_job_runs"] == 0
     assert health["pending_jobs"] == 0
     assert "TrentService" in health["services"]
     assert abs(health["now"] - time.time()) < 60

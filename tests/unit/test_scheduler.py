@@ -193,3 +193,51 @@ def test_clock(tmp_path: Path) -> None:
     assert Clock(db, wall=lambda: 0.0).now() == 50.0  # the offset persists
     assert Clock(wall=lambda: 5.0).now() == 5.0
     db.close()
+
+
+def test_a_job_survives_a_store_that_fails_twice(world: World) -> None:
+    """The job's run and its rescheduling both fail to commit (a full disk): the job stays,
+    with its hint, and runs once the store works again. Its changes to the store are made
+    once; what it does outside the store is done again (at least once)."""
+    def note(args: dict[str, str]) -> None:
+        world.ran.append(args["n"])
+        world.marks.put("", args["n"], Mark(args["n"]))
+
+    world.scheduler.register("note", note)
+    world.scheduler.schedule("note", 1000, {"n": "kept"}, job_id="k")
+    real_write, calls = world.db.write, []
+
+    def failing_write(*args: object) -> None:
+        calls.append(1)
+        raise OSError("disk full")
+
+    world.db.write = failing_write  # type: ignore[method-assign]
+    world.now = 1001
+    failed = world.scheduler.run_due()
+    assert [f.job_id for f in failed] == ["k"]
+    assert len(calls) == 2  # the run, then the retry; no tight loop
+    world.db.write = real_write  # type: ignore[method-assign]
+    world.now = 10**6
+    assert world.scheduler.run_due() == []
+    assert world.ran == ["kept", "kept"]
+    assert world.marks.values("") == [Mark("kept")]
+    assert world.scheduler.pending() == []
+
+
+def test_stale_hints_are_dropped_in_bulk(world: World) -> None:
+    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    for i in range(1000):
+        with world.store.unit_of_work():
+            world.scheduler.schedule("note", 5000 + i, {"n": str(i)}, job_id="j")
+            world.scheduler.cancel("j")
+    world.scheduler.schedule("note", 6000, {"n": "last"}, job_id="j")
+    world.scheduler.run_due()
+    assert len(world.scheduler._heap) <= 2  # noqa: SLF001 - the hints themselves
+    world.now = 7000
+    world.scheduler.run_due()
+    assert world.ran == ["last"]
+
+
+def test_run_due_refuses_to_run_inside_a_unit_of_work(world: World) -> None:
+    with pytest.raises(RuntimeError), world.store.unit_of_work():
+        world.scheduler.run_due()

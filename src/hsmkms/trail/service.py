@@ -47,8 +47,6 @@ PREPARE_AGE = 0.25
 #: event loop goes on serving meanwhile.
 WRITE_SIZE = 512
 WRITE_AGE = 0.5
-#: Compatibility: the tick also prepares at once when this many calls wait.
-FLUSH_SIZE = 512
 
 
 def event_id(now: float) -> str:
@@ -141,7 +139,7 @@ class Trail:
         # Runs between requests (under the app lock), so a note left now belongs to a request
         # that never reached the observer (e.g. not a KMS call): drop it.
         self._notes.clear()
-        if self._buffer and (len(self._buffer) >= FLUSH_SIZE
+        if self._buffer and (len(self._buffer) >= WRITE_SIZE
                              or time.monotonic() - self._oldest >= PREPARE_AGE):
             self._prepare()
 
