@@ -110,6 +110,11 @@ class Cluster:
     def active_hsms(self) -> tuple[Hsm, ...]:
         return tuple(h for h in self.hsms if h.state is HsmState.ACTIVE)
 
+    def hsms_in_service(self) -> tuple[Hsm, ...]:
+        """ACTIVE HSMs and DEGRADED ones (there, but not answering: the hsm-unreachable
+        fault); not those being created or deleted."""
+        return tuple(h for h in self.hsms if h.state in (HsmState.ACTIVE, HsmState.DEGRADED))
+
 
 @dataclass(frozen=True, slots=True)
 class Backup:

@@ -66,5 +66,4 @@ def _synchronise_keys(hsms: tuple[Hsm, ...], returning: str,
 def next_reference(cluster: Cluster) -> int:
     """The cluster's next key-reference, unreachable HSMs included (a reference is never
     handed out twice, even to keys an unreachable HSM holds)."""
-    return max((h.contents.next_key_reference for h in cluster.hsms
-                if h.state in (HsmState.ACTIVE, HsmState.DEGRADED)), default=0)
+    return max((h.contents.next_key_reference for h in cluster.hsms_in_service()), default=0)

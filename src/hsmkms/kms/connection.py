@@ -78,12 +78,6 @@ def kmsuser_locked(cluster: Any) -> bool:
     return False
 
 
-def hsms_in_service(cluster: Any) -> tuple[Any, ...]:
-    """HSMs that exist for KMS: ACTIVE ones, and DEGRADED ones (the hsm-unreachable fault:
-    there, but not answering). KMS works through the ACTIVE ones only."""
-    return tuple(h for h in cluster.hsms if str(h.state) in ("ACTIVE", "DEGRADED"))
-
-
 class ConnectFailed(Exception):
     def __init__(self, code: Code) -> None:
         super().__init__(code.value)
@@ -119,7 +113,7 @@ class Connection:
         every HSM of the cluster is unreachable (hsm-unreachable: a network failure for KMS)."""
         if self.fault(cluster.cluster_id, "network-errors"):
             return False
-        if hsms_in_service(cluster) and not cluster.active_hsms():
+        if cluster.hsms_in_service() and not cluster.active_hsms():
             return False
         return self.rules_allow_kms(scope, cluster)
 
@@ -142,7 +136,7 @@ class Connection:
             raise ConnectFailed(Code.INTERNAL_ERROR)
         sg_id, eni_ids = self._build_network(scope, store, cluster)
         try:
-            if not hsms_in_service(cluster):
+            if not cluster.hsms_in_service():
                 raise ConnectFailed(Code.INSUFFICIENT_CLOUDHSM_HSMS)
             if not self.reachable(scope, cluster):
                 raise ConnectFailed(Code.NETWORK_ERRORS)

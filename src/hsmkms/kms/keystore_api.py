@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hsmkms.context import RequestContext
 from hsmkms.errors import NotImplementedYet, ValidationException
 from hsmkms.kms import keystores
-from hsmkms.kms.connection import ConnectFailed, Connection, hsms_in_service
+from hsmkms.kms.connection import ConnectFailed, Connection
 from hsmkms.kms.errors import (
     CloudHsmClusterInUseException,
     CloudHsmClusterInvalidConfigurationException,
@@ -124,7 +124,7 @@ class KeyStoreApi:
                 "allow inbound and outbound TCP traffic on ports 2223-2225 from itself.")
         # The cluster's configuration: an HSM that exists but does not answer now
         # (hsm-unreachable, DEGRADED) still counts; reaching it is the connection's business.
-        hsms = hsms_in_service(cluster)
+        hsms = cluster.hsms_in_service()
         zones = {h.availability_zone for h in hsms}
         if hsms_needed >= 2 and len(zones) < 2:
             raise CloudHsmClusterInvalidConfigurationException(
