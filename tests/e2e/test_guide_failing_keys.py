@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cloudhsm_helpers as ch
 import pytest
@@ -165,23 +166,14 @@ def test_pkcs11_sessions_really_exhausted_by_cli_sessions(
         env = build_env(server)
         key_id = env.create_key()
         for _ in range(2):
-            cli = pexpect.spawn("cloudhsm-cli", ["interactive"], encoding="utf-8", timeout=20,
-                                env={**server.cli_env(), "CLOUDHSM_CLUSTER_ID": env.cluster_id})
-            sessions.append(cli)
-            cli.expect_exact("aws-cloudhsm > ")
-            cli.sendline(f"login --username admin --role admin --password {ch.ADMIN_PASSWORD}")
-            cli.expect_exact('"role": "admin"')
+            sessions.append(_admin_session(server, env.cluster_id))
         code, message = error(env.kms.encrypt, KeyId=key_id, Plaintext=b"burst")
         assert code == "KMSInternalException"
         assert "PKCS #11 sessions" in message
         # A reconnect finds no session for kmsuser's login either: INTERNAL_ERROR (retry).
         env.disconnect()
-        cli = pexpect.spawn("cloudhsm-cli", ["interactive"], encoding="utf-8", timeout=20,
-                            env={**server.cli_env(), "CLOUDHSM_CLUSTER_ID": env.cluster_id})
+        cli = _admin_session(server, env.cluster_id)
         sessions.append(cli)
-        cli.expect_exact("aws-cloudhsm > ")
-        cli.sendline(f"login --username admin --role admin --password {ch.ADMIN_PASSWORD}")
-        cli.expect_exact('"role": "admin"')
         assert env.connect(expect="FAILED")["ConnectionErrorCode"] == "INTERNAL_ERROR"
         assert "failed unexpectedly" not in server.log_path.read_text()
         cli.sendline("logout")
@@ -195,6 +187,18 @@ def test_pkcs11_sessions_really_exhausted_by_cli_sessions(
         for cli in sessions:
             cli.close(force=True)
         server.kill()
+
+
+def _admin_session(server: ServerProcess, cluster_id: str) -> Any:
+    """``cloudhsm-cli interactive`` logged in as admin: it holds a PKCS #11 session."""
+    import pexpect  # noqa: PLC0415
+
+    cli = pexpect.spawn("cloudhsm-cli", ["interactive"], encoding="utf-8", timeout=20,
+                        env={**server.cli_env(), "CLOUDHSM_CLUSTER_ID": cluster_id})
+    cli.expect_exact("aws-cloudhsm > ")
+    cli.sendline(f"login --username admin --role admin --password {ch.ADMIN_PASSWORD}")
+    cli.expect_exact('"role": "admin"')
+    return cli
 
 
 def _try_encrypt(env: Env, key_id: str) -> bool:
