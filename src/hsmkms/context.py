@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from hsmkms.audit import AuditDetail
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +18,8 @@ class RequestContext:
     user_agent: str = ""
     service: str = ""
     operation: str = ""
+    #: What the call's CloudTrail event carries beyond its request and response.
+    audit: AuditDetail = field(default_factory=AuditDetail, compare=False, repr=False)
 
     @property
     def scope(self) -> str:

@@ -23,7 +23,9 @@ from hsmkms.store.base import Store
 
 log = logging.getLogger(__name__)
 
-TaskFn = Callable[[dict[str, str]], None]
+#: A task gets the job's arguments and the time it was due (not the time it runs: a clock jump
+#: of a year runs a job due months ago "now", and what it records is dated when it was due).
+TaskFn = Callable[[dict[str, str], float], None]
 #: Seconds of clock time before a failed job runs again: 1 s, 10 s, 1 min, 10 min, then hourly.
 RETRY_DELAYS = (1.0, 10.0, 60.0, 600.0, 3600.0)
 
@@ -36,6 +38,13 @@ class Job:
     args: dict[str, str] = field(default_factory=dict)
     #: Failed runs so far (a failed job is kept and retried, never silently lost).
     attempts: int = 0
+    #: When the job was first due; ``due`` moves on with each retry, this does not.
+    first_due: float | None = None
+
+    @property
+    def due_at(self) -> float:
+        """The time the task is told it runs at."""
+        return self.due if self.first_due is None else self.first_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,7 @@ class Scheduler:
                 if fn is None:
                     log.error("no handler for scheduled task %s; dropped", job.task)
                 else:
-                    fn(job.args)
+                    fn(job.args, job.due_at)
         except Exception as exc:  # any failure of a task means the same: retry later
             # The job's own changes were rolled back, its deletion too. Keep it and run it
             # again later, so that (say) a key's deletion is delayed, never lost.
@@ -145,7 +154,8 @@ class Scheduler:
             delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS) - 1)]
             try:
                 with self._store.unit_of_work():
-                    self._put(replace(job, due=self._now() + delay, attempts=job.attempts + 1))
+                    self._put(replace(job, due=self._now() + delay, attempts=job.attempts + 1,
+                                      first_due=job.due_at))
             except Exception:  # the store itself fails (a full disk, say)
                 # The job is stored as it was: keep its hint and stop this round, so a failing
                 # store is not retried in a tight loop; the next round tries again.

@@ -42,7 +42,7 @@ def world(tmp_path: Path) -> World:
 
 
 def test_runs_due_jobs_in_due_order(world: World) -> None:
-    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
     with world.store.unit_of_work():
         world.scheduler.schedule("note", 1020, {"n": "late"})
         world.scheduler.schedule("note", 1010, {"n": "early"})
@@ -56,7 +56,7 @@ def test_runs_due_jobs_in_due_order(world: World) -> None:
 
 
 def test_job_id_replaces_and_cancel(world: World) -> None:
-    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
     world.scheduler.schedule("note", 1001, {"n": "first"}, job_id="j")
     world.scheduler.schedule("note", 1002, {"n": "second"}, job_id="j")
     assert len(world.scheduler.pending()) == 1
@@ -69,7 +69,7 @@ def test_job_id_replaces_and_cancel(world: World) -> None:
 
 
 def test_jobs_can_schedule_jobs(world: World) -> None:
-    def chain(args: dict[str, str]) -> None:
+    def chain(args: dict[str, str], _due: float) -> None:
         world.ran.append(args["n"])
         if int(args["n"]) < 3:
             world.scheduler.schedule("chain", world.now, {"n": str(int(args["n"]) + 1)})
@@ -83,7 +83,7 @@ def test_jobs_can_schedule_jobs(world: World) -> None:
 def test_failing_job_is_rolled_back_counted_and_retried(world: World) -> None:
     tries: list[float] = []
 
-    def flaky(_args: dict[str, str]) -> None:
+    def flaky(_args: dict[str, str], _due: float) -> None:
         world.marks.put("", "half-done", Mark("half-done"))
         tries.append(world.now)
         if len(tries) < 3:
@@ -91,7 +91,7 @@ def test_failing_job_is_rolled_back_counted_and_retried(world: World) -> None:
         world.marks.put("", "done", Mark("done"))
 
     world.scheduler.register("flaky", flaky)
-    world.scheduler.register("good", lambda _a: world.marks.put("", "ok", Mark("ok")))
+    world.scheduler.register("good", lambda _a, _due: world.marks.put("", "ok", Mark("ok")))
     world.scheduler.schedule("flaky", 1000, job_id="f")
     world.scheduler.schedule("good", 1000.5)
     world.now = 1001
@@ -114,7 +114,7 @@ def test_failing_job_is_rolled_back_counted_and_retried(world: World) -> None:
 
 
 def test_retry_delays_stop_growing(world: World) -> None:
-    def bad(_args: dict[str, str]) -> None:
+    def bad(_args: dict[str, str], _due: float) -> None:
         raise ValueError("always")
 
     world.scheduler.register("bad", bad)
@@ -129,7 +129,7 @@ def test_retry_delays_stop_growing(world: World) -> None:
 
 
 def test_many_jobs_run_in_due_order(world: World) -> None:
-    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
     for n in range(2000, 0, -1):
         world.scheduler.schedule("note", 1000 + n, {"n": str(n)}, job_id=f"j{n}")
     world.scheduler.schedule("note", 1500.5, {"n": "moved"}, job_id="j1999")
@@ -142,7 +142,7 @@ def test_many_jobs_run_in_due_order(world: World) -> None:
 
 
 def test_a_cancel_rolled_back_keeps_the_job(world: World) -> None:
-    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
     world.scheduler.schedule("note", 1010, {"n": "kept"}, job_id="k")
     with pytest.raises(KeyError), world.store.unit_of_work():
         world.scheduler.cancel("k")
@@ -172,7 +172,7 @@ def test_jobs_survive_reopening(tmp_path: Path) -> None:
         first.scheduler.schedule("note", 1500, {"n": "persisted"}, job_id="p")
     first.close()
     second = World(tmp_path)
-    second.scheduler.register("note", lambda args: second.ran.append(args["n"]))
+    second.scheduler.register("note", lambda args, _due: second.ran.append(args["n"]))
     assert [j.id for j in second.scheduler.pending()] == ["p"]
     second.now = 1600
     second.scheduler.run_due()
@@ -199,7 +199,7 @@ def test_a_job_survives_a_store_that_fails_twice(world: World) -> None:
     """The job's run and its rescheduling both fail to commit (a full disk): the job stays,
     with its hint, and runs once the store works again. Its changes to the store are made
     once; what it does outside the store is done again (at least once)."""
-    def note(args: dict[str, str]) -> None:
+    def note(args: dict[str, str], _due: float) -> None:
         world.ran.append(args["n"])
         world.marks.put("", args["n"], Mark(args["n"]))
 
@@ -225,7 +225,7 @@ def test_a_job_survives_a_store_that_fails_twice(world: World) -> None:
 
 
 def test_stale_hints_are_dropped_in_bulk(world: World) -> None:
-    world.scheduler.register("note", lambda args: world.ran.append(args["n"]))
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
     for i in range(1000):
         with world.store.unit_of_work():
             world.scheduler.schedule("note", 5000 + i, {"n": str(i)}, job_id="j")
@@ -241,3 +241,22 @@ def test_stale_hints_are_dropped_in_bulk(world: World) -> None:
 def test_run_due_refuses_to_run_inside_a_unit_of_work(world: World) -> None:
     with pytest.raises(RuntimeError), world.store.unit_of_work():
         world.scheduler.run_due()
+
+
+def test_a_task_is_told_when_it_was_due_also_when_retried(world: World) -> None:
+    """A clock jump runs a job long after its due time: the task gets the due time, not the
+    time it runs; a retried job keeps the due time it first had."""
+    told: list[tuple[float, float]] = []
+
+    def record(_args: dict[str, str], due: float) -> None:
+        told.append((world.now, due))
+        if len(told) == 1:
+            raise RuntimeError("first run fails")
+
+    world.scheduler.register("record", record)
+    world.scheduler.schedule("record", 1500, job_id="r")
+    world.now = 9000  # the clock jumped far past the due time
+    assert len(world.scheduler.run_due()) == 1
+    world.now = 9001
+    assert world.scheduler.run_due() == []
+    assert told == [(9000, 1500), (9001, 1500)]

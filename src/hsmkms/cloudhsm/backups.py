@@ -123,10 +123,9 @@ class Backups:
     def _add(self, scope: str, backup: Backup, now: float) -> None:
         self.repo.put(scope, backup.backup_id, backup)
         due = now + duration(self.timing, Step.BACKUP)
-        self.scheduler.schedule(READY_TASK, due, {"scope": scope, "id": backup.backup_id,
-                                                  "at": repr(due)})
+        self.scheduler.schedule(READY_TASK, due, {"scope": scope, "id": backup.backup_id})
 
-    def _ready_due(self, args: dict[str, str]) -> None:
+    def _ready_due(self, args: dict[str, str], _due: float) -> None:
         scope = args["scope"]
         backup = self.repo.get(scope, args["id"])
         if backup is None or backup.state is not BackupState.CREATE_IN_PROGRESS:
@@ -164,7 +163,7 @@ class Backups:
         self.reschedule_retention(scope, backup.cluster_id)
         return backup
 
-    def _expire_due(self, args: dict[str, str]) -> None:
+    def _expire_due(self, args: dict[str, str], _due: float) -> None:
         backup = self.repo.get(args["scope"], args["id"])
         if backup is not None and backup.state is BackupState.PENDING_DELETION:
             self._move(args["scope"], backup, BackupEvent.EXPIRE)
@@ -202,11 +201,11 @@ class Backups:
             return
         due = min(expiry(b, days) for b in candidates)
         self.scheduler.schedule(RETENTION_TASK, due,
-                                {"scope": scope, "cluster": cluster_id, "at": repr(due)},
+                                {"scope": scope, "cluster": cluster_id},
                                 job_id=job)
 
-    def _retention_due(self, args: dict[str, str]) -> None:
-        scope, cluster_id, at = args["scope"], args["cluster"], float(args["at"])
+    def _retention_due(self, args: dict[str, str], due: float) -> None:
+        scope, cluster_id, at = args["scope"], args["cluster"], due
         days = self.retention_days(scope, cluster_id)
         if days is None:
             return

@@ -92,8 +92,8 @@ class Hsms:
         if sum(len(c.hsms) for c in self.service.live_clusters(scope)) >= limit:
             raise CloudHsmInvalidRequestException(message("hsm_quota", n=limit))
 
-    def _ready_due(self, args: dict[str, str]) -> None:
-        service, scope, at = self.service, args["scope"], float(args["at"])
+    def _ready_due(self, args: dict[str, str], due: float) -> None:
+        service, scope, at = self.service, args["scope"], due
         cluster = service.repo.get(scope, args["cluster"])
         hsm = _find(cluster, args["hsm"]) if cluster else None
         if cluster is None or hsm is None or hsm.state is not HsmState.CREATE_IN_PROGRESS:
@@ -140,7 +140,7 @@ class Hsms:
                       cluster=cluster.cluster_id, hsm=hsm.hsm_id)
         return hsm.hsm_id
 
-    def _gone_due(self, args: dict[str, str]) -> None:
+    def _gone_due(self, args: dict[str, str], _due: float) -> None:
         service, scope = self.service, args["scope"]
         cluster = service.repo.get(scope, args["cluster"])
         hsm = _find(cluster, args["hsm"]) if cluster else None

@@ -149,12 +149,12 @@ class CloudHsmService:
 
     def later(self, task: str, step: Step, now: float, **args: str) -> None:
         due = now + duration(self.timing, step)
-        self.scheduler.schedule(task, due, {**args, "at": repr(due)})
+        self.scheduler.schedule(task, due, args)
 
     def _schedule_daily(self, scope: str, cluster_id: str, now: float) -> None:
         due = now + BACKUP_PERIOD_SECONDS
         self.scheduler.schedule(DAILY_BACKUP_TASK, due,
-                                {"scope": scope, "cluster": cluster_id, "at": repr(due)},
+                                {"scope": scope, "cluster": cluster_id},
                                 job_id=f"cloudhsm.daily:{scope}:{cluster_id}")
 
     def live_clusters(self, scope: str) -> list[Cluster]:
@@ -238,8 +238,8 @@ class CloudHsmService:
             by_az[subnet.availability_zone] = subnet.subnet_id
         return by_az, first.vpc_id
 
-    def _cluster_ready_due(self, args: dict[str, str]) -> None:
-        scope, at = args["scope"], float(args["at"])
+    def _cluster_ready_due(self, args: dict[str, str], due: float) -> None:
+        scope, at = args["scope"], due
         cluster = self.repo.get(scope, args["cluster"])
         if cluster is None or cluster.state is not ClusterState.CREATE_IN_PROGRESS:
             return
@@ -264,7 +264,7 @@ class CloudHsmService:
         self.later(INITIALIZED_TASK, Step.INITIALIZE, now, scope=scope, cluster=cluster_id)
         return cluster
 
-    def _initialized_due(self, args: dict[str, str]) -> None:
+    def _initialized_due(self, args: dict[str, str], _due: float) -> None:
         cluster = self.repo.get(args["scope"], args["cluster"])
         if cluster is not None and cluster.state is ClusterState.INITIALIZE_IN_PROGRESS:
             self._move(args["scope"], cluster, ClusterEvent.INITIALIZED)
@@ -278,8 +278,8 @@ class CloudHsmService:
         self.later(CLUSTER_GONE_TASK, Step.DELETE_CLUSTER, now, scope=scope, cluster=cluster_id)
         return cluster
 
-    def _cluster_gone_due(self, args: dict[str, str]) -> None:
-        scope, at = args["scope"], float(args["at"])
+    def _cluster_gone_due(self, args: dict[str, str], due: float) -> None:
+        scope, at = args["scope"], due
         cluster = self.repo.get(scope, args["cluster"])
         if cluster is None or cluster.state is not ClusterState.DELETE_IN_PROGRESS:
             return
@@ -288,7 +288,7 @@ class CloudHsmService:
         self.scheduler.schedule(CLUSTER_FORGET_TASK, at + DELETED_CLUSTER_LISTED_SECONDS,
                                 {"scope": scope, "cluster": cluster.cluster_id})
 
-    def _cluster_forget_due(self, args: dict[str, str]) -> None:
+    def _cluster_forget_due(self, args: dict[str, str], _due: float) -> None:
         """A DELETED cluster leaves DescribeClusters; its backups keep what outlives it (its
         lineage, for ``related``, and its retention policy)."""
         scope = args["scope"]
@@ -330,7 +330,7 @@ class CloudHsmService:
                                                      "cluster": cluster.cluster_id})
         return cluster
 
-    def _migrated_due(self, args: dict[str, str]) -> None:
+    def _migrated_due(self, args: dict[str, str], _due: float) -> None:
         cluster = self.repo.get(args["scope"], args["cluster"])
         if cluster is not None and cluster.state is ClusterState.MODIFY_IN_PROGRESS:
             hsms = tuple(replace(h, hsm_type=cluster.hsm_type) for h in cluster.hsms)
@@ -348,8 +348,8 @@ class CloudHsmService:
 
     # -- periodic backups ----------------------------------------------------------------------
 
-    def _daily_backup_due(self, args: dict[str, str]) -> None:
-        scope, at = args["scope"], float(args["at"])
+    def _daily_backup_due(self, args: dict[str, str], due: float) -> None:
+        scope, at = args["scope"], due
         cluster = self.repo.get(scope, args["cluster"])
         if cluster is None or cluster.state in (ClusterState.DELETE_IN_PROGRESS,
                                                 ClusterState.DELETED):

@@ -156,15 +156,16 @@ class KmsApi:
         self.app.scheduler.cancel(_deletion_job(who.scope, key.key_id))
         return {"KeyId": key.arn}
 
-    def _delete_due(self, args: dict[str, str]) -> None:
+    def _delete_due(self, args: dict[str, str], due: float) -> None:
         scope = args["scope"]
         key = self.keys.keys.get(scope, args["key"])
         if key is None or key.state is not KeyState.PENDING_DELETION:
             return
-        self.keys.delete_now(scope, key, self.app.clock.now())
+        # Dated when the waiting period ended, even if the clock jumped well past it.
+        self.keys.delete_now(scope, key, due)
         self.crypto.forget(key.key_id)
         for hook in self.deleted_hooks:
-            hook(scope, key, self.app.clock.now())
+            hook(scope, key, due)
 
     def op_UpdateKeyDescription(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
         who, key = self._managed(ctx, p, "UpdateKeyDescription")

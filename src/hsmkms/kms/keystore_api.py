@@ -310,7 +310,7 @@ class KeyStoreApi:
             return None  # a stale job: the store moved on since it was scheduled
         return store
 
-    def _connect_due(self, args: dict[str, str]) -> None:
+    def _connect_due(self, args: dict[str, str], _due: float) -> None:
         store = self._current(args, ConnectionState.CONNECTING)
         if store is None:
             return
@@ -334,7 +334,7 @@ class KeyStoreApi:
             moved = keystores.move(store, StoreEvent.CONNECTED, **changes)
         self.stores.put(scope, moved.store_id, moved)
 
-    def _disconnect_due(self, args: dict[str, str]) -> None:
+    def _disconnect_due(self, args: dict[str, str], _due: float) -> None:
         store = self._current(args, ConnectionState.DISCONNECTING)
         if store is None:
             return
