@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-
 from hsmkms.demo import make_ca, sign_csr
 from hsmkms.testing.inprocess import InProcess
 
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             return str(kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)[
                 "KeyMetadata"]["KeyId"])
 
-        while len(kms.list_keys(Limit=1000)["Keys"]) < 10:  # noqa: PLR2004 - the small store
+        while len(kms.list_keys(Limit=1000)["Keys"]) < 10:
             create()
         small = _median_ms(create, args.samples)
         for _ in range(args.keys - 10 - args.samples):
@@ -121,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                              args.samples * 5)
         kms_enc = _median_ms(lambda: kms.encrypt(KeyId=kms_key, Plaintext=b"x" * 64),
                              args.samples * 5)
-    print(f"CreateKey (AWS_CLOUDHSM), ~10 keys:        {small:7.2f} ms")  # noqa: T201
-    print(f"CreateKey (AWS_CLOUDHSM), ~{args.keys} keys:     {large:7.2f} ms")  # noqa: T201
-    print(f"  ratio large/small:                    {large / small:7.2f} (target <= 1.3)")  # noqa: T201
-    print(f"Encrypt, AWS_CLOUDHSM key:              {hsm_enc:7.2f} ms")  # noqa: T201
-    print(f"Encrypt, AWS_KMS key:                   {kms_enc:7.2f} ms")  # noqa: T201
-    print(f"  ratio CloudHSM/AWS_KMS:               {hsm_enc / kms_enc:7.2f} (target <= 1.5)")  # noqa: T201
+    print(f"CreateKey (AWS_CLOUDHSM), ~10 keys:        {small:7.2f} ms")
+    print(f"CreateKey (AWS_CLOUDHSM), ~{args.keys} keys:     {large:7.2f} ms")
+    print(f"  ratio large/small:                    {large / small:7.2f} (target <= 1.3)")
+    print(f"Encrypt, AWS_CLOUDHSM key:              {hsm_enc:7.2f} ms")
+    print(f"Encrypt, AWS_KMS key:                   {kms_enc:7.2f} ms")
+    print(f"  ratio CloudHSM/AWS_KMS:               {hsm_enc / kms_enc:7.2f} (target <= 1.5)")
     return 0
 
 

@@ -32,14 +32,14 @@ def test_old_documents_are_split_into_rows_without_loss(tmp_path: Path) -> None:
         service: CloudHsmService = inproc.app.cloudhsm  # type: ignore[attr-defined]
         cluster = service.get_cluster(SCOPE, info["cluster_id"])
         assert cluster is not None
-        assert len(cluster.active_hsms()) == 2  # noqa: PLR2004
+        assert len(cluster.active_hsms()) == 2
         for hsm in cluster.active_hsms():
             contents = service.contents.load(SCOPE, cluster.cluster_id, hsm.hsm_id)
             kmsuser = contents.user("kmsuser")
             assert kmsuser is not None
             assert kmsuser.role is Role.CRYPTO_USER
             assert [k.owner for k in contents.keys] == ["kmsuser"]
-            assert len(contents.keys[0].material) == 32  # noqa: PLR2004
+            assert len(contents.keys[0].material) == 32
         for backup_id in info["backups"]:
             users = service.backups.contents(SCOPE, backup_id).users
             assert {u.username for u in users} >= {"admin", "app_user"}
