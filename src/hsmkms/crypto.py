@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -91,13 +92,42 @@ def parse_header(blob: bytes) -> BlobHeader:
     return BlobHeader(blob[0], f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
 
 
+class Aead(Protocol):
+    """An AEAD that keeps its key to itself (``AESGCM``'s interface): what a key inside an HSM
+    offers (:meth:`hsmkms.hsm.service.HsmService.open_key`). ``decrypt`` raises
+    ``InvalidTag`` or :class:`CryptoError` when the data do not authenticate."""
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+
+def gcm_encrypt(material: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    """AES-GCM ciphertext and tag (for keys held elsewhere, e.g. inside the emulated HSMs)."""
+    return AESGCM(material).encrypt(nonce, data, aad)
+
+
+def gcm_decrypt(material: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    try:
+        return AESGCM(material).decrypt(nonce, data, aad)
+    except InvalidTag as exc:
+        raise CryptoError("authentication failed") from exc
+
+
 class KeyCipher:
-    """AES-256-GCM under one key's material; build once per key and reuse (it is cached)."""
+    """AES-256-GCM under one key's material; build once per key and reuse (it is cached).
+    :meth:`over` frames blobs the same way around an AEAD whose key stays elsewhere."""
 
     __slots__ = ("_aead",)
 
     def __init__(self, material: bytes) -> None:
-        self._aead = AESGCM(material)
+        self._aead: Aead = AESGCM(material)
+
+    @classmethod
+    def over(cls, aead: Aead) -> KeyCipher:
+        cipher = cls.__new__(cls)
+        cipher._aead = aead  # noqa: SLF001 - the class's own constructor
+        return cipher
 
     def encrypt(self, key_id: str, plaintext: bytes, context: dict[str, str] | None,
                 nonce: bytes | None = None) -> bytes:

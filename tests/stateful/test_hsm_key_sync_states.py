@@ -10,8 +10,6 @@ the hsm-unreachable moves come and go in any order. Properties (hsm/reachability
 
 from __future__ import annotations
 
-import dataclasses
-
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -25,29 +23,27 @@ ALICE = keys.Actor("alice", Role.CRYPTO_USER)
 IDS = ("hsm-aaaaaaaaaaa", "hsm-bbbbbbbbbbb", "hsm-ccccccccccc")
 
 
-def _start() -> Cluster:
+def _start() -> tuple[Cluster, dict[str, HsmContents]]:
     base = users.create_user((HsmContents(),), "alice", Role.CRYPTO_USER, "alicepw1",
                              salt=lambda: b"s" * 16)[0]
-    hsms = tuple(Hsm(i, "us-east-1a", "subnet-1", HsmState.ACTIVE, contents=base) for i in IDS)
+    hsms = tuple(Hsm(i, "us-east-1a", "subnet-1", HsmState.ACTIVE) for i in IDS)
     return Cluster("cluster-abcdefghijk", ClusterState.ACTIVE, "hsm1.medium", 0.0, {},
-                   "vpc-1", "sg-1", hsms)
+                   "vpc-1", "sg-1", hsms), dict.fromkeys(IDS, base)
 
 
 class Reachability(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.cluster = _start()
+        self.cluster, self.contents = _start()
         self.live: set[int] = set()
         self.handed_out: list[int] = []
 
     def _active(self) -> tuple[HsmContents, ...]:
-        return tuple(h.contents for h in self.cluster.active_hsms())
+        return tuple(self.contents[h.hsm_id] for h in self.cluster.active_hsms())
 
     def _write(self, new: tuple[HsmContents, ...]) -> None:
-        it = iter(new)
-        self.cluster = dataclasses.replace(self.cluster, hsms=tuple(
-            dataclasses.replace(h, contents=next(it)) if h.state is HsmState.ACTIVE else h
-            for h in self.cluster.hsms))
+        ids = [h.hsm_id for h in self.cluster.active_hsms()]
+        self.contents = {**self.contents, **dict(zip(ids, new, strict=True))}
 
     def _state(self, i: int) -> HsmState:
         return self.cluster.hsms[i].state
@@ -60,15 +56,19 @@ class Reachability(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2))
     def reachable(self, i: int) -> None:
         if self._state(i) is HsmState.DEGRADED:
-            before = self.cluster.hsms[i].contents.users
+            before = self.contents[IDS[i]].users
             self.cluster = reachability.move(self.cluster, IDS[i], reachable=True)
-            assert self.cluster.hsms[i].contents.users == before
+            self.contents.update(reachability.synchronise_returning(
+                self.cluster, self.contents, IDS[i]))
+            assert self.contents[IDS[i]].users == before
 
     @precondition(lambda self: bool(self.cluster.active_hsms()))
     @rule()
     def generate(self) -> None:
         new, ref = keys.generate_aes(self._active(), ALICE, 16, "k", Secret(bytes(16)), {}, (),
-                                     reachability.next_reference(self.cluster))
+                                     reachability.next_reference(
+                                         self.contents[h.hsm_id]
+                                         for h in self.cluster.hsms_in_service()))
         self._write(new)
         assert ref not in self.handed_out
         self.handed_out.append(ref)
@@ -93,7 +93,7 @@ class Reachability(RuleBasedStateMachine):
         if len(self.cluster.active_hsms()) != len(IDS):
             return
         for h in self.cluster.hsms:
-            assert {k.key_reference for k in h.contents.keys} == self.live
+            assert {k.key_reference for k in self.contents[h.hsm_id].keys} == self.live
 
 
 TestReachability = Reachability.TestCase

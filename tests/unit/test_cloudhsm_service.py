@@ -17,6 +17,7 @@ from hsmkms.cloudhsm.errors import (
 )
 from hsmkms.cloudhsm.model import ClusterState
 from hsmkms.cloudhsm.service import CloudHsmService
+from hsmkms.hsm.model import HsmContents
 from hsmkms.testing.inprocess import InProcess
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
@@ -69,7 +70,8 @@ def test_service_interface(hsmkms_inprocess: InProcess) -> None:
     assert certificate.public_key() == key.public_key()
     assert cluster.trust_anchor
     assert cluster.cluster_certificate
-    assert cluster.hsms[0].contents == type(cluster.hsms[0].contents)()
+    # A new HSM of a new cluster holds the built-in users only (rows of hsm.contents).
+    assert service.contents.load(SCOPE, cluster_id, cluster.hsms[0].hsm_id) == HsmContents()
     with pytest.raises(CloudHsmInvalidRequestException, match="has no ACTIVE HSM to back up"):
         call(hsmkms_inprocess, _no_hsm_backup, service, cluster_id)  # rolled back
     assert service.get_cluster(SCOPE, cluster_id) == cluster

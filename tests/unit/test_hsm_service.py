@@ -10,7 +10,9 @@ import pytest
 from hsmkms.app import App
 from hsmkms.cloudhsm.model import CLUSTERS, Cluster, ClusterState, Hsm, HsmState
 from hsmkms.config import Config
+from hsmkms.crypto import CryptoError
 from hsmkms.hsm import errors, users
+from hsmkms.hsm.contents import ContentsRows
 from hsmkms.hsm.model import HsmContents, Role
 from hsmkms.hsm.service import HsmService
 
@@ -27,11 +29,14 @@ def contents() -> HsmContents:
 def app(tmp_path: Path) -> Iterator[App]:
     application = App(Config.from_env({"data_dir": str(tmp_path), "pkcs11_sessions": 3}))
     hsms = tuple(Hsm(f"hsm-abcdefghij{i}", f"us-east-1{z}", f"subnet-0000000{i}",
-                     HsmState.ACTIVE, contents=contents()) for i, z in ((2, "a"), (3, "b")))
+                     HsmState.ACTIVE) for i, z in ((2, "a"), (3, "b")))
     cluster = Cluster(CID, ClusterState.ACTIVE, "hsm1.medium", 0.0,
                       {"us-east-1a": "subnet-00000002"}, "vpc-1", "sg-00000001", hsms)
+    rows = ContentsRows(application.store)
     with application.store.unit_of_work():
         application.store.repository(CLUSTERS, Cluster).put(SCOPE, CID, cluster)
+        for h in hsms:
+            rows.replace(SCOPE, CID, h.hsm_id, contents())
     yield application
     application.close()
 
@@ -52,13 +57,23 @@ def test_kms_flow(app: App) -> None:
     ref = svc.generate_aes_key(session, 32, "arn:aws:kms:...:key/x", b"\x01\x02")
     assert ref.startswith("0x")
     assert len(ref) == 18
-    with svc.use_key(session, b"\x01\x02") as material:
-        assert len(material) == 32
-    with pytest.raises(errors.KeyNotFound), svc.use_key(session, b"\x09"):
+    handle = svc.find_key(session, b"\x01\x02")
+    assert handle == int(ref, 16)
+    blob = svc.encrypt(session, handle, b"plaintext", b"aad")
+    assert len(blob) == 12 + len(b"plaintext") + 16
+    assert svc.decrypt(session, handle, blob, b"aad") == b"plaintext"
+    with pytest.raises(CryptoError):
+        svc.decrypt(session, handle, blob, b"other aad")
+    with svc.open_key(session, b"\x01\x02") as key:  # an AEAD whose key stays inside
+        sealed = key.encrypt(b"\x00" * 12, b"data", b"aad")
+        assert key.decrypt(b"\x00" * 12, sealed, b"aad") == b"data"
+    with pytest.raises(errors.KeyNotFound), svc.open_key(session, b"\x09"):
         pass
     svc.delete_key(session, b"\x01\x02")
-    with pytest.raises(errors.KeyNotFound), svc.use_key(session, b"\x01\x02"):
+    with pytest.raises(errors.KeyNotFound), svc.open_key(session, b"\x01\x02"):
         pass
+    with pytest.raises(errors.KeyNotFound):
+        svc.encrypt(session, handle, b"plaintext", b"")
     assert len(svc.random_bytes(SCOPE, CID, 16)) == 16
     svc.logout(session)
     assert not svc.is_logged_in(SCOPE, CID, "kmsuser", now)
@@ -75,9 +90,12 @@ def test_login_errors(app: App) -> None:
         svc.login(SCOPE, CID, "nobody", "whatever1", "crypto-user", "kms", now)
     with pytest.raises(errors.ClusterNotFound):
         svc.login(SCOPE, "cluster-zzzzzzzzzzz", "kmsuser", "x" * 8, "crypto-user", "kms", now)
+    assert not svc.is_user_locked(SCOPE, CID, "kmsuser")
     for _ in range(10):
         with app.store.unit_of_work(), pytest.raises(errors.InvalidCredentials):
             svc.login(SCOPE, CID, "kmsuser", "wrong-pw", "crypto-user", "kms", now)
+    assert svc.is_user_locked(SCOPE, CID, "KMSUSER")
+    assert not svc.is_user_locked(SCOPE, CID, "admin")
     with pytest.raises(errors.UserLockedOut):
         svc.login(SCOPE, CID, "kmsuser", "kmspass1", "crypto-user", "kms", now)
 
@@ -108,20 +126,20 @@ def test_pool_exhaustion_per_hsm(app: App) -> None:
     kms = svc.login(SCOPE, CID, "kmsuser", "kmspass1", "crypto-user", "kms:cks-1", now)
     svc.generate_aes_key(kms, 32, "k", b"\x07")
     svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)
-    with svc.use_key(kms, b"\x07"):  # the third session of the first HSM
+    with svc.open_key(kms, b"\x07"):  # the third session of the first HSM
         # a login needs one on every HSM: the first HSM has none left
         with pytest.raises(errors.Pkcs11SessionsExhausted, match=(
                 r"^No PKCS #11 session is available on HSM hsm-abcdefghij2: all 3 sessions "
                 r"are in use\.$")):
             svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)
         # the second HSM still has one; then none is left anywhere
-        with svc.use_key(kms, b"\x07"), pytest.raises(errors.Pkcs11SessionsExhausted), \
-                svc.use_key(kms, b"\x07"):
+        with svc.open_key(kms, b"\x07"), pytest.raises(errors.Pkcs11SessionsExhausted), \
+                svc.open_key(kms, b"\x07"):
             pass
-    with svc.use_key(kms, b"\x07"), svc.use_key(kms, b"\x07"):  # all returned
+    with svc.open_key(kms, b"\x07"), svc.open_key(kms, b"\x07"):  # all returned
         pass
     svc.login(SCOPE, CID, "admin", "adminpass1", "admin", "cloudhsm-cli", now)  # third login
-    with pytest.raises(errors.Pkcs11SessionsExhausted), svc.use_key(kms, b"\x07"):
+    with pytest.raises(errors.Pkcs11SessionsExhausted), svc.open_key(kms, b"\x07"):
         pass
 
 

@@ -1,7 +1,10 @@
 """Backups: snapshots, the 7-day pending-deletion window and the retention policy.
 
-Theory of operation: a backup is born ``CREATE_IN_PROGRESS`` holding a copy of one HSM's
-contents plus the cluster certificate, trust anchor and lineage, and a job makes it ``READY``.
+Theory of operation: a backup is born ``CREATE_IN_PROGRESS`` holding the cluster certificate,
+trust anchor and lineage, and a job makes it ``READY``. The copy of one HSM's contents it holds
+is a snapshot of its own (:class:`~hsmkms.cloudhsm.model.BackupContents`), written once when the
+backup is taken (or copied to another Region) and never rewritten by the changes of state,
+tags or policy below.
 DeleteBackup (or a retention purge) makes it ``PENDING_DELETION`` with a job at
 ``DeleteTimestamp`` that makes it ``DELETED``; RestoreBackup cancels that job. Retention: for each
 cluster one job is kept due at the moment its oldest purgeable backup reaches the policy's age;
@@ -24,7 +27,14 @@ from hsmkms.cloudhsm.errors import (
     message,
 )
 from hsmkms.cloudhsm.lifecycle import BackupEvent
-from hsmkms.cloudhsm.model import BACKUPS, Backup, BackupState, Cluster
+from hsmkms.cloudhsm.model import (
+    BACKUP_CONTENTS,
+    BACKUPS,
+    Backup,
+    BackupContents,
+    BackupState,
+    Cluster,
+)
 from hsmkms.cloudhsm.timing import DAY, PENDING_DELETION_SECONDS, Step, duration
 from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
@@ -60,6 +70,7 @@ class Backups:
     def __init__(self, store: Store, scheduler: Scheduler, timing: str,
                  clusters: Repository[Cluster], rand: ids.Random) -> None:
         self.repo = store.repository(BACKUPS, Backup)
+        self.snapshots = store.repository(BACKUP_CONTENTS, BackupContents)
         self.clusters = clusters
         self.scheduler = scheduler
         self.timing = timing
@@ -91,6 +102,11 @@ class Backups:
     def of_cluster(self, scope: str, cluster_id: str) -> list[Backup]:
         return [b for b in self.repo.values(scope) if b.cluster_id == cluster_id]
 
+    def contents(self, scope: str, backup_id: str) -> HsmContents:
+        """The HSM contents the backup holds."""
+        snapshot = self.snapshots.get(scope, backup_id)
+        return snapshot.contents if snapshot is not None else HsmContents()
+
     def latest_ready(self, scope: str, cluster_id: str) -> Backup | None:
         ready = [b for b in self.of_cluster(scope, cluster_id) if b.state is BackupState.READY]
         return max(ready, key=lambda b: b.create_timestamp, default=None)
@@ -100,14 +116,16 @@ class Backups:
     def take(self, scope: str, cluster: Cluster, contents: HsmContents, now: float) -> Backup:
         backup = Backup(backup_id=ids.new_id("backup", self.rand), cluster_id=cluster.cluster_id,
                         state=BackupState.CREATE_IN_PROGRESS, create_timestamp=now,
-                        hsm_type=cluster.hsm_type, mode=cluster.mode, contents=contents,
+                        hsm_type=cluster.hsm_type, mode=cluster.mode,
                         cluster_certificate=cluster.cluster_certificate,
                         trust_anchor=cluster.trust_anchor, lineage=cluster.lineage)
+        self.snapshots.put(scope, backup.backup_id, BackupContents(contents))
         self._add(scope, backup, now)
         return backup
 
     def copy(self, source: Backup, source_region: str, dest_scope: str,
              tags: dict[str, str] | None, now: float) -> Backup:
+        """A copy of ``source`` (a backup of the same account in ``source_region``)."""
         if source.state is not BackupState.READY:
             raise CloudHsmInvalidRequestException(
                 message("copy_state", id=source.backup_id, state=source.state))
@@ -117,6 +135,10 @@ class Backups:
                        source_cluster=source.cluster_id, never_expires=False,
                        delete_timestamp=0.0, policy="", retention_days=0,
                        tags=dict(source.tags) if tags is None else tags)
+        self.snapshots.put(dest_scope, copy.backup_id,
+                           BackupContents(self.contents(
+                               f"{dest_scope.partition('/')[0]}/{source_region}",
+                               source.backup_id)))
         self._add(dest_scope, copy, now)
         return copy
 

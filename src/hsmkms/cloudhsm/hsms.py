@@ -98,8 +98,9 @@ class Hsms:
         hsm = _find(cluster, args["hsm"]) if cluster else None
         if cluster is None or hsm is None or hsm.state is not HsmState.CREATE_IN_PROGRESS:
             return
-        ready = replace(hsm, state=lifecycle.hsm_next(hsm.state, HsmEvent.CREATED),
-                        contents=self._contents_for_new_hsm(scope, cluster))
+        ready = replace(hsm, state=lifecycle.hsm_next(hsm.state, HsmEvent.CREATED))
+        service.contents.replace(scope, cluster.cluster_id, hsm.hsm_id,
+                                 self._contents_for_new_hsm(scope, cluster))
         if cluster.state is ClusterState.UNINITIALIZED and not cluster.cluster_csr:
             cluster, ready = _with_identity(cluster, ready, at)
         cluster = replace(cluster, hsms=tuple(ready if h.hsm_id == hsm.hsm_id else h
@@ -113,13 +114,15 @@ class Hsms:
         restored cluster without backups of its own: its source backup) (add-remove-hsm)."""
         live = cluster.active_hsms()
         if live:
-            return live[0].contents
+            return self.service.contents.load(scope, cluster.cluster_id, live[0].hsm_id)
         backups = self.service.backups
         backup = backups.latest_ready(scope, cluster.cluster_id)
-        if backup is None and cluster.source_backup_id:
-            backup = backups.repo.get(cluster.source_backup_scope or scope,
-                                      cluster.source_backup_id)
-        return backup.contents if backup is not None else HsmContents()
+        if backup is not None:
+            return backups.contents(scope, backup.backup_id)
+        where = cluster.source_backup_scope or scope
+        if cluster.source_backup_id and backups.repo.get(where, cluster.source_backup_id):
+            return backups.contents(where, cluster.source_backup_id)
+        return HsmContents()
 
     # -- DeleteHsm -----------------------------------------------------------------------------
 
@@ -153,6 +156,7 @@ class Hsms:
             cluster = replace(cluster, cluster_csr="", hsm_certificate="",
                               aws_hardware_certificate="", manufacturer_hardware_certificate="")
         service.save_cluster(scope, cluster)
+        service.contents.discard(scope, cluster.cluster_id, hsm.hsm_id)
         if hsm.eni_id:
             service.network.delete_eni(scope, hsm.eni_id)
 

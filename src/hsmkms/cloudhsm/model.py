@@ -2,12 +2,15 @@
 
 Shared contract (read by the HSM-contents code in :mod:`hsmkms.hsm` and, later, by KMS key
 stores): a :class:`Cluster` is stored in the repository ``"cloudhsm.cluster"`` under the scope
-``account/region`` and its id; each :class:`Hsm` of the cluster holds its *own copy* of the HSM
-contents (:class:`hsmkms.hsm.model.HsmContents`: users, keys); a :class:`Backup` (repository
-``"cloudhsm.backup"``) holds a copy of those contents and the cluster certificate. Fields may
+``account/region`` and its id, with its topology and states only: each HSM's contents (users,
+keys) are rows of their own (:mod:`hsmkms.hsm.contents`). A :class:`Backup` (repository
+``"cloudhsm.backup"``) holds the cluster certificate and its state; the snapshot of one HSM's
+contents it was taken from is a :class:`BackupContents` (``"cloudhsm.backup-contents"``, same
+scope and id), written once when the backup is taken or copied. Fields may
 be added (with defaults); existing ones are not renamed. A removed field is simply not read
 back (the store codec ignores keys a dataclass no longer has): ``Cluster.csr_key`` moved to
-the HSM that made the CSR (``Hsm.csr_key``).
+the HSM that made the CSR (``Hsm.csr_key``); ``Hsm.contents`` and ``Backup.contents`` moved
+to rows of their own (old documents are split on first load: :mod:`hsmkms.cloudhsm.legacy`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hsmkms.store.codec import Secret
 
 CLUSTERS = "cloudhsm.cluster"
 BACKUPS = "cloudhsm.backup"
+BACKUP_CONTENTS = "cloudhsm.backup-contents"
 
 
 class ClusterState(enum.StrEnum):
@@ -63,7 +67,6 @@ class Hsm:
     eni_id: str = ""
     eni_ip: str = ""
     state_message: str = ""
-    contents: HsmContents = field(default_factory=HsmContents)
     hsm_type: str = ""
     create_timestamp: float = 0.0
     #: The private key (PKCS #8 PEM) behind the cluster's CSR, held by the first HSM of an
@@ -118,7 +121,8 @@ class Cluster:
 
 @dataclass(frozen=True, slots=True)
 class Backup:
-    """A snapshot of a cluster: one HSM's contents, the cluster certificate and its lineage.
+    """A snapshot of a cluster: the cluster certificate and its lineage (and, in
+    :class:`BackupContents`, one HSM's contents).
 
     Copies made by CopyBackupToRegion keep ``cluster_id`` (the source cluster), and record where
     they came from in ``source_*``; no retention policy applies to them (spec 1.4 B6).
@@ -130,7 +134,6 @@ class Backup:
     create_timestamp: float
     hsm_type: str
     mode: str = "FIPS"
-    contents: HsmContents = field(default_factory=HsmContents)
     cluster_certificate: str = ""
     trust_anchor: str = ""
     lineage: str = ""
@@ -146,3 +149,10 @@ class Backup:
     #: The retention policy (days) of its cluster, kept when that DELETED cluster is forgotten
     #: (24 h after deletion); 0 while the cluster's own policy applies.
     retention_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BackupContents:
+    """What one backup holds of the HSMs: a copy of one HSM's contents, written once."""
+
+    contents: HsmContents

@@ -8,7 +8,9 @@ its own unit of work. Jobs receive their due time as ``at`` so that a clock adva
 replays them at the right moments. No HTTP, no wall clock: ``now`` is always passed in.
 
 Other packages use :class:`CloudHsmService` as ``app.cloudhsm`` (``get_cluster``,
-``save_cluster``, ``activate``, ``related``, ``take_backup``).
+``save_cluster``, ``activate``, ``related``, ``take_backup``); it is the HSM service's
+:class:`~hsmkms.hsm.service.ClusterTopology`. The HSMs' contents are rows of
+:mod:`hsmkms.hsm.contents` (``self.contents``), read here to back an HSM up or to fill a new one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from hsmkms.cloudhsm import certs, ids, lifecycle
+from hsmkms.cloudhsm import certs, ids, legacy, lifecycle
 from hsmkms.cloudhsm.backups import Backups
 from hsmkms.cloudhsm.errors import (
     CloudHsmInvalidRequestException,
@@ -37,6 +39,8 @@ from hsmkms.cloudhsm.timing import (
     duration,
 )
 from hsmkms.config import Config
+from hsmkms.hsm.contents import ContentsRows
+from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
 
@@ -74,6 +78,9 @@ class CloudHsmService:
         self.rand = rand
         self.network = ClusterNetwork(network)
         self.backups = Backups(store, scheduler, config.timing, self.repo, rand)
+        self.contents = ContentsRows(store)
+        legacy.split_contents(store, self.repo, self.backups.repo, self.backups.snapshots,
+                              self.contents)
         for task, fn in ((CLUSTER_READY_TASK, self._cluster_ready_due),
                          (CLUSTER_GONE_TASK, self._cluster_gone_due),
                          (CLUSTER_FORGET_TASK, self._cluster_forget_due),
@@ -90,6 +97,24 @@ class CloudHsmService:
 
     def save_cluster(self, scope: str, cluster: Cluster) -> None:
         self.repo.put(scope, cluster.cluster_id, cluster)
+
+    def find_cluster(self, cluster_id: str) -> tuple[str, Cluster] | None:
+        """The scope and cluster with this id, in any scope (faults are global); not DELETED
+        nor being deleted."""
+        for scope in self.repo.scopes():
+            cluster = self.repo.get(scope, cluster_id)
+            if cluster is not None and cluster.state not in (ClusterState.DELETED,
+                                                             ClusterState.DELETE_IN_PROGRESS):
+                return scope, cluster
+        return None
+
+    def newest_backup_contents(self, scope: str, cluster_id: str) -> HsmContents | None:
+        """The contents of the cluster's newest backup that is not DELETED (its keys, with
+        their tombstones, as they were then)."""
+        kept = [b for b in self.backups.of_cluster(scope, cluster_id)
+                if b.state is not BackupState.DELETED]
+        newest = max(kept, key=lambda b: b.create_timestamp, default=None)
+        return self.backups.contents(scope, newest.backup_id) if newest is not None else None
 
     def activate(self, scope: str, cluster_id: str, now: float) -> Cluster:
         """INITIALIZED -> ACTIVE (``cluster activate``), with the activation backup."""
@@ -124,7 +149,8 @@ class CloudHsmService:
         live = cluster.active_hsms() or ([departing] if departing is not None else [])
         if not live:
             raise CloudHsmInvalidRequestException(message("no_hsm_for_backup", id=cluster_id))
-        return self.backups.take(scope, cluster, live[0].contents, now).backup_id
+        contents = self.contents.load(scope, cluster_id, live[0].hsm_id)
+        return self.backups.take(scope, cluster, contents, now).backup_id
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ def install(app: App) -> None:
     from hsmkms.hsm.routes import install_routes  # noqa: PLC0415 - imported at install time
     from hsmkms.hsm.service import HsmService  # noqa: PLC0415
 
-    service = HsmService(app)
+    service = HsmService(app.store, app.clock.now, app.cloudhsm,  # type: ignore[attr-defined]
+                         pkcs11_sessions=app.config.pkcs11_sessions,
+                         cli_idle_timeout=app.config.cli_idle_timeout)
     app.hsm = service  # type: ignore[attr-defined]
     install_routes(app, service)

@@ -10,25 +10,25 @@ contents it had. When the fault is removed it is ``ACTIVE`` again: its users sta
 (AWS does not synchronise users; repair with the CLI as spec 3.5 says), and its token keys are
 synchronised with the other reachable HSMs' (:func:`hsmkms.hsm.keys.synchronise`).
 
-Pure: a cluster in, the changed cluster out; illegal moves raise and change nothing.
+Pure: a cluster (and the contents of its HSMs, by HSM id) in, the changed ones out; illegal
+moves raise and change nothing. The contents live in rows of their own
+(:mod:`hsmkms.hsm.contents`); the caller loads and saves them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 
 from hsmkms.cloudhsm.lifecycle import HsmEvent, IllegalTransition, hsm_next
-from hsmkms.cloudhsm.model import Cluster, Hsm, HsmState
+from hsmkms.cloudhsm.model import Cluster, HsmState
 from hsmkms.hsm import keys
 from hsmkms.hsm.errors import ClusterStateError, InvalidInput
 from hsmkms.hsm.model import HsmContents
 
 
-def move(cluster: Cluster, hsm_id: str, *, reachable: bool,
-         backup: HsmContents | None = None) -> Cluster:
-    """``backup``: the contents of the cluster's newest backup, the source of the keys made
-    meanwhile when no other HSM stayed reachable (the ones that did were deleted, and a
-    deletion backs up first)."""
+def move(cluster: Cluster, hsm_id: str, *, reachable: bool) -> Cluster:
+    """The cluster with the HSM DEGRADED (``reachable=False``) or ACTIVE again."""
     hsm = next((h for h in cluster.hsms if h.hsm_id == hsm_id), None)
     if hsm is None:
         raise InvalidInput(f"HSM {hsm_id} is not in cluster {cluster.cluster_id}.")
@@ -39,31 +39,29 @@ def move(cluster: Cluster, hsm_id: str, *, reachable: bool,
             raise ClusterStateError(f"HSM {hsm_id} is already unreachable.") from None
         raise ClusterStateError(f"HSM {hsm_id} is {hsm.state}: only an ACTIVE HSM can be made "
                                 "unreachable.") from None
-    hsms = tuple(dataclasses.replace(h, state=state) if h.hsm_id == hsm_id else h
-                 for h in cluster.hsms)
-    if reachable:
-        hsms = _synchronise_keys(hsms, hsm_id, backup)
-    return dataclasses.replace(cluster, hsms=hsms)
+    return dataclasses.replace(cluster, hsms=tuple(
+        dataclasses.replace(h, state=state) if h.hsm_id == hsm_id else h for h in cluster.hsms))
 
 
-def _synchronise_keys(hsms: tuple[Hsm, ...], returning: str,
-                      backup: HsmContents | None) -> tuple[Hsm, ...]:
-    """The returning HSM last, so the copies of the HSMs that stayed reachable win; with none,
-    the newest backup stands in for them (its tombstones too: nothing deleted comes back)."""
-    active = [h for h in hsms if h.state is HsmState.ACTIVE]
-    others = [h for h in active if h.hsm_id != returning]
-    back = [h for h in active if h.hsm_id == returning]
-    peers = [h.contents for h in others]
+def synchronise_returning(cluster: Cluster, contents: Mapping[str, HsmContents], returning: str,
+                          backup: HsmContents | None = None) -> dict[str, HsmContents]:
+    """The new contents of the ACTIVE HSMs once ``returning`` (ACTIVE again in ``cluster``)
+    answers: the returning HSM last, so the copies of the HSMs that stayed reachable win; with
+    none, ``backup`` (the contents of the cluster's newest backup: the ones that did were
+    deleted, and a deletion backs up first) stands in for them, its tombstones too, so nothing
+    deleted comes back."""
+    active = [h.hsm_id for h in cluster.active_hsms()]
+    others = [i for i in active if i != returning]
+    back = [i for i in active if i == returning]
+    peers = [contents[i] for i in others]
     if not others and backup is not None:
         peers = [backup]
-    merged = keys.synchronise((*peers, *(h.contents for h in back)))
-    synced = dict(zip([h.hsm_id for h in others] + [h.hsm_id for h in back],
-                      merged[len(peers) - len(others):], strict=True))
-    return tuple(dataclasses.replace(h, contents=synced[h.hsm_id]) if h.hsm_id in synced
-                 else h for h in hsms)
+    merged = keys.synchronise((*peers, *(contents[i] for i in back)))
+    return dict(zip(others + back, merged[len(peers) - len(others):], strict=True))
 
 
-def next_reference(cluster: Cluster) -> int:
-    """The cluster's next key-reference, unreachable HSMs included (a reference is never
-    handed out twice, even to keys an unreachable HSM holds)."""
-    return max((h.contents.next_key_reference for h in cluster.hsms_in_service()), default=0)
+def next_reference(in_service: Iterable[HsmContents]) -> int:
+    """The cluster's next key-reference, given the contents of its HSMs in service,
+    unreachable ones included (a reference is never handed out twice, even to keys an
+    unreachable HSM holds)."""
+    return max((c.next_key_reference for c in in_service), default=0)

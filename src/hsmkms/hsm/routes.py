@@ -186,9 +186,7 @@ def _key_generate_aes(c: Call) -> dict[str, Any]:
     share = tuple(passwords.normalise_username(u) for u in _strings(c, "share_crypto_users"))
     ref = c.hsm.generate(token, _int_arg(c, "key_length_bytes", 0), c.text("label"),
                          attrs, share)
-    session = c.hsm.session(token, c.now)
-    cluster = c.hsm._cluster(c.scope, session.cluster_id)  # noqa: SLF001 - same package
-    return {"key": keys.render(c.hsm._contents(cluster), ref, verbose=True)}  # noqa: SLF001
+    return {"key": c.hsm.describe_key(token, ref)}
 
 
 def _cluster_activate(c: Call) -> str:

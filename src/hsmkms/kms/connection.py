@@ -34,6 +34,7 @@ from hsmkms.store.codec import Secret
 
 if TYPE_CHECKING:
     from hsmkms.app import App
+    from hsmkms.hsm.service import HsmService
 
 KMSUSER = "kmsuser"
 CLUSTER_PORTS = (2223, 2225)
@@ -66,16 +67,6 @@ def _drop_egress(network: Any, scope: str, group_id: str) -> None:
     group = groups.find(scope, group_id) if groups is not None else None
     if group is not None and group.egress:
         groups.revoke(scope, group_id, "egress", [], [r.rule_id for r in group.egress])
-
-
-def kmsuser_locked(cluster: Any) -> bool:
-    """kmsuser is locked out on some HSM (five wrong passwords there, e.g. someone trying to
-    log in as kmsuser while KMS is connected): KMS's requests to that HSM are refused."""
-    for hsm in cluster.active_hsms():
-        user = hsm.contents.user(KMSUSER)
-        if user is not None and user.locked:
-            return True
-    return False
 
 
 class ConnectFailed(Exception):
@@ -250,7 +241,8 @@ class Connection:
         if not cluster.active_hsms():
             raise KMSInvalidStateException(NO_HSMS.format(cluster=cluster.cluster_id,
                                                           store=store.store_id))
-        if kmsuser_locked(cluster):
+        if self.app.hsm.is_user_locked(scope, cluster.cluster_id,  # type: ignore[attr-defined]
+                                       KMSUSER):
             raise KMSInvalidStateException(LOCKED_OUT)
         return cluster
 
@@ -260,10 +252,12 @@ class Connection:
         from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
 
         cluster = self.usable_cluster(who.scope, store, f"{key.arn} cannot be used")
+        hsm: HsmService = self.app.hsm  # type: ignore[attr-defined]
         try:
-            with self.app.hsm.use_key(store.session_id or "",  # type: ignore[attr-defined]
-                                      bytes.fromhex(key.backing_key_id or "")) as material:
-                yield crypto.KeyCipher(bytes(material))
+            # The backing key stays in the HSMs: KMS frames the blob around its AES-GCM.
+            with hsm.open_key(store.session_id or "",
+                              bytes.fromhex(key.backing_key_id or "")) as backing_key:
+                yield crypto.KeyCipher.over(backing_key)
         except hsm_errors.HsmError as err:
             raise _translate(err, key, store, cluster.cluster_id) from None
 
