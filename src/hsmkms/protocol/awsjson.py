@@ -52,7 +52,9 @@ class JsonService:
                                               model.compile_io(name, "output", cache))
         unknown = set(handlers) - set(model.operations)
         if unknown:
-            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)}")
+            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)} "
+                             "(scripts/gen_models.py keeps the EC2 and CloudTrail operations "
+                             "it lists)")
         self.handlers = handlers
         members = {m for name in model.error_shape_names
                    for m in model.shapes[name].get("members", {})}

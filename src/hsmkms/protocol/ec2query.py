@@ -87,7 +87,9 @@ class Ec2QueryService:
                                               model.compile_io(name, "output", cache))
         unknown = set(handlers) - set(model.operations)
         if unknown:
-            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)}")
+            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)} "
+                             "(scripts/gen_models.py keeps the EC2 and CloudTrail operations "
+                             "it lists)")
         self.handlers = handlers
         self._query_names = {(shape, member): spec["queryName"]
                              for shape, body in model.shapes.items()
