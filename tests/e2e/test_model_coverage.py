@@ -1,4 +1,5 @@
-"""Every operation of the botocore KMS model is either implemented or listed, in
+"""Every operation of the KMS model hsmkms ships (``hsmkms/protocol/models/kms.json``, pinned
+from one botocore release, not the installed botocore's) is either implemented or listed, in
 ``docs/compatibility.md``, as not implemented yet and answers ``NotImplementedYetException``
 (HTTP 400). The test parses the doc, so the list and the server cannot drift apart."""
 
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import botocore.model
-import botocore.session
 import pytest
 
+from hsmkms.protocol.model import load, service_model
 from hsmkms.testing.server import ServerProcess
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
@@ -30,7 +31,7 @@ def documented_missing() -> set[str]:
 
 
 def kms_model() -> botocore.model.ServiceModel:
-    return botocore.session.get_session().get_service_model("kms")
+    return service_model("kms")
 
 
 class Minimal:
@@ -135,3 +136,22 @@ def test_unknown_operation_is_not_confused_with_unimplemented(
         module_server: ServerProcess, raw: Callable[..., Any]) -> None:
     status, _h, body = raw(module_server, "TrentService.CreateGrants", {})
     assert (status, json.loads(body)["__type"]) == (400, "UnknownOperationException")
+
+
+def test_the_shipped_model_is_the_pinned_one() -> None:
+    """The server speaks the model of botocore 1.44.8 whatever botocore is installed."""
+    spec = load("kms")
+    assert spec.botocore_version == "1.44.8"
+    assert len(kms_model().operation_names) == 56
+    assert {"Encapsulate", "Decapsulate"} <= set(kms_model().operation_names)
+    assert {"ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"} <= set(spec.shapes["KeySpec"]["enum"])
+
+
+def test_ml_kem_keys_are_not_implemented_yet(module_server: ServerProcess,
+                                             raw: Callable[..., Any]) -> None:
+    status, _h, body = raw(module_server, "TrentService.CreateKey",
+                           {"KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE"})
+    assert (status, json.loads(body)) == (400, {
+        "__type": "NotImplementedYetException",
+        "message": "hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
+                   "ENCRYPT_DECRYPT) only; KeySpec ML_KEM_768 is not implemented yet."})

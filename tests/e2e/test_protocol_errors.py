@@ -88,6 +88,8 @@ def test_type_error_messages(module_server: ServerProcess, raw: Callable[..., An
 
 
 def test_validation_messages(module_server: ServerProcess, raw: Callable[..., Any]) -> None:
+    """An enum's message lists the values of the model hsmkms ships (botocore 1.44.8's KMS
+    model, which added ``ENCAPSULATE_DECAPSULATE``), as AWS's lists those of its model."""
     check_error(raw(module_server, "TrentService.GenerateRandom", {"NumberOfBytes": 1025}), 400,
                 "ValidationException",
                 "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy "
@@ -109,8 +111,9 @@ def test_validation_messages(module_server: ServerProcess, raw: Callable[..., An
                 "failed to satisfy constraint: Member must have length less than or equal to "
                 "8192; Value 'NOPE' at 'keyUsage' failed to satisfy constraint: Member must "
                 "satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, "
-                "KEY_AGREEMENT]; Value '' at 'tags.1.member.tagKey' failed to satisfy "
-                "constraint: Member must have length greater than or equal to 1")
+                "KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]; Value '' at 'tags.1.member.tagKey' "
+                "failed to satisfy constraint: Member must have length greater than or equal "
+                "to 1")
     plaintext = base64.b64encode(b"x" * 4097).decode()
     check_error(raw(module_server, "TrentService.Encrypt",
                     {"KeyId": "alias/x", "Plaintext": plaintext}), 400, "ValidationException",

@@ -17,6 +17,7 @@ from hsmkms.errors import (
     ValidationException,
 )
 from hsmkms.protocol.awsjson import JsonService
+from hsmkms.protocol.model import SERVICES, Node, load, service_model
 from hsmkms.protocol.validate import summarise
 
 
@@ -195,9 +196,123 @@ def test_hostile_bodies_are_serialization_errors(kms: JsonService) -> None:
     """Nothing a client sends may escape as an internal error."""
     for op, body in (("CreateKey", b"[" * 100000), ("CreateKey", b'{"Tags": ' + b"[" * 50000),
                      ("CreateKey", b'{"Description": "\\ud800"}'),
-                     ("Encrypt", b'{"KeyId": "k", "Plaintext": "aGk=", '
-                                 b'"EncryptionContext": {"\\udfff": "x"}}')):
+                     ("Encrypt", (b'{"KeyId": "k", "Plaintext": "aGk=", '
+                                  b'"EncryptionContext": {"\\udfff": "x"}}'))):
         with pytest.raises(SerializationException):
             kms.parse(op, body)
     assert parse(kms, "CreateKey", {"Description": "\u00fc\U0001f511"}) == {
         "Description": "\u00fc\U0001f511"}
+
+
+# -- the pinned models --------------------------------------------------------------------------
+
+
+def _walk(value: Any) -> Any:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_models_are_pinned_and_without_documentation(name: str) -> None:
+    spec = load(name)
+    assert spec.botocore_version == "1.44.8"
+    assert spec.description["hsmkms"]["source"].startswith(f"botocore/data/{name}/")
+    keys = set(_walk({k: v for k, v in spec.description.items() if k != "hsmkms"}))
+    assert "documentation" not in keys
+
+
+def test_trimmed_models_keep_the_names_of_unserved_operations() -> None:
+    ec2, trail = load("ec2"), load("cloudtrail")
+    assert set(trail.operations) == {"LookupEvents"}
+    assert "CreateTrail" in trail.unserved_operations
+    assert len(ec2.operations) == 17
+    assert "DescribeInstances" in ec2.unserved_operations
+    assert not set(ec2.operations) & set(ec2.unserved_operations)
+    # Every shape an EC2 operation reaches is there, and no other.
+    reached: set[str] = set()
+    todo = [op[part]["shape"] for op in ec2.operations.values() for part in ("input", "output")
+            if part in op]
+    while todo:
+        shape = todo.pop()
+        if shape not in reached:
+            reached.add(shape)
+            body = ec2.shapes[shape]
+            todo += [m["shape"] for m in body.get("members", {}).values()]
+            todo += [body[p]["shape"] for p in ("member", "key", "value") if p in body]
+    assert reached == set(ec2.shapes)
+
+
+def test_an_unserved_operation_is_not_implemented_rather_than_unknown() -> None:
+    service = JsonService("cloudtrail", {})
+    op, params = service.parse("CreateTrail", b'{"Name": "t"}')
+    with pytest.raises(NotImplementedYet) as exc:
+        service.invoke(None, op, params)
+    assert exc.value.message == ("hsmkms does not implement com.amazonaws.cloudtrail.v20131101."
+                                 "CloudTrail_20131101.CreateTrail yet.")
+    with pytest.raises(UnknownOperationException):
+        service.parse("CreateTrails", b"{}")
+
+
+def _reference(shape: Any, cache: dict[str, Node]) -> Node:
+    """A node built from botocore's own resolution of the same JSON (botocore.model shapes), as
+    the server compiled them before it shipped its models: the two must agree exactly."""
+    if shape.name in cache:
+        return cache[shape.name]
+    meta = shape.metadata
+    node = Node(type=shape.type_name, name=shape.name, min=meta.get("min"), max=meta.get("max"),
+                sensitive=bool(meta.get("sensitive")), enum=tuple(meta.get("enum", ())),
+                timestamp_format=shape.serialization.get("timestampFormat", "unixTimestamp"),
+                pattern_text=meta.get("pattern", ""))
+    cache[shape.name] = node
+    if shape.type_name == "structure":
+        for name, member in shape.members.items():
+            wire = member.serialization.get("name", name)
+            node.members.append((name, wire, name[:1].lower() + name[1:],
+                                 _reference(member, cache), name in shape.required_members))
+    elif shape.type_name == "list":
+        node.item = _reference(shape.member, cache)
+        node.flattened = bool(shape.serialization.get("flattened"))
+        node.wire_item_name = shape.member.serialization.get("name")
+    elif shape.type_name == "map":
+        node.key = _reference(shape.key, cache)
+        node.item = _reference(shape.value, cache)
+    return node
+
+
+def _same(ours: Node, theirs: Node, seen: set[tuple[int, int]]) -> None:
+    if (id(ours), id(theirs)) in seen:
+        return
+    seen.add((id(ours), id(theirs)))
+    fields = ("type", "name", "min", "max", "sensitive", "enum", "timestamp_format",
+              "pattern_text", "flattened", "wire_item_name")
+    assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields], ours.name
+    assert [m[:3] + m[4:] for m in ours.members] == [m[:3] + m[4:] for m in theirs.members]
+    assert list(ours.by_wire) == [m[1] for m in theirs.members]
+    for mine, other in zip(ours.members, theirs.members, strict=True):
+        _same(mine[3], other[3], seen)
+    for part in ("item", "key"):
+        mine, other = getattr(ours, part), getattr(theirs, part)
+        assert (mine is None) == (other is None), (ours.name, part)
+        if mine is not None:
+            _same(mine, other, seen)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_nodes_compile_as_botocore_resolves_the_model(name: str) -> None:
+    spec, model = load(name), service_model(name)
+    ours: dict[str, Node] = {}
+    theirs: dict[str, Node] = {}
+    assert list(spec.operations) == list(model.operation_names)
+    for op_name in spec.operations:
+        op = model.operation_model(op_name)
+        for part, shape in (("input", op.input_shape), ("output", op.output_shape)):
+            compiled = spec.compile_io(op_name, part, ours)
+            assert (compiled is None) == (shape is None), (op_name, part)
+            if compiled is not None:
+                _same(compiled, _reference(shape, theirs), set())
+    assert sorted(spec.error_shape_names) == sorted(s.name for s in model.error_shapes)

@@ -1,4 +1,4 @@
-"""Wire protocols generated from botocore's service models.
+"""Wire protocols generated from the pinned service models (``protocol/models``, from botocore).
 
 Handlers never see HTTP: they take the parsed, validated request members as a plain dict and
 return the response members as a plain dict. Everything in between (decoding, type checks,

@@ -20,7 +20,7 @@ from hsmkms.errors import (
     ServiceError,
     UnknownOperationException,
 )
-from hsmkms.protocol.model import Node, compile_shape, service_model
+from hsmkms.protocol.model import Node, load
 from hsmkms.protocol.validate import validate
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -41,24 +41,23 @@ class JsonService:
     """One JSON 1.1 service: its operations compiled from the model, and their handlers."""
 
     def __init__(self, model_name: str, handlers: dict[str, Handler]) -> None:
-        model = service_model(model_name)
+        model = load(model_name)
         self.model = model
         self.target_prefix: str = model.metadata["targetPrefix"]
         self.signing_name: str = model.signing_name
         cache: dict[str, Node] = {}
         self.operations: dict[str, Operation] = {}
         for name in model.operation_names:
-            op = model.operation_model(name)
-            self.operations[name] = Operation(
-                name,
-                compile_shape(op.input_shape, cache) if op.input_shape is not None else None,
-                compile_shape(op.output_shape, cache) if op.output_shape is not None else None,
-            )
-        unknown = set(handlers) - set(self.operations)
+            self.operations[name] = Operation(name, model.compile_io(name, "input", cache),
+                                              model.compile_io(name, "output", cache))
+        unknown = set(handlers) - set(model.operations)
         if unknown:
-            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)}")
+            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)} "
+                             "(scripts/gen_models.py keeps the EC2 and CloudTrail operations "
+                             "it lists)")
         self.handlers = handlers
-        members = {m for shape in model.error_shapes for m in shape.members}
+        members = {m for name in model.error_shape_names
+                   for m in model.shapes[name].get("members", {})}
         self.message_member = "Message" if "Message" in members and "message" not in members \
             else "message"
 
@@ -175,7 +174,8 @@ def _decode(node: Node, value: Any, parent: str, name: str = "") -> Any:  # noqa
         path = _join(parent, name)
         return [_decode(node.item, v, "", f"{path}[{i}]") for i, v in enumerate(value)]
     if kind == "map":
-        assert node.item is not None and node.key is not None
+        assert node.item is not None
+        assert node.key is not None
         path = _join(parent, name)
         return {_decode(node.key, k, "", path): _decode(node.item, v, path, str(k))
                 for k, v in value.items()}

@@ -1,4 +1,4 @@
-"""The EC2 query protocol (Smithy ``ec2Query``), generic over botocore's ``ec2`` model.
+"""The EC2 query protocol (Smithy ``ec2Query``), generic over the pinned ``ec2`` model.
 
 Request (spec ec2.md §1.1-1.2): ``POST /`` with a form body ``Action=<Op>&Version=2016-11-15&...``
 (parameters in the query string are accepted too). A member's wire key is its ``queryName``, else
@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 
 from hsmkms.errors import ServiceError
 from hsmkms.http import HttpRequest, HttpResponse
-from hsmkms.protocol.model import Node, compile_shape, service_model
+from hsmkms.protocol.model import Node, load
 
 Handler = Callable[[Any, dict[str, Any]], "dict[str, Any] | None"]
 CONTENT_TYPE = "text/xml;charset=UTF-8"
@@ -75,7 +75,7 @@ class QueryErrors:
 class Ec2QueryService:
     def __init__(self, handlers: dict[str, Handler], errors: QueryErrors,
                  model_name: str = "ec2") -> None:
-        model = service_model(model_name)
+        model = load(model_name)
         self.model = model
         self.version: str = model.api_version
         self.namespace = model.metadata.get("xmlNamespace", "").rstrip("/") + "/"
@@ -83,18 +83,16 @@ class Ec2QueryService:
         cache: dict[str, Node] = {}
         self.operations: dict[str, Operation] = {}
         for name in model.operation_names:
-            op = model.operation_model(name)
-            self.operations[name] = Operation(
-                name,
-                compile_shape(op.input_shape, cache) if op.input_shape is not None else None,
-                compile_shape(op.output_shape, cache) if op.output_shape is not None else None)
-        unknown = set(handlers) - set(self.operations)
+            self.operations[name] = Operation(name, model.compile_io(name, "input", cache),
+                                              model.compile_io(name, "output", cache))
+        unknown = set(handlers) - set(model.operations)
         if unknown:
-            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)}")
+            raise ValueError(f"handlers for operations not in the model: {sorted(unknown)} "
+                             "(scripts/gen_models.py keeps the EC2 and CloudTrail operations "
+                             "it lists)")
         self.handlers = handlers
-        shapes = model._shape_resolver._shape_map  # noqa: SLF001 - raw model, for queryName
         self._query_names = {(shape, member): spec["queryName"]
-                             for shape, body in shapes.items()
+                             for shape, body in model.shapes.items()
                              for member, spec in body.get("members", {}).items()
                              if "queryName" in spec}
         self._wire_cache: dict[str, dict[str, tuple[str, Node, bool]]] = {}

@@ -57,22 +57,12 @@ def _structure(node: Node, value: dict[str, Any], prefix: str, problems: list[st
         _value(child, member, path, problems)
 
 
-def _value(node: Node, value: Any, path: str, problems: list[str]) -> None:  # noqa: C901
+def _value(node: Node, value: Any, path: str, problems: list[str]) -> None:
     kind = node.type
     if kind == "structure":
         _structure(node, value, path + ".", problems)
         return
-    if kind in ("string", "blob", "list", "map"):
-        size = len(value)
-        if node.min is not None and size < node.min:
-            _fail(node, value, path, f"have length greater than or equal to {node.min}", problems)
-        if node.max is not None and size > node.max:
-            _fail(node, value, path, f"have length less than or equal to {node.max}", problems)
-    elif kind in ("integer", "long", "float", "double"):
-        if node.min is not None and value < node.min:
-            _fail(node, value, path, f"have value greater than or equal to {node.min}", problems)
-        if node.max is not None and value > node.max:
-            _fail(node, value, path, f"have value less than or equal to {node.max}", problems)
+    _bounds(node, value, path, problems)
     if kind == "string":
         if node.enum and value not in node.enum:
             _fail(node, value, path,
@@ -87,3 +77,19 @@ def _value(node: Node, value: Any, path: str, problems: list[str]) -> None:  # n
         for k, v in value.items():
             _value(node.key, k, f"{path}.key", problems)
             _value(node.item, v, f"{path}.value", problems)
+
+
+def _bounds(node: Node, value: Any, path: str, problems: list[str]) -> None:
+    """Length limits of strings, blobs, lists and maps; value limits of numbers."""
+    kind = node.type
+    if kind in ("string", "blob", "list", "map"):
+        size = len(value)
+        if node.min is not None and size < node.min:
+            _fail(node, value, path, f"have length greater than or equal to {node.min}", problems)
+        if node.max is not None and size > node.max:
+            _fail(node, value, path, f"have length less than or equal to {node.max}", problems)
+    elif kind in ("integer", "long", "float", "double"):
+        if node.min is not None and value < node.min:
+            _fail(node, value, path, f"have value greater than or equal to {node.min}", problems)
+        if node.max is not None and value > node.max:
+            _fail(node, value, path, f"have value less than or equal to {node.max}", problems)
