@@ -1,325 +1,263 @@
-"""KMS operation handlers: validated request dicts in, response dicts out.
+"""The KMS wire layer: one handler per operation, from validated request dicts to use cases and
+back to response dicts. No rules live here (those are the use cases'); a handler decodes the
+parameters, calls one use case and encodes its result.
 
-Operations of the KMS model without a handler here answer ``NotImplementedYetException``
-(``docs/compatibility.md`` lists them).
+Operations of the KMS model without a handler answer ``NotImplementedYetException``
+(``docs/compatibility.md`` lists them). Operations every key origin refuses
+(:data:`hsmkms.kms.capabilities.REFUSED_ONLY`) answer the refusal of the key's origin.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from hsmkms import crypto
 from hsmkms.context import RequestContext
-from hsmkms.errors import NotImplementedYet as NotImplementedYetError
 from hsmkms.errors import ValidationException
-from hsmkms.kms import states
-from hsmkms.kms.cryptoops import ALGORITHM, DRY_RUN, Crypto
-from hsmkms.kms.errors import (
-    DryRunOperationException,
-    NotFoundException,
-    UnsupportedOperationException,
-)
-from hsmkms.kms.keys import DAY, Caller, Keys
-from hsmkms.kms.model import Key, KeyState, Origin, alias_arn
+from hsmkms.kms.capabilities import REFUSED_ONLY
+from hsmkms.kms.errors import DryRunOperationException
+from hsmkms.kms.keystores import ConnectionState, CustomKeyStore
+from hsmkms.kms.model import Origin, alias_arn
 from hsmkms.kms.pagination import paginate
-from hsmkms.protocol.awsjson import JsonService
-
-if TYPE_CHECKING:
-    from hsmkms.app import App
+from hsmkms.kms.usecases.access import KeyAccess
+from hsmkms.kms.usecases.aliases import Aliases
+from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
+from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
+from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
 
 Params = dict[str, Any]
 Result = dict[str, Any]
-DELETE_TASK = "kms.delete-key"
-UNSUPPORTED_SPEC = ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                    "ENCRYPT_DECRYPT) only; {what} is not implemented yet.")
+Handler = Callable[[RequestContext, Params], Result | None]
 
 
-class KmsApi:
-    """The KMS service: the domain objects plus one handler per implemented operation."""
+@dataclass(frozen=True, slots=True)
+class UseCases:
+    access: KeyAccess
+    keys: KeyLifecycle
+    aliases: Aliases
+    crypto: Crypto
+    stores: KeyStores
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.keys = Keys(app.store)
-        self.crypto = Crypto(self.keys)
-        #: Extra CreateKey logic for other origins (the key-store package adds AWS_CLOUDHSM).
-        self.create_hooks: dict[Origin, Callable[[Caller, Params], Key]] = {}
-        #: Called after a key's metadata is deleted at the end of its waiting period.
-        self.deleted_hooks: list[Callable[[str, Key, float], None]] = []
-        #: Called after ScheduleKeyDeletion (the key store adds its CloudTrail details).
-        self.scheduled_hooks: list[Callable[[Caller, Key], None]] = []
-        #: Extra KeyMetadata members per key (e.g. CloudHsmClusterId).
-        self.metadata_hooks: list[Callable[[Key, Result], None]] = []
-        app.scheduler.register(DELETE_TASK, self._delete_due)
 
-    # -- helpers ------------------------------------------------------------------------------
+def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
+    """Operation name -> handler."""
+    keys, crypto, stores = uc.keys, uc.crypto, uc.stores
 
-    @staticmethod
-    def caller(ctx: RequestContext) -> Caller:
-        return Caller(ctx.account, ctx.region, ctx.now, ctx.request_id)
+    # -- keys ---------------------------------------------------------------------------------
 
-    def metadata(self, key: Key) -> Result:
-        state = self.keys.reported(key)
-        meta: Result = {
-            "AWSAccountId": key.account, "KeyId": key.key_id, "Arn": key.arn,
-            "CreationDate": key.created, "Enabled": state is KeyState.ENABLED,
-            "Description": key.description, "KeyUsage": key.key_usage, "KeyState": state,
-            "DeletionDate": key.deletion_date if state is KeyState.PENDING_DELETION else None,
-            "Origin": key.origin, "KeyManager": "CUSTOMER",
-            "CustomerMasterKeySpec": key.key_spec, "KeySpec": key.key_spec,
-            "EncryptionAlgorithms": [ALGORITHM], "MultiRegion": False,
-            "CurrentKeyMaterialId": key.key_material_id or None,
-        }
-        for hook in self.metadata_hooks:
-            hook(key, meta)
-        return meta
+    def create_key(ctx: RequestContext, p: Params) -> Result:
+        key = keys.create(ctx, NewKey(
+            key_spec=p.get("KeySpec"), customer_master_key_spec=p.get("CustomerMasterKeySpec"),
+            key_usage=p.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            origin=Origin(p.get("Origin", "AWS_KMS")), description=p.get("Description", ""),
+            policy=p.get("Policy"), tags=tuple(p.get("Tags", [])),
+            multi_region=bool(p.get("MultiRegion")),
+            custom_key_store_id=p.get("CustomKeyStoreId")))
+        return {"KeyMetadata": keys.metadata(key)}
 
-    def handlers(self) -> dict[str, Callable[[RequestContext, Params], Result | None]]:
-        return {name[3:]: getattr(self, name) for name in dir(self) if name.startswith("op_")}
+    def describe_key(ctx: RequestContext, p: Params) -> Result:
+        return {"KeyMetadata": keys.metadata(keys.describe(ctx, p["KeyId"]))}
 
-    # -- key lifecycle ------------------------------------------------------------------------
-
-    def op_CreateKey(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        who = self.caller(ctx)
-        spec = p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
-        if "KeySpec" in p and "CustomerMasterKeySpec" in p:
-            raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec in "
-                                      "the same request. CustomerMasterKeySpec is deprecated.")
-        usage = p.get("KeyUsage", "ENCRYPT_DECRYPT")
-        if spec == "SYMMETRIC_DEFAULT" and usage != "ENCRYPT_DECRYPT":
-            raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
-        origin = Origin(p.get("Origin", "AWS_KMS"))
-        if origin is Origin.AWS_CLOUDHSM:
-            _cloudhsm_key_shape(spec, bool(p.get("MultiRegion")))
-        if spec != "SYMMETRIC_DEFAULT":
-            raise NotImplementedYetError(UNSUPPORTED_SPEC.format(what=f"KeySpec {spec}"))
-        if p.get("MultiRegion"):
-            raise NotImplementedYetError(UNSUPPORTED_SPEC.format(what="MultiRegion"))
-        if "Policy" in p:
-            self.keys.check_policy(p["Policy"])
-        tags = self.keys.merged_tags({}, p.get("Tags", []))
-        hook = self.create_hooks.get(origin)
-        if origin is Origin.AWS_KMS and "CustomKeyStoreId" not in p:
-            key = self.keys.create(who, description=p.get("Description", ""),
-                                   policy=p.get("Policy"), tags=tags)
-        elif origin is Origin.AWS_KMS:
-            raise ValidationException(
-                "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
-                "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
-        elif hook is not None:
-            key = hook(who, {**p, "Tags": tags})
-        else:
-            raise NotImplementedYetError(UNSUPPORTED_SPEC.format(what=f"Origin {origin}"))
-        return {"KeyMetadata": self.metadata(key)}
-
-    def op_DescribeKey(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        key = self.keys.resolve(self.caller(ctx), p["KeyId"], aliases=True)
-        return {"KeyMetadata": self.metadata(key)}
-
-    def op_ListKeys(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        # Sorted by the marker's own order (creation time, then id), so that paging stays right
-        # even if the wall clock once stepped back between two CreateKey calls.
-        keys = sorted(self.keys.list_keys(self.caller(ctx)), key=_key_position)
-        page, more = paginate(keys, p.get("Limit"), p.get("Marker"), 100, _key_position)
+    def list_keys(ctx: RequestContext, p: Params) -> Result:
+        page, more = paginate(keys.list_keys(ctx), p.get("Limit"), p.get("Marker"), 100,
+                              key_position)
         return {"Keys": [{"KeyId": k.key_id, "KeyArn": k.arn} for k in page], **more}
 
-    def _managed(self, ctx: RequestContext, p: Params, operation: str) -> tuple[Caller, Key]:
-        who = self.caller(ctx)
-        return who, self.keys.usable(who, p["KeyId"], operation, aliases=False)
+    def enable_key(ctx: RequestContext, p: Params) -> None:
+        keys.enable(ctx, p["KeyId"])
 
-    def op_EnableKey(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who, key = self._managed(ctx, p, "EnableKey")
-        self.keys.apply(who, key, states.Event.ENABLE)
+    def disable_key(ctx: RequestContext, p: Params) -> None:
+        keys.disable(ctx, p["KeyId"])
 
-    def op_DisableKey(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who, key = self._managed(ctx, p, "DisableKey")
-        self.keys.apply(who, key, states.Event.DISABLE)
+    def schedule_key_deletion(ctx: RequestContext, p: Params) -> Result:
+        done = keys.schedule_deletion(ctx, p["KeyId"], p.get("PendingWindowInDays"))
+        return {"KeyId": done.key.arn, "DeletionDate": done.deletion_date,
+                "KeyState": "PendingDeletion", "PendingWindowInDays": done.pending_window_days}
 
-    def op_ScheduleKeyDeletion(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        who, key = self._managed(ctx, p, "ScheduleKeyDeletion")
-        days = self.keys.schedule_window(p.get("PendingWindowInDays"))
-        when = who.now + days * DAY
-        self.keys.apply(who, key, states.Event.SCHEDULE_DELETION, deletion_date=when,
-                        pending_window_days=days)
-        self.app.scheduler.schedule(DELETE_TASK, when, {"scope": who.scope, "key": key.key_id},
-                                    job_id=_deletion_job(who.scope, key.key_id))
-        for hook in self.scheduled_hooks:
-            hook(who, key)
-        return {"KeyId": key.arn, "DeletionDate": when, "KeyState": KeyState.PENDING_DELETION,
-                "PendingWindowInDays": days}
+    def cancel_key_deletion(ctx: RequestContext, p: Params) -> Result:
+        return {"KeyId": keys.cancel_deletion(ctx, p["KeyId"]).arn}
 
-    def op_CancelKeyDeletion(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        who, key = self._managed(ctx, p, "CancelKeyDeletion")
-        self.keys.apply(who, key, states.Event.CANCEL_DELETION, deletion_date=None,
-                        pending_window_days=None)
-        self.app.scheduler.cancel(_deletion_job(who.scope, key.key_id))
-        return {"KeyId": key.arn}
+    def update_key_description(ctx: RequestContext, p: Params) -> None:
+        keys.update_description(ctx, p["KeyId"], p["Description"])
 
-    def _delete_due(self, args: dict[str, str], due: float) -> None:
-        scope = args["scope"]
-        key = self.keys.keys.get(scope, args["key"])
-        if key is None or key.state is not KeyState.PENDING_DELETION:
-            return
-        # Dated when the waiting period ended, even if the clock jumped well past it.
-        self.keys.delete_now(scope, key, due)
-        self.crypto.forget(key.key_id)
-        for hook in self.deleted_hooks:
-            hook(scope, key, due)
+    def tag_resource(ctx: RequestContext, p: Params) -> None:
+        keys.tag(ctx, p["KeyId"], p["Tags"])
 
-    def op_UpdateKeyDescription(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who, key = self._managed(ctx, p, "UpdateKeyDescription")
-        self.keys.save(who, replace(key, description=p["Description"]))
+    def untag_resource(ctx: RequestContext, p: Params) -> None:
+        keys.untag(ctx, p["KeyId"], p["TagKeys"])
 
-    # -- tags and policies --------------------------------------------------------------------
-
-    def op_TagResource(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who, key = self._managed(ctx, p, "TagResource")
-        self.keys.save(who, replace(key, tags=self.keys.merged_tags(key.tags, p["Tags"])))
-
-    def op_UntagResource(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who, key = self._managed(ctx, p, "UntagResource")
-        remaining = {k: v for k, v in key.tags.items() if k not in set(p["TagKeys"])}
-        self.keys.save(who, replace(key, tags=remaining))
-
-    def op_ListResourceTags(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        _who, key = self._managed(ctx, p, "ListResourceTags")
-        tags = sorted(key.tags.items())
-        page, more = paginate(tags, p.get("Limit"), p.get("Marker"), 50, lambda t: t[0])
+    def list_resource_tags(ctx: RequestContext, p: Params) -> Result:
+        page, more = paginate(keys.tags(ctx, p["KeyId"]), p.get("Limit"), p.get("Marker"), 50,
+                              lambda t: t[0])
         return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in page], **more}
 
-    def _policy_name(self, p: Params, key: Key) -> None:
-        if p.get("PolicyName", "default") != "default":
-            raise NotFoundException(f"No such policy exists for key {key.arn}: "
-                                    f"{p['PolicyName']}. The only key policy name is default.")
+    def get_key_policy(ctx: RequestContext, p: Params) -> Result:
+        return {"Policy": keys.get_policy(ctx, p["KeyId"], p.get("PolicyName")),
+                "PolicyName": "default"}
 
-    def op_GetKeyPolicy(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        _who, key = self._managed(ctx, p, "GetKeyPolicy")
-        self._policy_name(p, key)
-        return {"Policy": key.policy, "PolicyName": "default"}
+    def put_key_policy(ctx: RequestContext, p: Params) -> None:
+        keys.put_policy(ctx, p["KeyId"], p.get("PolicyName"), p["Policy"])
 
-    def op_PutKeyPolicy(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who, key = self._managed(ctx, p, "PutKeyPolicy")
-        self._policy_name(p, key)
-        self.keys.save(who, replace(key, policy=self.keys.check_policy(p["Policy"])))
-
-    def op_ListKeyPolicies(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        self._managed(ctx, p, "ListKeyPolicies")
-        return {"PolicyNames": ["default"], "Truncated": False}
+    def list_key_policies(ctx: RequestContext, p: Params) -> Result:
+        return {"PolicyNames": keys.policy_names(ctx, p["KeyId"]), "Truncated": False}
 
     # -- aliases ------------------------------------------------------------------------------
 
-    def op_CreateAlias(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who = self.caller(ctx)
-        target = self.keys.usable(who, p["TargetKeyId"], "CreateAlias", aliases=False)
-        self.keys.create_alias(who, p["AliasName"], target)
+    def create_alias(ctx: RequestContext, p: Params) -> None:
+        uc.aliases.create(ctx, p["AliasName"], p["TargetKeyId"])
 
-    def op_UpdateAlias(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who = self.caller(ctx)
-        alias = self.keys.existing_alias(who, p["AliasName"])
-        target = self.keys.usable(who, p["TargetKeyId"], "UpdateAlias", aliases=False)
-        self.keys.aliases.put(who.scope, alias.name,
-                              replace(alias, target_key_id=target.key_id, updated=who.now))
+    def update_alias(ctx: RequestContext, p: Params) -> None:
+        uc.aliases.update(ctx, p["AliasName"], p["TargetKeyId"])
 
-    def op_DeleteAlias(self, ctx: RequestContext, p: Params) -> None:  # noqa: N802
-        who = self.caller(ctx)
-        alias = self.keys.existing_alias(who, p["AliasName"])
-        self.keys.aliases.delete(who.scope, alias.name)
+    def delete_alias(ctx: RequestContext, p: Params) -> None:
+        uc.aliases.delete(ctx, p["AliasName"])
 
-    def op_ListAliases(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        who = self.caller(ctx)
-        key = self.keys.resolve(who, p["KeyId"], aliases=False) if "KeyId" in p else None
-        aliases = self.keys.aliases_of(who, key)
-        page, more = paginate(aliases, p.get("Limit"), p.get("Marker"), 50, lambda a: a.name)
+    def list_aliases(ctx: RequestContext, p: Params) -> Result:
+        found = uc.aliases.list(ctx, p.get("KeyId"))
+        page, more = paginate(found, p.get("Limit"), p.get("Marker"), 50, lambda a: a.name)
         return {"Aliases": [{
-            "AliasName": a.name, "AliasArn": alias_arn(who.region, who.account, a.name),
+            "AliasName": a.name, "AliasArn": alias_arn(ctx.region, ctx.account, a.name),
             "TargetKeyId": a.target_key_id, "CreationDate": a.created,
             "LastUpdatedDate": a.updated} for a in page], **more}
 
     # -- cryptography -------------------------------------------------------------------------
 
-    def op_Encrypt(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        key, blob = self.crypto.encrypt(self.caller(ctx), p["KeyId"], p["Plaintext"],
-                                        p.get("EncryptionContext"),
-                                        dry_run=bool(p.get("DryRun")),
-                                        algorithm=p.get("EncryptionAlgorithm"))
+    def encrypt(ctx: RequestContext, p: Params) -> Result:
+        key, blob = crypto.encrypt(ctx, p["KeyId"], p["Plaintext"], p.get("EncryptionContext"),
+                                   dry_run=bool(p.get("DryRun")),
+                                   algorithm=p.get("EncryptionAlgorithm"))
         return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": ALGORITHM}
 
-    def op_Decrypt(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        who = self.caller(ctx)
+    def decrypt(ctx: RequestContext, p: Params) -> Result:
         algorithm = p.get("EncryptionAlgorithm")
         if _ignores_ciphertext(p):
-            self.crypto.dry_run_without_blob(who, p.get("KeyId"), "Decrypt", algorithm)
+            crypto.dry_run_without_blob(ctx, p.get("KeyId"), "Decrypt", algorithm)
             raise DryRunOperationException(DRY_RUN)
         _require_blob(p)
-        key, plaintext = self.crypto.decrypt(who, p["CiphertextBlob"],
-                                             p.get("EncryptionContext"), p.get("KeyId"),
-                                             dry_run=bool(p.get("DryRun")), algorithm=algorithm)
+        key, plaintext = crypto.decrypt(ctx, p["CiphertextBlob"], p.get("EncryptionContext"),
+                                        p.get("KeyId"), dry_run=bool(p.get("DryRun")),
+                                        algorithm=algorithm)
         return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": ALGORITHM,
                 "KeyMaterialId": key.key_material_id or None}
 
-    def op_ReEncrypt(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        who = self.caller(ctx)
+    def re_encrypt(ctx: RequestContext, p: Params) -> Result:
         dry_run = bool(p.get("DryRun"))
         source_algorithm = p.get("SourceEncryptionAlgorithm")
+        destination_algorithm = p.get("DestinationEncryptionAlgorithm")
         if _ignores_ciphertext(p):
-            self.crypto.dry_run_without_blob(who, p.get("SourceKeyId"), "ReEncrypt",
-                                             source_algorithm)
-            self.crypto.encrypt(who, p["DestinationKeyId"], b"", None, dry_run=True,
-                                operation="ReEncrypt",
-                                algorithm=p.get("DestinationEncryptionAlgorithm"))
+            crypto.dry_run_without_blob(ctx, p.get("SourceKeyId"), "ReEncrypt", source_algorithm)
+            crypto.encrypt(ctx, p["DestinationKeyId"], b"", None, dry_run=True,
+                           operation="ReEncrypt", algorithm=destination_algorithm)
         _require_blob(p)
-        source, plaintext = self.crypto.decrypt(who, p["CiphertextBlob"],
-                                                p.get("SourceEncryptionContext"),
-                                                p.get("SourceKeyId"), operation="ReEncrypt",
-                                                algorithm=source_algorithm)
-        dest, blob = self.crypto.encrypt(who, p["DestinationKeyId"], plaintext,
-                                         p.get("DestinationEncryptionContext"), dry_run=dry_run,
-                                         operation="ReEncrypt",
-                                         algorithm=p.get("DestinationEncryptionAlgorithm"))
+        source, plaintext = crypto.decrypt(ctx, p["CiphertextBlob"],
+                                           p.get("SourceEncryptionContext"),
+                                           p.get("SourceKeyId"), operation="ReEncrypt",
+                                           algorithm=source_algorithm)
+        dest, blob = crypto.encrypt(ctx, p["DestinationKeyId"], plaintext,
+                                    p.get("DestinationEncryptionContext"), dry_run=dry_run,
+                                    operation="ReEncrypt", algorithm=destination_algorithm)
         return {"CiphertextBlob": blob, "SourceKeyId": source.arn, "KeyId": dest.arn,
                 "SourceEncryptionAlgorithm": ALGORITHM,
                 "DestinationEncryptionAlgorithm": ALGORITHM,
                 "SourceKeyMaterialId": source.key_material_id or None,
                 "DestinationKeyMaterialId": dest.key_material_id or None}
 
-    def op_GenerateDataKey(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        key, plaintext, blob = self.crypto.data_key(self.caller(ctx), p, "GenerateDataKey")
-        return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": key.arn,
-                "KeyMaterialId": key.key_material_id or None}
+    def data_key(operation: str, *, with_plaintext: bool) -> Handler:
+        def handler(ctx: RequestContext, p: Params) -> Result:
+            made = crypto.data_key(ctx, p["KeyId"], key_spec=p.get("KeySpec"),
+                                   number_of_bytes=p.get("NumberOfBytes"),
+                                   context=p.get("EncryptionContext"),
+                                   dry_run=bool(p.get("DryRun")), operation=operation)
+            plaintext = {"Plaintext": made.plaintext} if with_plaintext else {}
+            return {"CiphertextBlob": made.blob, **plaintext, "KeyId": made.key.arn,
+                    "KeyMaterialId": made.key.key_material_id or None}
 
-    def op_GenerateDataKeyWithoutPlaintext(self, ctx: RequestContext,  # noqa: N802
-                                           p: Params) -> Result:
-        key, _plaintext, blob = self.crypto.data_key(self.caller(ctx), p,
-                                                     "GenerateDataKeyWithoutPlaintext")
-        return {"CiphertextBlob": blob, "KeyId": key.arn,
-                "KeyMaterialId": key.key_material_id or None}
+        return handler
 
-    def op_GenerateRandom(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
+    def generate_random(ctx: RequestContext, p: Params) -> Result:
         if "NumberOfBytes" not in p:
             raise ValidationException("NumberOfBytes is required.")
         if "CustomKeyStoreId" in p:
-            return {"Plaintext": self.random_from_store(ctx, p["CustomKeyStoreId"],
-                                                        p["NumberOfBytes"])}
-        return {"Plaintext": crypto.random_bytes(p["NumberOfBytes"])}
+            return {"Plaintext": stores.random(ctx, p["CustomKeyStoreId"], p["NumberOfBytes"])}
+        return {"Plaintext": crypto.random(p["NumberOfBytes"])}
 
-    def random_from_store(self, ctx: RequestContext, store_id: str, n: int) -> bytes:
-        """Replaced by the key-store package; without it no store exists."""
-        from hsmkms.kms.errors import CustomKeyStoreNotFoundException  # noqa: PLC0415
+    # -- custom key stores --------------------------------------------------------------------
 
-        raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
+    def create_custom_key_store(ctx: RequestContext, p: Params) -> Result:
+        store_id = stores.create(ctx, NewStore(
+            name=p["CustomKeyStoreName"],
+            store_type=p.get("CustomKeyStoreType", "AWS_CLOUDHSM"),
+            cluster_id=p.get("CloudHsmClusterId"),
+            trust_anchor=p.get("TrustAnchorCertificate"), password=p.get("KeyStorePassword")))
+        return {"CustomKeyStoreId": store_id}
+
+    def describe_custom_key_stores(ctx: RequestContext, p: Params) -> Result:
+        found = stores.describe(ctx, p.get("CustomKeyStoreId"), p.get("CustomKeyStoreName"))
+        page, more = paginate(found, p.get("Limit"), p.get("Marker"), 1000,
+                              lambda s: f"{s.created:020.6f}|{s.store_id}")
+        return {"CustomKeyStores": [_store_entry(s) for s in page], **more}
+
+    def connect_custom_key_store(ctx: RequestContext, p: Params) -> Result:
+        stores.connect(ctx, p["CustomKeyStoreId"])
+        return {}
+
+    def disconnect_custom_key_store(ctx: RequestContext, p: Params) -> Result:
+        stores.disconnect(ctx, p["CustomKeyStoreId"])
+        return {}
+
+    def update_custom_key_store(ctx: RequestContext, p: Params) -> Result:
+        stores.update(ctx, p["CustomKeyStoreId"], StoreUpdate(
+            new_name=p.get("NewCustomKeyStoreName"), cluster_id=p.get("CloudHsmClusterId"),
+            password=p.get("KeyStorePassword")))
+        return {}
+
+    def delete_custom_key_store(ctx: RequestContext, p: Params) -> Result:
+        stores.delete(ctx, p["CustomKeyStoreId"])
+        return {}
+
+    def refused(operation: str) -> Handler:
+        def handler(ctx: RequestContext, p: Params) -> None:
+            uc.access.refuse(ctx, operation, p["KeyId"])
+
+        return handler
+
+    table: dict[str, Handler] = {
+        "CreateKey": create_key, "DescribeKey": describe_key, "ListKeys": list_keys,
+        "EnableKey": enable_key, "DisableKey": disable_key,
+        "ScheduleKeyDeletion": schedule_key_deletion, "CancelKeyDeletion": cancel_key_deletion,
+        "UpdateKeyDescription": update_key_description,
+        "TagResource": tag_resource, "UntagResource": untag_resource,
+        "ListResourceTags": list_resource_tags,
+        "GetKeyPolicy": get_key_policy, "PutKeyPolicy": put_key_policy,
+        "ListKeyPolicies": list_key_policies,
+        "CreateAlias": create_alias, "UpdateAlias": update_alias, "DeleteAlias": delete_alias,
+        "ListAliases": list_aliases,
+        "Encrypt": encrypt, "Decrypt": decrypt, "ReEncrypt": re_encrypt,
+        "GenerateDataKey": data_key("GenerateDataKey", with_plaintext=True),
+        "GenerateDataKeyWithoutPlaintext": data_key("GenerateDataKeyWithoutPlaintext",
+                                                    with_plaintext=False),
+        "GenerateRandom": generate_random,
+        "CreateCustomKeyStore": create_custom_key_store,
+        "DescribeCustomKeyStores": describe_custom_key_stores,
+        "ConnectCustomKeyStore": connect_custom_key_store,
+        "DisconnectCustomKeyStore": disconnect_custom_key_store,
+        "UpdateCustomKeyStore": update_custom_key_store,
+        "DeleteCustomKeyStore": delete_custom_key_store,
+    }
+    clash = set(table) & set(REFUSED_ONLY)
+    if clash:  # an implemented operation must get its own row in the capability table
+        raise RuntimeError(f"operations both implemented and refused by every origin: {clash}")
+    return {**table, **{op: refused(op) for op in REFUSED_ONLY}}
 
 
-def _cloudhsm_key_shape(spec: str, multi_region: bool) -> None:
-    """AWS supports only single-Region symmetric encryption keys in CloudHSM key stores
-    (DG keystore-cloudhsm): anything else is unsupported, not merely unimplemented here."""
-    if spec != "SYMMETRIC_DEFAULT":
-        raise UnsupportedOperationException(
-            f"KeySpec {spec} is not supported for KMS keys in an AWS CloudHSM key store. Only "
-            "symmetric encryption keys (SYMMETRIC_DEFAULT) can be created in it.")
-    if multi_region:
-        raise UnsupportedOperationException(
-            "Multi-Region keys cannot be created in an AWS CloudHSM key store.")
+def _store_entry(store: CustomKeyStore) -> Result:
+    failed = store.state is ConnectionState.FAILED
+    return {"CustomKeyStoreId": store.store_id, "CustomKeyStoreName": store.name,
+            "CloudHsmClusterId": store.cluster_id,
+            "TrustAnchorCertificate": store.trust_anchor, "ConnectionState": store.state,
+            "ConnectionErrorCode": store.error_code if failed else None,
+            "CreationDate": store.created, "CustomKeyStoreType": "AWS_CLOUDHSM"}
 
 
 def _ignores_ciphertext(p: Params) -> bool:
@@ -332,21 +270,3 @@ def _require_blob(p: Params) -> None:
         raise ValidationException("1 validation error detected: Value null at "
                                   "'ciphertextBlob' failed to satisfy constraint: "
                                   "Member must not be null")
-
-
-def _key_position(key: Key) -> str:
-    return f"{key.created:020.6f}|{key.key_id}"
-
-
-def _deletion_job(scope: str, key_id: str) -> str:
-    return f"kms-delete:{scope}:{key_id}"
-
-
-def build(app: App) -> KmsApi:
-    from hsmkms.kms.keystore_api import KeyStoreApi  # noqa: PLC0415
-
-    api = KmsApi(app)
-    stores = KeyStoreApi(app, api)
-    app.add_json_service(JsonService("kms", {**stores.handlers(), **api.handlers()}))
-    app.kms = api  # type: ignore[attr-defined]
-    return api

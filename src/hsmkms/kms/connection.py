@@ -1,8 +1,9 @@
 """How KMS reaches a CloudHSM cluster: connecting, disconnecting, and using the backing keys.
 
 Everything here is decided by the *real* state of the emulated world - the cluster and its HSMs
-(``app.cloudhsm``), the users and keys inside them (``app.hsm``), the VPC (``app.network``) and
-the injected faults (``app.faults``) - never by a flag on the key store.
+(:class:`~hsmkms.kms.ports.ClusterView`), the users and keys inside them
+(:class:`~hsmkms.kms.ports.HsmClient`), the VPC (:class:`~hsmkms.kms.ports.NetworkPort`) and the
+injected faults (:class:`~hsmkms.kms.ports.FaultView`) - never by a flag on the key store.
 
 A connection attempt (spec kms.md 1.4, the guide "How to fix a connection failure") runs, in
 order: find the cluster (CLUSTER_NOT_FOUND); build KMS's network - security group
@@ -20,26 +21,42 @@ from __future__ import annotations
 import contextlib
 import secrets
 import string
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from hsmkms import crypto
+from hsmkms.cloudhsm.model import Cluster, ClusterState
+from hsmkms.context import RequestContext
 from hsmkms.errors import ServiceError
-from hsmkms.kms.errors import KMSInternalException, KMSInvalidStateException
-from hsmkms.kms.keys import Caller
+from hsmkms.hsm import errors as hsm_errors
+from hsmkms.kms.errors import (
+    CloudHsmClusterInvalidConfigurationException,
+    KMSInternalException,
+    KMSInvalidStateException,
+)
 from hsmkms.kms.keystores import ConnectionErrorCode as Code
 from hsmkms.kms.keystores import CustomKeyStore
 from hsmkms.kms.model import Key
+from hsmkms.kms.ports import ClusterView, FaultView, HsmClient, NetworkPort
 from hsmkms.store.codec import Secret
-
-if TYPE_CHECKING:
-    from hsmkms.app import App
-    from hsmkms.hsm.service import HsmService
 
 KMSUSER = "kmsuser"
 CLUSTER_PORTS = (2223, 2225)
 ENI_DESCRIPTION = "KMS managed ENI for cluster {cluster_id}"
-GONE_STATES = ("DELETE_IN_PROGRESS", "DELETED")
+GONE_STATES = (ClusterState.DELETE_IN_PROGRESS, ClusterState.DELETED)
+#: The outbound allow-all rule EC2 gives every new group; KMS removes it (below).
+EGRESS_ALL = ("-1", -1, -1, "0.0.0.0/0")
+
+#: An EC2 error while KMS creates its ENIs -> the store's connection error code. Any other
+#: EC2 error is NETWORK_ERRORS. (Compare ``hsmkms.cloudhsm.network.ENI_ERRORS``.)
+ENI_ERRORS = {
+    "InvalidSubnetID.NotFound": Code.SUBNET_NOT_FOUND,  # the user deleted a cluster subnet
+    # The cluster's security group (or KMS's own) vanished under the attempt: AWS reports no
+    # more specific code, and hsmkms has always answered SUBNET_NOT_FOUND here.
+    "InvalidSecurityGroupID.NotFound": Code.SUBNET_NOT_FOUND,
+    "InvalidGroup.NotFound": Code.SUBNET_NOT_FOUND,
+    "InsufficientFreeAddressesInSubnet": Code.INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET,
+}
 
 # The guide's texts ("How to respond to a cryptographic operation failure").
 CANNOT_COMMUNICATE = (
@@ -59,14 +76,6 @@ NO_SESSIONS = (
     "sessions. Back off and retry the request.")
 
 
-def _drop_egress(network: Any, scope: str, group_id: str) -> None:
-    """KMS "remove[s] all outbound rules from the security group that AWS KMS created"
-    (KMS guide, authorize-key-store: ec2:RevokeSecurityGroupEgress). ``Network`` has no revoke
-    method, so this goes through its security-group book when it is there."""
-    groups = getattr(network, "groups", None)
-    group = groups.find(scope, group_id) if groups is not None else None
-    if group is not None and group.egress:
-        groups.revoke(scope, group_id, "egress", [], [r.rule_id for r in group.egress])
 
 
 class ConnectFailed(Exception):
@@ -80,26 +89,40 @@ def new_kms_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(32))
 
 
-class Connection:
-    """The cluster side of key stores, for one app."""
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """What a successful connection attempt gives the store."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    session: Secret
+    password: Secret
+    security_group_id: str
+    eni_ids: tuple[str, ...]
+
+
+class Connection:
+    """The cluster side of key stores."""
+
+    def __init__(self, *, clusters: ClusterView, hsm: HsmClient, network: NetworkPort,
+                 faults: FaultView, now: Callable[[], float]) -> None:
+        self.clusters = clusters
+        self.hsm = hsm
+        self.network = network
+        self.faults = faults
+        self.now = now
 
     # -- the world ----------------------------------------------------------------------------
 
-    def cluster(self, scope: str, cluster_id: str) -> Any:
-        cloudhsm = getattr(self.app, "cloudhsm", None)
-        cluster = cloudhsm.get_cluster(scope, cluster_id) if cloudhsm is not None else None
-        if cluster is None or str(cluster.state) in GONE_STATES:
+    def cluster(self, scope: str, cluster_id: str) -> Cluster | None:
+        """The cluster, unless it is gone (or being deleted)."""
+        cluster = self.clusters.get_cluster(scope, cluster_id)
+        if cluster is None or cluster.state in GONE_STATES:
             return None
         return cluster
 
     def fault(self, cluster_id: str, kind: str) -> bool:
-        faults = getattr(self.app, "faults", None)
-        return bool(faults is not None and faults.active(cluster_id, kind))
+        return self.faults.active(cluster_id, kind)
 
-    def reachable(self, scope: str, cluster: Any) -> bool:
+    def reachable(self, scope: str, cluster: Cluster) -> bool:
         """The cluster security group still allows TCP 2223-2225 to and from itself, and not
         every HSM of the cluster is unreachable (hsm-unreachable: a network failure for KMS)."""
         if self.fault(cluster.cluster_id, "network-errors"):
@@ -108,18 +131,39 @@ class Connection:
             return False
         return self.rules_allow_kms(scope, cluster)
 
-    def rules_allow_kms(self, scope: str, cluster: Any) -> bool:
+    def rules_allow_kms(self, scope: str, cluster: Cluster) -> bool:
         """The cluster security group's self-referencing TCP 2223-2225 rules, both ways."""
-        network = self.app.network  # type: ignore[attr-defined]
         sg = cluster.security_group
         low, high = CLUSTER_PORTS
-        return all(network.has_rule(scope, sg, direction, "tcp", low, high, sg)
+        return all(self.network.has_rule(scope, sg, direction, "tcp", low, high, sg)
                    for direction in ("ingress", "egress"))
+
+    def config_checks(self, scope: str, cluster: Cluster, hsms_needed: int) -> None:
+        """The cluster is configured as KMS requires (CreateCustomKeyStore, its update, and
+        CreateKey in the store), else CloudHsmClusterInvalidConfigurationException."""
+        cid = cluster.cluster_id
+        if len(cluster.subnet_mapping) < 2:
+            raise CloudHsmClusterInvalidConfigurationException(
+                f"The CloudHSM cluster {cid} must have private subnets in at least two "
+                "Availability Zones.")
+        if not self.rules_allow_kms(scope, cluster):
+            raise CloudHsmClusterInvalidConfigurationException(
+                f"The security group {cluster.security_group} of the CloudHSM cluster {cid} must "
+                "allow inbound and outbound TCP traffic on ports 2223-2225 from itself.")
+        # The cluster's configuration: an HSM that exists but does not answer now
+        # (hsm-unreachable, DEGRADED) still counts; reaching it is the connection's business.
+        hsms = cluster.hsms_in_service()
+        zones = {h.availability_zone for h in hsms}
+        if hsms_needed >= 2 and len(zones) < 2:
+            raise CloudHsmClusterInvalidConfigurationException(
+                f"The CloudHSM cluster {cid} must contain at least two active HSMs in different "
+                f"Availability Zones (it has {len(hsms)} active HSMs in "
+                f"{len(zones)} Availability Zones).")
 
     # -- connecting ---------------------------------------------------------------------------
 
-    def connect(self, scope: str, region: str, store: CustomKeyStore) -> dict[str, Any]:
-        """Run one connection attempt; return the store changes, or raise ConnectFailed."""
+    def connect(self, scope: str, store: CustomKeyStore) -> Connected:
+        """Run one connection attempt; return what it built, or raise ConnectFailed."""
         cluster = self.cluster(scope, store.cluster_id)
         if cluster is None:
             raise ConnectFailed(Code.CLUSTER_NOT_FOUND)
@@ -127,20 +171,23 @@ class Connection:
             raise ConnectFailed(Code.INTERNAL_ERROR)
         sg_id, eni_ids = self._build_network(scope, store, cluster)
         try:
-            if not cluster.hsms_in_service():
-                raise ConnectFailed(Code.INSUFFICIENT_CLOUDHSM_HSMS)
-            if not self.reachable(scope, cluster):
-                raise ConnectFailed(Code.NETWORK_ERRORS)
-            session, password = self._login_and_rotate(scope, store)
+            session, password = self._reach_and_log_in(scope, store, cluster)
         except BaseException:
             self.tear_down(scope, sg_id, eni_ids)
             raise
-        return {"session_id": session, "password": Secret(password.encode()),
-                "security_group_id": sg_id, "eni_ids": eni_ids}
+        return Connected(Secret(session.encode()), Secret(password.encode()), sg_id, eni_ids)
+
+    def _reach_and_log_in(self, scope: str, store: CustomKeyStore,
+                          cluster: Cluster) -> tuple[str, str]:
+        if not cluster.hsms_in_service():
+            raise ConnectFailed(Code.INSUFFICIENT_CLOUDHSM_HSMS)
+        if not self.reachable(scope, cluster):
+            raise ConnectFailed(Code.NETWORK_ERRORS)
+        return self._login_and_rotate(scope, store)
 
     def _build_network(self, scope: str, store: CustomKeyStore,
-                       cluster: Any) -> tuple[str, tuple[str, ...]]:
-        network = self.app.network  # type: ignore[attr-defined]
+                       cluster: Cluster) -> tuple[str, tuple[str, ...]]:
+        network = self.network
         subnets = list(cluster.subnet_mapping.values())
         if any(network.get_subnet(scope, s) is None for s in subnets):
             raise ConnectFailed(Code.SUBNET_NOT_FOUND)
@@ -152,7 +199,10 @@ class Connection:
         low, high = CLUSTER_PORTS
         network.authorize(scope, sg_id, "ingress", "tcp", low, high,
                           source_group_id=cluster.security_group)
-        _drop_egress(network, scope, sg_id)
+        # KMS "remove[s] all outbound rules from the security group that AWS KMS created" (KMS
+        # guide, authorize-key-store: ec2:RevokeSecurityGroupEgress); a new group has one.
+        protocol, all_low, all_high, cidr = EGRESS_ALL
+        network.revoke(scope, sg_id, "egress", protocol, all_low, all_high, cidr=cidr)
         eni_ids: list[str] = []
         try:
             for subnet_id in subnets:
@@ -162,18 +212,12 @@ class Connection:
                 eni_ids.append(eni.eni_id)
         except ServiceError as err:
             self.tear_down(scope, sg_id, tuple(eni_ids))
-            if "NotFound" in err.code():
-                raise ConnectFailed(Code.SUBNET_NOT_FOUND) from None
-            if "Insufficient" in err.code() or "Free" in err.code():
-                raise ConnectFailed(Code.INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET) from None
-            raise ConnectFailed(Code.NETWORK_ERRORS) from None
+            raise ConnectFailed(ENI_ERRORS.get(err.code(), Code.NETWORK_ERRORS)) from None
         return sg_id, tuple(eni_ids)
 
     def _login_and_rotate(self, scope: str, store: CustomKeyStore) -> tuple[str, str]:
-        from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
-
-        hsm = self.app.hsm  # type: ignore[attr-defined]
-        now = self.app.clock.now()
+        hsm = self.hsm
+        now = self.now()
         client = f"kms:{store.store_id}"
         try:
             if hsm.is_logged_in(scope, store.cluster_id, KMSUSER, now):
@@ -181,20 +225,8 @@ class Connection:
                 raise ConnectFailed(Code.USER_LOGGED_IN)
             session = hsm.login(scope, store.cluster_id, KMSUSER, bytes(store.password).decode(),
                                 "crypto-user", client, now)
-        except hsm_errors.UserNotFound:
-            raise ConnectFailed(Code.USER_NOT_FOUND) from None
-        except hsm_errors.InvalidCredentials:
-            raise ConnectFailed(Code.INVALID_CREDENTIALS) from None
-        except hsm_errors.UserLockedOut:
-            raise ConnectFailed(Code.USER_LOCKED_OUT) from None
-        except hsm_errors.UserLoggedIn:
-            raise ConnectFailed(Code.USER_LOGGED_IN) from None
-        except hsm_errors.NoActiveHsm:
-            raise ConnectFailed(Code.INSUFFICIENT_CLOUDHSM_HSMS) from None
-        except hsm_errors.HsmError:
-            # No PKCS #11 session for the login, a cluster the HSMs refuse: the attempt could
-            # not be completed (the guide: "Retry the request").
-            raise ConnectFailed(Code.INTERNAL_ERROR) from None
+        except hsm_errors.HsmError as err:
+            raise ConnectFailed(_login_error(err)) from None
         password = new_kms_password()
         try:
             hsm.change_password(session, KMSUSER, "crypto-user", password)
@@ -204,26 +236,21 @@ class Connection:
         return session, password
 
     def tear_down(self, scope: str, sg_id: str | None, eni_ids: tuple[str, ...]) -> None:
-        network = getattr(self.app, "network", None)
-        if network is None:
-            return
         for eni_id in eni_ids:
-            network.delete_eni(scope, eni_id)
+            self.network.delete_eni(scope, eni_id)
         if sg_id:
             with contextlib.suppress(ServiceError):
-                network.delete_security_group(scope, sg_id)
+                self.network.delete_security_group(scope, sg_id)
 
     def disconnect(self, scope: str, store: CustomKeyStore) -> None:
-        if store.session_id:
-            from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
-
+        if store.session_token:
             with contextlib.suppress(hsm_errors.HsmError):
-                self.app.hsm.logout(store.session_id)  # type: ignore[attr-defined]
+                self.hsm.logout(store.session_token)
         self.tear_down(scope, store.security_group_id, store.eni_ids)
 
     # -- using backing keys -------------------------------------------------------------------
 
-    def usable_cluster(self, scope: str, store: CustomKeyStore, blocked: str) -> Any:
+    def usable_cluster(self, scope: str, store: CustomKeyStore, blocked: str) -> Cluster:
         """The store's cluster if KMS can work in it now, else the guide's error; ``blocked``
         says what cannot happen while the cluster is gone (for the message)."""
         cluster = self.cluster(scope, store.cluster_id)
@@ -241,22 +268,21 @@ class Connection:
         if not cluster.active_hsms():
             raise KMSInvalidStateException(NO_HSMS.format(cluster=cluster.cluster_id,
                                                           store=store.store_id))
-        if self.app.hsm.is_user_locked(scope, cluster.cluster_id,  # type: ignore[attr-defined]
-                                       KMSUSER):
+        if self.hsm.is_user_locked(scope, cluster.cluster_id, KMSUSER):
             raise KMSInvalidStateException(LOCKED_OUT)
         return cluster
 
     @contextlib.contextmanager
-    def cipher(self, who: Caller, key: Key, store: CustomKeyStore) -> Iterator[crypto.KeyCipher]:
+    def cipher(self, who: RequestContext, key: Key,
+               store: CustomKeyStore) -> Iterator[crypto.KeyCipher]:
         """Crypto with a backing key inside the HSMs, or the KMS error the guide describes."""
         from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
 
         cluster = self.usable_cluster(who.scope, store, f"{key.arn} cannot be used")
-        hsm: HsmService = self.app.hsm  # type: ignore[attr-defined]
         try:
             # The backing key stays in the HSMs: KMS frames the blob around its AES-GCM.
-            with hsm.open_key(store.session_id or "",
-                              bytes.fromhex(key.backing_key_id or "")) as backing_key:
+            with self.hsm.open_key(store.session_token,
+                                   bytes.fromhex(key.backing_key_id or "")) as backing_key:
                 yield crypto.KeyCipher.over(backing_key)
         except hsm_errors.HsmError as err:
             raise _translate(err, key, store, cluster.cluster_id) from None
@@ -278,3 +304,20 @@ def _translate(err: Exception, key: Key, store: CustomKeyStore, cluster_id: str)
         return KMSInvalidStateException(NO_HSMS.format(cluster=cluster_id,
                                                        store=store.store_id))
     return KMSInvalidStateException(CANNOT_COMMUNICATE)
+
+
+#: A refused kmsuser login -> the connection error code (any other HSM error: the attempt could
+#: not be completed - no PKCS #11 session for the login, a cluster the HSMs refuse - which the
+#: guide answers with "Retry the request", INTERNAL_ERROR).
+LOGIN_ERRORS: dict[type[hsm_errors.HsmError], Code] = {
+    hsm_errors.UserNotFound: Code.USER_NOT_FOUND,
+    hsm_errors.InvalidCredentials: Code.INVALID_CREDENTIALS,
+    hsm_errors.UserLockedOut: Code.USER_LOCKED_OUT,
+    hsm_errors.UserLoggedIn: Code.USER_LOGGED_IN,
+    hsm_errors.NoActiveHsm: Code.INSUFFICIENT_CLOUDHSM_HSMS,
+}
+
+
+def _login_error(err: hsm_errors.HsmError) -> Code:
+    return next((code for cls, code in LOGIN_ERRORS.items() if isinstance(err, cls)),
+                Code.INTERNAL_ERROR)

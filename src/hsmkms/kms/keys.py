@@ -1,17 +1,16 @@
-"""The KMS domain: keys, aliases, tags, policies and the key-state rules around them.
+"""The KMS domain: keys, aliases, tags, policies and the rules around them.
 
-Plain synchronous Python over repositories; ``now`` comes from the request context. Handlers in
-:mod:`hsmkms.kms.api` translate wire dicts to these calls.
+Plain synchronous Python over repositories; who acts, where and when come from the request
+context. The use cases (:mod:`hsmkms.kms.usecases`) call these.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 
-from hsmkms import crypto
+from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.kms import states
 from hsmkms.kms.errors import (
@@ -40,7 +39,6 @@ from hsmkms.kms.model import (
     key_arn,
 )
 from hsmkms.store.base import Store
-from hsmkms.store.codec import Secret
 
 MAX_TAGS = 50
 MAX_ALIASES_PER_KEY = 50
@@ -61,33 +59,15 @@ DEFAULT_POLICY = """{{
 }}"""
 
 
-class Caller:
-    """Who acts, where, and when (the parts of a request context the domain needs)."""
-
-    __slots__ = ("account", "now", "region", "request_id", "scope")
-
-    def __init__(self, account: str, region: str, now: float, request_id: str = "") -> None:
-        self.account = account
-        self.region = region
-        self.scope = f"{account}/{region}"
-        self.now = now
-        self.request_id = request_id
-
-
 class Keys:
     def __init__(self, store: Store) -> None:
         self.keys = store.repository(KEYS, Key)
         self.aliases = store.repository(ALIASES, Alias)
         self.deleted = store.repository(DELETED_KEYS, DeletedKey)
-        #: Set by the key-store package: is this CloudHSM key's store connected?
-        self.store_connected: Callable[[Key], bool] | None = None
 
     # -- lookup -------------------------------------------------------------------------------
 
-    def reported(self, key: Key) -> KeyState:
-        return states.reported_state(key, self.store_connected)
-
-    def resolve(self, who: Caller, key_id: str, *, aliases: bool) -> Key:
+    def resolve(self, who: RequestContext, key_id: str, *, aliases: bool) -> Key:
         """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN."""
         key = self.keys.get(who.scope, key_id)
         if key is not None:  # the common case: a key id, found without any regex
@@ -112,7 +92,7 @@ class Keys:
                 f"Key '{key_arn(who.region, who.account, key_id)}' does not exist")
         return key
 
-    def _by_alias(self, who: Caller, name: str) -> Key:
+    def _by_alias(self, who: RequestContext, name: str) -> Key:
         match = ALIAS_ARN_RE.match(name)
         if match:
             _partition, region, account, name = match.groups()
@@ -130,33 +110,26 @@ class Keys:
                 f"Alias {alias_arn(who.region, who.account, name)} is not found.")
         return key
 
-    def usable(self, who: Caller, key_id: str, operation: str, *, aliases: bool) -> Key:
-        key = self.resolve(who, key_id, aliases=aliases)
-        states.check(operation, self.reported(key), key.arn)
-        return key
-
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def create(self, who: Caller, *, description: str = "", policy: str | None = None,
-               tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS,
-               custom_key_store_id: str | None = None) -> Key:
-        key_id = str(uuid.uuid4())
-        material = Secret(crypto.new_aes_key()) if origin is Origin.AWS_KMS else None
-        key = Key(
-            key_id=key_id, account=who.account, region=who.region, created=who.now,
+    def get(self, scope: str, key_id: str) -> Key | None:
+        return self.keys.get(scope, key_id)
+
+    @staticmethod
+    def new(who: RequestContext, *, description: str = "", policy: str | None = None,
+            tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS) -> Key:
+        """A new key, not stored yet and without material (its backend makes that)."""
+        return Key(
+            key_id=str(uuid.uuid4()), account=who.account, region=who.region, created=who.now,
             state=KeyState.ENABLED, description=description,
             policy=policy if policy is not None else DEFAULT_POLICY.format(account=who.account),
-            tags=dict(tags or {}), origin=origin, material=material,
-            key_material_id=crypto.random_bytes(32).hex() if material else "",
-            custom_key_store_id=custom_key_store_id,
+            tags=dict(tags or {}), origin=origin,
         )
-        self.keys.put(who.scope, key_id, key)
-        return key
 
-    def save(self, who: Caller, key: Key) -> None:
+    def save(self, who: RequestContext, key: Key) -> None:
         self.keys.put(who.scope, key.key_id, key)
 
-    def apply(self, who: Caller, key: Key, event: states.Event, **changes: object) -> Key:
+    def apply(self, who: RequestContext, key: Key, event: states.Event, **changes: object) -> Key:
         """Move the key's stored state by ``event`` (policy already checked by the caller)."""
         try:
             new_state = states.transition(key.state, event)
@@ -176,10 +149,10 @@ class Keys:
             if alias.target_key_id == key.key_id:
                 self.aliases.delete(scope, name)
 
-    def was_deleted(self, who: Caller, key_id: str) -> bool:
+    def was_deleted(self, who: RequestContext, key_id: str) -> bool:
         return self.deleted.get(who.scope, key_id) is not None
 
-    def list_keys(self, who: Caller) -> list[Key]:
+    def list_keys(self, who: RequestContext) -> list[Key]:
         return self.keys.values(who.scope)
 
     # -- tags ---------------------------------------------------------------------------------
@@ -225,7 +198,7 @@ class Keys:
             raise InvalidAliasNameException(
                 "Alias names that begin with alias/aws/ are reserved for AWS managed keys.")
 
-    def create_alias(self, who: Caller, name: str, target: Key) -> Alias:
+    def create_alias(self, who: RequestContext, name: str, target: Key) -> Alias:
         self._check_alias_name(name)
         if self.aliases.get(who.scope, name) is not None:
             raise AlreadyExistsException(
@@ -240,7 +213,7 @@ class Keys:
         self.aliases.put(who.scope, name, alias)
         return alias
 
-    def existing_alias(self, who: Caller, name: str) -> Alias:
+    def existing_alias(self, who: RequestContext, name: str) -> Alias:
         self._check_alias_name(name)
         alias = self.aliases.get(who.scope, name)
         if alias is None or self.keys.get(who.scope, alias.target_key_id) is None:
@@ -248,7 +221,7 @@ class Keys:
                 f"Alias {alias_arn(who.region, who.account, name)} is not found.")
         return alias
 
-    def aliases_of(self, who: Caller, key: Key | None) -> list[Alias]:
+    def aliases_of(self, who: RequestContext, key: Key | None) -> list[Alias]:
         live = [a for a in self.aliases.values(who.scope)
                 if self.keys.get(who.scope, a.target_key_id) is not None]
         if key is not None:

@@ -2,7 +2,7 @@
 
 Theory of operation. ``ConnectCustomKeyStore`` answers at once and moves the store to
 CONNECTING; the connection attempt itself is a scheduled job (see
-:mod:`hsmkms.kms.keystore_api`) that inspects the *real* state of the cluster, its network and
+:mod:`hsmkms.kms.jobs`) that inspects the *real* state of the cluster, its network and
 its users and ends in CONNECTED or FAILED with a ``ConnectionErrorCode``. Disconnect moves to
 DISCONNECTING at once (keys report Unavailable right away) and a job tears the connection down.
 Every change of ``state`` goes through :data:`TRANSITIONS`; an event not in the table raises
@@ -17,7 +17,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from hsmkms.kms.errors import CustomKeyStoreInvalidStateException
+from hsmkms.kms.errors import (
+    CustomKeyStoreInvalidStateException,
+    CustomKeyStoreNotFoundException,
+)
+from hsmkms.store.base import Store
 from hsmkms.store.codec import Secret
 
 STORES = "kms.custom-key-store"
@@ -90,12 +94,23 @@ class CustomKeyStore:
     supplied_password: Secret
     state: ConnectionState = ConnectionState.DISCONNECTED
     error_code: ConnectionErrorCode | None = None
-    #: While connected: KMS's login session in the cluster and the network it built.
+    #: Legacy: data dirs written before the session was sealed hold it here, in clear. Read,
+    #: never written (every change of a store clears it, see :func:`move`).
     session_id: str | None = None
     security_group_id: str | None = None
     eni_ids: tuple[str, ...] = ()
     #: Bumped by every connect/disconnect so a stale scheduled job knows it is stale.
     attempt: int = 0
+    #: While connected: KMS's kmsuser login session in the cluster (a bearer token: sealed at
+    #: rest); ``security_group_id`` and ``eni_ids`` are the network it built.
+    session: Secret | None = None
+
+    @property
+    def session_token(self) -> str:
+        """KMS's login session in the cluster ("" when it has none)."""
+        if self.session is not None:
+            return bytes(self.session).decode()
+        return self.session_id or ""
 
 
 def move(store: CustomKeyStore, event: StoreEvent, **changes: object) -> CustomKeyStore:
@@ -106,4 +121,42 @@ def move(store: CustomKeyStore, event: StoreEvent, **changes: object) -> CustomK
                              "The operation is not valid for the custom key store {id} in its "
                              f"current connection state ({store.state.value}).")
         raise CustomKeyStoreInvalidStateException(text.format(id=store.store_id))
-    return replace(store, state=target, **changes)  # type: ignore[arg-type]
+    return replace(sealed(store), state=target, **changes)  # type: ignore[arg-type]
+
+
+def sealed(store: CustomKeyStore) -> CustomKeyStore:
+    """``store`` with a legacy clear session token moved into the sealed field: every write of
+    a store goes through this (or :func:`move`), so none keeps the token in clear."""
+    if store.session_id is None:
+        return store
+    return replace(store, session=Secret(store.session_id.encode()), session_id=None)
+
+
+class Stores:
+    """The custom key stores of every account and Region, with KMS's lookups."""
+
+    def __init__(self, store: Store) -> None:
+        self._repo = store.repository(STORES, CustomKeyStore)
+
+    def get(self, scope: str, store_id: str) -> CustomKeyStore | None:
+        return self._repo.get(scope, store_id)
+
+    def require(self, scope: str, store_id: str) -> CustomKeyStore:
+        found = self._repo.get(scope, store_id)
+        if found is None:
+            raise CustomKeyStoreNotFoundException(
+                f"Custom key store {store_id} does not exist in this account and Region.")
+        return found
+
+    def all(self, scope: str) -> list[CustomKeyStore]:
+        return self._repo.values(scope)
+
+    def save(self, scope: str, store: CustomKeyStore) -> None:
+        self._repo.put(scope, store.store_id, sealed(store))
+
+    def delete(self, scope: str, store_id: str) -> None:
+        self._repo.delete(scope, store_id)
+
+    def connected(self, scope: str, store_id: str) -> bool:
+        found = self._repo.get(scope, store_id)
+        return found is not None and found.state is ConnectionState.CONNECTED

@@ -1,21 +1,18 @@
 """Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom.
 
-AWS_KMS keys encrypt with their own material (a :class:`~hsmkms.crypto.KeyCipher` cached per
-key). AWS_CLOUDHSM keys encrypt with their backing key *inside the emulated HSMs*: the key-store
-package sets :attr:`Crypto.hsm_cipher`, a context manager that takes a PKCS #11 session and
-yields a cipher, raising the KMS errors the guide describes when the cluster can't serve.
+The key's backend (:mod:`hsmkms.kms.backends`) gives the cipher: local material for AWS_KMS keys,
+the backing key inside the HSMs for AWS_CLOUDHSM keys (raising the KMS errors the guide
+describes when the cluster can't serve). The blob format is :mod:`hsmkms.crypto`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from dataclasses import dataclass
 
 from hsmkms import crypto
+from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
-from hsmkms.kms import states
 from hsmkms.kms.errors import (
     DryRunOperationException,
     IncorrectKeyException,
@@ -23,8 +20,8 @@ from hsmkms.kms.errors import (
     InvalidKeyUsageException,
     NotFoundException,
 )
-from hsmkms.kms.keys import Caller, Keys
-from hsmkms.kms.model import Key, Origin, key_arn
+from hsmkms.kms.model import Key, key_arn
+from hsmkms.kms.usecases.access import KeyAccess
 
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 ALGORITHM = "SYMMETRIC_DEFAULT"
@@ -53,76 +50,65 @@ def check_algorithm(key: Key, algorithm: str | None) -> None:
             f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
 
 
-HsmCipher = Callable[[Caller, Key], AbstractContextManager[crypto.KeyCipher]]
+@dataclass(frozen=True, slots=True)
+class DataKey:
+    key: Key
+    plaintext: bytes
+    blob: bytes
 
 
 class Crypto:
-    def __init__(self, keys: Keys) -> None:
-        self.keys = keys
-        self._ciphers: dict[str, crypto.KeyCipher] = {}
-        #: Set by the key-store package for AWS_CLOUDHSM keys.
-        self.hsm_cipher: HsmCipher | None = None
+    def __init__(self, access: KeyAccess) -> None:
+        self.access = access
+        self.keys = access.keys
+        self.backends = access.backends
 
-    @contextlib.contextmanager
-    def _slow_cipher(self, who: Caller, key: Key) -> Iterator[crypto.KeyCipher]:
-        if self.hsm_cipher is None:
-            raise states.UNAVAILABLE(key.arn)
-        with self.hsm_cipher(who, key) as cipher:
-            yield cipher
+    def _cipher(self, ctx: RequestContext, key: Key,
+                operation: str) -> AbstractContextManager[crypto.KeyCipher]:
+        backend = self.backends.of(key)
+        ctx.audit.add(additional_event_data=backend.trail_extras(ctx.scope, key, operation))
+        return backend.cipher(ctx, key)
 
-    def cipher(self, who: Caller, key: Key) -> AbstractContextManager[crypto.KeyCipher]:
-        if key.origin is Origin.AWS_KMS and key.material is not None:
-            cached = self._ciphers.get(key.key_id)
-            if cached is None:
-                cached = self._ciphers[key.key_id] = crypto.KeyCipher(key.material)
-            return contextlib.nullcontext(cached)
-        return self._slow_cipher(who, key)
-
-    def forget(self, key_id: str) -> None:
-        self._ciphers.pop(key_id, None)
-
-    # -- operations ---------------------------------------------------------------------------
-
-    def encrypt(self, who: Caller, key_id: str, plaintext: bytes,
+    def encrypt(self, ctx: RequestContext, key_id: str, plaintext: bytes,
                 context: dict[str, str] | None, *, dry_run: bool = False,
                 operation: str = "Encrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
-        key = self.keys.usable(who, key_id, operation, aliases=True)
+        key = self.access.key(ctx, key_id, operation, aliases=True)
         check_algorithm(key, algorithm)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
-        with self.cipher(who, key) as cipher:
+        with self._cipher(ctx, key, operation) as cipher:
             return key, cipher.encrypt(key.key_id, plaintext, context)
 
-    def decrypt(self, who: Caller, blob: bytes, context: dict[str, str] | None,
+    def decrypt(self, ctx: RequestContext, blob: bytes, context: dict[str, str] | None,
                 key_id: str | None, *, dry_run: bool = False,
                 operation: str = "Decrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
-        named = self.keys.resolve(who, key_id, aliases=True) if key_id else None
+        named = self.keys.resolve(ctx, key_id, aliases=True) if key_id else None
         try:
             header = crypto.parse_header(blob)
         except crypto.CryptoError:
             raise InvalidCiphertextException(None) from None
-        key = self.keys.keys.get(who.scope, header.key_id)
+        key = self.keys.get(ctx.scope, header.key_id)
         if named is not None and (key is None or key.key_id != named.key_id):
             raise IncorrectKeyException(INCORRECT_KEY)
         if key is None:
-            if not self.keys.was_deleted(who, header.key_id):
+            if not self.keys.was_deleted(ctx, header.key_id):
                 # A damaged header that happens to name no key: like any other tampering.
                 raise InvalidCiphertextException(None)
             raise NotFoundException(
-                f"Key '{key_arn(who.region, who.account, header.key_id)}' does not exist")
-        states.check(operation, self.keys.reported(key), key.arn)
+                f"Key '{key_arn(ctx.region, ctx.account, header.key_id)}' does not exist")
+        self.access.admit(ctx, operation, key)
         check_algorithm(key, algorithm)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
-        with self.cipher(who, key) as cipher:
+        with self._cipher(ctx, key, operation) as cipher:
             try:
                 return key, cipher.decrypt(blob, context)
             except crypto.CryptoError:
                 raise InvalidCiphertextException(None) from None
 
-    def dry_run_without_blob(self, who: Caller, key_id: str | None, operation: str,
+    def dry_run_without_blob(self, ctx: RequestContext, key_id: str | None, operation: str,
                              algorithm: str | None = None) -> Key:
         """DryRun with ``DryRunModifiers=[IGNORE_CIPHERTEXT]``: the named key is checked as the
         real call would check it, the ciphertext not at all."""
@@ -131,18 +117,22 @@ class Crypto:
                 "KeyId is required when DryRunModifiers includes IGNORE_CIPHERTEXT."
                 if operation == "Decrypt" else
                 "SourceKeyId is required when DryRunModifiers includes IGNORE_CIPHERTEXT.")
-        key = self.keys.usable(who, key_id, operation, aliases=True)
+        key = self.access.key(ctx, key_id, operation, aliases=True)
         check_algorithm(key, algorithm)
         return key
 
-    def data_key(self, who: Caller, params: dict[str, Any], operation: str
-                 ) -> tuple[Key, bytes, bytes]:
-        spec, size = params.get("KeySpec"), params.get("NumberOfBytes")
-        if (spec is None) == (size is None):
+    def data_key(self, ctx: RequestContext, key_id: str, *, key_spec: str | None,
+                 number_of_bytes: int | None, context: dict[str, str] | None,
+                 dry_run: bool, operation: str) -> DataKey:
+        if (key_spec is None) == (number_of_bytes is None):
             raise ValidationException("Please specify either number of bytes or key spec.")
-        length = DATA_KEY_BYTES[spec] if spec is not None else int(size)  # type: ignore[arg-type]
+        length = DATA_KEY_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
         plaintext = crypto.random_bytes(length)
-        key, blob = self.encrypt(who, params["KeyId"], plaintext,
-                                 params.get("EncryptionContext"),
-                                 dry_run=bool(params.get("DryRun")), operation=operation)
-        return key, plaintext, blob
+        key, blob = self.encrypt(ctx, key_id, plaintext, context, dry_run=dry_run,
+                                 operation=operation)
+        return DataKey(key, plaintext, blob)
+
+    @staticmethod
+    def random(number_of_bytes: int) -> bytes:
+        return crypto.random_bytes(number_of_bytes)
+

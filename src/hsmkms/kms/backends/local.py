@@ -1,0 +1,51 @@
+"""``AWS_KMS`` keys: AES-256 material made and kept by KMS (sealed at rest by the store)."""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import Any
+
+from hsmkms import crypto
+from hsmkms.context import RequestContext
+from hsmkms.errors import ValidationException
+from hsmkms.kms.model import Key
+from hsmkms.store.codec import Secret
+
+
+class LocalBackend:
+    def __init__(self) -> None:
+        #: One cipher per key, built on first use (AES-GCM setup shows in profiles).
+        self._ciphers: dict[str, crypto.KeyCipher] = {}
+
+    def available(self, key: Key) -> bool:  # noqa: ARG002 - always reachable
+        return True
+
+    def create_material(self, ctx: RequestContext, key: Key,  # noqa: ARG002
+                        custom_key_store_id: str | None) -> Key:
+        if custom_key_store_id is not None:
+            raise ValidationException(
+                "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
+                "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
+        return replace(key, material=Secret(crypto.new_aes_key()),
+                       key_material_id=crypto.random_bytes(32).hex())
+
+    def cipher(self, ctx: RequestContext,  # noqa: ARG002
+               key: Key) -> AbstractContextManager[crypto.KeyCipher]:
+        cached = self._ciphers.get(key.key_id)
+        if cached is None:
+            assert key.material is not None, f"AWS_KMS key {key.key_id} has no material"
+            cached = self._ciphers[key.key_id] = crypto.KeyCipher(key.material)
+        return contextlib.nullcontext(cached)
+
+    def delete_material(self, scope: str, key: Key) -> dict[str, str] | None:  # noqa: ARG002
+        self._ciphers.pop(key.key_id, None)  # the material goes with the key's document
+        return None
+
+    def metadata_extras(self, key: Key) -> dict[str, Any]:  # noqa: ARG002
+        return {}
+
+    def trail_extras(self, scope: str, key: Key,  # noqa: ARG002
+                     operation: str) -> dict[str, str]:  # noqa: ARG002
+        return {}

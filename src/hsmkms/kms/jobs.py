@@ -1,0 +1,114 @@
+"""KMS's scheduled work: deleting a key at the end of its waiting period, and connecting and
+disconnecting key stores (each attempt a job, so the API answers at once as AWS does).
+
+Every job is dated by the scheduler's ``due`` (the time it was due, not the time it runs): a
+clock jump of a year still deletes the key, and records its ``DeleteKey`` event, when its
+waiting period ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from hsmkms.audit import AuditLog
+from hsmkms.kms import keystores
+from hsmkms.kms.backends import Backends
+from hsmkms.kms.connection import Connected, ConnectFailed, Connection
+from hsmkms.kms.keys import Keys
+from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
+from hsmkms.kms.model import KeyState
+from hsmkms.scheduler import Scheduler
+from hsmkms.store.base import Store
+
+log = logging.getLogger(__name__)
+
+DELETE_TASK = "kms.delete-key"
+CONNECT_TASK = "kms.connect-custom-key-store"
+DISCONNECT_TASK = "kms.disconnect-custom-key-store"
+
+
+def deletion_job(scope: str, key_id: str) -> str:
+    return f"kms-delete:{scope}:{key_id}"
+
+
+def connect_job(store_id: str) -> str:
+    return f"kms-connect:{store_id}"
+
+
+def disconnect_job(store_id: str) -> str:
+    return f"kms-disconnect:{store_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDeletion:
+    keys: Keys
+    backends: Backends
+    audit: AuditLog
+
+    def run(self, args: dict[str, str], due: float) -> None:
+        scope = args["scope"]
+        key = self.keys.get(scope, args["key"])
+        if key is None or key.state is not KeyState.PENDING_DELETION:
+            return
+        self.keys.delete_now(scope, key, due)
+        extra = self.backends.of(key).delete_material(scope, key)
+        # An event nobody called for, dated when the waiting period ended.
+        self.audit.record_service_event(scope, "DeleteKey", due, resources=[key.arn],
+                                        additional_event_data=extra,
+                                        response_elements={"keyId": key.arn})
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStoreJobs:
+    store: Store
+    stores: Stores
+    connection: Connection
+
+    def _current(self, args: dict[str, str], state: ConnectionState) -> CustomKeyStore | None:
+        found = self.stores.get(args["scope"], args["store"])
+        if found is None or found.state is not state or str(found.attempt) != args["attempt"]:
+            return None  # a stale job: the store moved on since it was scheduled
+        return found
+
+    def connect(self, args: dict[str, str], _due: float) -> None:
+        found = self._current(args, ConnectionState.CONNECTING)
+        if found is None:
+            return
+        scope = args["scope"]
+        outcome: Connected | ConnectFailed
+        try:
+            # A refused attempt keeps what it did on purpose (a wrong kmsuser password counts
+            # toward the lockout), so ConnectFailed is caught inside the unit of work; an
+            # unexpected error escapes it and drops its partial changes.
+            with self.store.unit_of_work():
+                try:
+                    outcome = self.connection.connect(scope, found)
+                except ConnectFailed as refused:
+                    outcome = refused
+        except Exception:
+            log.exception("connection attempt of %s failed unexpectedly", found.store_id)
+            outcome = ConnectFailed(keystores.ConnectionErrorCode.INTERNAL_ERROR)
+        if isinstance(outcome, ConnectFailed):
+            moved = keystores.move(found, StoreEvent.FAILED, error_code=outcome.code)
+        else:
+            moved = keystores.move(found, StoreEvent.CONNECTED, session=outcome.session,
+                                   password=outcome.password,
+                                   security_group_id=outcome.security_group_id,
+                                   eni_ids=outcome.eni_ids)
+        self.stores.save(scope, moved)
+
+    def disconnect(self, args: dict[str, str], _due: float) -> None:
+        found = self._current(args, ConnectionState.DISCONNECTING)
+        if found is None:
+            return
+        self.connection.disconnect(args["scope"], found)
+        moved = keystores.move(found, StoreEvent.DISCONNECTED, error_code=None, session=None,
+                               security_group_id=None, eni_ids=())
+        self.stores.save(args["scope"], moved)
+
+
+def register(scheduler: Scheduler, deletion: KeyDeletion, store_jobs: KeyStoreJobs) -> None:
+    scheduler.register(DELETE_TASK, deletion.run)
+    scheduler.register(CONNECT_TASK, store_jobs.connect)
+    scheduler.register(DISCONNECT_TASK, store_jobs.disconnect)

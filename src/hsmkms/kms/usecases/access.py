@@ -1,0 +1,41 @@
+"""Resolve, authorize, capability, state: the steps before any use case touches a key."""
+
+from __future__ import annotations
+
+from hsmkms.context import RequestContext
+from hsmkms.errors import NotImplementedYet
+from hsmkms.kms import capabilities, states
+from hsmkms.kms.authz import Authorizer
+from hsmkms.kms.backends import Backends
+from hsmkms.kms.keys import Keys
+from hsmkms.kms.model import Key, KeyState
+
+
+class KeyAccess:
+    def __init__(self, keys: Keys, backends: Backends, authz: Authorizer) -> None:
+        self.keys = keys
+        self.backends = backends
+        self.authz = authz
+
+    def reported(self, key: Key) -> KeyState:
+        """The state a caller sees (Unavailable while its key store is not connected)."""
+        return states.reported_state(key, self.backends.available)
+
+    def admit(self, ctx: RequestContext, operation: str, key: Key) -> Key:
+        """Authorize, then the origin's capability, then the key-state policy."""
+        self.authz.authorize(ctx, operation, key)
+        capabilities.check(operation, key)
+        states.check(operation, self.reported(key), key.arn)
+        return key
+
+    def key(self, ctx: RequestContext, key_id: str, operation: str, *, aliases: bool) -> Key:
+        """The key ``key_id`` names, if ``operation`` may use it now."""
+        return self.admit(ctx, operation, self.keys.resolve(ctx, key_id, aliases=aliases))
+
+    def refuse(self, ctx: RequestContext, operation: str, key_id: str) -> None:
+        """An operation every origin refuses (:data:`capabilities.REFUSED_ONLY`): the key's
+        refusal. Data key pair operations accept alias names; the others take a key id."""
+        key = self.keys.resolve(ctx, key_id, aliases=operation.startswith("GenerateDataKeyPair"))
+        self.authz.authorize(ctx, operation, key)
+        capabilities.check(operation, key)
+        raise NotImplementedYet(f"hsmkms does not implement TrentService.{operation} yet.")

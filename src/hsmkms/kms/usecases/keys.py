@@ -1,0 +1,190 @@
+"""Key lifecycle, description, tags and policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hsmkms.context import RequestContext
+from hsmkms.errors import NotImplementedYet, ValidationException
+from hsmkms.kms import capabilities, jobs, states
+from hsmkms.kms.errors import NotFoundException, UnsupportedOperationException
+from hsmkms.kms.keys import DAY
+from hsmkms.kms.model import Key, KeyState, Origin
+from hsmkms.kms.usecases.access import KeyAccess
+from hsmkms.scheduler import Scheduler
+
+ALGORITHM = "SYMMETRIC_DEFAULT"
+UNSUPPORTED_SPEC = ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
+                    "ENCRYPT_DECRYPT) only; {what} is not implemented yet.")
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """CreateKey's inputs."""
+
+    key_spec: str | None = None
+    #: The deprecated name of ``key_spec``.
+    customer_master_key_spec: str | None = None
+    key_usage: str = "ENCRYPT_DECRYPT"
+    origin: Origin = Origin.AWS_KMS
+    description: str = ""
+    policy: str | None = None
+    tags: tuple[dict[str, str], ...] = ()
+    multi_region: bool = False
+    custom_key_store_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    key: Key
+    deletion_date: float
+    pending_window_days: int
+
+
+class KeyLifecycle:
+    def __init__(self, access: KeyAccess, scheduler: Scheduler) -> None:
+        self.access = access
+        self.keys = access.keys
+        self.backends = access.backends
+        self.scheduler = scheduler
+
+    def metadata(self, key: Key) -> dict[str, Any]:
+        """The ``KeyMetadata`` of ``key`` as the caller sees it."""
+        state = self.access.reported(key)
+        return {
+            "AWSAccountId": key.account, "KeyId": key.key_id, "Arn": key.arn,
+            "CreationDate": key.created, "Enabled": state is KeyState.ENABLED,
+            "Description": key.description, "KeyUsage": key.key_usage, "KeyState": state,
+            "DeletionDate": key.deletion_date if state is KeyState.PENDING_DELETION else None,
+            "Origin": key.origin, "KeyManager": "CUSTOMER",
+            "CustomerMasterKeySpec": key.key_spec, "KeySpec": key.key_spec,
+            "EncryptionAlgorithms": [ALGORITHM], "MultiRegion": False,
+            "CurrentKeyMaterialId": key.key_material_id or None,
+            **self.backends.of(key).metadata_extras(key),
+        }
+
+    # -- create, describe, list ---------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, new: NewKey) -> Key:
+        spec = new.key_spec or new.customer_master_key_spec or "SYMMETRIC_DEFAULT"
+        if new.key_spec is not None and new.customer_master_key_spec is not None:
+            raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec in "
+                                      "the same request. CustomerMasterKeySpec is deprecated.")
+        if spec == "SYMMETRIC_DEFAULT" and new.key_usage != "ENCRYPT_DECRYPT":
+            raise ValidationException(
+                f"KeyUsage {new.key_usage} is not compatible with KeySpec {spec}")
+        if new.origin is Origin.AWS_CLOUDHSM:
+            _cloudhsm_key_shape(spec, multi_region=new.multi_region)
+        if spec != "SYMMETRIC_DEFAULT":
+            raise NotImplementedYet(UNSUPPORTED_SPEC.format(what=f"KeySpec {spec}"))
+        if new.multi_region:
+            raise NotImplementedYet(UNSUPPORTED_SPEC.format(what="MultiRegion"))
+        if new.policy is not None:
+            self.keys.check_policy(new.policy)
+        tags = self.keys.merged_tags({}, list(new.tags))
+        capabilities.check_origin("CreateKey", new.origin)
+        backend = self.backends.for_origin(new.origin)
+        key = self.keys.new(ctx, description=new.description, policy=new.policy, tags=tags,
+                            origin=new.origin)
+        key = backend.create_material(ctx, key, new.custom_key_store_id)
+        self.keys.save(ctx, key)
+        ctx.audit.add(additional_event_data=backend.trail_extras(ctx.scope, key, "CreateKey"))
+        return key
+
+    def describe(self, ctx: RequestContext, key_id: str) -> Key:
+        return self.access.key(ctx, key_id, "DescribeKey", aliases=True)
+
+    def list_keys(self, ctx: RequestContext) -> list[Key]:
+        """Sorted by :func:`key_position`, the order of ListKeys markers."""
+        return sorted(self.keys.list_keys(ctx), key=key_position)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def enable(self, ctx: RequestContext, key_id: str) -> None:
+        key = self.access.key(ctx, key_id, "EnableKey", aliases=False)
+        self.keys.apply(ctx, key, states.Event.ENABLE)
+
+    def disable(self, ctx: RequestContext, key_id: str) -> None:
+        key = self.access.key(ctx, key_id, "DisableKey", aliases=False)
+        self.keys.apply(ctx, key, states.Event.DISABLE)
+
+    def schedule_deletion(self, ctx: RequestContext, key_id: str,
+                          pending_window_days: int | None) -> Deletion:
+        key = self.access.key(ctx, key_id, "ScheduleKeyDeletion", aliases=False)
+        days = self.keys.schedule_window(pending_window_days)
+        when = ctx.now + days * DAY
+        self.keys.apply(ctx, key, states.Event.SCHEDULE_DELETION, deletion_date=when,
+                        pending_window_days=days)
+        self.scheduler.schedule(jobs.DELETE_TASK, when, {"scope": ctx.scope, "key": key.key_id},
+                                job_id=jobs.deletion_job(ctx.scope, key.key_id))
+        ctx.audit.add(additional_event_data=self.backends.of(key).trail_extras(
+            ctx.scope, key, "ScheduleKeyDeletion"))
+        return Deletion(key, when, days)
+
+    def cancel_deletion(self, ctx: RequestContext, key_id: str) -> Key:
+        key = self.access.key(ctx, key_id, "CancelKeyDeletion", aliases=False)
+        self.keys.apply(ctx, key, states.Event.CANCEL_DELETION, deletion_date=None,
+                        pending_window_days=None)
+        self.scheduler.cancel(jobs.deletion_job(ctx.scope, key.key_id))
+        return key
+
+    def update_description(self, ctx: RequestContext, key_id: str, description: str) -> None:
+        key = self.access.key(ctx, key_id, "UpdateKeyDescription", aliases=False)
+        self.keys.save(ctx, replace(key, description=description))
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    def tag(self, ctx: RequestContext, key_id: str, tags: list[dict[str, str]]) -> None:
+        key = self.access.key(ctx, key_id, "TagResource", aliases=False)
+        self.keys.save(ctx, replace(key, tags=self.keys.merged_tags(key.tags, tags)))
+
+    def untag(self, ctx: RequestContext, key_id: str, tag_keys: list[str]) -> None:
+        key = self.access.key(ctx, key_id, "UntagResource", aliases=False)
+        remaining = {k: v for k, v in key.tags.items() if k not in set(tag_keys)}
+        self.keys.save(ctx, replace(key, tags=remaining))
+
+    def tags(self, ctx: RequestContext, key_id: str) -> list[tuple[str, str]]:
+        key = self.access.key(ctx, key_id, "ListResourceTags", aliases=False)
+        return sorted(key.tags.items())
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def get_policy(self, ctx: RequestContext, key_id: str, name: str | None) -> str:
+        key = self.access.key(ctx, key_id, "GetKeyPolicy", aliases=False)
+        _policy_name(name, key)
+        return key.policy
+
+    def put_policy(self, ctx: RequestContext, key_id: str, name: str | None,
+                   policy: str) -> None:
+        key = self.access.key(ctx, key_id, "PutKeyPolicy", aliases=False)
+        _policy_name(name, key)
+        self.keys.save(ctx, replace(key, policy=self.keys.check_policy(policy)))
+
+    def policy_names(self, ctx: RequestContext, key_id: str) -> list[str]:
+        self.access.key(ctx, key_id, "ListKeyPolicies", aliases=False)
+        return ["default"]
+
+
+def key_position(key: Key) -> str:
+    """A key's place in ListKeys: creation time, then id (paging stays right even if the wall
+    clock once stepped back between two CreateKey calls)."""
+    return f"{key.created:020.6f}|{key.key_id}"
+
+
+def _policy_name(name: str | None, key: Key) -> None:
+    if name is not None and name != "default":
+        raise NotFoundException(f"No such policy exists for key {key.arn}: "
+                                f"{name}. The only key policy name is default.")
+
+
+def _cloudhsm_key_shape(spec: str, *, multi_region: bool) -> None:
+    """AWS supports only single-Region symmetric encryption keys in CloudHSM key stores
+    (DG keystore-cloudhsm): anything else is unsupported, not merely unimplemented here."""
+    if spec != "SYMMETRIC_DEFAULT":
+        raise UnsupportedOperationException(
+            f"KeySpec {spec} is not supported for KMS keys in an AWS CloudHSM key store. Only "
+            "symmetric encryption keys (SYMMETRIC_DEFAULT) can be created in it.")
+    if multi_region:
+        raise UnsupportedOperationException(
+            "Multi-Region keys cannot be created in an AWS CloudHSM key store.")

@@ -1,0 +1,140 @@
+"""KMS use cases and jobs on a real store with fake ports: what they record for CloudTrail, and
+the connection's error tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hsmkms.context import RequestContext
+from hsmkms.crypto import RootKey
+from hsmkms.hsm import errors as hsm_errors
+from hsmkms.kms import connection, jobs
+from hsmkms.kms.authz import AllowAll
+from hsmkms.kms.backends import Backends
+from hsmkms.kms.backends.local import LocalBackend
+from hsmkms.kms.errors import DisabledException, UnsupportedOperationException
+from hsmkms.kms.keys import Keys
+from hsmkms.kms.keystores import ConnectionErrorCode
+from hsmkms.kms.model import Key, KeyState, Origin
+from hsmkms.kms.usecases.access import KeyAccess
+from hsmkms.kms.usecases.crypto import Crypto
+from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey
+from hsmkms.scheduler import Scheduler
+from hsmkms.store.base import Store
+from hsmkms.store.codec import Codec
+from hsmkms.store.sqlite import SqliteDatabase
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, float, dict[str, Any]]] = []
+
+    def record_service_event(self, scope: str, event_name: str, when: float, *,
+                             resources: list[str],
+                             additional_event_data: dict[str, Any] | None = None,
+                             response_elements: dict[str, Any] | None = None) -> None:
+        self.events.append((scope, event_name, when, {
+            "resources": resources, "extra": additional_event_data,
+            "response": response_elements}))
+
+
+class Denied(Exception):
+    pass
+
+
+class DenyEncrypt:
+    def authorize(self, ctx: RequestContext, operation: str,  # noqa: ARG002
+                  key: Key) -> None:
+        if operation == "Encrypt":
+            raise Denied(key.arn)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    root = RootKey(os.urandom(32))
+    db = SqliteDatabase(tmp_path / "hsmkms.db")
+    yield Store(db, Codec(root.seal, root.unseal))
+    db.close()
+
+
+def _ctx(now: float = 1000.0) -> RequestContext:
+    return RequestContext("111122223333", "us-east-1", "request-1", now)
+
+
+def _parts(store: Store, authz: Any = None) -> tuple[KeyAccess, Scheduler]:
+    access = KeyAccess(Keys(store), Backends({Origin.AWS_KMS: LocalBackend()}),
+                       authz or AllowAll())
+    return access, Scheduler(store, lambda: 0.0)
+
+
+def test_deletion_is_recorded_when_it_was_due(store: Store) -> None:
+    access, scheduler = _parts(store)
+    lifecycle = KeyLifecycle(access, scheduler)
+    audit = Recorder()
+    deletion = jobs.KeyDeletion(access.keys, access.backends, audit)
+    with store.unit_of_work():
+        key = lifecycle.create(_ctx(), NewKey())
+        done = lifecycle.schedule_deletion(_ctx(), key.key_id, 7)
+        deletion.run({"scope": _ctx().scope, "key": key.key_id}, done.deletion_date)
+    assert access.keys.get(_ctx().scope, key.key_id) is None
+    assert audit.events == [(_ctx().scope, "DeleteKey", 1000.0 + 7 * 86400, {
+        "resources": [key.arn], "extra": None, "response": {"keyId": key.arn}})]
+
+
+def test_a_local_key_adds_nothing_to_the_audit_of_its_call(store: Store) -> None:
+    access, scheduler = _parts(store)
+    ctx = _ctx()
+    with store.unit_of_work():
+        key = KeyLifecycle(access, scheduler).create(ctx, NewKey())
+        Crypto(access).encrypt(ctx, key.key_id, b"x", None)
+    assert ctx.audit.additional_event_data == {}
+
+
+def test_authorize_runs_before_the_state_policy(store: Store) -> None:
+    access, scheduler = _parts(store, DenyEncrypt())
+    ctx = _ctx()
+    with store.unit_of_work():
+        lifecycle = KeyLifecycle(access, scheduler)
+        key = lifecycle.create(ctx, NewKey())
+        lifecycle.disable(ctx, key.key_id)
+        with pytest.raises(Denied):
+            Crypto(access).encrypt(ctx, key.key_id, b"x", None)
+        access.authz = AllowAll()
+        with pytest.raises(DisabledException):
+            Crypto(access).encrypt(ctx, key.key_id, b"x", None)
+
+
+def test_the_capability_check_comes_before_the_state_policy(store: Store) -> None:
+    access, scheduler = _parts(store)
+    ctx = _ctx()
+    with store.unit_of_work():
+        key = KeyLifecycle(access, scheduler).create(ctx, NewKey())
+        access.keys.save(ctx, Key(key.key_id, key.account, key.region, key.created,
+                                  KeyState.DISABLED, origin=Origin.AWS_CLOUDHSM))
+        with pytest.raises(UnsupportedOperationException):
+            access.refuse(ctx, "EnableKeyRotation", key.key_id)
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (hsm_errors.UserNotFound(), ConnectionErrorCode.USER_NOT_FOUND),
+    (hsm_errors.InvalidCredentials(), ConnectionErrorCode.INVALID_CREDENTIALS),
+    (hsm_errors.UserLockedOut(), ConnectionErrorCode.USER_LOCKED_OUT),
+    (hsm_errors.UserLoggedIn(), ConnectionErrorCode.USER_LOGGED_IN),
+    (hsm_errors.NoActiveHsm(), ConnectionErrorCode.INSUFFICIENT_CLOUDHSM_HSMS),
+    (hsm_errors.Pkcs11SessionsExhausted(), ConnectionErrorCode.INTERNAL_ERROR),
+])
+def test_login_errors(error: hsm_errors.HsmError, code: ConnectionErrorCode) -> None:
+    assert connection._login_error(error) is code  # noqa: SLF001
+
+
+def test_eni_errors_name_ec2_codes() -> None:
+    from hsmkms.ec2 import errors as ec2  # noqa: PLC0415
+
+    for cls in (ec2.InvalidSubnetIDNotFound, ec2.InvalidSecurityGroupIDNotFound,
+                ec2.InsufficientFreeAddressesInSubnet):
+        assert cls.code() in connection.ENI_ERRORS
