@@ -135,10 +135,8 @@ class KeyStoreApi:
     def _note_store(self, ctx: RequestContext, store: CustomKeyStore) -> None:
         """``additionalEventData {customKeyStoreName, clusterId}`` of Connect, Disconnect,
         Update and Delete (DG ct-connectcustomkeystore and siblings; spec kms.md 5.2)."""
-        trail = getattr(self.app, "trail", None)
-        if trail is not None and ctx.request_id:
-            trail.note(ctx.request_id, additional_event_data={
-                "customKeyStoreName": store.name, "clusterId": store.cluster_id})
+        ctx.audit.add(additional_event_data={
+            "customKeyStoreName": store.name, "clusterId": store.cluster_id})
 
     # -- the six operations -------------------------------------------------------------------
 
@@ -393,10 +391,10 @@ class KeyStoreApi:
 
     def _note(self, who: Caller, key: Key, store: CustomKeyStore,
               extra: dict[str, str]) -> None:
-        trail = getattr(self.app, "trail", None)
-        if trail is None or not who.request_id:
+        audit = self.app.envelope.audit_of(who.request_id)
+        if audit is None:
             return
-        trail.note(who.request_id, additional_event_data={
+        audit.add(additional_event_data={
             "customKeyStoreId": store.store_id, "clusterId": store.cluster_id,
             "backingKey": json.dumps({"backingKeyId": key.backing_key_id},
                                      separators=(",", ":")), **extra})
@@ -405,13 +403,13 @@ class KeyStoreApi:
         """ScheduleKeyDeletion of a CloudHSM key names its backing keys, with their handles as
         in the DG's ScheduleKeyDeletion example (spec kms.md 5.2); the guide's DeleteKey event
         shows none, so that one has only ``backingKeyId``."""
-        trail = getattr(self.app, "trail", None)
-        if key.custom_key_store_id is None or trail is None or not who.request_id:
+        audit = self.app.envelope.audit_of(who.request_id)
+        if key.custom_key_store_id is None or audit is None:
             return
         store = self.stores.get(who.scope, key.custom_key_store_id)
         backing = {"keyHandle": _handle(key.backing_key_reference or ""),
                    "backingKeyId": key.backing_key_id}
-        trail.note(who.request_id, additional_event_data={
+        audit.add(additional_event_data={
             "customKeyStoreId": key.custom_key_store_id,
             "clusterId": store.cluster_id if store is not None else "",
             "backingKeys": json.dumps([backing], separators=(",", ":"))})

@@ -139,7 +139,7 @@ def _row(scope: str, r: tuple[object, ...]) -> Row:
     if "eventVersion" not in stored:  # a compact row: build the record
         access_key_id = None if r[5] is None else str(r[5])
         body = _JSON(expand(scope, int(str(r[1])), str(r[2]), str(r[3]), access_key_id,
-                            [name for _kind, name in resources], stored))
+                            [name for _kind, name in resources], stored, str(r[6])))
     return Row(int(str(r[0])), int(str(r[1])), str(r[2]), str(r[3]), str(r[4]),
                None if r[5] is None else str(r[5]), str(r[6]),
                None if r[7] is None else str(r[7]), resources, body)
