@@ -22,9 +22,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hsmkms import admin, faults, hsm, kms
 from hsmkms.clock import Clock
@@ -46,7 +46,7 @@ from hsmkms.store.base import Store
 from hsmkms.store.codec import Codec
 from hsmkms.store.sqlite import SqliteDatabase
 from hsmkms.trail import api as trail_api
-from hsmkms.trail.service import SOURCES, Audited, Trail
+from hsmkms.trail.service import SOURCES, Audited, HasNodes, Trail
 
 if TYPE_CHECKING:
     from hsmkms.hsm.service import HsmService
@@ -140,8 +140,9 @@ class App:
         self.faults = Faults(self.store, self.ids, self.hsm)
         faults.install_routes(self, self.faults)
         kms.install(self)  # reads store, scheduler, config; cloudhsm, hsm, network, faults
-        audited = {"kms": self.json_services["TrentService"].operations,
-                   "cloudhsm": cloudhsm.operations, "ec2": ec2.operations}
+        audited: dict[str, Mapping[str, HasNodes]] = {
+            "kms": self.json_services["TrentService"].operations,
+            "cloudhsm": cloudhsm.operations, "ec2": ec2.operations}
         self.trail = Trail(self.db, self.ids, self.store.after_commit,
                            {name: Audited(SOURCES[name], ops) for name, ops in audited.items()})
         self.envelope.recorders.append(self.trail)
@@ -242,10 +243,8 @@ class App:
     def _admin(self, req: HttpRequest) -> HttpResponse:
         for method, prefix, fn, style in self.admin_routes:
             if req.method == method and (req.path == prefix or req.path.startswith(prefix + "/")):
-                rest = req.path[len(prefix):].lstrip("/")
-                route = fn
-                return self.envelope.run(req, self.context(req), style,
-                                         lambda _call: route(req, rest), req.path)
+                body = _admin_body(fn, req, req.path[len(prefix):].lstrip("/"))
+                return self.envelope.run(req, self.context(req), style, body, req.path)
         return HttpResponse.of_json(404, {"__type": "NotFound",
                                           "message": f"No admin route {req.method} {req.path}"})
 
@@ -265,6 +264,12 @@ class App:
             for duty in self.background:
                 duty()
             self.db.close()
+
+
+def _admin_body(fn: AdminRoute, req: HttpRequest, rest: str) -> Callable[[Exchange], HttpResponse]:
+    def body(_call: Exchange) -> HttpResponse:  # admin calls are not audited
+        return fn(req, rest)
+    return body
 
 
 def _generic_error_body(err: ServiceError) -> bytes:

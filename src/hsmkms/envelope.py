@@ -105,7 +105,7 @@ class Envelope:
             except ServiceError as err:
                 error = err
                 response = style.answer(err, ctx)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a route's failure is answered, not raised
                 error, response = self._unexpected(exc, ctx, style, label)
             finally:
                 self._current = outer
@@ -120,6 +120,6 @@ class Envelope:
         if style.value_error_is_invalid and isinstance(exc, ValueError):
             invalid = ValidationException(str(exc))
             return invalid, style.answer(invalid, ctx)
-        log.exception("internal error in %s", label)
+        log.error("internal error in %s", label, exc_info=exc)
         error = style.internal()
         return error, (style.internal_answer or style.answer)(error, ctx)

@@ -114,7 +114,7 @@ def _server_class(uvicorn: Any) -> Any:
 
     from uvicorn.server import HANDLED_SIGNALS  # noqa: PLC0415
 
-    class Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+    class Server(uvicorn.Server):  # type: ignore[misc]
         @contextlib.contextmanager
         def capture_signals(self) -> Any:
             if threading.current_thread() is not threading.main_thread():

@@ -22,6 +22,8 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hsmkms.envelope import Style
+from hsmkms.errors import InternalFailure, ServiceError
 from hsmkms.hsm import passwords
 from hsmkms.hsm.errors import (
     AlreadyLoggedIn,
@@ -31,8 +33,6 @@ from hsmkms.hsm.errors import (
     QuorumRefused,
     SessionKeyRefused,
 )
-from hsmkms.envelope import Style
-from hsmkms.errors import InternalFailure, ServiceError
 from hsmkms.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:

@@ -63,9 +63,10 @@ class ServerProcess:
                                    + self.log_path.read_text()[-3000:])
             try:
                 self.admin("GET", "health")
-                return self
             except OSError:
                 time.sleep(0.05)
+            else:
+                return self
         raise RuntimeError(f"hsmkms did not become healthy; see {self.log_path}")
 
     def stop(self) -> int | None:

@@ -1,4 +1,5 @@
-"""CloudTrail records for KMS, as pure functions of what happened (no clock, no I/O).
+"""CloudTrail records for KMS (and, more simply, CloudHSM and EC2), as pure functions of what
+happened (no clock, no I/O).
 
 The record shape follows the KMS Developer Guide's CloudTrail examples (``ct-*.html``, e.g.
 ct-createkey, ct-encrypt, ct-generaterandom) and the CloudHSM key store guide's ``DeleteKey``
@@ -16,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from hsmkms.protocol.model import Node
 
@@ -188,7 +189,7 @@ def user_identity(account: str, access_key_id: str, region: str) -> tuple[dict[s
              "accountId": account, "accessKeyId": access_key_id, "userName": name}, name)
 
 
-def is_key_arn(value: object) -> bool:
+def is_key_arn(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.startswith("arn:") and ":key/" in value
 
 
@@ -203,15 +204,15 @@ def _is_key_id(value: str) -> bool:
 def key_arns(account: str, region: str, params: Mapping[str, Any],
              result: Mapping[str, Any] | None, noted: Iterable[str] = ()) -> list[str]:
     """The ARNs of the keys a call was about: from the answer, the request, or a note."""
-    found: list[str] = []
+    answered: list[object] = []
     if result:
         meta = result.get("KeyMetadata")
         if isinstance(meta, Mapping):
-            found.append(meta.get("Arn"))
-        found.extend(result.get(name) for name in ("SourceKeyId", "KeyId"))
+            answered.append(meta.get("Arn"))
+        answered.extend(result.get(name) for name in ("SourceKeyId", "KeyId"))
     # The answer names every key it is about by ARN; only then is the request consulted
     # (answers without a key, e.g. EnableKey, TagResource, and failed calls).
-    found = [a for a in found if is_key_arn(a)]
+    found = [a for a in answered if is_key_arn(a)]
     for name in () if found else KEY_MEMBERS:
         value = params.get(name)
         if is_key_arn(value):
@@ -299,8 +300,9 @@ def api_call_event(call: Call, event_id: str, input_node: Node | None,
         stored["extra"] = dict(call.extra)
     arns = key_arns(call.account, call.region, call.params, call.result, call.noted) if kms \
         else []
+    flag = _flag(value=read_only(call.operation))
     return Event(f"{call.account}/{call.region}", int(call.now), event_id, call.operation,
-                 _flag(read_only(call.operation)), username, call.access_key_id, call.source,
+                 flag, username, call.access_key_id, call.source,
                  tuple((KEY_TYPE, a) for a in arns), stored)
 
 
@@ -377,5 +379,5 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
     return record
 
 
-def _flag(value: bool) -> str:
+def _flag(*, value: bool) -> str:
     return "true" if value else "false"
