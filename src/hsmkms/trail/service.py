@@ -106,18 +106,17 @@ class Trail:
 
     # -- the API other packages call ----------------------------------------------------------
 
-    def record_service_event(self, scope: str, event_name: str, now: float, *,
+    def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> str:
-        """Record an event a service raises itself, dated ``now``; inside a unit of work, only
-        once it commits. Returns the event's id."""
-        ident = self._ids.event_id(now)
+                             response_elements: dict[str, Any] | None = None) -> None:
+        """Record an event a service raises itself, dated ``when``; inside a unit of work, only
+        once it commits."""
+        ident = self._ids.event_id(when)
         event = record.service_event(
-            scope, event_name, now, ident, resources=resources,
+            scope, event_name, when, ident, resources=resources,
             additional_event_data=additional_event_data, response_elements=response_elements)
         self._after_commit(lambda: self._append(event))
-        return ident
 
     def flush(self) -> None:
         """Write everything recorded so far before returning (lookups, close)."""
