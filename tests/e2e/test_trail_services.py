@@ -93,7 +93,7 @@ def test_a_failed_ec2_call_is_recorded_with_its_error(module_server: ServerProce
     [event] = events(trail)
     rec = json.loads(event["CloudTrailEvent"])
     assert (rec["eventSource"], rec["eventName"], rec["errorCode"]) == (
-        "ec2.amazonaws.com", "DeleteVpc", "InvalidVpcID.NotFound")
+        "ec2.amazonaws.com", "DeleteVpc", "Client.InvalidVpcID.NotFound")
     assert rec["requestParameters"] == {"vpcId": "vpc-0123456789abcdef0"}
 
 

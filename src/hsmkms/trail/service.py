@@ -76,6 +76,14 @@ SOURCES = {"kms": record.KMS_SOURCE, "cloudhsm": "cloudhsm.amazonaws.com",
 AfterCommit = Callable[[Callable[[], None]], None]
 
 
+def _error_code(source: str, error: ServiceError) -> str:
+    """EC2's events name the party at fault before the code (``Client.UnauthorizedOperation``,
+    ``Server.InternalError``), as EC2's SOAP-era error codes did; other services' do not."""
+    if source == SOURCES["ec2"]:
+        return ("Server." if error.fault else "Client.") + error.code()
+    return error.code()
+
+
 class Trail:
     def __init__(self, db: Database, ids: IdSource, after_commit: AfterCommit,
                  services: Mapping[str, Audited], *,
@@ -146,7 +154,8 @@ class Trail:
             ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id, ctx.source_ip,
             ctx.user_agent, call.operation, call.params,
             call.result if error is None else None,
-            None if error is None else error.code(), None if error is None else error.message,
+            None if error is None else _error_code(audited.source, error),
+            None if error is None else error.message,
             dict(detail.additional_event_data) or None, tuple(detail.resources),
             audited.source))
 
