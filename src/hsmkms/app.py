@@ -198,20 +198,15 @@ class App:
         if req.method == "POST" and target:
             return self._json(req, target)
         if self.query_handlers and (req.method == "POST" or "Action=" in req.query):
-            ctx = self.context(req)
-            service = req.credential_scope()
-            name = service[2] if service else "ec2"
-            handler = self.query_handlers.get(name) or self.query_handlers.get("ec2")
-            if handler is not None:
-                query = handler
-                return self.envelope.run(req, ctx, self._query_style(name),
-                                         lambda call: query(req, ctx, call), f"{name} request")
+            scope = req.credential_scope()
+            name = scope[2] if scope is not None and scope[2] in self.query_handlers else "ec2"
+            if name in self.query_handlers:
+                ctx = self.context(req)
+                query, style = self.query_handlers[name], self._query_styles[name]
+                return self.envelope.run(req, ctx, style, lambda call: query(req, ctx, call),
+                                         f"{name} request")
         err = UnknownOperationException("No AWS service answers this request.")
         return HttpResponse(404, _generic_error_body(err), [("content-type", CONTENT_TYPE)])
-
-    def _query_style(self, name: str) -> Style:
-        return self._query_styles[name] if name in self._query_styles \
-            else self._query_styles["ec2"]
 
     def add_query_service(self, name: str, handler: QueryHandler, style: Style) -> None:
         """Serve a query-protocol service (``name``: its signing name) in ``style``."""
