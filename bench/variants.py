@@ -61,9 +61,7 @@ def serve(variant: str, port: int, data_dir: str) -> None:
         canned = HttpResponse(200, b'{"KeyId": "x"}', [("content-type", "application/json")])
         app.handle = lambda _req: canned  # type: ignore[method-assign]
     if "-trail" in mods:
-        trail = getattr(app, "trail", None)
-        if trail is not None:
-            app.call_observers.remove(trail.observe)
+        app.envelope.recorders.remove(app.trail)
     if "-ticker" in mods:
         async def no_tick(_self: Any) -> None:
             return

@@ -1,75 +1,80 @@
-"""The application: wiring (explicit, no singletons) and the transport-neutral request router.
+"""The application: explicit wiring (no singletons, no package scanning) and the
+transport-neutral request router.
 
-``App(config)`` opens the store, the clock and the scheduler, then lets each service package
-install itself (register its JSON services, admin routes and scheduled tasks). ``App.handle``
-turns one :class:`~hsmkms.http.HttpRequest` into one :class:`~hsmkms.http.HttpResponse`; the
-ASGI server (:mod:`hsmkms.server`) and in-process mode (:mod:`hsmkms.testing`) both call it.
+``App(config)`` opens the store, the clock and the scheduler, then builds each service with the
+ports it needs, in order (the EC2 network, CloudHSM, the HSMs, faults, KMS, the trail), and
+registers their routes. ``App.handle`` turns one :class:`~hsmkms.http.HttpRequest` into one
+:class:`~hsmkms.http.HttpResponse`; the ASGI server (:mod:`hsmkms.server`) and in-process mode
+(:mod:`hsmkms.testing`) both call it.
 
 Requests are handled one at a time under ``App.lock`` (state lives in memory and SQLite has one
-writer anyway); each runs in one unit of work, so a failed request changes nothing.
+writer anyway); each runs in the :class:`~hsmkms.envelope.Envelope`, in one unit of work, so a
+failed request changes nothing, and its CloudTrail event is recorded once that unit of work has
+ended.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import importlib
-import importlib.util
+import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from hsmkms import admin, faults, kms
 from hsmkms.clock import Clock
+from hsmkms.cloudhsm.api import CloudHsmApi
+from hsmkms.cloudhsm.service import CloudHsmService
 from hsmkms.config import Config
 from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
+from hsmkms.ec2 import api as ec2_api
+from hsmkms.ec2.network import Network
+from hsmkms.envelope import Envelope, Exchange, Style
 from hsmkms.errors import InternalFailure, ServiceError, UnknownOperationException
+from hsmkms.faults import Faults
+from hsmkms.hsm.routes import install_routes as install_cli_routes
+from hsmkms.hsm.service import HsmService
 from hsmkms.http import HttpRequest, HttpResponse
+from hsmkms.ids import IdSource
 from hsmkms.protocol.awsjson import CONTENT_TYPE, JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
 from hsmkms.store.codec import Codec
 from hsmkms.store.sqlite import SqliteDatabase
+from hsmkms.trail import api as trail_api
+from hsmkms.trail.service import SOURCES, Audited, Trail
 
 log = logging.getLogger("hsmkms")
-
-#: Packages that install themselves into the app, in order (each has ``install(app)``).
-SERVICE_PACKAGES = ("hsmkms.admin", "hsmkms.faults", "hsmkms.ec2", "hsmkms.cloudhsm", "hsmkms.hsm",
-                    "hsmkms.kms", "hsmkms.trail")
 
 AdminRoute = Callable[[HttpRequest, str], HttpResponse]
 #: Checks who sent a request before it is dispatched, and raises a ServiceError (e.g. AWS's
 #: ``UnrecognizedClientException`` or ``InvalidSignatureException``) to refuse it. SigV4
 #: signature verification plugs in here; today no authenticator is installed.
-Authenticator = Callable[[HttpRequest, "RequestContext"], None]
-#: (ctx, target prefix, operation, params, result or None, error or None)
-CallObserver = Callable[[RequestContext, str, str, dict[str, Any], "dict[str, Any] | None",
-                         "ServiceError | None"], None]
+Authenticator = Callable[[HttpRequest, RequestContext], None]
+#: A query-protocol service: the request and its context in, the answer out, telling the
+#: envelope what to audit through the :class:`~hsmkms.envelope.Exchange`.
+QueryHandler = Callable[[HttpRequest, RequestContext, Exchange], HttpResponse]
+#: Target prefixes other SDKs send for a JSON service, besides the model's ``targetPrefix``:
+#: the AWS SDK for JavaScript v3 sends ``CloudTrail_20131101.LookupEvents`` where botocore
+#: sends ``com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents``.
+TARGET_ALIASES = {"CloudTrail_20131101": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"}
+
+_INTERNAL = ("The request processing has failed because of an unknown error, exception or "
+             "failure.")
 
 
-#: Request and event ids must be unique, not secret: a seeded generator, not a system call
-#: per id (``os.urandom`` per request showed in profiles; docs/benchmarks.md).
-_IDS = random.Random(os.urandom(32))  # noqa: S311 - identifiers, not secrets
-_VERSION_4 = (0x4 << 76) | (0x2 << 62)
-_VERSION_MASK = ~((0xF << 76) | (0x3 << 62))
+def _admin_answer(err: ServiceError, _ctx: RequestContext) -> HttpResponse:
+    return HttpResponse.of_json(err.status, {"__type": err.code(), "message": err.message})
 
 
-def random_uuid(high32: int | None = None) -> str:
-    """A random version-4 UUID string; ``high32`` replaces its first 32 bits."""
-    n = (_IDS.getrandbits(128) & _VERSION_MASK) | _VERSION_4
-    if high32 is not None:
-        n = (n & ((1 << 96) - 1)) | ((high32 & 0xFFFFFFFF) << 96)
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def new_request_id() -> str:
-    return random_uuid()
+#: Admin routes: JSON ``{"__type", "message"}``; they open units of work of their own.
+ADMIN_STYLE = Style(_admin_answer, lambda: InternalFailure(_INTERNAL), unit_of_work=False,
+                    value_error_is_invalid=True)
 
 
 def load_root_key(config: Config) -> RootKey:
@@ -90,48 +95,79 @@ def load_root_key(config: Config) -> RootKey:
 
 
 class App:
-    def __init__(self, config: Config) -> None:
+    network: Network
+    cloudhsm: CloudHsmService
+    hsm: HsmService
+    faults: Faults
+    trail: Trail
+
+    def __init__(self, config: Config, ids: IdSource | None = None) -> None:
         self.config = config
+        self.ids = ids or IdSource()
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.root_key = load_root_key(config)
         self.db = SqliteDatabase(Path(config.data_dir) / "hsmkms.db")
         self.store = Store(self.db, Codec(self.root_key.seal, self.root_key.unseal))
         self.clock = Clock(self.db)
-        self.scheduler = Scheduler(self.store, self.clock.now)
+        self.scheduler = Scheduler(self.store, self.clock.now, self.ids)
         self.lock = threading.RLock()
         self.json_services: dict[str, JsonService] = {}
-        self.query_handlers: dict[str, Callable[[HttpRequest, RequestContext], HttpResponse]] = {}
-        self.admin_routes: list[tuple[str, str, AdminRoute]] = []
-        self.call_observers: list[CallObserver] = []
+        self.query_handlers: dict[str, QueryHandler] = {}
+        self._query_styles: dict[str, Style] = {}
+        self.admin_routes: list[tuple[str, str, AdminRoute, Style]] = []
         #: Run in order before every AWS request (JSON and query protocols); see Authenticator.
         self.authenticators: list[Authenticator] = []
+        self.envelope = Envelope(self.store, self.lock, self.authenticate)
         self.background: list[Callable[[], None]] = []
         #: Run first when the app closes (e.g. flush buffers completely).
         self.closing: list[Callable[[], None]] = []
         #: Small duties the server runs after a response is sent (not on in-process calls).
         self.after_response: list[Callable[[], None]] = []
         self.started = time.time()
-        self._install()
+        self._wire()
 
-    def _install(self) -> None:
-        for name in SERVICE_PACKAGES:
-            if importlib.util.find_spec(name) is not None:
-                install = getattr(importlib.import_module(name), "install", None)
-                if install is not None:  # a package still being written has none yet
-                    install(self)
+    def _wire(self) -> None:
+        """Build the services, each with what it needs, and register their routes."""
+        admin.install(self)
+        self.network = Network(self.store)
+        ec2 = ec2_api.register(self, self.network)
+        self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network)
+        cloudhsm = self.add_json_service(JsonService("cloudhsmv2",
+                                                     CloudHsmApi(self.cloudhsm).handlers()))
+        self.hsm = HsmService(self.store, self.clock.now, self.cloudhsm,
+                              pkcs11_sessions=self.config.pkcs11_sessions,
+                              cli_idle_timeout=self.config.cli_idle_timeout)
+        install_cli_routes(self, self.hsm)
+        self.faults = Faults(self.store, self.ids, self.hsm)
+        faults.install_routes(self, self.faults)
+        self.trail = Trail(self.db, self.ids, self.store.after_commit, {
+            "cloudhsm": Audited(SOURCES["cloudhsm"], cloudhsm.operations),
+            "ec2": Audited(SOURCES["ec2"], ec2.operations)})
+        trent = self.add_json_service(kms.build(
+            store=self.store, scheduler=self.scheduler, now=self.clock.now, config=self.config,
+            clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
+            audit=self.trail))
+        self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))
+        self.envelope.recorders.append(self.trail)
+        self.add_json_service(trail_api.build(self.trail, self.clock.now))
+        self.background.append(self.trail.background)
+        self.closing.append(self.trail.close)
+        self.after_response.append(self.trail.after_response)
 
     # -- registration -------------------------------------------------------------------------
 
-    def add_json_service(self, service: JsonService) -> None:
+    def add_json_service(self, service: JsonService) -> JsonService:
         self.json_services[service.target_prefix] = service
+        return service
 
-    def add_admin_route(self, method: str, prefix: str, fn: AdminRoute) -> None:
+    def add_admin_route(self, method: str, prefix: str, fn: AdminRoute,
+                        style: Style = ADMIN_STYLE) -> None:
         """``fn(request, rest_of_path)`` for ``method`` on paths under ``/_hsmkms/<prefix>``.
 
-        Routes run under the app lock but not in a unit of work: one that changes state opens
-        its own (``with app.store.unit_of_work(): ...``).
+        Routes run in the envelope with ``style`` (by default: under the app lock but not in
+        a unit of work: one that changes state opens its own, ``with app.store.unit_of_work()``).
         """
-        self.admin_routes.append((method, "/_hsmkms/" + prefix, fn))
+        self.admin_routes.append((method, "/_hsmkms/" + prefix, fn, style))
 
     # -- request handling ---------------------------------------------------------------------
 
@@ -142,20 +178,20 @@ class App:
             akid, region = scope[0], scope[1]
             if len(akid) == 12 and akid.isdigit():
                 account = akid
-        return RequestContext(account=account, region=region, request_id=new_request_id(),
+        return RequestContext(account=account, region=region, request_id=self.ids.request_id(),
                               now=self.clock.now(), access_key_id=akid, source_ip=req.client,
                               user_agent=req.headers.get("user-agent", ""), service=service,
                               operation=operation)
 
     def authenticate(self, req: HttpRequest, ctx: RequestContext) -> None:
-        """Raise the AWS error that refuses ``req`` (protocol adapters call this first)."""
+        """Raise the AWS error that refuses ``req`` (the envelope calls this first)."""
         for check in self.authenticators:
             check(req, ctx)
 
     def handle(self, req: HttpRequest) -> HttpResponse:
         response = self._route(req)
         if not any(name == "x-amzn-requestid" for name, _ in response.headers):
-            response.headers.append(("x-amzn-requestid", new_request_id()))
+            response.headers.append(("x-amzn-requestid", self.ids.request_id()))
         return response
 
     def _route(self, req: HttpRequest) -> HttpResponse:
@@ -165,65 +201,48 @@ class App:
         if req.method == "POST" and target:
             return self._json(req, target)
         if self.query_handlers and (req.method == "POST" or "Action=" in req.query):
-            ctx = self.context(req)
-            service = req.credential_scope()
-            name = service[2] if service else "ec2"
-            handler = self.query_handlers.get(name) or self.query_handlers.get("ec2")
-            if handler is not None:
-                with self.lock, self.store.unit_of_work():
-                    return handler(req, ctx)
+            scope = req.credential_scope()
+            name = scope[2] if scope is not None and scope[2] in self.query_handlers else "ec2"
+            if name in self.query_handlers:
+                ctx = self.context(req)
+                query, style = self.query_handlers[name], self._query_styles[name]
+                return self.envelope.run(req, ctx, style, lambda call: query(req, ctx, call),
+                                         f"{name} request")
         err = UnknownOperationException("No AWS service answers this request.")
         return HttpResponse(404, _generic_error_body(err), [("content-type", CONTENT_TYPE)])
 
+    def add_query_service(self, name: str, handler: QueryHandler, style: Style) -> None:
+        """Serve a query-protocol service (``name``: its signing name) in ``style``."""
+        self.query_handlers[name] = handler
+        self._query_styles[name] = style
+
     def _json(self, req: HttpRequest, target: str) -> HttpResponse:
         prefix, _, operation = target.rpartition(".")
-        service = self.json_services.get(prefix)
+        service = self.json_services.get(TARGET_ALIASES.get(prefix, prefix))
         ctx = self.context(req, prefix, operation)
         headers = [("content-type", CONTENT_TYPE), ("x-amzn-requestid", ctx.request_id)]
         if service is None:
             err = UnknownOperationException(f"Unknown target {target}.")
             return HttpResponse(400, _generic_error_body(err), headers)
-        params: dict[str, Any] = {}
-        try:
-            with self.lock:
-                try:
-                    with self.store.unit_of_work():
-                        self.authenticate(req, ctx)
-                        op, params = service.parse(operation, req.body)
-                        result = service.invoke(ctx, op, params)
-                        body = service.serialize(op, result)
-                        self._observe(ctx, prefix, operation, params, result, None)
-                except ServiceError as err:
-                    self._observe(ctx, prefix, operation, params, None, err)
-                    raise
-            return HttpResponse(200, body, headers)
-        except ServiceError as err:
-            return HttpResponse(err.status, service.error_body(err), headers)
-        except Exception:
-            log.exception("internal error in %s", target)
-            err = InternalFailure("The request processing has failed because of an unknown "
-                                  "error, exception or failure.")
-            with self.lock:
-                self._observe(ctx, prefix, operation, params, None, err)
-            return HttpResponse(500, service.error_body(err), headers)
+        json_service = service
 
-    def _observe(self, ctx: RequestContext, prefix: str, operation: str, params: dict[str, Any],
-                 result: dict[str, Any] | None, error: ServiceError | None) -> None:
-        for observer in self.call_observers:
-            observer(ctx, prefix, operation, params, result, error)
+        def answer(err: ServiceError, _ctx: RequestContext) -> HttpResponse:
+            return HttpResponse(err.status, json_service.error_body(err), list(headers))
+
+        def body(call: Exchange) -> HttpResponse:
+            call.service, call.operation = json_service.signing_name, operation
+            op, call.params = json_service.parse(operation, req.body)
+            call.result = json_service.invoke(ctx, op, call.params)
+            return HttpResponse(200, json_service.serialize(op, call.result), list(headers))
+
+        style = Style(answer, lambda: InternalFailure(_INTERNAL), authenticate=True)
+        return self.envelope.run(req, ctx, style, body, target)
 
     def _admin(self, req: HttpRequest) -> HttpResponse:
-        for method, prefix, fn in self.admin_routes:
+        for method, prefix, fn, style in self.admin_routes:
             if req.method == method and (req.path == prefix or req.path.startswith(prefix + "/")):
-                try:
-                    with self.lock:
-                        return fn(req, req.path[len(prefix):].lstrip("/"))
-                except ServiceError as err:
-                    return HttpResponse.of_json(err.status, {"__type": err.code(),
-                                                             "message": err.message})
-                except ValueError as err:
-                    return HttpResponse.of_json(400, {"__type": "ValidationException",
-                                                      "message": str(err)})
+                body = _admin_body(fn, req, req.path[len(prefix):].lstrip("/"))
+                return self.envelope.run(req, self.context(req), style, body, req.path)
         return HttpResponse.of_json(404, {"__type": "NotFound",
                                           "message": f"No admin route {req.method} {req.path}"})
 
@@ -245,7 +264,11 @@ class App:
             self.db.close()
 
 
-def _generic_error_body(err: ServiceError) -> bytes:
-    import json  # noqa: PLC0415
+def _admin_body(fn: AdminRoute, req: HttpRequest, rest: str) -> Callable[[Exchange], HttpResponse]:
+    def body(_call: Exchange) -> HttpResponse:  # admin calls are not audited
+        return fn(req, rest)
+    return body
 
+
+def _generic_error_body(err: ServiceError) -> bytes:
     return json.dumps({"__type": err.code(), "message": err.message}).encode()

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hsmkms.hsm.errors import HsmError
 from hsmkms.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from hsmkms.app import App
+    from hsmkms.ids import IdSource
+    from hsmkms.store.base import Store
 
 FAULTS = "faults"
 KINDS = ("network-errors", "pkcs11-sessions-exhausted", "internal-error", "hsm-unreachable")
@@ -45,10 +46,17 @@ class Fault:
     hsm_id: str = ""
 
 
+class Reachability(Protocol):
+    """What faults need from the HSMs: make one stop answering, or answer again."""
+
+    def set_reachable(self, cluster_id: str, hsm_id: str, *, reachable: bool) -> None: ...
+
+
 class Faults:
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._repo = app.store.repository(FAULTS, Fault)
+    def __init__(self, store: Store, ids: IdSource, hsms: Reachability) -> None:
+        self._ids = ids
+        self._hsms = hsms
+        self._repo = store.repository(FAULTS, Fault)
 
     def active(self, cluster_id: str, kind: str) -> bool:
         return any(f.cluster_id == cluster_id and f.fault == kind for f in self._repo.values(""))
@@ -64,7 +72,7 @@ class Faults:
             self._set_reachable(cluster_id, hsm_id, reachable=False)
         elif hsm_id is not None:
             raise ValueError(f"{kind} is a fault of the whole cluster: it takes no hsm_id")
-        fault = Fault("fault-" + uuid.uuid4().hex[:16], kind, cluster_id, now, hsm_id or "")
+        fault = Fault("fault-" + self._ids.hex(16), kind, cluster_id, now, hsm_id or "")
         self._repo.put("", fault.fault_id, fault)
         return fault
 
@@ -80,8 +88,7 @@ class Faults:
 
     def _set_reachable(self, cluster_id: str, hsm_id: str, *, reachable: bool) -> None:
         try:
-            self._app.hsm.set_reachable(  # type: ignore[attr-defined]
-                cluster_id, hsm_id, reachable=reachable)
+            self._hsms.set_reachable(cluster_id, hsm_id, reachable=reachable)
         except HsmError as err:
             raise ValueError(err.message) from None
 
@@ -97,9 +104,7 @@ def _doc(f: Fault) -> dict[str, object]:
     return doc
 
 
-def install(app: App) -> None:
-    faults = Faults(app)
-    app.faults = faults  # type: ignore[attr-defined]
+def install_routes(app: App, faults: Faults) -> None:
 
     def add(req: HttpRequest, _rest: str) -> HttpResponse:
         doc = req.json()

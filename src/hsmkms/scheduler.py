@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import heapq
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from hsmkms.ids import IdSource
 from hsmkms.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,11 @@ class Scheduler:
     without scanning them all. Heap entries are hints: an entry whose job is gone (cancelled,
     rolled back) or was rescheduled to another time is skipped when it comes up."""
 
-    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+    def __init__(self, store: Store, now: Callable[[], float],
+                 ids: IdSource | None = None) -> None:
         self._store = store
         self._now = now
+        self._ids = ids or IdSource()
         self._jobs = store.repository("job", Job)
         self._tasks: dict[str, TaskFn] = {}
         self._heap = [(j.due, j.id) for j in self._jobs.values("")]
@@ -75,7 +77,7 @@ class Scheduler:
     def schedule(self, task: str, due: float, args: dict[str, str] | None = None,
                  job_id: str | None = None) -> str:
         """Schedule ``task``; a given ``job_id`` replaces an earlier job with that id."""
-        ident = job_id or uuid.uuid4().hex
+        ident = job_id or self._ids.hex(32)
         self._put(Job(ident, task, due, dict(args or {})))
         return ident
 

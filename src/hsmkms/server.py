@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
-from hsmkms.app import App, new_request_id
+from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.protocol.awsjson import CONTENT_TYPE
@@ -48,7 +48,7 @@ class AsgiApp:
                    for k, v in scope["headers"]}
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit * DRAIN_FACTOR:
-            return _too_large(limit)
+            return _too_large(limit, self.app.ids.request_id())
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -60,13 +60,13 @@ class AsgiApp:
             if size <= limit:
                 chunks.append(chunk)
             elif size > limit * DRAIN_FACTOR:
-                return _too_large(limit)
+                return _too_large(limit, self.app.ids.request_id())
             if not message.get("more_body"):
                 break
         if size > limit:
             # Read (and dropped) to the end, so that the client, still sending, gets to read
             # the 413 instead of a connection reset.
-            return _too_large(limit)
+            return _too_large(limit, self.app.ids.request_id())
         client = scope.get("client") or ("127.0.0.1", 0)
         req = HttpRequest(scope["method"], scope["path"], headers, b"".join(chunks),
                           scope.get("query_string", b"").decode("latin-1"), client[0])
@@ -96,11 +96,11 @@ class AsgiApp:
             await asyncio.sleep(TICK_SECONDS)
 
 
-def _too_large(limit: int) -> HttpResponse:
+def _too_large(limit: int, request_id: str) -> HttpResponse:
     response = HttpResponse.of_json(413, {
         "__type": "RequestEntityTooLargeException",
         "message": f"The request body is larger than the limit of {limit} bytes."})
-    response.headers = [("content-type", CONTENT_TYPE), ("x-amzn-requestid", new_request_id())]
+    response.headers = [("content-type", CONTENT_TYPE), ("x-amzn-requestid", request_id)]
     return response
 
 
@@ -114,7 +114,7 @@ def _server_class(uvicorn: Any) -> Any:
 
     from uvicorn.server import HANDLED_SIGNALS  # noqa: PLC0415
 
-    class Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+    class Server(uvicorn.Server):  # type: ignore[misc]
         @contextlib.contextmanager
         def capture_signals(self) -> Any:
             if threading.current_thread() is not threading.main_thread():

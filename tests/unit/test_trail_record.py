@@ -132,7 +132,8 @@ def test_custom_key_store_events_hide_password_and_certificate(kms: JsonService)
                                         "clusterId": "cluster-abc"}
     assert rec["responseElements"] == {"customKeyStoreId": "cks-1234567890abcdef0"}
     assert "resources" not in rec
-    assert "kmsPswd" not in json.dumps(rec) and "CERTIFICATE" not in json.dumps(rec)
+    assert "kmsPswd" not in json.dumps(rec)
+    assert "CERTIFICATE" not in json.dumps(rec)
     upd = build(kms, call("UpdateCustomKeyStore", {
         "CustomKeyStoreId": "cks-1", "KeyStorePassword": "newPswd",
         "NewCustomKeyStoreName": "n"}, {},
@@ -184,7 +185,8 @@ def test_user_identity() -> None:
     assert name == "AKIAIOSFODNN7EXAMPLE"
     assert iam["type"] == "IAMUser"
     assert iam["arn"] == f"arn:aws:iam::{ACCOUNT}:user/AKIAIOSFODNN7EXAMPLE"
-    assert iam["principalId"].startswith("AIDA") and len(iam["principalId"]) == 21
+    assert iam["principalId"].startswith("AIDA")
+    assert len(iam["principalId"]) == 21
     assert iam == record.user_identity(ACCOUNT, "AKIAIOSFODNN7EXAMPLE", REGION)[0]
     root, name = record.user_identity("444455556666", "444455556666", REGION)
     assert name == "root"

@@ -1,19 +1,21 @@
-"""hsmkms.trail.service and .log through an App built in the test: notes, service events,
-batching, flushing on close, persistence, indexes."""
+"""hsmkms.trail.service and .log through an App built in the test: recorded calls and their
+audit detail, service events, batching (on a clock the test moves), flushing on close,
+persistence, indexes."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.context import RequestContext
-from hsmkms.errors import ValidationException
+from hsmkms.envelope import Exchange
+from hsmkms.errors import ServiceError, ValidationException
+from hsmkms.ids import IdSource
 from hsmkms.trail.log import EventLog, Query
-from hsmkms.trail.service import PREPARE_AGE, SLICE, WRITE_AGE, WRITE_SIZE
+from hsmkms.trail.service import PREPARE_AGE, SLICE, WRITE_AGE, WRITE_SIZE, Audited, Trail
 
 SCOPE = "111122223333/us-west-2"
 ARN = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -30,21 +32,50 @@ def ctx(app: App, request_id: str = "req-1") -> RequestContext:
 
 
 def stored(app: App, **query: Any) -> list[dict[str, Any]]:
-    rows = app.trail.lookup(Query(SCOPE, *EVERYTHING, **query))  # type: ignore[attr-defined]
+    rows = app.trail.lookup(Query(SCOPE, *EVERYTHING, **query))
     return [json.loads(r.body) for r in rows]
+
+
+def call(trail: Trail, context: RequestContext, operation: str, params: dict[str, Any],
+         result: dict[str, Any] | None = None, error: ServiceError | None = None,
+         service: str = "kms") -> None:
+    """What the envelope does once a call's unit of work has ended."""
+    trail.record_call(context, Exchange(service, operation, params, result), error)
+
+
+class FakeMonotonic:
+    """The clock the trail ages its buffers by, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def own_trail(app: App, clock: FakeMonotonic) -> Trail:
+    """A trail over the app's database with the test's clock and no writer thread: the test
+    does what the thread would (``write_if_due``)."""
+    kms = app.json_services["TrentService"].operations
+    return Trail(app.db, IdSource(7), app.store.after_commit,
+                 {"kms": Audited("kms.amazonaws.com", kms)}, monotonic=clock, writer=False)
+
+
+def count(app: App) -> int:
+    [(n,)] = app.db.execute("SELECT COUNT(*) FROM trail_events")
+    return int(str(n))
 
 
 def test_service_event_is_buffered_then_flushed(tmp_path: Path) -> None:
     app = make_app(tmp_path)
-    trail = app.trail  # type: ignore[attr-defined]
-    event_id = trail.record_service_event(
+    trail = app.trail
+    trail.record_service_event(
         SCOPE, "DeleteKey", app.clock.now(), resources=[ARN], response_elements={"keyId": ARN},
         additional_event_data={"customKeyStoreId": "cks-1234567890abcdef0"})
     assert app.db.execute("SELECT COUNT(*) FROM trail_events") == [(0,)]
-    app.tick()  # younger than a second: still buffered
-    assert app.db.execute("SELECT COUNT(*) FROM trail_events") == [(0,)]
     [event] = stored(app)  # a lookup flushes first
-    assert event["eventID"] == event_id
+    event_id = event["eventID"]
+    assert event_id.startswith(f"{int(app.clock.now()):08x}")  # ids sort by time
     assert event["eventType"] == "AwsServiceEvent"
     assert event["userIdentity"] == {"accountId": "111122223333", "invokedBy": "AWS Internal"}
     assert event["additionalEventData"] == {"customKeyStoreId": "cks-1234567890abcdef0"}
@@ -54,22 +85,18 @@ def test_service_event_is_buffered_then_flushed(tmp_path: Path) -> None:
     app.close()
 
 
-def test_notes_are_merged_into_the_requests_event(tmp_path: Path) -> None:
+def test_audit_detail_is_merged_into_the_calls_event(tmp_path: Path) -> None:
     app = make_app(tmp_path)
-    trail = app.trail  # type: ignore[attr-defined]
+    trail = app.trail
     other = ARN.replace("1234abcd", "5678abcd")
-    trail.note("req-1", additional_event_data={"customKeyStoreId": "cks-1"}, resources=[ARN])
-    trail.note("req-1", additional_event_data={"clusterId": "cluster-1"}, resources=[other])
-    trail.note("req-elsewhere", additional_event_data={"x": "y"})
-    trail.observe(ctx(app), "TrentService", "ConnectCustomKeyStore",
-                  {"CustomKeyStoreId": "cks-1"}, {}, None)
-    trail.observe(ctx(app, "req-2"), "TrentService", "Encrypt", {"KeyId": "alias/a"}, None,
-                  ValidationException("bad"))
-    trail.observe(ctx(app, "req-3"), "BaldrApiService", "DescribeClusters", {}, {}, None)
-    trail.observe(ctx(app, "req-4"), "TrentService", "NoSuchOperation", {}, None,
-                  ValidationException("bad"))
-    app.tick()  # drops notes of requests that never reached the observer
-    assert trail._notes == {}  # noqa: SLF001
+    connect = ctx(app)
+    connect.audit.add(additional_event_data={"customKeyStoreId": "cks-1"}, resources=[ARN])
+    connect.audit.add(additional_event_data={"clusterId": "cluster-1"}, resources=[other])
+    call(trail, connect, "ConnectCustomKeyStore", {"CustomKeyStoreId": "cks-1"}, {})
+    call(trail, ctx(app, "req-2"), "Encrypt", {"KeyId": "alias/a"}, None,
+         ValidationException("bad"))
+    call(trail, ctx(app, "req-3"), "LookupEvents", {}, {}, service="cloudtrail")
+    call(trail, ctx(app, "req-4"), "NoSuchOperation", {}, None, ValidationException("bad"))
     newest, oldest = stored(app)
     assert oldest["eventName"] == "ConnectCustomKeyStore"
     assert oldest["additionalEventData"] == {"customKeyStoreId": "cks-1",
@@ -82,60 +109,76 @@ def test_notes_are_merged_into_the_requests_event(tmp_path: Path) -> None:
     app.close()
 
 
-def written(app: App, count: int, within: float = 3.0) -> float:
-    """Wait until ``count`` events are in the table; the seconds it took."""
-    start = time.monotonic()
-    while app.db.execute("SELECT COUNT(*) FROM trail_events") != [(count,)]:
-        assert time.monotonic() - start < within, app.db.execute(
-            "SELECT COUNT(*) FROM trail_events")
-        time.sleep(0.01)
-    return time.monotonic() - start
-
-
-def test_large_buffer_is_written_at_once_and_close_writes_the_rest(tmp_path: Path) -> None:
+def test_a_failed_call_keeps_no_result(tmp_path: Path) -> None:
+    """The envelope hands over what the handler returned even when the commit then failed:
+    the event is the failure's alone."""
     app = make_app(tmp_path)
-    trail = app.trail  # type: ignore[attr-defined]
+    call(app.trail, ctx(app), "CreateKey", {}, {"KeyMetadata": {"Arn": ARN, "KeyId": "k"}},
+         ValidationException("commit failed"))
+    [event] = stored(app)
+    assert event["errorCode"] == "ValidationException"
+    assert event["responseElements"] is None
+    assert "resources" not in event
+    app.close()
+
+
+def test_a_full_batch_is_written_at_once_and_close_writes_the_rest(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    clock = FakeMonotonic()
+    trail = own_trail(app, clock)
     for i in range(WRITE_SIZE):
-        trail.observe(ctx(app, f"r{i}"), "TrentService", "GenerateRandom",
-                      {"NumberOfBytes": 8}, {"Plaintext": b"12345678"}, None)
-    app.tick()
-    assert written(app, WRITE_SIZE) < WRITE_AGE  # a full batch does not wait for its age
-    trail.observe(ctx(app, "last"), "TrentService", "ListKeys", {}, {"Keys": []}, None)
+        call(trail, ctx(app, f"r{i}"), "GenerateRandom", {"NumberOfBytes": 8},
+             {"Plaintext": b"12345678"})
+    trail.background()  # a full batch does not wait for its age
+    assert trail.write_if_due()
+    assert count(app) == WRITE_SIZE
+    call(trail, ctx(app, "last"), "ListKeys", {}, {"Keys": []})
+    trail.close()
     app.close()
     reopened = make_app(tmp_path)
     events = stored(reopened, limit=2)
     assert [e["requestID"] for e in events] == ["last", f"r{WRITE_SIZE - 1}"]
     # sequence numbers continue after a restart: new events sort after old ones
-    reopened.trail.observe(  # type: ignore[attr-defined]
-        ctx(reopened, "after"), "TrentService", "ListKeys", {}, {"Keys": []}, None)
+    call(reopened.trail, ctx(reopened, "after"), "ListKeys", {}, {"Keys": []})
     assert stored(reopened, limit=1)[0]["requestID"] == "after"
     reopened.close()
 
 
-def test_a_few_events_are_written_within_about_a_second(tmp_path: Path) -> None:
-    """The bound on what a crash can lose: without lookups, a slice waits at most
-    PREPARE_AGE (plus a tick) to become rows, rows at most WRITE_AGE to be written."""
+def test_a_few_events_wait_at_most_prepare_age_then_write_age(tmp_path: Path) -> None:
+    """The bound on what a crash can lose: without lookups, a few calls wait PREPARE_AGE (and
+    a tick) to become rows, and rows WRITE_AGE to be written."""
     app = make_app(tmp_path)
-    trail = app.trail  # type: ignore[attr-defined]
+    clock = FakeMonotonic()
+    trail = own_trail(app, clock)
     for i in range(3):
-        trail.observe(ctx(app, f"r{i}"), "TrentService", "GenerateRandom",
-                      {"NumberOfBytes": 8}, {"Plaintext": b"12345678"}, None)
-    start = time.monotonic()
-    while app.db.execute("SELECT COUNT(*) FROM trail_events") != [(3,)]:
-        app.tick()
-        time.sleep(0.05)
-        assert time.monotonic() - start < PREPARE_AGE + WRITE_AGE + 0.5
+        call(trail, ctx(app, f"r{i}"), "GenerateRandom", {"NumberOfBytes": 8},
+             {"Plaintext": b"12345678"})
+    clock.now += PREPARE_AGE - 0.01
+    trail.background()
+    assert not trail.write_if_due()  # still buffered: nothing prepared yet
+    clock.now += 0.01
+    trail.background()  # prepared now ...
+    assert not trail.write_if_due()  # ... and the rows wait
+    clock.now += WRITE_AGE - 0.01
+    assert not trail.write_if_due()
+    assert count(app) == 0
+    clock.now += 0.01
+    assert trail.write_if_due()
+    assert count(app) == 3
     for i in range(SLICE):  # after responses, a full slice becomes rows at once
-        trail.observe(ctx(app, f"s{i}"), "TrentService", "GenerateRandom",
-                      {"NumberOfBytes": 8}, {"Plaintext": b"12345678"}, None)
+        call(trail, ctx(app, f"s{i}"), "GenerateRandom", {"NumberOfBytes": 8},
+             {"Plaintext": b"12345678"})
     trail.after_response()
-    assert written(app, 3 + SLICE) < WRITE_AGE + 0.5
+    clock.now += WRITE_AGE
+    assert trail.write_if_due()
+    assert count(app) == 3 + SLICE
+    trail.close()
     app.close()
 
 
 def test_window_attributes_and_keyset_pages(tmp_path: Path) -> None:
     app = make_app(tmp_path)
-    trail = app.trail  # type: ignore[attr-defined]
+    trail = app.trail
     t0 = int(app.clock.now())
     for i in range(5):
         trail.record_service_event(SCOPE, "DeleteKey" if i % 2 else "Other", t0 + i,
@@ -143,7 +186,8 @@ def test_window_attributes_and_keyset_pages(tmp_path: Path) -> None:
     trail.record_service_event("444455556666/us-west-2", "DeleteKey", t0, resources=[ARN])
     log: EventLog = trail._log  # noqa: SLF001
     trail.flush()
-    assert [r.time for r in log.lookup(Query(SCOPE, *EVERYTHING))] == [t0 + i for i in (4, 3, 2, 1, 0)]
+    newest_first = [t0 + i for i in (4, 3, 2, 1, 0)]
+    assert [r.time for r in log.lookup(Query(SCOPE, *EVERYTHING))] == newest_first
     assert [r.time for r in log.lookup(Query(SCOPE, t0 + 1, t0 + 3))] == [t0 + 3, t0 + 2, t0 + 1]
     names = log.lookup(Query(SCOPE, *EVERYTHING, attribute=("EventName", "DeleteKey")))
     assert [r.time for r in names] == [t0 + 3, t0 + 1]
@@ -171,15 +215,16 @@ def test_lookups_use_indexes(tmp_path: Path) -> None:
     }
     for name, sql in plans.items():
         plan = " ".join(str(row[-1]) for row in app.db.execute("EXPLAIN QUERY PLAN " + sql))
-        assert "USING" in plan and "INDEX" in plan, (name, plan)
+        assert "USING" in plan, (name, plan)
+        assert "INDEX" in plan, (name, plan)
         assert "TEMP B-TREE" not in plan, (name, plan)
     app.close()
 
 
 def test_every_attribute_finds_its_events(tmp_path: Path) -> None:
     app = make_app(tmp_path)
-    trail = app.trail  # type: ignore[attr-defined]
-    trail.observe(ctx(app), "TrentService", "DescribeKey", {"KeyId": ARN}, {}, None)
+    trail = app.trail
+    call(trail, ctx(app), "DescribeKey", {"KeyId": ARN}, {})
     [row] = trail.lookup(Query(SCOPE, *EVERYTHING))
     values = {"EventId": row.event_id, "EventName": "DescribeKey", "ReadOnly": "true",
               "Username": "AKIAEXAMPLE", "AccessKeyId": "AKIAEXAMPLE",
@@ -201,8 +246,7 @@ def test_rows_written_with_whole_records_still_read(tmp_path: Path) -> None:
     app.db.execute("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (900_000, SCOPE, int(app.clock.now()) - 10, "old-1", "DeleteKey", "false",
                     None, None, "kms.amazonaws.com", "[]", json.dumps(whole)))
-    app.trail.record_service_event(SCOPE, "DeleteKey", app.clock.now(),  # type: ignore[attr-defined]
-                                   resources=[ARN])
+    app.trail.record_service_event(SCOPE, "DeleteKey", app.clock.now(), resources=[ARN])
     new, old = stored(app, attribute=("EventName", "DeleteKey"))
     assert old == whole
     assert new["eventType"] == "AwsServiceEvent"

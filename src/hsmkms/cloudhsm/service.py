@@ -16,9 +16,8 @@ Other packages use :class:`CloudHsmService` as ``app.cloudhsm`` (``get_cluster``
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hsmkms.cloudhsm import certs, ids, legacy, lifecycle
 from hsmkms.cloudhsm.backups import Backups
@@ -43,6 +42,9 @@ from hsmkms.hsm.contents import ContentsRows
 from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
+
+if TYPE_CHECKING:
+    from hsmkms.ec2.network import Network
 
 HSM_TYPES = ("hsm1.medium", "hsm2m.medium")
 #: Type migrations ModifyCluster accepts (hsm1-to-hsm2-migration).
@@ -70,13 +72,13 @@ def parse_retention(value: str) -> int:
 
 class CloudHsmService:
     def __init__(self, store: Store, scheduler: Scheduler, config: Config,
-                 network: Callable[[], Any], rand: ids.Random = os.urandom) -> None:
+                 network: Network, rand: ids.Random = os.urandom) -> None:
         self.repo = store.repository(CLUSTERS, Cluster)
         self.scheduler = scheduler
         self.config = config
         self.timing = config.timing
         self.rand = rand
-        self.network = ClusterNetwork(network)
+        self.network = ClusterNetwork(lambda: network)
         self.backups = Backups(store, scheduler, config.timing, self.repo, rand)
         self.contents = ContentsRows(store)
         legacy.split_contents(store, self.repo, self.backups.repo, self.backups.snapshots,

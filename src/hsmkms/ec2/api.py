@@ -2,8 +2,8 @@
 
 Every handler reads the scope's network through :class:`~hsmkms.ec2.network.Network`, renders
 results with :mod:`hsmkms.ec2.views` and filters them with :mod:`hsmkms.ec2.filters`. The
-request runs in its own nested unit of work (``handle``): a failure, or ``DryRun``, drops every
-write of the operation.
+request runs in the app's envelope (``serve``), in one unit of work: a failure, or ``DryRun``,
+drops every write of the operation.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from hsmkms.ec2 import addressing, filters, views
 from hsmkms.ec2 import errors as e
 from hsmkms.ec2.model import Tag
 from hsmkms.ec2.network import Network, check_id
+from hsmkms.envelope import Exchange, Style
 from hsmkms.errors import ServiceError
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.protocol.ec2query import Ec2QueryService, QueryErrors
@@ -29,7 +29,6 @@ from hsmkms.protocol.ec2query import Ec2QueryService, QueryErrors
 if TYPE_CHECKING:
     from hsmkms.app import App
 
-log = logging.getLogger("hsmkms")
 Params = dict[str, Any]
 Result = dict[str, Any]
 
@@ -237,15 +236,20 @@ def _fingerprint(params: Params) -> str:
 # -- wiring -----------------------------------------------------------------------------------
 
 
-def register(app: App) -> None:
-    network: Network = app.network  # type: ignore[attr-defined]
+def register(app: App, network: Network) -> Ec2QueryService:
+    """Serve the EC2 query protocol over ``network``; the service (its operations are what the
+    trail audits)."""
     service = Ec2QueryService(Ec2Api(network).handlers(), ERRORS)
-    app.ec2_service = service  # type: ignore[attr-defined]
 
-    def handle(req: HttpRequest, ctx: RequestContext) -> HttpResponse:
-        return serve(app, service, req, ctx)
+    def handle(req: HttpRequest, ctx: RequestContext, call: Exchange) -> HttpResponse:
+        return serve(service, req, ctx, call)
 
-    app.query_handlers["ec2"] = handle
+    def answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
+        return service.failure(err, ctx.request_id)
+
+    app.add_query_service("ec2", handle, Style(
+        answer, lambda: e.InternalError("An internal error has occurred"), authenticate=True))
+    return service
 
 
 def _roll_back_dry_run(params: Params) -> None:
@@ -270,20 +274,14 @@ def check_version(req: HttpRequest) -> None:
                               "not exist")
 
 
-def serve(app: App, service: Ec2QueryService, req: HttpRequest,
-          ctx: RequestContext) -> HttpResponse:
-    """Parse, run in a nested unit of work (so a failure or DryRun changes nothing), answer."""
-    try:
-        app.authenticate(req, ctx)
-        check_version(req)
-        op, params = service.parse(req)
-        ctx = dataclasses.replace(ctx, service="ec2", operation=op.name)
-        with app.store.unit_of_work():
-            result = service.invoke(ctx, op, params)
-            _roll_back_dry_run(params)
-        return service.success(op, result, ctx.request_id)
-    except ServiceError as err:
-        return service.failure(err, ctx.request_id)
-    except Exception:
-        log.exception("internal error in EC2 %s", ctx.operation or "request")
-        return service.failure(e.InternalError("An internal error has occurred"), ctx.request_id)
+def serve(service: Ec2QueryService, req: HttpRequest, ctx: RequestContext,
+          call: Exchange) -> HttpResponse:
+    """Parse, run and answer, in the envelope's unit of work (so that a failure or DryRun
+    changes nothing); ``call`` tells the envelope what to audit."""
+    check_version(req)
+    op, params = service.parse(req)
+    call.service, call.operation, call.params = "ec2", op.name, params
+    ctx = dataclasses.replace(ctx, service="ec2", operation=op.name)
+    call.result = service.invoke(ctx, op, params)
+    _roll_back_dry_run(params)
+    return service.success(op, call.result, ctx.request_id)

@@ -19,10 +19,11 @@ failures change nothing.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hsmkms.envelope import Style
+from hsmkms.errors import InternalFailure, ServiceError
 from hsmkms.hsm import passwords
 from hsmkms.hsm.errors import (
     AlreadyLoggedIn,
@@ -36,11 +37,11 @@ from hsmkms.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from hsmkms.app import App
+    from hsmkms.context import RequestContext
     from hsmkms.hsm.service import HsmService
 
 Handler = Callable[["Call"], Any]
 CLIENT = "cloudhsm-cli"
-log = logging.getLogger("hsmkms.hsm")
 
 
 class Call:
@@ -230,25 +231,30 @@ def install_routes(app: App, service: HsmService) -> None:
         if not isinstance(doc, dict):
             return HttpResponse.of_json(400, {"error_code": 1,
                                               "data": "The request body must be a JSON object."})
-        # A failed login must commit its failure count; any other failure changes nothing.
+        # The envelope's unit of work commits a failed login's failure count; any other
+        # failure changes nothing (its own nested unit of work is rolled back).
         inner = contextlib.nullcontext if rest == "login" else app.store.unit_of_work
         call: Call | None = None
         try:
-            with app.store.unit_of_work():
-                try:
-                    call = Call(app, service, doc)
-                    with inner():
-                        answer: dict[str, Any] = {"error_code": 0, "data": handler(call)}
-                except HsmError as err:
-                    answer = {"error_code": 1, "data": err.message}
-                    if isinstance(err, NotLoggedIn) and call is not None and call.token \
-                            and not _alive(call):
-                        call.token_out = ""  # expired or unknown: the client must forget it
-        except Exception:
-            log.exception("cloudhsm-cli %s failed", rest)
-            return HttpResponse.of_json(500, {"error_code": 1, "data": "Internal error."})
+            call = Call(app, service, doc)
+            with inner():
+                answer: dict[str, Any] = {"error_code": 0, "data": handler(call)}
+        except HsmError as err:
+            answer = {"error_code": 1, "data": err.message}
+            if isinstance(err, NotLoggedIn) and call is not None and call.token \
+                    and not _alive(call):
+                call.token_out = ""  # expired or unknown: the client must forget it
         if call is not None and call.token_out is not None:
             answer["token"] = call.token_out
         return HttpResponse.of_json(200, answer)
 
-    app.add_admin_route("POST", "cloudhsm-cli", route)
+    app.add_admin_route("POST", "cloudhsm-cli", route, CLI_STYLE)
+
+
+def _internal_answer(_err: ServiceError, _ctx: RequestContext) -> HttpResponse:
+    return HttpResponse.of_json(500, {"error_code": 1, "data": "Internal error."})
+
+
+#: The CLI routes run in one unit of work; anything but an HSM error (answered above, with
+#: ``error_code`` 1) is the CLI's internal error.
+CLI_STYLE = Style(_internal_answer, lambda: InternalFailure("Internal error."))

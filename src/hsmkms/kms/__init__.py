@@ -1,13 +1,12 @@
 """AWS KMS (``TrentService``).
 
 :func:`build` makes the service from explicit, typed parts (see :mod:`hsmkms.kms.ports`);
-:func:`install` is the app's wiring of it.
+the app (:class:`hsmkms.app.App`) wires it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from hsmkms.audit import AuditLog
 from hsmkms.config import Config
@@ -30,11 +29,6 @@ from hsmkms.protocol.awsjson import JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
 
-if TYPE_CHECKING:
-    from hsmkms.app import App
-    from hsmkms.context import RequestContext
-    from hsmkms.errors import ServiceError
-
 
 def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], config: Config,
           clusters: ClusterView, hsm: HsmClient, network: NetworkPort, faults: FaultView,
@@ -54,42 +48,3 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
                   jobs.KeyStoreJobs(store, stores, connection))
     return JsonService("kms", api.handlers(uc))
-
-
-def install(app: App) -> None:
-    trail = _LateTrail(app)
-    app.add_json_service(build(
-        store=app.store, scheduler=app.scheduler, now=app.clock.now, config=app.config,
-        clusters=app.cloudhsm,  # type: ignore[attr-defined]
-        hsm=app.hsm,  # type: ignore[attr-defined]
-        network=app.network,  # type: ignore[attr-defined]
-        faults=app.faults,  # type: ignore[attr-defined]
-        audit=trail))
-    app.call_observers.append(trail.carry_audit)
-
-
-class _LateTrail:
-    """Until the app builds CloudTrail before KMS and the trail reads ``ctx.audit`` itself:
-    the trail is installed after KMS (``app.trail`` exists only once a request or job runs),
-    and it takes a call's extra data from ``Trail.note``, so this observer - which runs before
-    the trail's - hands it what the use cases put in ``ctx.audit``. Both go at merge."""
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-
-    def record_service_event(self, scope: str, event_name: str, when: float, *,
-                             resources: list[str],
-                             additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> None:
-        self._app.trail.record_service_event(  # type: ignore[attr-defined]
-            scope, event_name, when, resources=resources,
-            additional_event_data=additional_event_data, response_elements=response_elements)
-
-    def carry_audit(self, ctx: RequestContext, prefix: str, _operation: str,
-                    _params: dict[str, Any], _result: dict[str, Any] | None,
-                    _error: ServiceError | None) -> None:
-        detail = ctx.audit
-        if prefix == "TrentService" and (detail.additional_event_data or detail.resources):
-            self._app.trail.note(  # type: ignore[attr-defined]
-                ctx.request_id, additional_event_data=detail.additional_event_data,
-                resources=detail.resources)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from hsmkms.store.codec import Codec
@@ -69,6 +69,8 @@ class Store:
         self._repos: dict[str, Repository[Any]] = {}
         self._staged: dict[tuple[str, str, str], object] | None = None
         self._depth = 0
+        #: Run once the outermost unit of work has committed (see :meth:`after_commit`).
+        self._after: list[Callable[[], None]] = []
         self._check_root_key()
 
     def _check_root_key(self) -> None:
@@ -108,6 +110,15 @@ class Store:
         """
         return UnitOfWork(self)
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the writes staged so far are committed: at the end of the outermost
+        unit of work if it commits, never if the unit of work (or the nested one ``fn`` was
+        registered in) is rolled back or its commit fails. Outside a unit of work, at once."""
+        if self._depth == 0:
+            fn()
+        else:
+            self._after.append(fn)
+
     def _stage(self, kind: str, scope: str, ident: str, value: object) -> None:
         if self._staged is None:
             self._commit({(kind, scope, ident): value})
@@ -139,17 +150,19 @@ class Store:
 class UnitOfWork:
     """``with store.unit_of_work():`` (a class, not a generator: every request enters one)."""
 
-    __slots__ = ("_snapshot", "_store")
+    __slots__ = ("_after", "_snapshot", "_store")
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._snapshot: dict[tuple[str, str, str], object] | None = None
+        self._after = 0
 
     def __enter__(self) -> None:
         store = self._store
         if store._staged is None:  # noqa: SLF001 - the store's own helper
             store._staged = {}  # noqa: SLF001
         self._snapshot = dict(store._staged) if store._depth else None  # noqa: SLF001
+        self._after = len(store._after)  # noqa: SLF001
         store._depth += 1  # noqa: SLF001
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -158,11 +171,15 @@ class UnitOfWork:
         store._depth -= 1  # noqa: SLF001
         if exc_type is not None:
             store._staged = self._snapshot  # noqa: SLF001 - drop this unit's writes
+            del store._after[self._after:]  # noqa: SLF001 - and what was to follow them
             return
         if store._depth == 0:  # noqa: SLF001
             staged, store._staged = store._staged, None  # noqa: SLF001
+            after, store._after = store._after, []  # noqa: SLF001
             if staged:
-                store._commit(staged)  # noqa: SLF001
+                store._commit(staged)  # noqa: SLF001 - if this raises, ``after`` is dropped
+            for fn in after:
+                fn()
 
 
 class Repository(Generic[T]):

@@ -21,8 +21,11 @@ TEST_CREDENTIALS = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
 
 
 def client_config(extra: BotoConfig | None = None) -> BotoConfig:
-    """No retries (tests see every error once), merged with the caller's own ``config=``."""
-    base = BotoConfig(retries={"max_attempts": 1, "mode": "standard"})
+    """No retries (tests see every error once), merged with the caller's own ``config=``.
+
+    botocore's ``retries["max_attempts"]`` counts retries after the first attempt (1 means two
+    requests); ``total_max_attempts`` counts every request, the first included."""
+    base = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})
     return base if extra is None else base.merge(extra)
 
 
@@ -60,9 +63,10 @@ class ServerProcess:
                                    + self.log_path.read_text()[-3000:])
             try:
                 self.admin("GET", "health")
-                return self
             except OSError:
                 time.sleep(0.05)
+            else:
+                return self
         raise RuntimeError(f"hsmkms did not become healthy; see {self.log_path}")
 
     def stop(self) -> int | None:

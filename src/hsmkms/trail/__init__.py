@@ -1,6 +1,8 @@
-"""CloudTrail for KMS: an event for every KMS (``TrentService``) call, successful or failed,
-plus the events KMS causes itself (``DeleteKey`` at the end of a waiting period), and the
-CloudTrail ``LookupEvents`` API over them.
+"""CloudTrail: a management event for every KMS, CloudHSM v2 and EC2 call, successful or
+failed, recorded once the call's unit of work has ended, plus the events KMS causes itself
+(``DeleteKey`` at the end of a waiting period), and the CloudTrail ``LookupEvents`` API over
+them. ``App`` builds :class:`~hsmkms.trail.service.Trail` and registers
+:func:`~hsmkms.trail.api.build`'s service.
 
 Durability: recording is cheap on the request path (the observer keeps a small object in an
 in-memory buffer). After a response, once 32 calls wait (or on a tick, once the oldest waited
@@ -12,22 +14,3 @@ of work before the response is sent.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hsmkms.app import App
-
-
-def install(app: App) -> None:
-    from hsmkms.trail.api import build  # noqa: PLC0415
-    from hsmkms.trail.service import KMS_PREFIX, Trail  # noqa: PLC0415
-
-    kms = app.json_services.get(KMS_PREFIX)
-    trail = Trail(app.db, kms.operations if kms is not None else {})
-    app.trail = trail  # type: ignore[attr-defined]
-    app.call_observers.append(trail.observe)
-    app.background.append(trail.background)
-    app.add_json_service(build(trail, app.clock.now))
-    app.closing.append(trail.close)
-    app.after_response.append(trail.after_response)

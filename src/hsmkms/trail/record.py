@@ -1,4 +1,5 @@
-"""CloudTrail records for KMS, as pure functions of what happened (no clock, no I/O).
+"""CloudTrail records for KMS (and, more simply, CloudHSM and EC2), as pure functions of what
+happened (no clock, no I/O).
 
 The record shape follows the KMS Developer Guide's CloudTrail examples (``ct-*.html``, e.g.
 ct-createkey, ct-encrypt, ct-generaterandom) and the CloudHSM key store guide's ``DeleteKey``
@@ -16,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from hsmkms.protocol.model import Node
 
@@ -188,7 +189,7 @@ def user_identity(account: str, access_key_id: str, region: str) -> tuple[dict[s
              "accountId": account, "accessKeyId": access_key_id, "userName": name}, name)
 
 
-def is_key_arn(value: object) -> bool:
+def is_key_arn(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.startswith("arn:") and ":key/" in value
 
 
@@ -203,15 +204,15 @@ def _is_key_id(value: str) -> bool:
 def key_arns(account: str, region: str, params: Mapping[str, Any],
              result: Mapping[str, Any] | None, noted: Iterable[str] = ()) -> list[str]:
     """The ARNs of the keys a call was about: from the answer, the request, or a note."""
-    found: list[str] = []
+    answered: list[object] = []
     if result:
         meta = result.get("KeyMetadata")
         if isinstance(meta, Mapping):
-            found.append(meta.get("Arn"))
-        found.extend(result.get(name) for name in ("SourceKeyId", "KeyId"))
+            answered.append(meta.get("Arn"))
+        answered.extend(result.get(name) for name in ("SourceKeyId", "KeyId"))
     # The answer names every key it is about by ARN; only then is the request consulted
     # (answers without a key, e.g. EnableKey, TagResource, and failed calls).
-    found = [a for a in found if is_key_arn(a)]
+    found = [a for a in answered if is_key_arn(a)]
     for name in () if found else KEY_MEMBERS:
         value = params.get(name)
         if is_key_arn(value):
@@ -236,7 +237,8 @@ def resource_entries(arns: Iterable[str], account: str) -> list[dict[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One KMS API call as the observer saw it (raw; rendered at flush time)."""
+    """One API call as the envelope saw it after its unit of work ended (raw; rendered at
+    flush time)."""
 
     account: str
     region: str
@@ -252,6 +254,8 @@ class Call:
     error_message: str | None
     extra: Mapping[str, Any] | None
     noted: tuple[str, ...]
+    #: ``eventSource``: ``kms.amazonaws.com``, ``cloudhsm.amazonaws.com``, ``ec2.amazonaws.com``.
+    source: str = KMS_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,25 +279,50 @@ class Event:
     def record(self) -> dict[str, Any]:
         """The CloudTrail record (what ``CloudTrailEvent`` holds, as a dict)."""
         return expand(self.scope, self.time, self.event_id, self.event_name,
-                      self.access_key_id, [name for _kind, name in self.resources], self.stored)
+                      self.access_key_id, [name for _kind, name in self.resources], self.stored,
+                      self.event_source)
 
 
 def api_call_event(call: Call, event_id: str, input_node: Node | None,
                    output_node: Node | None) -> Event:
     _identity, username = user_identity(call.account, call.access_key_id, call.region)
+    kms = call.source == KMS_SOURCE
     stored: dict[str, Any] = {"ip": call.source_ip, "ua": call.user_agent,
                               "rid": call.request_id,
-                              "req": request_parameters(call.operation, input_node, call.params)}
+                              "req": (request_parameters(call.operation, input_node, call.params)
+                                      if kms else other_request(input_node, call.params))}
     if call.error_code is not None:
         stored["err"] = [call.error_code, call.error_message]
     else:
-        stored["resp"] = response_elements(call.operation, output_node, call.result)
+        stored["resp"] = (response_elements(call.operation, output_node, call.result) if kms
+                          else other_response(call.operation, output_node, call.result))
     if call.extra:
         stored["extra"] = dict(call.extra)
-    arns = key_arns(call.account, call.region, call.params, call.result, call.noted)
+    arns = key_arns(call.account, call.region, call.params, call.result, call.noted) if kms \
+        else []
+    flag = _flag(value=read_only(call.operation))
     return Event(f"{call.account}/{call.region}", int(call.now), event_id, call.operation,
-                 _flag(read_only(call.operation)), username, call.access_key_id, KMS_SOURCE,
+                 flag, username, call.access_key_id, call.source,
                  tuple((KEY_TYPE, a) for a in arns), stored)
+
+
+def other_request(node: Node | None, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``requestParameters`` of a CloudHSM or EC2 call: the request's members in lowerCamel
+    case, without sensitive members or blobs. AWS's exact shapes for these services are not
+    published field by field (EC2 logs the query protocol's nested ``...Set``/``items``
+    structure); hsmkms writes the members as the SDKs name them (a documented divergence)."""
+    rendered: dict[str, Any] = render(node, params, top=True) if node is not None else {}
+    return rendered or None
+
+
+def other_response(operation: str, node: Node | None,
+                   result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``responseElements`` of a CloudHSM or EC2 call: ``null`` for read-only calls (their
+    answers are not logged), else the answer's members as :func:`other_request` writes them."""
+    if read_only(operation) or node is None or not result:
+        return None
+    rendered: dict[str, Any] = render(node, result)
+    return rendered or None
 
 
 def service_event(scope: str, event_name: str, now: float, event_id: str, *,
@@ -311,7 +340,8 @@ def service_event(scope: str, event_name: str, now: float, event_id: str, *,
 
 
 def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: str | None,
-           arns: list[str], stored: Mapping[str, Any]) -> dict[str, Any]:
+           arns: list[str], stored: Mapping[str, Any],
+           source: str = KMS_SOURCE) -> dict[str, Any]:
     """The whole record of a stored event, members in the order of AWS's examples."""
     account, _, region = scope.partition("/")
     service = bool(stored.get("svc"))
@@ -319,7 +349,7 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
                 user_identity(account, access_key_id or "", region)[0])
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION, "userIdentity": dict(identity),
-        "eventTime": iso_time(t), "eventSource": KMS_SOURCE, "eventName": event_name,
+        "eventTime": iso_time(t), "eventSource": source, "eventName": event_name,
         "awsRegion": region,
         "sourceIPAddress": AWS_INTERNAL if service else stored.get("ip"),
         "userAgent": AWS_INTERNAL if service else stored.get("ua"),
@@ -349,5 +379,5 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
     return record
 
 
-def _flag(value: bool) -> str:
+def _flag(*, value: bool) -> str:
     return "true" if value else "false"

@@ -1,19 +1,17 @@
-"""The trail service (``app.trail``): records KMS calls and KMS service events, flushes them to
-the event history in batches, and answers lookups.
+"""The trail service (``app.trail``): records API calls (KMS, CloudHSM, EC2) and the events
+services raise themselves, flushes them to the event history in batches, and answers lookups.
 
-Other packages use three methods:
+* :meth:`Trail.record_call` is the envelope's :class:`~hsmkms.envelope.CallRecorder`: it runs
+  after the call's unit of work has ended, so a call is recorded as it was committed. What a
+  call's event carries beyond its request and response comes from ``ctx.audit``.
+* :meth:`Trail.record_service_event` (the :class:`~hsmkms.audit.AuditLog` port) for events a
+  service causes itself, e.g. ``DeleteKey`` at the end of a waiting period; inside a unit of
+  work the event is kept only if that unit of work commits::
 
-* ``note(request_id, *, additional_event_data=None, resources=None)`` during a KMS request, to
-  add ``additionalEventData`` members and key ARNs to that request's event;
-* ``record_service_event(scope, event_name, now, *, resources, additional_event_data=None,
-  response_elements=None) -> event id`` for events KMS causes itself, e.g. at the end of a
-  deletion waiting period::
+      trail.record_service_event(scope, "DeleteKey", due, resources=[key.arn],
+                                 response_elements={"keyId": key.arn})
 
-      app.trail.record_service_event(scope, "DeleteKey", now, resources=[key.arn],
-                                     response_elements={"keyId": key.arn},
-                                     additional_event_data={...})  # CloudHSM keys only
-
-* ``flush()`` to write everything recorded so far.
+* :meth:`Trail.flush` writes everything recorded so far.
 """
 
 from __future__ import annotations
@@ -21,17 +19,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hsmkms.app import random_uuid
 from hsmkms.trail import record
 from hsmkms.trail.log import Batch, EventLog, Query, Row
 
 if TYPE_CHECKING:
     from hsmkms.context import RequestContext
+    from hsmkms.envelope import Exchange
     from hsmkms.errors import ServiceError
-    from hsmkms.protocol.awsjson import Operation
+    from hsmkms.ids import IdSource
+    from hsmkms.protocol.model import Node
     from hsmkms.store.base import Database
 
 log = logging.getLogger(__name__)
@@ -49,28 +49,58 @@ WRITE_SIZE = 512
 WRITE_AGE = 0.5
 
 
-def event_id(now: float) -> str:
-    """A version-4 UUID whose first 32 bits are the event's second: ids of new events land at
-    the end of the event id index instead of at random places in it (a random key costs every
-    insert several times more as the history grows; docs/benchmarks.md)."""
-    return random_uuid(int(now))
+class HasNodes(Protocol):
+    """An operation of a compiled service model (JSON or query protocol)."""
+
+    @property
+    def input(self) -> Node | None: ...
+
+    @property
+    def output(self) -> Node | None: ...
 
 
-class _Note:
-    __slots__ = ("extra", "resources")
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """A service whose calls become events: its ``eventSource`` and its operations (their
+    request and response shapes say what the event may log)."""
 
-    def __init__(self) -> None:
-        self.extra: dict[str, Any] = {}
-        self.resources: list[str] = []
+    source: str
+    operations: Mapping[str, HasNodes]
+
+
+#: ``eventSource`` of each audited service, by signing name (CloudHSM User Guide, "Logging
+#: AWS CloudHSM API calls with AWS CloudTrail": cloudhsm.amazonaws.com; EC2's is
+#: ec2.amazonaws.com).
+SOURCES = {"kms": record.KMS_SOURCE, "cloudhsm": "cloudhsm.amazonaws.com",
+           "ec2": "ec2.amazonaws.com"}
+AfterCommit = Callable[[Callable[[], None]], None]
+
+
+def _error_code(source: str, error: ServiceError) -> str:
+    """EC2's events name the party at fault before the code (``Client.UnauthorizedOperation``,
+    ``Server.InternalError``), as EC2's SOAP-era error codes did; other services' do not."""
+    if source == SOURCES["ec2"]:
+        return ("Server." if error.fault else "Client.") + error.code()
+    return error.code()
 
 
 class Trail:
-    def __init__(self, db: Database, kms_operations: Mapping[str, Operation]) -> None:
+    def __init__(self, db: Database, ids: IdSource, after_commit: AfterCommit,
+                 services: Mapping[str, Audited], *,
+                 monotonic: Callable[[], float] = time.monotonic, writer: bool = True) -> None:
+        """``services``: the audited services by signing name; ``monotonic``: the clock that
+        ages buffers (tests pass their own); ``writer``: start the writer thread (tests that
+        drive :meth:`write_if_due` themselves pass False)."""
         self._log = EventLog(db)
-        self._operations = kms_operations
+        self._ids = ids
+        self._after_commit = after_commit
+        self._services: dict[str, Audited] = {}
+        self._by_source: dict[str, Audited] = {}
+        for name, audited in services.items():
+            self.audit(name, audited)
+        self._monotonic = monotonic
         self._buffer: list[record.Call | record.Event] = []
         self._oldest = 0.0
-        self._notes: dict[str, _Note] = {}
         #: Prepared rows for the writer, guarded by ``_ready_cond``.
         self._ready = Batch()
         self._ready_since = 0.0
@@ -78,31 +108,31 @@ class Trail:
         #: Held while rows are taken from ``_ready`` and written: rows go in in order.
         self._write_lock = threading.Lock()
         self._closed = False
-        self._writer = threading.Thread(target=self._write_forever, name="hsmkms-trail",
-                                        daemon=True)
-        self._writer.start()
+        self._writer: threading.Thread | None = None
+        if writer:
+            self._writer = threading.Thread(target=self._write_forever, name="hsmkms-trail",
+                                            daemon=True)
+            self._writer.start()
+
+    def audit(self, name: str, audited: Audited) -> None:
+        """Record the calls of the service signed as ``name`` (KMS joins once it is built with
+        this trail as its :class:`~hsmkms.audit.AuditLog`)."""
+        self._services[name] = audited
+        self._by_source[audited.source] = audited
 
     # -- the API other packages call ----------------------------------------------------------
 
-    def note(self, request_id: str, *, additional_event_data: dict[str, Any] | None = None,
-             resources: list[str] | None = None) -> None:
-        entry = self._notes.get(request_id)
-        if entry is None:
-            entry = self._notes[request_id] = _Note()
-        if additional_event_data:
-            entry.extra.update(additional_event_data)
-        if resources:
-            entry.resources.extend(resources)
-
-    def record_service_event(self, scope: str, event_name: str, now: float, *,
+    def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> str:
-        ident = event_id(now)
-        self._append(record.service_event(
-            scope, event_name, now, ident, resources=resources,
-            additional_event_data=additional_event_data, response_elements=response_elements))
-        return ident
+                             response_elements: dict[str, Any] | None = None) -> None:
+        """Record an event a service raises itself, dated ``when``; inside a unit of work, only
+        once it commits."""
+        ident = self._ids.event_id(when)
+        event = record.service_event(
+            scope, event_name, when, ident, resources=resources,
+            additional_event_data=additional_event_data, response_elements=response_elements)
+        self._after_commit(lambda: self._append(event))
 
     def flush(self) -> None:
         """Write everything recorded so far before returning (lookups, close)."""
@@ -113,34 +143,34 @@ class Trail:
         with self._ready_cond:
             self._closed = True
             self._ready_cond.notify()
-        self._writer.join(timeout=10)
+        if self._writer is not None:
+            self._writer.join(timeout=10)
         self.flush()
 
     # -- wiring ---------------------------------------------------------------------------------
 
-    def observe(self, ctx: RequestContext, prefix: str, operation: str, params: dict[str, Any],
-                result: dict[str, Any] | None, error: ServiceError | None) -> None:
-        """The app's call observer: cheap, it only keeps what the record will need."""
-        if prefix != KMS_PREFIX or operation not in self._operations:
+    def record_call(self, ctx: RequestContext, call: Exchange,
+                    error: ServiceError | None) -> None:
+        """The envelope's recorder (after the call's unit of work ended): cheap, it only keeps
+        what the record will need. Calls of services not audited, and of operations their
+        model does not have, are not recorded."""
+        audited = self._services.get(call.service)
+        if audited is None or call.operation not in audited.operations:
             return
-        extra: Mapping[str, Any] | None = None
-        noted: tuple[str, ...] = ()
-        entry = self._notes.pop(ctx.request_id, None) if self._notes else None
-        if entry is not None:
-            extra, noted = entry.extra, tuple(entry.resources)
+        detail = ctx.audit
         self._append(record.Call(
             ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id, ctx.source_ip,
-            ctx.user_agent, operation, params, result,
-            None if error is None else error.code(), None if error is None else error.message,
-            extra, noted))
+            ctx.user_agent, call.operation, call.params,
+            call.result if error is None else None,
+            None if error is None else _error_code(audited.source, error),
+            None if error is None else error.message,
+            dict(detail.additional_event_data) or None, tuple(detail.resources),
+            audited.source))
 
     def background(self) -> None:
         """Tick duty: prepare the calls that have waited long enough."""
-        # Runs between requests (under the app lock), so a note left now belongs to a request
-        # that never reached the observer (e.g. not a KMS call): drop it.
-        self._notes.clear()
         if self._buffer and (len(self._buffer) >= WRITE_SIZE
-                             or time.monotonic() - self._oldest >= PREPARE_AGE):
+                             or self._monotonic() - self._oldest >= PREPARE_AGE):
             self._prepare()
 
     def after_response(self) -> None:
@@ -156,7 +186,7 @@ class Trail:
 
     def _append(self, item: record.Call | record.Event) -> None:
         if not self._buffer:
-            self._oldest = time.monotonic()
+            self._oldest = self._monotonic()
         self._buffer.append(item)
 
     def _prepare(self) -> None:
@@ -172,14 +202,23 @@ class Trail:
             return
         with self._ready_cond:
             if not self._ready.events:
-                self._ready_since = time.monotonic()
+                self._ready_since = self._monotonic()
             self._ready.extend(batch)
             if len(self._ready.events) >= WRITE_SIZE:
                 self._ready_cond.notify()
 
     def _write_due(self) -> bool:
         return len(self._ready.events) >= WRITE_SIZE or (
-            bool(self._ready.events) and time.monotonic() - self._ready_since >= WRITE_AGE)
+            bool(self._ready.events) and self._monotonic() - self._ready_since >= WRITE_AGE)
+
+    def write_if_due(self) -> bool:
+        """What the writer thread does when it wakes: write the prepared rows if enough wait
+        or the oldest has waited ``WRITE_AGE``; whether it wrote."""
+        with self._ready_cond:
+            due = self._write_due()
+        if due:
+            self._write_ready()
+        return due
 
     def _write_forever(self) -> None:
         while True:
@@ -205,6 +244,6 @@ class Trail:
     def _finish(self, item: record.Call | record.Event) -> record.Event:
         if isinstance(item, record.Event):
             return item
-        op = self._operations.get(item.operation)
-        return record.api_call_event(item, event_id(item.now), op.input if op else None,
-                                     op.output if op else None)
+        op = self._by_source[item.source].operations.get(item.operation)
+        return record.api_call_event(item, self._ids.event_id(item.now),
+                                     op.input if op else None, op.output if op else None)
