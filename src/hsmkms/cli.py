@@ -73,7 +73,7 @@ def _fault(args: argparse.Namespace) -> int:
         for fault_id in ids:
             call("DELETE", f"{base}/{fault_id}")
         doc = {"removed": ids}
-    print(json.dumps(doc, indent=2))
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     return 0
 
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             config = Config.from_env(overrides)
         except ValueError as exc:
-            print(f"hsmkms: {exc}", file=sys.stderr)
+            sys.stderr.write(f"hsmkms: {exc}\n")
             return 2
         logging.basicConfig(level=config.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             serve(config, demo=args.demo)
         except SecretsUnreadable as exc:
-            print(f"hsmkms: cannot open {config.data_dir}: {exc}", file=sys.stderr)
+            sys.stderr.write(f"hsmkms: cannot open {config.data_dir}: {exc}\n")
             return 1
         return 0
     if args.command == "fault":

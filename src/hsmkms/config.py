@@ -28,8 +28,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                      "CloudHSM clusters per account and region (AWS default quota)"),
     "max_hsms": ("HSMKMS_MAX_HSMS", "6", "CloudHSM HSMs per account and region (AWS default)"),
     "pkcs11_sessions": ("HSMKMS_PKCS11_SESSIONS", "1024",
-                        "PKCS #11 sessions of each HSM, shared by all applications (AWS: 1,024 "
-                        "per application)"),
+                        ("PKCS #11 sessions of each HSM, shared by all applications (AWS: 1,024 "
+                         "per application)")),
     "cli_idle_timeout": ("HSMKMS_CLI_IDLE_TIMEOUT", "1800",
                          "seconds after which an idle cloudhsm-cli login session ends"),
 }

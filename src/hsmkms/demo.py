@@ -16,7 +16,7 @@ commands to try, including how to break and fix things as in the AWS troubleshoo
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import json
 import os
 import secrets
@@ -51,11 +51,11 @@ def _password() -> str:
 def make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hsmkms demo CA")])
-    now = datetime.datetime.now(datetime.UTC)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=3650))
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     return key, cert
@@ -63,11 +63,11 @@ def make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
 
 def sign_csr(csr_pem: str, ca_key: rsa.RSAPrivateKey, ca_cert: x509.Certificate) -> str:
     csr = x509.load_pem_x509_csr(csr_pem.encode())
-    now = datetime.datetime.now(datetime.UTC)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca_cert.subject)
             .public_key(csr.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=3650))
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
             .sign(ca_key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -242,14 +242,17 @@ class Demo:
         return str(self.kms.describe_custom_key_stores(
             CustomKeyStoreId=self.state["store_id"])["CustomKeyStores"][0]["ConnectionState"])
 
+    def _key_exists(self, key_id: str) -> bool:
+        try:
+            self.kms.describe_key(KeyId=key_id)
+        except self.kms.exceptions.NotFoundException:
+            return False
+        return True
+
     def _key(self) -> None:
         key_id = self.state.get("key_id")
-        if key_id:
-            try:
-                self.kms.describe_key(KeyId=key_id)
-                return
-            except self.kms.exceptions.NotFoundException:
-                pass
+        if key_id and self._key_exists(key_id):
+            return
         key = self.kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=self.state["store_id"],
                                   Description="hsmkms demo key")["KeyMetadata"]
         self.state["key_id"] = key["KeyId"]

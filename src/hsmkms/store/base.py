@@ -94,7 +94,7 @@ class Store:
             return self._repos[kind]
         repo: Repository[T] = Repository(self, kind, cls)
         for scope, ident, body in self.db.load(kind):
-            repo._cache.setdefault(scope, {})[ident] = self.codec.load(cls, json.loads(body))
+            repo.cached(scope, ident, self.codec.load(cls, json.loads(body)))
         self._repos[kind] = repo
         return repo
 
@@ -119,16 +119,24 @@ class Store:
         else:
             self._after.append(fn)
 
-    def _stage(self, kind: str, scope: str, ident: str, value: object) -> None:
+    # -- what repositories call -------------------------------------------------------------
+
+    def stage(self, kind: str, scope: str, ident: str, value: object) -> None:
+        """Write ``value`` (or :data:`_DELETED`) now, or at the commit of the unit of work."""
         if self._staged is None:
             self._commit({(kind, scope, ident): value})
         else:
             self._staged[(kind, scope, ident)] = value
 
-    def _staged_value(self, kind: str, scope: str, ident: str) -> object:
+    def staged_value(self, kind: str, scope: str, ident: str) -> object:
         if self._staged is None:
             return None
         return self._staged.get((kind, scope, ident))
+
+    @property
+    def staged(self) -> dict[tuple[str, str, str], object] | None:
+        """The writes of the open unit of work, ``(kind, scope, id) -> value``; None outside."""
+        return self._staged
 
     def _commit(self, staged: dict[tuple[str, str, str], object]) -> None:
         puts: list[Row] = []
@@ -140,11 +148,7 @@ class Store:
                 puts.append((kind, scope, ident, json.dumps(self.codec.dump(value))))
         self.db.write(puts, deletes)
         for (kind, scope, ident), value in staged.items():
-            cache = self._repos[kind]._cache
-            if value is _DELETED:
-                cache.get(scope, {}).pop(ident, None)
-            else:
-                cache.setdefault(scope, {})[ident] = value
+            self._repos[kind].cached(scope, ident, None if value is _DELETED else value)
 
 
 class UnitOfWork:
@@ -191,8 +195,15 @@ class Repository(Generic[T]):
         self.cls = cls
         self._cache: dict[str, dict[str, T]] = {}
 
+    def cached(self, scope: str, ident: str, entity: T | None) -> None:
+        """What the store has read or committed (``None``: deleted); for the store only."""
+        if entity is None:
+            self._cache.get(scope, {}).pop(ident, None)
+        else:
+            self._cache.setdefault(scope, {})[ident] = entity
+
     def get(self, scope: str, ident: str) -> T | None:
-        staged = self._store._staged_value(self.kind, scope, ident)
+        staged = self._store.staged_value(self.kind, scope, ident)
         if staged is _DELETED:
             return None
         if staged is not None:
@@ -200,15 +211,15 @@ class Repository(Generic[T]):
         return self._cache.get(scope, {}).get(ident)
 
     def put(self, scope: str, ident: str, entity: T) -> None:
-        self._store._stage(self.kind, scope, ident, entity)
+        self._store.stage(self.kind, scope, ident, entity)
 
     def delete(self, scope: str, ident: str) -> None:
-        self._store._stage(self.kind, scope, ident, _DELETED)
+        self._store.stage(self.kind, scope, ident, _DELETED)
 
     def items(self, scope: str) -> list[tuple[str, T]]:
         """All ``(id, entity)`` of a scope in creation order, staged changes included."""
         merged = dict(self._cache.get(scope, {}))
-        staged = self._store._staged
+        staged = self._store.staged
         if staged:
             for (kind, sc, ident), value in staged.items():
                 if kind == self.kind and sc == scope:
@@ -223,6 +234,6 @@ class Repository(Generic[T]):
 
     def scopes(self) -> list[str]:
         names = set(self._cache)
-        if self._store._staged:
-            names |= {sc for (k, sc, _), _v in self._store._staged.items() if k == self.kind}
+        if self._store.staged:
+            names |= {sc for (k, sc, _), _v in self._store.staged.items() if k == self.kind}
         return sorted(names)

@@ -46,8 +46,10 @@ class Codec:
         return self._unseal(text)
 
     def dump(self, obj: object) -> dict[str, Any]:
-        assert dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-        return self._dump(type(obj), obj)
+        if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+            raise TypeError(f"only dataclass instances are stored, not {type(obj).__name__}")
+        doc: dict[str, Any] = self._dump(type(obj), obj)
+        return doc
 
     def load(self, cls: type[T], doc: dict[str, Any]) -> T:
         return typing.cast("T", self._load(cls, doc))
@@ -65,7 +67,7 @@ class Codec:
             return base64.b64encode(value).decode()
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return value.value
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             hints = _hints(tp)
             return {f.name: self._dump(hints[f.name], getattr(value, f.name))
                     for f in dataclasses.fields(tp)}
@@ -90,7 +92,7 @@ class Codec:
             return base64.b64decode(value)
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return tp(value)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             hints = _hints(tp)
             kwargs = {f.name: self._load(hints[f.name], value[f.name])
                       for f in dataclasses.fields(tp) if f.name in value}

@@ -6,6 +6,7 @@ process (``kill -9``); only an operating-system crash or power loss could lose t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -24,11 +25,8 @@ _CHUNK = 32
 
 def migrations() -> list[tuple[int, str]]:
     folder = resources.files("hsmkms.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
+    return sorted((int(entry.name.split("_", 1)[0]), entry.read_text())
+                  for entry in folder.iterdir() if entry.name.endswith(".sql"))
 
 
 def statements(sql: str) -> list[str]:
@@ -158,8 +156,6 @@ class SqliteDatabase:
         self._stop.set()
         self._checkpointer.join(timeout=5)
         with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # the WAL stays valid: replayed at start
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass  # the WAL is still valid; the next start replays it
             self._conn.close()
