@@ -16,7 +16,7 @@ from hsmkms.cloudhsm.errors import (
     message,
 )
 from hsmkms.cloudhsm.model import Backup, BackupState, Cluster, ClusterState
-from hsmkms.cloudhsm.pagination import page
+from hsmkms.cloudhsm.pagination import by_creation, by_index, page
 from hsmkms.cloudhsm.service import CloudHsmService
 from hsmkms.context import RequestContext
 
@@ -63,8 +63,9 @@ class CloudHsmApi:
 
     def op_DescribeClusters(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
         filters = check_filters(p.get("Filters", {}), CLUSTER_FILTERS)
-        found = self.service.describe_clusters(ctx.scope, filters)
-        items, token = page(found, p.get("MaxResults"), p.get("NextToken"), 25)
+        found = sorted(self.service.describe_clusters(ctx.scope, filters), key=_cluster_position)
+        items, token = page(found, p.get("MaxResults"), p.get("NextToken"), 25,
+                            _cluster_position)
         return {"Clusters": [render.cluster(c) for c in items], "NextToken": token}
 
     def op_InitializeCluster(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
@@ -107,9 +108,14 @@ class CloudHsmApi:
             found = [(s, b) for s, b in found if ("true" if b.never_expires else "false")
                      in f["neverExpires"]]
         # Order: SortAscending true -> oldest first; otherwise newest first (spec 8.8).
-        found.sort(key=lambda sb: sb[1].create_timestamp,
-                   reverse=not p.get("SortAscending", False))
-        items, token = page(found, p.get("MaxResults"), p.get("NextToken"), 50)
+        newest_first = not p.get("SortAscending", False)
+
+        def position(scoped: tuple[str, Backup]) -> str:
+            return by_creation(scoped[1].create_timestamp, scoped[1].backup_id,
+                               newest_first=newest_first)
+
+        found.sort(key=position)
+        items, token = page(found, p.get("MaxResults"), p.get("NextToken"), 50, position)
         return {"Backups": [render.backup(b, *_account_region(s)) for s, b in items],
                 "NextToken": token}
 
@@ -198,9 +204,9 @@ class CloudHsmApi:
         return {}
 
     def op_ListTags(self, ctx: RequestContext, p: Params) -> Result:  # noqa: N802
-        tags = render.tag_list(self._tags_of(ctx, p["ResourceId"]))
-        items, token = page(tags, p.get("MaxResults"), p.get("NextToken"), 100)
-        return {"TagList": items, "NextToken": token}
+        tags, position = by_index(render.tag_list(self._tags_of(ctx, p["ResourceId"])))
+        items, token = page(tags, p.get("MaxResults"), p.get("NextToken"), 100, position)
+        return {"TagList": [tag for _i, tag in items], "NextToken": token}
 
 
 def _account_region(scope: str) -> tuple[str, str]:
@@ -210,3 +216,7 @@ def _account_region(scope: str) -> tuple[str, str]:
 
 def render_tags_in(tag_list: list[dict[str, str]]) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in tag_list}
+
+
+def _cluster_position(cluster: Cluster) -> str:
+    return by_creation(cluster.create_timestamp, cluster.cluster_id)

@@ -10,11 +10,10 @@ A filter is a path into the view: ``Groups[].GroupId`` collects every group id.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from typing import Any
 
+from hsmkms import pagination
 from hsmkms.ec2 import errors as e
 
 MAX_VALUE = 255
@@ -185,29 +184,35 @@ MIN_RESULTS, MAX_RESULTS = 5, 1000
 
 def page(views: list[Any], max_results: int | None,
          token: str | None) -> tuple[list[Any], str | None]:
-    """One page and the next token (``None`` on the last page). Tokens are opaque offsets."""
-    start = _offset(token) if token else 0
+    """One page and the next token (``None`` on the last page); tokens are opaque positions in
+    the listing (:mod:`hsmkms.pagination`)."""
+    token = token or None
     if max_results is None and token is None:
         return views, None
     size = MAX_RESULTS if max_results is None else max_results
+    if token is not None:
+        _check_token(token)
     if not MIN_RESULTS <= size <= MAX_RESULTS:
         raise e.InvalidParameterValue(
             f"Value ( {size} ) for parameter maxResults is invalid. Expecting a value "
             f"between {MIN_RESULTS} and {MAX_RESULTS}.")
-    chunk = views[start:start + size]
-    end = start + size
-    return chunk, (_token(end) if end < len(views) else None)
-
-
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"hsmkms-ec2:{offset}".encode()).decode()
-
-
-def _offset(token: str) -> int:
     try:
-        prefix, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix == "hsmkms-ec2" and number.isdigit():
-            return int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise e.InvalidNextToken(f"The token '{token}' is invalid")
+        chunk, after = pagination.page(list(enumerate(views)), size, token, _position, TOKENS)
+    except pagination.InvalidToken:
+        raise e.InvalidNextToken(f"The token '{token}' is invalid") from None
+    return [view for _i, view in chunk], after
+
+
+TOKENS = pagination.Tokens("hsmkms-ec2:")
+
+
+def _position(indexed: tuple[int, Any]) -> str:
+    return f"{indexed[0]:08d}"
+
+
+def _check_token(token: str) -> None:
+    """A bad token is refused before the page size is checked (as before)."""
+    try:
+        TOKENS.decode(token)
+    except pagination.InvalidToken:
+        raise e.InvalidNextToken(f"The token '{token}' is invalid") from None
