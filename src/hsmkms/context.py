@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hsmkms.audit import AuditDetail
+from hsmkms.scope import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,4 +24,4 @@ class RequestContext:
 
     @property
     def scope(self) -> str:
-        return f"{self.account}/{self.region}"
+        return Scope.of(self.account, self.region)

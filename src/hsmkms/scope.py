@@ -21,3 +21,8 @@ class Scope(str):
     @property
     def region(self) -> str:
         return self.partition("/")[2]
+
+    def parts(self) -> tuple[str, str]:
+        """``(account, region)``."""
+        account, _, region = self.partition("/")
+        return account, region

@@ -11,3 +11,4 @@ def test_scope_is_the_store_string_and_splits_back() -> None:
     assert (scope.account, scope.region) == ("111122223333", "eu-west-1")
     assert Scope("444455556666/us-east-1").region == "us-east-1"
     assert {scope: 1}["111122223333/eu-west-1"] == 1
+    assert Scope("111122223333/cn-north-1").parts() == ("111122223333", "cn-north-1")

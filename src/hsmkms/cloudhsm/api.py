@@ -19,6 +19,7 @@ from hsmkms.cloudhsm.model import Backup, BackupState, Cluster, ClusterState
 from hsmkms.cloudhsm.pagination import by_creation, by_index, page
 from hsmkms.cloudhsm.service import CloudHsmService
 from hsmkms.context import RequestContext
+from hsmkms.scope import Scope
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -210,7 +211,7 @@ class CloudHsmApi:
 
 
 def _account_region(scope: str) -> tuple[str, str]:
-    account, _, region = scope.partition("/")
+    account, region = Scope(scope).parts()
     return account, region
 
 

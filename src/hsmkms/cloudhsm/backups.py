@@ -38,6 +38,7 @@ from hsmkms.cloudhsm.model import (
 from hsmkms.cloudhsm.timing import DAY, PENDING_DELETION_SECONDS, Step, duration
 from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
+from hsmkms.scope import Scope
 from hsmkms.store.base import Repository, Store
 
 _KEPT = frozenset({BackupState.READY, BackupState.PENDING_DELETION})
@@ -262,7 +263,7 @@ class Backups:
         resource policy names ``account``."""
         found = []
         for scope in self.repo.scopes():
-            owner, _, where = scope.partition("/")
+            owner, where = Scope(scope).parts()
             if owner == account or where != region:
                 continue
             found += [(scope, b) for b in self.repo.values(scope) if b.policy and

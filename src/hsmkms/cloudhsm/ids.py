@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hsmkms.scope import Scope
+
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 ID_LENGTH = 11
 Random = Callable[[int], bytes]
@@ -36,7 +38,7 @@ class Arn:
 
     @property
     def scope(self) -> str:
-        return f"{self.account}/{self.region}"
+        return Scope.of(self.account, self.region)
 
 
 def parse_arn(text: str) -> Arn | None:

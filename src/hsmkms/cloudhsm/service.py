@@ -41,6 +41,7 @@ from hsmkms.config import Config
 from hsmkms.hsm.contents import ContentsRows
 from hsmkms.hsm.model import HsmContents
 from hsmkms.scheduler import Scheduler
+from hsmkms.scope import Scope
 from hsmkms.store.base import Store
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ class CloudHsmService:
         supplied" (API_CreateCluster), and that backup must be shared with the caller."""
         if ref is None:
             return None, ""
-        account, _, region = scope.partition("/")
+        account, region = Scope(scope).parts()
         arn = ids.parse_arn(ref)
         where, backup_id = (arn.scope, arn.ident) if arn else (scope, ref)
         shared = {(s, b.backup_id): b for s, b in self.backups.shared_with(account, region)}
@@ -390,7 +391,7 @@ class CloudHsmService:
 def _backup_missing(backup_id: str, shared: list[tuple[str, str]],
                     region: str) -> CloudHsmResourceNotFoundException:
     """Not found; a plain ID of a backup another account shares gets told to use the ARN."""
-    owner = next((s.partition("/")[0] for s, i in shared if i == backup_id), None)
+    owner = next((Scope(s).account for s, i in shared if i == backup_id), None)
     if owner is None:
         return CloudHsmResourceNotFoundException(message("backup_not_found", id=backup_id))
     return CloudHsmResourceNotFoundException(message(

@@ -23,6 +23,7 @@ from hsmkms.ec2 import rules as rulebook
 from hsmkms.ec2.ids import check_id
 from hsmkms.ec2.model import ClientToken, Eni, Rule, ScopeMarker, SecurityGroup, Subnet, Tag, Vpc
 from hsmkms.ec2.securitygroups import SecurityGroups
+from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
     from hsmkms.store.base import Store
@@ -36,7 +37,7 @@ MAX_ENIS = 5000
 MAX_GROUPS_PER_ENI = 5
 
 def split_scope(scope: str) -> tuple[str, str]:
-    account, _, region = scope.partition("/")
+    account, region = Scope(scope).parts()
     return account, region
 
 

@@ -17,6 +17,7 @@ from hsmkms.ec2 import errors as e
 from hsmkms.ec2 import rules as rulebook
 from hsmkms.ec2.ids import check_id
 from hsmkms.ec2.model import Eni, Rule, SecurityGroup, Tag, Vpc
+from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
     from hsmkms.store.base import Store
@@ -79,7 +80,7 @@ class SecurityGroups:
     def create_default(self, scope: str, vpc_id: str) -> SecurityGroup:
         group_id = self._new_id("sg")
         group = SecurityGroup(
-            group_id, vpc_id, "default", "default VPC security group", scope.partition("/")[0],
+            group_id, vpc_id, "default", "default VPC security group", Scope(scope).account,
             ingress=(Rule(self._new_id("sgr"), "-1", -1, -1, source_group_id=group_id),),
             egress=(Rule(self._new_id("sgr"), "-1", -1, -1, cidr="0.0.0.0/0"),))
         self._repo.put(scope, group_id, group)

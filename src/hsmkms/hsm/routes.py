@@ -34,6 +34,7 @@ from hsmkms.hsm.errors import (
     SessionKeyRefused,
 )
 from hsmkms.http import HttpRequest, HttpResponse
+from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
     from hsmkms.app import App
@@ -52,7 +53,7 @@ class Call:
             raise InvalidInput("args must be an object.")
         akid = str(doc.get("access_key_id") or "")
         account = akid if len(akid) == 12 and akid.isdigit() else app.config.account
-        self.scope = f"{account}/{doc.get('region') or app.config.region}"
+        self.scope = Scope.of(account, doc.get("region") or app.config.region)
         self.cluster_id = str(doc.get("cluster_id") or "")
         self.token = str(doc.get("token") or "")
         #: The token the client must hold after this call, when it changes: a new one after

@@ -58,9 +58,6 @@ _ROOT_KEY_CHECK = "root_key_check"
 _CHECK_VALUE = b"hsmkms root key check v1"
 
 
-def scope_of(account: str, region: str) -> str:
-    return f"{account}/{region}"
-
 
 class Store:
     def __init__(self, db: Database, codec: Codec) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from hsmkms.protocol.model import Node
+from hsmkms.scope import Scope
 
 EVENT_VERSION = "1.08"
 KMS_SOURCE = "kms.amazonaws.com"
@@ -301,7 +302,7 @@ def api_call_event(call: Call, event_id: str, input_node: Node | None,
     arns = key_arns(call.account, call.region, call.params, call.result, call.noted) if kms \
         else []
     flag = _flag(value=read_only(call.operation))
-    return Event(f"{call.account}/{call.region}", int(call.now), event_id, call.operation,
+    return Event(Scope.of(call.account, call.region), int(call.now), event_id, call.operation,
                  flag, username, call.access_key_id, call.source,
                  tuple((KEY_TYPE, a) for a in arns), stored)
 
@@ -343,7 +344,7 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
            arns: list[str], stored: Mapping[str, Any],
            source: str = KMS_SOURCE) -> dict[str, Any]:
     """The whole record of a stored event, members in the order of AWS's examples."""
-    account, _, region = scope.partition("/")
+    account, region = Scope(scope).parts()
     service = bool(stored.get("svc"))
     identity = ({"accountId": account, "invokedBy": AWS_INTERNAL} if service else
                 user_identity(account, access_key_id or "", region)[0])

@@ -28,6 +28,7 @@ from hsmkms.kms.errors import (
 )
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, Stores
 from hsmkms.kms.model import Key
+from hsmkms.scope import Scope
 
 
 class CloudHsmBackend:
@@ -36,7 +37,7 @@ class CloudHsmBackend:
         self.connection = connection
 
     def available(self, key: Key) -> bool:
-        return self.stores.connected(f"{key.account}/{key.region}",
+        return self.stores.connected(Scope.of(key.account, key.region),
                                      key.custom_key_store_id or "")
 
     def create_material(self, ctx: RequestContext, key: Key,
@@ -100,7 +101,7 @@ class CloudHsmBackend:
         return "SUCCESS"
 
     def metadata_extras(self, key: Key) -> dict[str, Any]:
-        store = self.stores.get(f"{key.account}/{key.region}", key.custom_key_store_id or "")
+        store = self.stores.get(Scope.of(key.account, key.region), key.custom_key_store_id or "")
         return {"CustomKeyStoreId": key.custom_key_store_id,
                 "CloudHsmClusterId": store.cluster_id if store is not None else None,
                 "CurrentKeyMaterialId": None}
