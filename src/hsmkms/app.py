@@ -129,9 +129,10 @@ class App:
     def _wire(self) -> None:
         """Build the services, each with what it needs, and register their routes."""
         admin.install(self)
-        self.network = Network(self.store)
+        self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
-        self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network)
+        self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,
+                                        rand=self.ids.bytes)
         cloudhsm = self.add_json_service(JsonService("cloudhsmv2",
                                                      CloudHsmApi(self.cloudhsm).handlers()))
         self.hsm = HsmService(self.store, self.clock.now, self.cloudhsm,
@@ -146,7 +147,7 @@ class App:
         trent = self.add_json_service(kms.build(
             store=self.store, scheduler=self.scheduler, now=self.clock.now, config=self.config,
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
-            audit=self.trail))
+            audit=self.trail, ids=self.ids))
         self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))
         self.envelope.recorders.append(self.trail)
         self.add_json_service(trail_api.build(self.trail, self.clock.now))

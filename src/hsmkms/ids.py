@@ -38,3 +38,16 @@ class IdSource:
     def hex(self, length: int) -> str:
         """``length`` random lower-case hex digits (job ids, fault ids)."""
         return f"{self._rand.getrandbits(4 * length):0{length}x}"
+
+    def prefixed(self, prefix: str) -> str:
+        """``<prefix>-`` and 17 lower-case hex digits: AWS's long resource ids (``vpc-``,
+        ``eni-``, ``sg-``, KMS's ``cks-``)."""
+        return f"{prefix}-{self.hex(17)}"
+
+    def mac(self) -> str:
+        """A locally administered unicast MAC address (an ENI's)."""
+        return "02:" + ":".join(f"{b:02x}" for b in self._rand.randbytes(5))
+
+    def bytes(self, n: int) -> bytes:
+        """``n`` random bytes for identifiers (CloudHSM ids, CKA_IDs), never for secrets."""
+        return self._rand.randbytes(n)

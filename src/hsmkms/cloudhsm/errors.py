@@ -114,7 +114,6 @@ MESSAGES: dict[str, str] = {
     "hsm_group_missing": "Security group {group} of cluster {id} no longer exists: no HSM can "
                          "be created in the cluster.",
     "network": "The cluster network could not be set up: {reason}",
-    "network_missing": "The EC2 network emulation is not available in this server.",
 }
 
 

@@ -9,13 +9,15 @@ sees those codes: AWS answers CreateHsm in a full subnet, or with a taken addres
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hsmkms.cloudhsm.errors import CloudHsmInvalidRequestException, message
 from hsmkms.cloudhsm.model import Cluster
 from hsmkms.errors import ServiceError
+
+if TYPE_CHECKING:
+    from hsmkms.ec2.network import Network
 
 #: The cluster SG's rules: TCP 2223-2225 to and from the group itself (configure-sg).
 HSM_PORTS = (2223, 2225)
@@ -41,14 +43,11 @@ class SubnetInfo:
 
 
 class ClusterNetwork:
-    def __init__(self, network: Callable[[], Any]) -> None:
+    def __init__(self, network: Network) -> None:
         self._network = network
 
-    def _net(self) -> Any:
-        net = self._network()
-        if net is None:
-            raise CloudHsmInvalidRequestException(message("network_missing"))
-        return net
+    def _net(self) -> Network:
+        return self._network
 
     def subnets(self, scope: str, region: str, subnet_ids: list[str]) -> list[SubnetInfo]:
         net = self._net()

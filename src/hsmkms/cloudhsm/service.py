@@ -79,7 +79,7 @@ class CloudHsmService:
         self.config = config
         self.timing = config.timing
         self.rand = rand
-        self.network = ClusterNetwork(lambda: network)
+        self.network = ClusterNetwork(network)
         self.backups = Backups(store, scheduler, config.timing, self.repo, rand)
         self.contents = ContentsRows(store)
         legacy.split_contents(store, self.repo, self.backups.repo, self.backups.snapshots,

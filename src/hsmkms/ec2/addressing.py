@@ -8,8 +8,7 @@ Subnets and VPCs are /16 to /28.
 from __future__ import annotations
 
 import ipaddress
-import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 RESERVED_LOW = 4  # network, router, DNS, future use
 MIN_PREFIX, MAX_PREFIX = 16, 28
@@ -93,17 +92,6 @@ def default_subnet_cidrs(count: int) -> list[str]:
     subnets = ipaddress.IPv4Network(DEFAULT_VPC_CIDR).subnets(new_prefix=DEFAULT_SUBNET_PREFIX)
     return [str(net) for _, net in zip(range(count), subnets, strict=False)]
 
-
-IdSource = Callable[[str], str]
-
-
-def random_id(prefix: str) -> str:
-    """``vpc-``/``subnet-``/``eni-``/``sg-``/``sgr-`` + 17 lowercase hex (AWS's long IDs)."""
-    return f"{prefix}-{secrets.token_hex(9)[:17]}"
-
-
-def random_mac() -> str:
-    return "02:" + ":".join(secrets.token_hex(1) for _ in range(5))
 
 
 def private_dns_name(region: str, address: str) -> str:

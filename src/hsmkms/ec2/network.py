@@ -23,6 +23,7 @@ from hsmkms.ec2 import rules as rulebook
 from hsmkms.ec2.ids import check_id
 from hsmkms.ec2.model import ClientToken, Eni, Rule, ScopeMarker, SecurityGroup, Subnet, Tag, Vpc
 from hsmkms.ec2.securitygroups import SecurityGroups
+from hsmkms.ids import IdSource
 from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
@@ -44,17 +45,18 @@ def split_scope(scope: str) -> tuple[str, str]:
 class Network:
     """EC2 networking for every scope. The Python API other packages use."""
 
-    def __init__(self, store: Store, new_id: Callable[[str], str] = net.random_id,
-                 new_mac: Callable[[], str] = net.random_mac) -> None:
+    def __init__(self, store: Store, new_id: Callable[[str], str] | None = None,
+                 new_mac: Callable[[], str] | None = None) -> None:
+        ids = IdSource()
         self.store = store
-        self.new_id = new_id
-        self.new_mac = new_mac
+        self.new_id = new_id or ids.prefixed
+        self.new_mac = new_mac or ids.mac
         self._vpcs = store.repository("ec2.vpc", Vpc)
         self._subnets = store.repository("ec2.subnet", Subnet)
         self._enis = store.repository("ec2.eni", Eni)
         self._tokens = store.repository("ec2.token", ClientToken)
         self._markers = store.repository("ec2.scope", ScopeMarker)
-        self.groups = SecurityGroups(store, new_id, self._touch, self.vpc)
+        self.groups = SecurityGroups(store, self.new_id, self._touch, self.vpc)
 
     # -- scopes and zones -------------------------------------------------------------------
 

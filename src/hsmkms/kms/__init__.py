@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from hsmkms.audit import AuditLog
 from hsmkms.config import Config
+from hsmkms.ids import IdSource
 from hsmkms.kms import api, jobs
 from hsmkms.kms.authz import AllowAll, Authorizer
 from hsmkms.kms.backends import Backends
@@ -32,19 +33,21 @@ from hsmkms.store.base import Store
 
 def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], config: Config,
           clusters: ClusterView, hsm: HsmClient, network: NetworkPort, faults: FaultView,
-          audit: AuditLog, authz: Authorizer | None = None) -> JsonService:
+          audit: AuditLog, ids: IdSource | None = None,
+          authz: Authorizer | None = None) -> JsonService:
     """The KMS JSON service, its scheduled tasks registered with ``scheduler``."""
-    keys = Keys(store)
+    ids = ids or IdSource()
+    keys = Keys(store, ids)
     stores = Stores(store)
     connection = Connection(clusters=clusters, hsm=hsm, network=network, faults=faults, now=now)
     backends = Backends({Origin.AWS_KMS: LocalBackend(),
-                         Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection)})
+                         Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
     access = KeyAccess(keys, backends, authz or AllowAll())
     uc = api.UseCases(
         access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
         crypto=Crypto(access),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
-                         scheduler=scheduler, timing=config.timing))
+                         scheduler=scheduler, timing=config.timing, ids=ids))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
                   jobs.KeyStoreJobs(store, stores, connection))
     return JsonService("kms", api.handlers(uc))

@@ -7,11 +7,11 @@ context. The use cases (:mod:`hsmkms.kms.usecases`) call these.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
 
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
+from hsmkms.ids import IdSource
 from hsmkms.kms import states
 from hsmkms.kms.errors import (
     AlreadyExistsException,
@@ -60,7 +60,8 @@ DEFAULT_POLICY = """{{
 
 
 class Keys:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, ids: IdSource | None = None) -> None:
+        self._ids = ids or IdSource()
         self.keys = store.repository(KEYS, Key)
         self.aliases = store.repository(ALIASES, Alias)
         self.deleted = store.repository(DELETED_KEYS, DeletedKey)
@@ -115,12 +116,11 @@ class Keys:
     def get(self, scope: str, key_id: str) -> Key | None:
         return self.keys.get(scope, key_id)
 
-    @staticmethod
-    def new(who: RequestContext, *, description: str = "", policy: str | None = None,
+    def new(self, who: RequestContext, *, description: str = "", policy: str | None = None,
             tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS) -> Key:
         """A new key, not stored yet and without material (its backend makes that)."""
         return Key(
-            key_id=str(uuid.uuid4()), account=who.account, region=who.region, created=who.now,
+            key_id=self._ids.uuid(), account=who.account, region=who.region, created=who.now,
             state=KeyState.ENABLED, description=description,
             policy=policy if policy is not None else DEFAULT_POLICY.format(account=who.account),
             tags=dict(tags or {}), origin=origin,

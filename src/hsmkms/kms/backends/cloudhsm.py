@@ -11,7 +11,6 @@ DG's example), the DeleteKey event at the end of the waiting period only their i
 from __future__ import annotations
 
 import json
-import secrets
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
@@ -20,6 +19,7 @@ from hsmkms import crypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.hsm import errors as hsm_errors
+from hsmkms.ids import IdSource
 from hsmkms.kms.connection import NO_SESSIONS, Connection
 from hsmkms.kms.errors import (
     CustomKeyStoreInvalidStateException,
@@ -32,7 +32,8 @@ from hsmkms.scope import Scope
 
 
 class CloudHsmBackend:
-    def __init__(self, stores: Stores, connection: Connection) -> None:
+    def __init__(self, stores: Stores, connection: Connection, ids: IdSource) -> None:
+        self.ids = ids
         self.stores = stores
         self.connection = connection
 
@@ -54,7 +55,7 @@ class CloudHsmBackend:
         if cluster is not None:
             self.connection.config_checks(ctx.scope, cluster, 2)
         self.connection.usable_cluster(ctx.scope, store, "KMS keys cannot be created in it")
-        backing_id = secrets.token_bytes(16)
+        backing_id = self.ids.bytes(16)
         reference = self._generate(store, key, backing_id)
         return replace(key, custom_key_store_id=store.store_id,
                        backing_key_id=backing_id.hex(), backing_key_reference=reference)

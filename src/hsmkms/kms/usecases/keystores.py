@@ -8,7 +8,6 @@ ct-connectcustomkeystore and siblings; spec kms.md 5.2).
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +15,7 @@ from hsmkms.cloudhsm.model import Cluster, ClusterState
 from hsmkms.context import RequestContext
 from hsmkms.errors import NotImplementedYet, ValidationException
 from hsmkms.hsm import errors as hsm_errors
+from hsmkms.ids import IdSource
 from hsmkms.kms import jobs, keystores
 from hsmkms.kms.connection import Connection
 from hsmkms.kms.errors import (
@@ -62,13 +62,11 @@ class StoreUpdate:
     password: str | None = None
 
 
-def _store_id() -> str:
-    return "cks-" + secrets.token_hex(9)[:17]
-
-
 class KeyStores:
     def __init__(self, *, stores: Stores, keys: Keys, connection: Connection,
-                 clusters: ClusterView, scheduler: Scheduler, timing: str) -> None:
+                 clusters: ClusterView, scheduler: Scheduler, timing: str,
+                 ids: IdSource) -> None:
+        self.ids = ids
         self.stores = stores
         self.keys = keys
         self.connection = connection
@@ -148,7 +146,7 @@ class KeyStores:
                 f"You have reached the limit of {keystores.MAX_STORES} custom key stores in this "
                 "account and Region.")
         password = Secret(password_text.encode())
-        store = CustomKeyStore(_store_id(), name, cluster_id, trust_anchor, ctx.now,
+        store = CustomKeyStore(self.ids.prefixed("cks"), name, cluster_id, trust_anchor, ctx.now,
                                password, password)
         self.stores.save(ctx.scope, store)
         return store.store_id
