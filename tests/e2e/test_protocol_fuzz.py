@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import botocore.model
-import botocore.session
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hsmkms.http import HttpRequest
+from hsmkms.protocol.model import service_model
 from hsmkms.testing.inprocess import InProcess
 
-MODEL = botocore.session.get_session().get_service_model("kms")
+MODEL = service_model("kms")  # the pinned model the server speaks
 OPERATIONS = sorted(MODEL.operation_names)
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import botocore.loaders
-
 from hsmkms.cloudhsm import errors
-from hsmkms.protocol.model import service_model
+from hsmkms.protocol.model import load, service_model
 
 
 def test_every_modelled_error_has_a_class_with_its_status() -> None:
     model = service_model("cloudhsmv2")
-    raw = botocore.loaders.create_loader().load_service_model("cloudhsmv2", "service-2")
+    raw = load("cloudhsmv2").description
     for shape in model.error_shapes:
         cls = getattr(errors, shape.name)
         assert cls.code() == shape.name
