@@ -113,7 +113,9 @@ class KeyLifecycle:
                           pending_window_days: int | None) -> Deletion:
         key = self.access.key(ctx, key_id, "ScheduleKeyDeletion", aliases=False)
         days = self.keys.schedule_window(pending_window_days)
-        when = ctx.now + days * DAY
+        # To the millisecond, as the wire carries it: the DeleteKey event (dated when the
+        # job was due) then falls in the same second as the DeletionDate the caller saw.
+        when = round(ctx.now + days * DAY, 3)
         self.keys.apply(ctx, key, states.Event.SCHEDULE_DELETION, deletion_date=when,
                         pending_window_days=days)
         self.scheduler.schedule(jobs.DELETE_TASK, when, {"scope": ctx.scope, "key": key.key_id},
