@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from hsmkms.testing.server import ServerProcess
 
 DAY = 86400
+BAD_FILTER = "Invalid filter 'nosuchfilter'. Valid filters: clusterIds, vpcIds, states."
 
 
 def events(trail: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -43,9 +44,12 @@ def test_cloudhsm_and_ec2_calls_are_management_events(module_server: ServerProce
     cluster = hsm.create_cluster(HsmType="hsm2m.medium",
                                  SubnetIds=[subnets[0]["SubnetId"]])["Cluster"]
     hsm.describe_clusters()
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as exc:
         hsm.describe_clusters(Filters={"clusterIds": ["cluster-doesnotexist"],
                                        "nosuchfilter": ["x"]})
+    assert exc.value.response["Error"] == {"Code": "CloudHsmInvalidRequestException",
+                                           "Message": BAD_FILTER}
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
     found = events(trail)
     assert summary(found)[:4] == [
@@ -67,7 +71,8 @@ def test_cloudhsm_and_ec2_calls_are_management_events(module_server: ServerProce
     assert created["responseElements"]["cluster"]["clusterId"] == cluster["ClusterId"]
     assert described["readOnly"] is True
     assert described["responseElements"] is None  # answers of reads are not logged
-    assert failed["errorCode"] == "CloudHsmInvalidRequestException"
+    assert (failed["eventName"], failed["errorCode"], failed["errorMessage"]) == (
+        "DescribeClusters", "CloudHsmInvalidRequestException", BAD_FILTER)
     assert failed["responseElements"] is None
     assert made_group["requestParameters"] == {"groupName": "trail-test",
                                                "description": "for the trail", "vpcId": vpc_id}
@@ -88,12 +93,16 @@ def test_a_failed_ec2_call_is_recorded_with_its_error(module_server: ServerProce
     region = "eu-north-1"
     ec2 = module_server.client("ec2", region)
     trail = module_server.client("cloudtrail", region)
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as exc:
         ec2.delete_vpc(VpcId="vpc-0123456789abcdef0")
+    message = "The vpc ID 'vpc-0123456789abcdef0' does not exist"
+    assert exc.value.response["Error"] == {"Code": "InvalidVpcID.NotFound", "Message": message}
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     [event] = events(trail)
     rec = json.loads(event["CloudTrailEvent"])
-    assert (rec["eventSource"], rec["eventName"], rec["errorCode"]) == (
-        "ec2.amazonaws.com", "DeleteVpc", "Client.InvalidVpcID.NotFound")
+    # EC2's events name the party at fault before the code; the message is the response's
+    assert (rec["eventSource"], rec["eventName"], rec["errorCode"], rec["errorMessage"]) == (
+        "ec2.amazonaws.com", "DeleteVpc", "Client.InvalidVpcID.NotFound", message)
     assert rec["requestParameters"] == {"vpcId": "vpc-0123456789abcdef0"}
 
 

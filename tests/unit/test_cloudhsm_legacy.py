@@ -14,6 +14,9 @@ from hsmkms.hsm.model import Role
 from hsmkms.testing.inprocess import InProcess
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_hsm_contents"
+#: What the fixture is: the database, its root key, and what the test knows about them (a
+#: stray SQLite side file next to them must not change what the test loads).
+FIXTURE_FILES = ("hsmkms.db", "root.key", "fixture.json")
 SCOPE = "111122223333/us-east-1"
 
 
@@ -25,11 +28,13 @@ def _bodies(db: Path, kind: str) -> list[str]:
 
 def test_old_documents_are_split_into_rows_without_loss(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    shutil.copytree(FIXTURE, data)
+    data.mkdir()
+    for name in FIXTURE_FILES:
+        shutil.copyfile(FIXTURE / name, data / name)
     info = json.loads((data / "fixture.json").read_text())
     assert all('"contents"' in b for b in _bodies(data / "hsmkms.db", "cloudhsm.cluster"))
     with InProcess(data) as inproc:
-        service: CloudHsmService = inproc.app.cloudhsm  # type: ignore[attr-defined]
+        service: CloudHsmService = inproc.app.cloudhsm
         cluster = service.get_cluster(SCOPE, info["cluster_id"])
         assert cluster is not None
         assert len(cluster.active_hsms()) == 2
@@ -53,7 +58,7 @@ def test_old_documents_are_split_into_rows_without_loss(tmp_path: Path) -> None:
     for kind in ("cloudhsm.cluster", "cloudhsm.backup"):  # rewritten without their contents
         assert not any('"contents"' in b for b in _bodies(data / "hsmkms.db", kind))
     with InProcess(data) as inproc:  # and a second start finds the rows, not the documents
-        service = inproc.app.cloudhsm  # type: ignore[attr-defined]
+        service = inproc.app.cloudhsm
         kms = inproc.client("kms")
         assert kms.decrypt(CiphertextBlob=base64.b64decode(info["blob"]),
                            EncryptionContext={"a": "b"})["Plaintext"] == b"legacy plaintext"

@@ -8,7 +8,7 @@ from typing import Any, cast
 import botocore.session
 import pytest
 
-from hsmkms.errors import NotImplementedYet
+from hsmkms.errors import NotImplementedYet, ServiceError
 from hsmkms.kms import api, capabilities
 from hsmkms.kms.capabilities import SUPPORTED, Refusal
 from hsmkms.kms.errors import UnsupportedOperationException
@@ -28,45 +28,82 @@ def _wire_operations() -> set[str]:
     return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing)))
 
 
-def test_cloudhsm_keys_refuse_what_aws_refuses() -> None:
-    # KMS DG keystore-cloudhsm: no rotation, import, multi-Region or data key pairs.
-    refused = {op for op, row in capabilities.TABLE.items()
-               if row.get(Origin.AWS_CLOUDHSM) == capabilities.NOT_VALID_FOR_ORIGIN}
-    assert refused == {
-        "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-        "ListKeyRotations", "GetParametersForImport", "ImportKeyMaterial",
-        "DeleteImportedKeyMaterial", "ReplicateKey", "UpdatePrimaryRegion",
-        "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
+#: The operations both key origins support (a use case answers them).
+SUPPORTED_BY_BOTH = (
+    "CreateKey", "DescribeKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion",
+    "CancelKeyDeletion", "UpdateKeyDescription", "TagResource", "UntagResource",
+    "ListResourceTags", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies", "CreateAlias",
+    "UpdateAlias", "ListAliases", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext")
+#: AWS refuses these for keys in CloudHSM key stores (KMS DG keystore-cloudhsm, "Unsupported
+#: features"); hsmkms does not implement them for AWS_KMS keys yet (docs/compatibility.md).
+NOT_FOR_CLOUDHSM = (
+    "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
+    "ListKeyRotations", "ReplicateKey", "UpdatePrimaryRegion", "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext")
+#: Only EXTERNAL keys may import key material (KMS API reference).
+IMPORT = ("GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial")
+Expected = tuple[str, str, int] | None
 
 
-def test_refusal_names_the_key_and_its_origin() -> None:
-    with pytest.raises(UnsupportedOperationException) as exc:
+def _expected(operation: str, origin: Origin) -> Expected:
+    """(code, message, HTTP status) the cell raises for a key with :data:`ARN`, or None."""
+    unsupported = ("UnsupportedOperationException",
+                   f"{ARN} origin is {origin.value} which is not valid for this operation.", 400)
+    if operation in SUPPORTED_BY_BOTH:
+        return None
+    if operation in NOT_FOR_CLOUDHSM:
+        if origin is Origin.AWS_CLOUDHSM:
+            return unsupported
+        return ("NotImplementedYetException",
+                f"hsmkms does not implement TrentService.{operation} yet.", 400)
+    assert operation in IMPORT, operation
+    return unsupported
+
+
+CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *NOT_FOR_CLOUDHSM, *IMPORT)
+         for origin in (Origin.AWS_KMS, Origin.AWS_CLOUDHSM)]
+
+
+def test_the_expected_rows_are_the_tables_rows() -> None:
+    expected = {*SUPPORTED_BY_BOTH, *NOT_FOR_CLOUDHSM, *IMPORT}
+    assert len(expected) == len(SUPPORTED_BY_BOTH) + len(NOT_FOR_CLOUDHSM) + len(IMPORT)
+    assert set(capabilities.TABLE) == expected
+
+
+@pytest.mark.parametrize(("operation", "origin"), CELLS,
+                         ids=[f"{op}-{origin.value}" for op, origin in CELLS])
+def test_cell(operation: str, origin: Origin) -> None:
+    expected = _expected(operation, origin)
+    if expected is None:
+        capabilities.check(operation, _key(origin))
+        assert capabilities.capability(operation, origin) is SUPPORTED
+        return
+    with pytest.raises(ServiceError) as exc:
+        capabilities.check(operation, _key(origin))
+    assert (exc.value.code(), exc.value.message, exc.value.status) == expected
+
+
+def test_the_refusals_are_the_aws_error_classes() -> None:
+    with pytest.raises(UnsupportedOperationException):
         capabilities.check("EnableKeyRotation", _key(Origin.AWS_CLOUDHSM))
-    assert exc.value.message == (f"{ARN} origin is AWS_CLOUDHSM which is not valid for this "
-                                 "operation.")
-    with pytest.raises(UnsupportedOperationException) as exc:
-        capabilities.check("ImportKeyMaterial", _key(Origin.AWS_KMS))
-    assert exc.value.message == f"{ARN} origin is AWS_KMS which is not valid for this operation."
-
-
-def test_not_implemented_names_the_operation() -> None:
-    with pytest.raises(NotImplementedYet) as exc:
+    with pytest.raises(NotImplementedYet):
         capabilities.check("ReplicateKey", _key(Origin.AWS_KMS))
-    assert exc.value.message == "hsmkms does not implement TrentService.ReplicateKey yet."
-
-
-def test_supported_cells_do_not_raise() -> None:
-    for origin in (Origin.AWS_KMS, Origin.AWS_CLOUDHSM):
-        capabilities.check("Encrypt", _key(origin))
-        assert capabilities.capability("Encrypt", origin) is SUPPORTED
 
 
 def test_origins_without_keys_only_refuse() -> None:
-    with pytest.raises(NotImplementedYet) as exc:
-        capabilities.check_origin("CreateKey", Origin.EXTERNAL_KEY_STORE)
-    assert "Origin EXTERNAL_KEY_STORE is not implemented yet" in str(exc.value.message)
+    create = ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) "
+              "only; Origin {} is not implemented yet.")
+    for origin in (Origin.EXTERNAL, Origin.EXTERNAL_KEY_STORE):
+        with pytest.raises(NotImplementedYet) as exc:
+            capabilities.check_origin("CreateKey", origin)
+        assert exc.value.message == create.format(origin.value)
+    for origin in (Origin.AWS_KMS, Origin.AWS_CLOUDHSM):
+        capabilities.check_origin("CreateKey", origin)
     # A cell nobody wrote yet: an origin that cannot hold keys is "not implemented".
-    assert capabilities.capability("Encrypt", Origin.EXTERNAL) == capabilities.NOT_IMPLEMENTED
+    with pytest.raises(NotImplementedYet) as exc:
+        capabilities.check_origin("Encrypt", Origin.EXTERNAL, ARN)
+    assert exc.value.message == "hsmkms does not implement TrentService.Encrypt yet."
 
 
 def test_every_row_is_a_model_operation_and_every_cell_a_known_origin() -> None:

@@ -132,9 +132,21 @@ def test_login_errors(error: hsm_errors.HsmError, code: ConnectionErrorCode) -> 
     assert connection._login_error(error) is code  # noqa: SLF001
 
 
-def test_eni_errors_name_ec2_codes() -> None:
+def test_eni_errors_map_ec2_codes_to_connection_error_codes() -> None:
     from hsmkms.ec2 import errors as ec2  # noqa: PLC0415
 
-    for cls in (ec2.InvalidSubnetIDNotFound, ec2.InvalidSecurityGroupIDNotFound,
-                ec2.InsufficientFreeAddressesInSubnet):
-        assert cls.code() in connection.ENI_ERRORS
+    # A vanished subnet or security group is SUBNET_NOT_FOUND; a full subnet is its own code;
+    # any other EC2 error is NETWORK_ERRORS (not in the mapping).
+    assert connection.ENI_ERRORS == {
+        "InvalidSubnetID.NotFound": ConnectionErrorCode.SUBNET_NOT_FOUND,
+        "InvalidSecurityGroupID.NotFound": ConnectionErrorCode.SUBNET_NOT_FOUND,
+        "InvalidGroup.NotFound": ConnectionErrorCode.SUBNET_NOT_FOUND,
+        "InsufficientFreeAddressesInSubnet":
+            ConnectionErrorCode.INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET,
+    }
+    # ... and those are the codes the EC2 errors answer
+    assert [cls.code() for cls in (ec2.InvalidSubnetIDNotFound,
+                                   ec2.InvalidSecurityGroupIDNotFound, ec2.InvalidGroupNotFound,
+                                   ec2.InsufficientFreeAddressesInSubnet)] == [
+        "InvalidSubnetID.NotFound", "InvalidSecurityGroupID.NotFound", "InvalidGroup.NotFound",
+        "InsufficientFreeAddressesInSubnet"]

@@ -11,9 +11,11 @@ from typing import Any
 from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.context import RequestContext
+from hsmkms.ec2 import errors as ec2_errors
 from hsmkms.envelope import Exchange
 from hsmkms.errors import ServiceError, ValidationException
 from hsmkms.ids import IdSource
+from hsmkms.kms.errors import KMSInternalException
 from hsmkms.trail.log import EventLog, Query
 from hsmkms.trail.service import PREPARE_AGE, SLICE, WRITE_AGE, WRITE_SIZE, Audited, Trail
 
@@ -69,13 +71,14 @@ def count(app: App) -> int:
 def test_service_event_is_buffered_then_flushed(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     trail = app.trail
+    when = app.clock.now()  # read once: the id is made from the time the event is dated
     trail.record_service_event(
-        SCOPE, "DeleteKey", app.clock.now(), resources=[ARN], response_elements={"keyId": ARN},
+        SCOPE, "DeleteKey", when, resources=[ARN], response_elements={"keyId": ARN},
         additional_event_data={"customKeyStoreId": "cks-1234567890abcdef0"})
     assert app.db.execute("SELECT COUNT(*) FROM trail_events") == [(0,)]
     [event] = stored(app)  # a lookup flushes first
     event_id = event["eventID"]
-    assert event_id.startswith(f"{int(app.clock.now()):08x}")  # ids sort by time
+    assert event_id.startswith(f"{int(when):08x}")  # ids sort by time
     assert event["eventType"] == "AwsServiceEvent"
     assert event["userIdentity"] == {"accountId": "111122223333", "invokedBy": "AWS Internal"}
     assert event["additionalEventData"] == {"customKeyStoreId": "cks-1234567890abcdef0"}
@@ -119,6 +122,34 @@ def test_a_failed_call_keeps_no_result(tmp_path: Path) -> None:
     assert event["errorCode"] == "ValidationException"
     assert event["responseElements"] is None
     assert "resources" not in event
+    app.close()
+
+
+def test_ec2_errors_name_the_party_at_fault(tmp_path: Path) -> None:
+    """EC2's events prefix the code with ``Server.`` for a server fault (a 500) and ``Client.``
+    for a client error; other services' events carry the bare code, 500 or not."""
+    app = make_app(tmp_path)
+    vpc = {"VpcId": "vpc-0123456789abcdef0"}
+    call(app.trail, ctx(app, "r1"), "DeleteVpc", vpc, None,
+         ec2_errors.InternalError("An internal error has occurred"), service="ec2")
+    call(app.trail, ctx(app, "r2"), "DeleteVpc", vpc, None,
+         ec2_errors.InvalidVpcIDNotFound("The vpc ID 'vpc-0123456789abcdef0' does not exist"),
+         service="ec2")
+    call(app.trail, ctx(app, "r3"), "Encrypt", {"KeyId": ARN}, None,
+         KMSInternalException("internal"))
+    kms, client, server = stored(app)
+    assert ec2_errors.InternalError("").fault
+    assert not ec2_errors.InvalidVpcIDNotFound("").fault
+    assert KMSInternalException("").fault
+    assert (server["eventSource"], server["eventName"], server["requestID"]) == (
+        "ec2.amazonaws.com", "DeleteVpc", "r1")
+    assert (server["errorCode"], server["errorMessage"]) == (
+        "Server.InternalError", "An internal error has occurred")
+    assert (client["eventSource"], client["requestID"]) == ("ec2.amazonaws.com", "r2")
+    assert (client["errorCode"], client["errorMessage"]) == (
+        "Client.InvalidVpcID.NotFound", "The vpc ID 'vpc-0123456789abcdef0' does not exist")
+    assert (kms["eventSource"], kms["requestID"]) == ("kms.amazonaws.com", "r3")
+    assert (kms["errorCode"], kms["errorMessage"]) == ("KMSInternalException", "internal")
     app.close()
 
 
