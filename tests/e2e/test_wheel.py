@@ -1,4 +1,6 @@
-"""The wheel works on its own: built from this checkout, installed (not editable) into a clean
+"""The wheel works on its own: built from a copy of this checkout (so no ``build/`` left over
+from an earlier build can add a deleted module, and the checkout gets no ``build/`` or
+``*.egg-info``), it holds exactly the source tree's modules; installed (not editable) into a clean
 virtual environment (no system site packages; dependencies from the package index or pip's
 cache), it serves the demo, answers KMS through boto3, its ``cloudhsm-cli`` talks to it, and the
 service models and SQL migrations it needs are inside the installed package, not read from the
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,12 +54,27 @@ def clean_env(venv: Path) -> dict[str, str]:
     return env
 
 
+#: What a copy of the checkout leaves out: history, environments, build output and caches.
+NOT_COPIED = (".git", ".venv", "build", "dist", "*.egg-info", "node_modules", "__pycache__",
+              ".hsmkms", ".hypothesis", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+
+
+@dataclass(frozen=True)
+class Built:
+    wheel: Path
+    venv: Path
+    #: The copy of the checkout the wheel was built from.
+    source: Path
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the wheel, a clean venv with the wheel installed)."""
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The wheel, built from a copy of the checkout, and a clean venv with it installed."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
     run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "-w", tmp / "dist",
-        cwd=ROOT)
+        cwd=source)
     (wheel,) = (tmp / "dist").glob("hsmkms-*.whl")
     venv = tmp / "venv"
     run(sys.executable, "-m", "venv", venv, cwd=tmp)
@@ -64,12 +82,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     assert "include-system-site-packages = false" in cfg
     run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel, cwd=tmp,
         env=clean_env(venv))
-    return wheel, venv
+    return Built(wheel, venv, source)
 
 
-def test_the_wheel_carries_models_and_migrations(built: tuple[Path, Path]) -> None:
-    wheel, _venv = built
-    names = set(zipfile.ZipFile(wheel).namelist())
+def test_the_wheel_holds_exactly_the_source_modules(built: Built) -> None:
+    with zipfile.ZipFile(built.wheel) as wheel:
+        shipped = {n for n in wheel.namelist() if n.startswith("hsmkms/") and n.endswith(".py")}
+    package = built.source / "src"
+    source = {p.relative_to(package).as_posix() for p in (package / "hsmkms").rglob("*.py")}
+    assert "hsmkms/__init__.py" in source
+    assert shipped == source
+
+
+def test_the_wheel_carries_models_and_migrations(built: Built) -> None:
+    with zipfile.ZipFile(built.wheel) as wheel:
+        names = set(wheel.namelist())
     assert {f"hsmkms/protocol/models/{s}.json" for s in SERVICES} <= names
     assert any(re.fullmatch(r"hsmkms/store/migrations/[^/]+\.sql", n) for n in names)
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
@@ -92,9 +119,8 @@ print(json.dumps({
 """
 
 
-def test_installed_package_is_self_contained(built: tuple[Path, Path],
-                                             tmp_path: Path) -> None:
-    _wheel, venv = built
+def test_installed_package_is_self_contained(built: Built, tmp_path: Path) -> None:
+    venv = built.venv
     done = run(venv / "bin" / "python", "-c", PROBE, cwd=tmp_path, env=clean_env(venv))
     found = json.loads(done.stdout)
     assert Path(found["file"]).resolve().is_relative_to(venv.resolve())
@@ -140,19 +166,21 @@ class Running:
             time.sleep(0.2)
 
 
-def healthy(endpoint: str) -> bool:
+def health(endpoint: str) -> dict[str, object] | None:
+    """The health answer, or None while nothing healthy answers."""
     try:
         with urllib.request.urlopen(f"{endpoint}/_hsmkms/health", timeout=5) as resp:  # noqa: S310
-            return bool(resp.status == 200 and json.loads(resp.read())["status"] == "ok")
+            answer = json.loads(resp.read())
     except OSError:
-        return False
+        return None
+    return answer if isinstance(answer, dict) and answer.get("status") == "ok" else None
 
 
 @pytest.fixture
-def demo(built: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]:
+def demo(built: Built, tmp_path: Path) -> Iterator[Running]:
     """``<venv>/bin/hsmkms serve --demo`` on a free port, stopped with SIGTERM afterwards (it
     must exit 0, as a graceful stop does)."""
-    _wheel, venv = built
+    venv = built.venv
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603 - the installed console script
         [str(venv / "bin" / "hsmkms"), "serve", "--demo", "--port", str(port),
@@ -174,9 +202,9 @@ def demo(built: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]:
     assert proc.returncode == 0, f"hsmkms did not stop cleanly:\n{out.text}"
 
 
-def test_installed_server_serves_the_demo(demo: Running) -> None:
+def test_installed_server_serves_the_demo(built: Built, demo: Running) -> None:
     # Health first, then the demo's banner (printed once everything is built).
-    demo.wait_for("health", lambda: healthy(demo.endpoint), HEALTH_WAIT)
+    demo.wait_for("health", lambda: health(demo.endpoint) is not None, HEALTH_WAIT)
     demo.wait_for("the demo banner", lambda: "kmsuser password" in demo.out.text, DEMO_WAIT)
     text = demo.out.text
     ready = re.search(r"hsmkms demo ready at (\S+)", text)
@@ -186,6 +214,15 @@ def test_installed_server_serves_the_demo(demo: Running) -> None:
     assert ready.group(1) == demo.endpoint
     assert cluster is not None, text
     assert key is not None, text
+    # The port was free when it was chosen, not necessarily when the server bound it: the
+    # server answering is ours if it runs the wheel's version and has the demo's cluster.
+    answer = health(demo.endpoint)
+    assert answer is not None
+    assert answer["version"] == built.wheel.name.split("-")[1]
+    hsm = boto3.client("cloudhsmv2", endpoint_url=demo.endpoint, region_name="us-east-1",
+                       config=BotoConfig(retries={"max_attempts": 1}), **TEST_CREDENTIALS)
+    clusters = hsm.describe_clusters(Filters={"clusterIds": [cluster.group(1)]})["Clusters"]
+    assert [c["ClusterId"] for c in clusters] == [cluster.group(1)]
 
     kms = boto3.client("kms", endpoint_url=demo.endpoint, region_name="us-east-1",
                        config=BotoConfig(retries={"max_attempts": 1}), **TEST_CREDENTIALS)
