@@ -51,7 +51,7 @@ def _active_hsms(hsm: Any, cluster_id: str) -> int:
 def _hsm_call(inproc: InProcess, name: str, *args: Any) -> Any:
     app = inproc.app
     with app.lock, app.store.unit_of_work():
-        return getattr(app.hsm, name)(*args)  # type: ignore[attr-defined]
+        return getattr(app.hsm, name)(*args)
 
 
 def build(inproc: InProcess) -> tuple[str, str]:

@@ -8,8 +8,9 @@ uvicorn stack, and prints throughput and the server's CPU time per request:
 * ``adapter``: hsmkms's ASGI adapter (``hsmkms.server.AsgiApp``) with ``App.handle`` answering
   a canned response: the cost of the adapter alone;
 * ``hsmkms``: the real server, as ``hsmkms serve`` runs it;
-* ``hsmkms-trail``: the real server without CloudTrail recording (its call observer removed):
-  the cost of the trail (the observer, preparing rows and the writer thread inserting them);
+* ``hsmkms-trail``: the real server without CloudTrail recording (the trail removed from the
+  envelope's recorders): the cost of the trail (recording calls, preparing rows and the
+  writer thread inserting them);
 * ``hsmkms-ticker``: the real server without the 50 ms background tick (on request);
 * modifiers compose, e.g. ``hsmkms-trail+timed``;
 * ``hsmkms+timed``: prints the time spent inside ``App.handle`` and in the garbage collector

@@ -133,3 +133,23 @@ def test_related_outlives_a_forgotten_cluster(hsmkms_inprocess: InProcess) -> No
     assert service.related(SCOPE, cluster_id, restored)
     assert service.related(SCOPE, restored, cluster_id)
     assert not service.related(SCOPE, cluster_id, other)
+
+
+def test_a_deleted_backup_drops_its_snapshot(hsmkms_inprocess: InProcess) -> None:
+    """A backup's keys stay while it can still be restored (PENDING_DELETION) and go once it is
+    DELETED: nothing can read them any more."""
+    service: CloudHsmService = hsmkms_inprocess.app.cloudhsm
+    hsm = hsmkms_inprocess.client("cloudhsmv2")
+    cluster_id = initialized(hsmkms_inprocess)
+    call(hsmkms_inprocess, service.activate, SCOPE, cluster_id, hsmkms_inprocess.app.clock.now())
+    backup_id = wait_for(lambda: hsm.describe_backups()["Backups"],
+                         lambda bs: [b["BackupState"] for b in bs] == ["READY"])[0]["BackupId"]
+    snapshots = service.backups.snapshots
+    assert snapshots.get(SCOPE, backup_id) is not None
+    hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone="us-east-1b")  # not the last backup
+    hsm.delete_backup(BackupId=backup_id)
+    assert snapshots.get(SCOPE, backup_id) is not None  # still restorable for 7 days
+    hsmkms_inprocess.advance(7 * 24 * 3600 + 1)
+    [gone] = [b for b in hsm.describe_backups()["Backups"] if b["BackupId"] == backup_id]
+    assert gone["BackupState"] == "DELETED"
+    assert snapshots.get(SCOPE, backup_id) is None

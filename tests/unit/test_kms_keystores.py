@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from hsmkms.crypto import RootKey
 from hsmkms.kms import keystores
-from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent
+from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
+from hsmkms.store.base import Store
 from hsmkms.store.codec import Codec, Secret
+from hsmkms.store.sqlite import SqliteDatabase
 
 TOKEN = "111122223333/us-east-1|0123456789abcdef"  # noqa: S105 - test value
 
@@ -58,3 +61,21 @@ def test_every_move_seals_a_legacy_token_and_disconnecting_drops_it() -> None:
     assert (moving.session_id, moving.session_token) == (None, TOKEN)
     gone = keystores.move(moving, StoreEvent.DISCONNECTED, session=None)
     assert gone.session_token == ""
+
+
+def test_a_data_dir_with_clear_tokens_is_sealed_at_start(tmp_path: Path) -> None:
+    root = RootKey(os.urandom(32))
+    db_path = tmp_path / "hsmkms.db"
+    legacy = replace(keystores.move(_store(), StoreEvent.CONNECTED), session_id=TOKEN)
+    first = SqliteDatabase(db_path)
+    raw = json.dumps(Codec(root.seal, root.unseal).dump(legacy))
+    first.write([(keystores.STORES, "111122223333/us-east-1", legacy.store_id, raw)], [])
+    first.close()
+    db = SqliteDatabase(db_path)
+    stores = Stores(Store(db, Codec(root.seal, root.unseal)))
+    [(body,)] = db.execute("SELECT body FROM documents WHERE kind = ?", (keystores.STORES,))
+    assert TOKEN not in body
+    found = stores.get("111122223333/us-east-1", legacy.store_id)
+    assert found is not None
+    assert found.session_token == TOKEN
+    db.close()

@@ -194,3 +194,20 @@ def test_the_trail_is_the_audit_log_port(inproc: InProcess) -> None:
     port.record_service_event("111122223333/us-east-1", "DeleteKey", inproc.app.clock.now(),
                               resources=[ARN])
     assert [r["eventName"] for r in records(inproc)] == ["DeleteKey"]
+
+
+def test_a_failing_after_commit_callback_neither_fails_the_work_nor_stops_the_others(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+    things = store.repository("thing", Thing)
+
+    def broken() -> None:
+        raise RuntimeError("a recorder broke")
+
+    with store.unit_of_work():
+        things.put("", "a", Thing("a"))
+        store.after_commit(broken)
+        store.after_commit(lambda: ran.append("next"))
+    assert ran == ["next"]
+    assert things.get("", "a") == Thing("a")
+    assert "after-commit callback" in caplog.text

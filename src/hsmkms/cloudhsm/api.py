@@ -138,8 +138,8 @@ class CloudHsmApi:
             raise CloudHsmInvalidRequestException(
                 message("copy_same_region", region=ctx.region))
         tags = render_tags_in(p["TagList"]) if "TagList" in p else None
-        copy = self.backups.copy(source, ctx.region, f"{ctx.account}/{p['DestinationRegion']}",
-                                 tags, ctx.now)
+        copy = self.backups.copy(source, ctx.region,
+                                 Scope.of(ctx.account, p["DestinationRegion"]), tags, ctx.now)
         return {"DestinationBackup": {
             "CreateTimestamp": copy.create_timestamp, "SourceRegion": copy.source_region,
             "SourceBackup": copy.source_backup, "SourceCluster": copy.source_cluster}}

@@ -138,7 +138,7 @@ class Backups:
                        tags=dict(source.tags) if tags is None else tags)
         self.snapshots.put(dest_scope, copy.backup_id,
                            BackupContents(self.contents(
-                               f"{dest_scope.partition('/')[0]}/{source_region}",
+                               Scope.of(Scope(dest_scope).account, source_region),
                                source.backup_id)))
         self._add(dest_scope, copy, now)
         return copy
@@ -190,6 +190,8 @@ class Backups:
         backup = self.repo.get(args["scope"], args["id"])
         if backup is not None and backup.state is BackupState.PENDING_DELETION:
             self._move(args["scope"], backup, BackupEvent.EXPIRE)
+            # A DELETED backup is listed but can never be restored or copied: its keys go.
+            self.snapshots.delete(args["scope"], args["id"])
 
     def set_never_expires(self, scope: str, backup_id: str, *, never_expires: bool) -> Backup:
         backup = replace(self.changeable(scope, backup_id, "ModifyBackupAttributes"),

@@ -1,7 +1,7 @@
-"""What CloudHSM needs from the EC2 emulation (``app.network``), with EC2 errors translated into
-the CloudHSM errors a user of CloudHSM gets.
+"""What CloudHSM needs from the EC2 emulation (:class:`hsmkms.ec2.network.Network`), with EC2
+errors translated into the CloudHSM errors a user of CloudHSM gets.
 
-``app.network`` (package :mod:`hsmkms.ec2`) raises EC2-coded errors; a CloudHSM caller never
+The network raises EC2-coded errors; a CloudHSM caller never
 sees those codes: AWS answers CreateHsm in a full subnet, or with a taken address, with
 ``CloudHsmInvalidRequestException`` (spec cloudhsm.md 1.3 rules, open question 2).
 """
@@ -46,11 +46,9 @@ class ClusterNetwork:
     def __init__(self, network: Network) -> None:
         self._network = network
 
-    def _net(self) -> Network:
-        return self._network
 
     def subnets(self, scope: str, region: str, subnet_ids: list[str]) -> list[SubnetInfo]:
-        net = self._net()
+        net = self._network
         net.ensure_default(scope, region)
         found = []
         for subnet_id in subnet_ids:
@@ -61,7 +59,7 @@ class ClusterNetwork:
         return found
 
     def create_cluster_group(self, scope: str, vpc_id: str, cluster_id: str) -> str:
-        net = self._net()
+        net = self._network
         try:
             group = net.create_security_group(scope, vpc_id, f"cloudhsm-cluster-{cluster_id}-sg",
                                               f"Security group for CloudHSM cluster {cluster_id}")
@@ -78,14 +76,14 @@ class ClusterNetwork:
     def delete_group(self, scope: str, group_id: str) -> None:
         # Already gone, or still in use by something the user made: leave it.
         with contextlib.suppress(ServiceError):
-            self._net().delete_security_group(scope, group_id)
+            self._network.delete_security_group(scope, group_id)
 
     def create_eni(self, scope: str, cluster: Cluster, zone: str, hsm_id: str,
                    ip: str | None, now: float) -> tuple[str, str]:
         """The ENI of a new HSM in the cluster subnet of ``zone``: ``(eni id, address)``."""
         subnet_id = cluster.subnet_mapping[zone]
         try:
-            eni = self._net().create_eni(scope, subnet_id, f"CloudHSM ENI for HSM {hsm_id}",
+            eni = self._network.create_eni(scope, subnet_id, f"CloudHSM ENI for HSM {hsm_id}",
                                          [cluster.security_group], private_ip=ip,
                                          managed_by="amazon-cloudhsm", now=now)
         except ServiceError as err:
@@ -97,4 +95,4 @@ class ClusterNetwork:
 
     def delete_eni(self, scope: str, eni_id: str) -> None:
         with contextlib.suppress(ServiceError):  # already gone
-            self._net().delete_eni(scope, eni_id)
+            self._network.delete_eni(scope, eni_id)

@@ -4,10 +4,10 @@
 Theory of operation: every request validates first and then changes state through the
 transition tables of :mod:`.lifecycle`; whatever takes time (cluster set-up, HSM creation,
 initialisation, deletions) is a scheduled job due after :func:`.timing.duration`, run later in
-its own unit of work. Jobs receive their due time as ``at`` so that a clock advanced by days
+its own unit of work. Jobs are told the time they were due, so that a clock advanced by days
 replays them at the right moments. No HTTP, no wall clock: ``now`` is always passed in.
 
-Other packages use :class:`CloudHsmService` as ``app.cloudhsm`` (``get_cluster``,
+Other packages use :class:`CloudHsmService` through their ports (``get_cluster``,
 ``save_cluster``, ``activate``, ``related``, ``take_backup``); it is the HSM service's
 :class:`~hsmkms.hsm.service.ClusterTopology`. The HSMs' contents are rows of
 :mod:`hsmkms.hsm.contents` (``self.contents``), read here to back an HSM up or to fill a new one.

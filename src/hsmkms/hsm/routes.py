@@ -19,6 +19,7 @@ failures change nothing.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Call"], Any]
 CLIENT = "cloudhsm-cli"
+
+log = logging.getLogger(__name__)
 
 
 class Call:
@@ -252,7 +255,10 @@ def install_routes(app: App, service: HsmService) -> None:
     app.add_admin_route("POST", "cloudhsm-cli", route, CLI_STYLE)
 
 
-def _internal_answer(_err: ServiceError, _ctx: RequestContext) -> HttpResponse:
+def _internal_answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
+    # Not an HSM error: a fault of hsmkms itself (e.g. in the store), which the client only
+    # sees as an internal error; the log says what it was.
+    log.error("cloudhsm-cli %s: %s: %s", ctx.request_id, err.code(), err.message)
     return HttpResponse.of_json(500, {"error_code": 1, "data": "Internal error."})
 
 

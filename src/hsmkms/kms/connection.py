@@ -76,8 +76,6 @@ NO_SESSIONS = (
     "sessions. Back off and retry the request.")
 
 
-
-
 class ConnectFailed(Exception):
     def __init__(self, code: Code) -> None:
         super().__init__(code.value)
@@ -276,7 +274,6 @@ class Connection:
     def cipher(self, who: RequestContext, key: Key,
                store: CustomKeyStore) -> Iterator[crypto.KeyCipher]:
         """Crypto with a backing key inside the HSMs, or the KMS error the guide describes."""
-        from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
 
         cluster = self.usable_cluster(who.scope, store, f"{key.arn} cannot be used")
         try:
@@ -290,7 +287,6 @@ class Connection:
 
 def _translate(err: Exception, key: Key, store: CustomKeyStore, cluster_id: str) -> ServiceError:
     """The KMS error for an error inside the HSMs during a cryptographic operation."""
-    from hsmkms.hsm import errors as hsm_errors  # noqa: PLC0415
 
     if isinstance(err, hsm_errors.UserLockedOut):
         return KMSInvalidStateException(LOCKED_OUT)

@@ -137,6 +137,17 @@ class Stores:
 
     def __init__(self, store: Store) -> None:
         self._repo = store.repository(STORES, CustomKeyStore)
+        self._seal_legacy_sessions(store)
+
+    def _seal_legacy_sessions(self, store: Store) -> None:
+        """A data dir from before keeps connected stores' session tokens in clear: seal them
+        at start, in one unit of work, rather than whenever each store is next written."""
+        legacy = [(scope, found) for scope in self._repo.scopes()
+                  for found in self._repo.values(scope) if found.session_id is not None]
+        if legacy:
+            with store.unit_of_work():
+                for scope, found in legacy:
+                    self.save(scope, found)
 
     def get(self, scope: str, store_id: str) -> CustomKeyStore | None:
         return self._repo.get(scope, store_id)

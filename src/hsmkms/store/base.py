@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -12,6 +13,8 @@ T = TypeVar("T")
 _DELETED = object()
 
 Row = tuple[str, str, str, str]  # kind, scope, id, json body
+
+log = logging.getLogger(__name__)
 
 
 class Database(Protocol):
@@ -180,7 +183,11 @@ class UnitOfWork:
             if staged:
                 store._commit(staged)  # noqa: SLF001 - if this raises, ``after`` is dropped
             for fn in after:
-                fn()
+                try:
+                    fn()
+                except Exception:  # the writes are committed: what follows them must not
+                    # turn the request into a failure, nor keep the next callbacks from running
+                    log.exception("after-commit callback %r failed", fn)
 
 
 class Repository(Generic[T]):

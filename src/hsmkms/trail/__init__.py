@@ -4,8 +4,8 @@ failed, recorded once the call's unit of work has ended, plus the events KMS cau
 them. ``App`` builds :class:`~hsmkms.trail.service.Trail` and registers
 :func:`~hsmkms.trail.api.build`'s service.
 
-Durability: recording is cheap on the request path (the observer keeps a small object in an
-in-memory buffer). After a response, once 32 calls wait (or on a tick, once the oldest waited
+Durability: recording is cheap on the request path (the envelope hands the trail a small object
+for an in-memory buffer). After a response, once 32 calls wait (or on a tick, once the oldest waited
 a quarter of a second), they become rows; a writer thread inserts rows in big transactions,
 once 512 wait or the oldest waited half a second. ``LookupEvents`` and closing the app write
 everything first. A crash (``kill -9``) can therefore lose up to about the last second of trail

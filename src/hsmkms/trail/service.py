@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KMS_PREFIX = "TrentService"
 #: Calls are turned into rows (on the request thread, under the app lock) once this many wait
 #: after a response, or on a tick once the oldest is this old (seconds of real time) ...
 SLICE = 32

@@ -183,7 +183,7 @@ class KeyStores:
         self.stores.save(ctx.scope, moved)
         self.scheduler.schedule(
             jobs.CONNECT_TASK, ctx.now + self.connect_delay,
-            {"scope": ctx.scope, "region": ctx.region, "store": moved.store_id,
+            {"scope": ctx.scope, "store": moved.store_id,
              "attempt": str(moved.attempt)}, job_id=jobs.connect_job(moved.store_id))
 
     def disconnect(self, ctx: RequestContext, store_id: str) -> None:
