@@ -114,6 +114,8 @@ class App:
         self.json_services: dict[str, JsonService] = {}
         self.query_handlers: dict[str, QueryHandler] = {}
         self._query_styles: dict[str, Style] = {}
+        #: One envelope style per JSON service, by target prefix (built at registration).
+        self._json_styles: dict[str, Style] = {}
         self.admin_routes: list[tuple[str, str, AdminRoute, Style]] = []
         #: Run in order before every AWS request (JSON and query protocols); see Authenticator.
         self.authenticators: list[Authenticator] = []
@@ -159,6 +161,7 @@ class App:
 
     def add_json_service(self, service: JsonService) -> JsonService:
         self.json_services[service.target_prefix] = service
+        self._json_styles[service.target_prefix] = _json_style(service)
         return service
 
     def add_admin_route(self, method: str, prefix: str, fn: AdminRoute,
@@ -219,25 +222,21 @@ class App:
 
     def _json(self, req: HttpRequest, target: str) -> HttpResponse:
         prefix, _, operation = target.rpartition(".")
-        service = self.json_services.get(TARGET_ALIASES.get(prefix, prefix))
+        name = TARGET_ALIASES.get(prefix, prefix)
+        service = self.json_services.get(name)
         ctx = self.context(req, prefix, operation)
-        headers = [("content-type", CONTENT_TYPE), ("x-amzn-requestid", ctx.request_id)]
         if service is None:
             err = UnknownOperationException(f"Unknown target {target}.")
-            return HttpResponse(400, _generic_error_body(err), headers)
+            return HttpResponse(400, _generic_error_body(err), _json_headers(ctx))
         json_service = service
-
-        def answer(err: ServiceError, _ctx: RequestContext) -> HttpResponse:
-            return HttpResponse(err.status, json_service.error_body(err), list(headers))
 
         def body(call: Exchange) -> HttpResponse:
             call.service, call.operation = json_service.signing_name, operation
             op, call.params = json_service.parse(operation, req.body)
             call.result = json_service.invoke(ctx, op, call.params)
-            return HttpResponse(200, json_service.serialize(op, call.result), list(headers))
+            return HttpResponse(200, json_service.serialize(op, call.result), _json_headers(ctx))
 
-        style = Style(answer, lambda: InternalFailure(_INTERNAL), authenticate=True)
-        return self.envelope.run(req, ctx, style, body, target)
+        return self.envelope.run(req, ctx, self._json_styles[name], body, target)
 
     def _admin(self, req: HttpRequest) -> HttpResponse:
         for method, prefix, fn, style in self.admin_routes:
@@ -269,6 +268,22 @@ def _admin_body(fn: AdminRoute, req: HttpRequest, rest: str) -> Callable[[Exchan
     def body(_call: Exchange) -> HttpResponse:  # admin calls are not audited
         return fn(req, rest)
     return body
+
+
+def _json_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    return [("content-type", CONTENT_TYPE), ("x-amzn-requestid", ctx.request_id)]
+
+
+def _internal_failure() -> ServiceError:
+    return InternalFailure(_INTERNAL)
+
+
+def _json_style(service: JsonService) -> Style:
+    """How a JSON service answers errors (built once per service): its error body, with the
+    request's id."""
+    def answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
+        return HttpResponse(err.status, service.error_body(err), _json_headers(ctx))
+    return Style(answer, _internal_failure, authenticate=True)
 
 
 def _generic_error_body(err: ServiceError) -> bytes:

@@ -21,7 +21,8 @@ class RequestContext:
     operation: str = ""
     #: What the call's CloudTrail event carries beyond its request and response.
     audit: AuditDetail = field(default_factory=AuditDetail, compare=False, repr=False)
+    #: ``"<account>/<region>"``, built once (use cases read it many times per request).
+    scope: Scope = field(init=False, compare=False, repr=False)
 
-    @property
-    def scope(self) -> str:
-        return Scope.of(self.account, self.region)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scope", Scope.of(self.account, self.region))

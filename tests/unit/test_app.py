@@ -3,6 +3,7 @@ every response carries."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,20 @@ def test_responses_outside_services_carry_a_request_id(inproc: InProcess) -> Non
         ids = [v for k, v in response.headers if k == "x-amzn-requestid"]
         assert len(ids) == 1
         assert len(ids[0]) == 36
+
+
+def test_json_errors_carry_their_own_request_id(inproc: InProcess) -> None:
+    """Each JSON service answers errors in one style built once: the headers still name each
+    request's own id."""
+    missing = json.dumps({"KeyId": "00000000-0000-0000-0000-000000000000"}).encode()
+    seen = set()
+    for _ in range(2):
+        response = inproc.app.handle(HttpRequest(
+            "POST", "/", {"x-amz-target": "TrentService.DescribeKey",
+                          "content-type": "application/x-amz-json-1.1"}, missing))
+        assert response.status == 400
+        assert [k for k, _ in response.headers] == ["content-type", "x-amzn-requestid"]
+        assert response.headers[0] == ("content-type", "application/x-amz-json-1.1")
+        assert json.loads(response.body)["__type"] == "NotFoundException"
+        seen.add(response.headers[1][1])
+    assert len(seen) == 2

@@ -12,16 +12,24 @@ import pytest
 
 from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
+from hsmkms.errors import NotImplementedYet
 from hsmkms.hsm import errors as hsm_errors
+from hsmkms.ids import IdSource
 from hsmkms.kms import connection, jobs
 from hsmkms.kms.authz import AllowAll
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.local import LocalBackend
-from hsmkms.kms.errors import DisabledException, UnsupportedOperationException
+from hsmkms.kms.errors import (
+    DisabledException,
+    IncorrectKeyException,
+    NotFoundException,
+    UnsupportedOperationException,
+)
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import ConnectionErrorCode
 from hsmkms.kms.model import Key, KeyState, Origin
 from hsmkms.kms.usecases.access import KeyAccess
+from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey
 from hsmkms.scheduler import Scheduler
@@ -54,6 +62,24 @@ class DenyEncrypt:
             raise Denied(key.arn)
 
 
+class Recording:
+    """Allows everything but ``deny`` (operation, key id) pairs, and records every question."""
+
+    def __init__(self, deny: tuple[str, str] | None = None) -> None:
+        self.asked: list[tuple[str, str]] = []
+        self.deny = deny
+
+    def authorize(self, ctx: RequestContext, operation: str,  # noqa: ARG002
+                  key: Key) -> None:
+        self.asked.append((operation, key.key_id))
+        if (operation, key.key_id) == self.deny:
+            raise Denied(operation, key.key_id)
+
+    def take(self) -> list[tuple[str, str]]:
+        asked, self.asked = self.asked, []
+        return asked
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     root = RootKey(os.urandom(32))
@@ -67,7 +93,7 @@ def _ctx(now: float = 1000.0) -> RequestContext:
 
 
 def _parts(store: Store, authz: Any = None) -> tuple[KeyAccess, Scheduler]:
-    access = KeyAccess(Keys(store), Backends({Origin.AWS_KMS: LocalBackend()}),
+    access = KeyAccess(Keys(store), Backends({Origin.AWS_KMS: LocalBackend(IdSource())}),
                        authz or AllowAll())
     return access, Scheduler(store, lambda: 0.0)
 
@@ -150,3 +176,127 @@ def test_eni_errors_map_ec2_codes_to_connection_error_codes() -> None:
                                    ec2.InsufficientFreeAddressesInSubnet)] == [
         "InvalidSubnetID.NotFound", "InvalidSecurityGroupID.NotFound", "InvalidGroup.NotFound",
         "InsufficientFreeAddressesInSubnet"]
+
+
+def _two_keys(store: Store, authz: Recording) -> tuple[KeyAccess, KeyLifecycle, str, str]:
+    access, scheduler = _parts(store, authz)
+    lifecycle = KeyLifecycle(access, scheduler)
+    one = lifecycle.create(_ctx(), NewKey()).key_id
+    two = lifecycle.create(_ctx(), NewKey()).key_id
+    assert authz.take() == []  # CreateKey acts on no existing key
+    return access, lifecycle, one, two
+
+
+def test_key_use_cases_authorize_the_key_they_act_on(store: Store) -> None:
+    authz = Recording()
+    ctx = _ctx()
+    with store.unit_of_work():
+        _access, keys, key, _ = _two_keys(store, authz)
+        calls = [
+            ("DescribeKey", lambda: keys.describe(ctx, key)),
+            ("DisableKey", lambda: keys.disable(ctx, key)),
+            ("EnableKey", lambda: keys.enable(ctx, key)),
+            ("UpdateKeyDescription", lambda: keys.update_description(ctx, key, "d")),
+            ("TagResource", lambda: keys.tag(ctx, key, [{"TagKey": "k", "TagValue": "v"}])),
+            ("UntagResource", lambda: keys.untag(ctx, key, ["k"])),
+            ("ListResourceTags", lambda: keys.tags(ctx, key)),
+            ("GetKeyPolicy", lambda: keys.get_policy(ctx, key, None)),
+            ("PutKeyPolicy", lambda: keys.put_policy(ctx, key, None, '{"Statement": []}')),
+            ("ListKeyPolicies", lambda: keys.policy_names(ctx, key)),
+            ("ScheduleKeyDeletion", lambda: keys.schedule_deletion(ctx, key, 7)),
+            ("CancelKeyDeletion", lambda: keys.cancel_deletion(ctx, key)),
+        ]
+        for operation, call in calls:
+            call()
+            assert authz.take() == [(operation, key)], operation
+
+
+def test_refused_operations_authorize_before_refusing(store: Store) -> None:
+    authz = Recording()
+    with store.unit_of_work():
+        access, _keys, key, _ = _two_keys(store, authz)
+        with pytest.raises(NotImplementedYet):
+            access.refuse(_ctx(), "EnableKeyRotation", key)
+    assert authz.take() == [("EnableKeyRotation", key)]
+
+
+def test_aliases_authorize_every_key_they_touch(store: Store) -> None:
+    authz = Recording()
+    ctx = _ctx()
+    with store.unit_of_work():
+        access, _keys, one, two = _two_keys(store, authz)
+        aliases = Aliases(access)
+        aliases.create(ctx, "alias/a", one)
+        assert authz.take() == [("CreateAlias", one)]
+        # UpdateAlias needs the permission on the key the alias leaves and the one it joins
+        aliases.update(ctx, "alias/a", two)
+        assert authz.take() == [("UpdateAlias", one), ("UpdateAlias", two)]
+        assert [a.name for a in aliases.list(ctx, two)] == ["alias/a"]
+        assert authz.take() == [("ListAliases", two)]
+        aliases.list(ctx, None)
+        assert authz.take() == []
+        aliases.delete(ctx, "alias/a")
+        assert authz.take() == [("DeleteAlias", two)]
+        assert aliases.list(ctx, None) == []
+
+
+def test_a_refused_alias_change_changes_nothing(store: Store) -> None:
+    authz = Recording()
+    ctx = _ctx()
+    with store.unit_of_work():
+        access, _keys, one, two = _two_keys(store, authz)
+        aliases = Aliases(access)
+        aliases.create(ctx, "alias/a", one)
+        authz.deny = ("UpdateAlias", one)  # may not move the alias off its current key
+        with pytest.raises(Denied):
+            aliases.update(ctx, "alias/a", two)
+        authz.deny = ("DeleteAlias", one)
+        with pytest.raises(Denied):
+            aliases.delete(ctx, "alias/a")
+        assert [(a.name, a.target_key_id) for a in aliases.list(ctx, None)] == [("alias/a", one)]
+
+
+def test_crypto_use_cases_authorize_the_key_they_use(store: Store) -> None:
+    authz = Recording()
+    ctx = _ctx()
+    with store.unit_of_work():
+        access, _keys, one, two = _two_keys(store, authz)
+        Aliases(access).create(ctx, "alias/one", one)
+        crypto = Crypto(access)
+        authz.take()
+        _, blob = crypto.encrypt(ctx, "alias/one", b"x", None)
+        assert authz.take() == [("Encrypt", one)]
+        crypto.data_key(ctx, one, key_spec="AES_256", number_of_bytes=None, context=None,
+                        dry_run=False, operation="GenerateDataKey")
+        assert authz.take() == [("GenerateDataKey", one)]
+        crypto.dry_run_without_blob(ctx, one, "Decrypt")
+        assert authz.take() == [("Decrypt", one)]
+        # Decrypt: the key the ciphertext names, once, whether or not the caller names it too
+        for named in (None, one, "alias/one"):
+            assert crypto.decrypt(ctx, blob, None, named)[1] == b"x"
+            assert authz.take() == [("Decrypt", one)], named
+        # A named key is authorized before it is compared with the ciphertext's ...
+        with pytest.raises(IncorrectKeyException):
+            crypto.decrypt(ctx, blob, None, two)
+        assert authz.take() == [("Decrypt", two)]
+        authz.deny = ("Decrypt", two)
+        with pytest.raises(Denied):
+            crypto.decrypt(ctx, blob, None, two)
+        # ... and ReEncrypt's source is authorized as ReEncrypt
+        authz.deny = None
+        authz.take()
+        crypto.decrypt(ctx, blob, None, None, operation="ReEncrypt")
+        assert authz.take() == [("ReEncrypt", one)]
+
+
+def test_a_named_key_that_does_not_exist_is_not_authorized(store: Store) -> None:
+    authz = Recording()
+    ctx = _ctx()
+    with store.unit_of_work():
+        access, _keys, one, _ = _two_keys(store, authz)
+        crypto = Crypto(access)
+        _, blob = crypto.encrypt(ctx, one, b"x", None)
+        authz.take()
+        with pytest.raises(NotFoundException):
+            crypto.decrypt(ctx, blob, None, "alias/none")
+    assert authz.take() == []

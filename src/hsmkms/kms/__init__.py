@@ -40,7 +40,7 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     keys = Keys(store, ids)
     stores = Stores(store)
     connection = Connection(clusters=clusters, hsm=hsm, network=network, faults=faults, now=now)
-    backends = Backends({Origin.AWS_KMS: LocalBackend(),
+    backends = Backends({Origin.AWS_KMS: LocalBackend(ids),
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
     access = KeyAccess(keys, backends, authz or AllowAll())
     uc = api.UseCases(

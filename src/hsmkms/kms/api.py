@@ -18,7 +18,7 @@ from hsmkms.errors import ValidationException
 from hsmkms.kms.capabilities import REFUSED_ONLY
 from hsmkms.kms.errors import DryRunOperationException
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore
-from hsmkms.kms.model import Origin, alias_arn
+from hsmkms.kms.model import KeyState, Origin, alias_arn
 from hsmkms.kms.pagination import paginate
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
@@ -73,7 +73,8 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
     def schedule_key_deletion(ctx: RequestContext, p: Params) -> Result:
         done = keys.schedule_deletion(ctx, p["KeyId"], p.get("PendingWindowInDays"))
         return {"KeyId": done.key.arn, "DeletionDate": done.deletion_date,
-                "KeyState": "PendingDeletion", "PendingWindowInDays": done.pending_window_days}
+                "KeyState": KeyState.PENDING_DELETION,
+                "PendingWindowInDays": done.pending_window_days}
 
     def cancel_key_deletion(ctx: RequestContext, p: Params) -> Result:
         return {"KeyId": keys.cancel_deletion(ctx, p["KeyId"]).arn}

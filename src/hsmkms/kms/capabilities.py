@@ -56,10 +56,12 @@ NOT_VALID_FOR_ORIGIN = Refusal(UnsupportedOperationException,
                                "{arn} origin is {origin} which is not valid for this operation.")
 NOT_IMPLEMENTED = Refusal(NotImplementedYet,
                           "hsmkms does not implement TrentService.{operation} yet.")
+#: What hsmkms cannot create keys of yet; ``{what}``: the key spec, MultiRegion or the origin.
+UNSUPPORTED_SPEC = ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
+                    "ENCRYPT_DECRYPT) only; {what} is not implemented yet.")
 #: CreateKey with an origin hsmkms cannot create keys of yet.
-ORIGIN_NOT_IMPLEMENTED = Refusal(
-    NotImplementedYet, "hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-    "ENCRYPT_DECRYPT) only; Origin {origin} is not implemented yet.")
+ORIGIN_NOT_IMPLEMENTED = Refusal(NotImplementedYet,
+                                 UNSUPPORTED_SPEC.format(what="Origin {origin}"))
 
 _BOTH = {Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: SUPPORTED}
 #: Implemented for local keys some day; AWS refuses them for CloudHSM keys.
@@ -102,5 +104,8 @@ def check_origin(operation: str, origin: Origin, arn: str = "") -> None:
 
 
 def check(operation: str, key: Key) -> None:
-    """Raise the AWS error if ``key``'s origin does not support ``operation``."""
-    check_origin(operation, key.origin, key.arn)
+    """Raise the AWS error if ``key``'s origin does not support ``operation`` (the key's ARN is
+    formatted only then: this runs on every call that uses a key)."""
+    cell = capability(operation, key.origin)
+    if isinstance(cell, Refusal):
+        raise cell.exception(operation, arn=key.arn, origin=key.origin)

@@ -10,12 +10,15 @@ from typing import Any
 from hsmkms import crypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
+from hsmkms.ids import IdSource
 from hsmkms.kms.model import Key
 from hsmkms.store.codec import Secret
 
 
 class LocalBackend:
-    def __init__(self) -> None:
+    def __init__(self, ids: IdSource) -> None:
+        #: Where key material ids come from (an identifier, not a secret).
+        self._ids = ids
         #: One cipher per key, built on first use (AES-GCM setup shows in profiles).
         self._ciphers: dict[str, crypto.KeyCipher] = {}
 
@@ -29,7 +32,7 @@ class LocalBackend:
                 "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
                 "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
         return replace(key, material=Secret(crypto.new_aes_key()),
-                       key_material_id=crypto.random_bytes(32).hex())
+                       key_material_id=self._ids.hex(64))
 
     def cipher(self, ctx: RequestContext,  # noqa: ARG002
                key: Key) -> AbstractContextManager[crypto.KeyCipher]:

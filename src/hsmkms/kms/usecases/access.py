@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hsmkms.context import RequestContext
-from hsmkms.errors import NotImplementedYet
 from hsmkms.kms import capabilities, states
 from hsmkms.kms.authz import Authorizer
 from hsmkms.kms.backends import Backends
@@ -24,6 +23,10 @@ class KeyAccess:
     def admit(self, ctx: RequestContext, operation: str, key: Key) -> Key:
         """Authorize, then the origin's capability, then the key-state policy."""
         self.authz.authorize(ctx, operation, key)
+        return self.usable(operation, key)
+
+    def usable(self, operation: str, key: Key) -> Key:
+        """The origin's capability, then the key-state policy, for a key already authorized."""
         capabilities.check(operation, key)
         states.check(operation, self.reported(key), key.arn)
         return key
@@ -33,9 +36,9 @@ class KeyAccess:
         return self.admit(ctx, operation, self.keys.resolve(ctx, key_id, aliases=aliases))
 
     def refuse(self, ctx: RequestContext, operation: str, key_id: str) -> None:
-        """An operation every origin refuses (:data:`capabilities.REFUSED_ONLY`): the key's
-        refusal. Data key pair operations accept alias names; the others take a key id."""
+        """Raise the key's refusal of an operation every origin refuses
+        (:data:`capabilities.REFUSED_ONLY`: :func:`capabilities.check` always raises for it).
+        Data key pair operations accept alias names; the others take a key id."""
         key = self.keys.resolve(ctx, key_id, aliases=operation.startswith("GenerateDataKeyPair"))
         self.authz.authorize(ctx, operation, key)
         capabilities.check(operation, key)
-        raise NotImplementedYet(f"hsmkms does not implement TrentService.{operation} yet.")

@@ -8,15 +8,13 @@ from typing import Any
 from hsmkms.context import RequestContext
 from hsmkms.errors import NotImplementedYet, ValidationException
 from hsmkms.kms import capabilities, jobs, states
+from hsmkms.kms.capabilities import UNSUPPORTED_SPEC
 from hsmkms.kms.errors import NotFoundException, UnsupportedOperationException
 from hsmkms.kms.keys import DAY
 from hsmkms.kms.model import Key, KeyState, Origin
 from hsmkms.kms.usecases.access import KeyAccess
+from hsmkms.kms.usecases.crypto import ALGORITHM
 from hsmkms.scheduler import Scheduler
-
-ALGORITHM = "SYMMETRIC_DEFAULT"
-UNSUPPORTED_SPEC = ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                    "ENCRYPT_DECRYPT) only; {what} is not implemented yet.")
 
 
 @dataclass(frozen=True, slots=True)
