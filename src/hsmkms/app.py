@@ -34,7 +34,7 @@ from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
 from hsmkms.ec2 import api as ec2_api
 from hsmkms.ec2.network import Network
-from hsmkms.envelope import Envelope, Exchange, Style
+from hsmkms.envelope import AdminRoute, Envelope, Exchange, QueryHandler, Style
 from hsmkms.errors import InternalFailure, ServiceError, UnknownOperationException
 from hsmkms.faults import Faults
 from hsmkms.hsm.routes import install_routes as install_cli_routes
@@ -51,14 +51,10 @@ from hsmkms.trail.service import SOURCES, Audited, Trail
 
 log = logging.getLogger("hsmkms")
 
-AdminRoute = Callable[[HttpRequest, str], HttpResponse]
 #: Checks who sent a request before it is dispatched, and raises a ServiceError (e.g. AWS's
 #: ``UnrecognizedClientException`` or ``InvalidSignatureException``) to refuse it. SigV4
 #: signature verification plugs in here; today no authenticator is installed.
 Authenticator = Callable[[HttpRequest, RequestContext], None]
-#: A query-protocol service: the request and its context in, the answer out, telling the
-#: envelope what to audit through the :class:`~hsmkms.envelope.Exchange`.
-QueryHandler = Callable[[HttpRequest, RequestContext, Exchange], HttpResponse]
 #: Target prefixes other SDKs send for a JSON service, besides the model's ``targetPrefix``:
 #: the AWS SDK for JavaScript v3 sends ``CloudTrail_20131101.LookupEvents`` where botocore
 #: sends ``com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents``.
@@ -140,9 +136,10 @@ class App:
         self.hsm = HsmService(self.store, self.clock.now, self.cloudhsm,
                               pkcs11_sessions=self.config.pkcs11_sessions,
                               cli_idle_timeout=self.config.cli_idle_timeout)
-        install_cli_routes(self, self.hsm)
+        install_cli_routes(self, self.hsm, self.store, self.clock.now, account=self.config.account,
+                           region=self.config.region)
         self.faults = Faults(self.store, self.ids, self.hsm)
-        faults.install_routes(self, self.faults)
+        faults.install_routes(self, self.faults, self.store, self.clock.now)
         self.trail = Trail(self.db, self.ids, self.store.after_commit, {
             "cloudhsm": Audited(SOURCES["cloudhsm"], cloudhsm.operations),
             "ec2": Audited(SOURCES["ec2"], ec2.operations)})

@@ -110,3 +110,19 @@ class Envelope:
         log.error("internal error in %s", label, exc_info=exc)
         error = style.internal()
         return error, (style.internal_answer or style.answer)(error, ctx)
+
+
+#: An admin route: ``fn(request, rest of the path)``.
+AdminRoute = Callable[["HttpRequest", str], "HttpResponse"]
+#: A query-protocol service: the request and its context in, the answer out, telling the
+#: envelope what to audit through the :class:`Exchange`.
+QueryHandler = Callable[["HttpRequest", "RequestContext", Exchange], "HttpResponse"]
+
+
+class Routes(Protocol):
+    """Where a package registers what it serves (the app): packages get this, not the app."""
+
+    def add_admin_route(self, method: str, prefix: str, fn: AdminRoute,
+                        style: Style = ...) -> None: ...
+
+    def add_query_service(self, name: str, handler: QueryHandler, style: Style) -> None: ...

@@ -25,7 +25,9 @@ from hsmkms.hsm.errors import HsmError
 from hsmkms.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from hsmkms.app import App
+    from collections.abc import Callable
+
+    from hsmkms.envelope import Routes
     from hsmkms.ids import IdSource
     from hsmkms.store.base import Store
 
@@ -104,28 +106,29 @@ def _doc(f: Fault) -> dict[str, object]:
     return doc
 
 
-def install_routes(app: App, faults: Faults) -> None:
+def install_routes(routes: Routes, faults: Faults, store: Store,
+                   now: Callable[[], float]) -> None:
 
     def add(req: HttpRequest, _rest: str) -> HttpResponse:
         doc = req.json()
         if not isinstance(doc, dict):
             raise ValueError("the body must be a JSON object")  # noqa: TRY004 - admin: 400
-        with app.store.unit_of_work():
+        with store.unit_of_work():
             fault = faults.add(doc.get("fault"), doc.get("cluster_id"),  # type: ignore[arg-type]
-                               app.clock.now(), doc.get("hsm_id"))
+                               now(), doc.get("hsm_id"))
         return HttpResponse.of_json(200, {"fault_id": fault.fault_id})
 
     def listing(_req: HttpRequest, _rest: str) -> HttpResponse:
         return HttpResponse.of_json(200, {"faults": [_doc(f) for f in faults.all()]})
 
     def remove(_req: HttpRequest, rest: str) -> HttpResponse:
-        with app.store.unit_of_work():
+        with store.unit_of_work():
             found = faults.remove(rest)
         if not found:
             return HttpResponse.of_json(404, {"__type": "NotFound",
                                               "message": f"No fault {rest}"})
         return HttpResponse.of_json(200, {"fault_id": rest, "removed": True})
 
-    app.add_admin_route("POST", "faults", add)
-    app.add_admin_route("GET", "faults", listing)
-    app.add_admin_route("DELETE", "faults", remove)
+    routes.add_admin_route("POST", "faults", add)
+    routes.add_admin_route("GET", "faults", listing)
+    routes.add_admin_route("DELETE", "faults", remove)

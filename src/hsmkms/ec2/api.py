@@ -27,7 +27,7 @@ from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.protocol.ec2query import Ec2QueryService, QueryErrors
 
 if TYPE_CHECKING:
-    from hsmkms.app import App
+    from hsmkms.envelope import Routes
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -236,7 +236,7 @@ def _fingerprint(params: Params) -> str:
 # -- wiring -----------------------------------------------------------------------------------
 
 
-def register(app: App, network: Network) -> Ec2QueryService:
+def register(routes: Routes, network: Network) -> Ec2QueryService:
     """Serve the EC2 query protocol over ``network``; the service (its operations are what the
     trail audits)."""
     service = Ec2QueryService(Ec2Api(network).handlers(), ERRORS)
@@ -247,7 +247,7 @@ def register(app: App, network: Network) -> Ec2QueryService:
     def answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
         return service.failure(err, ctx.request_id)
 
-    app.add_query_service("ec2", handle, Style(
+    routes.add_query_service("ec2", handle, Style(
         answer, lambda: e.InternalError("An internal error has occurred"), authenticate=True))
     return service
 

@@ -38,9 +38,10 @@ from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
-    from hsmkms.app import App
     from hsmkms.context import RequestContext
+    from hsmkms.envelope import Routes
     from hsmkms.hsm.service import HsmService
+    from hsmkms.store.base import Store
 
 Handler = Callable[["Call"], Any]
 CLIENT = "cloudhsm-cli"
@@ -49,20 +50,22 @@ log = logging.getLogger(__name__)
 
 
 class Call:
-    def __init__(self, app: App, service: HsmService, doc: dict[str, Any]) -> None:
-        self.app, self.hsm, self.doc = app, service, doc
+    def __init__(self, service: HsmService, doc: dict[str, Any], *, now: float, account: str,
+                 region: str) -> None:
+        self.hsm, self.doc = service, doc
         self.args: dict[str, Any] = doc.get("args") or {}
         if not isinstance(self.args, dict):
             raise InvalidInput("args must be an object.")
         akid = str(doc.get("access_key_id") or "")
-        account = akid if len(akid) == 12 and akid.isdigit() else app.config.account
-        self.scope = Scope.of(account, doc.get("region") or app.config.region)
+        if len(akid) == 12 and akid.isdigit():
+            account = akid
+        self.scope = Scope.of(account, doc.get("region") or region)
         self.cluster_id = str(doc.get("cluster_id") or "")
         self.token = str(doc.get("token") or "")
         #: The token the client must hold after this call, when it changes: a new one after
         #: ``login``, ``""`` after ``logout`` or when the server no longer honours the token.
         self.token_out: str | None = None
-        self.now = app.clock.now()
+        self.now = now
 
     def arg(self, name: str, default: Any = None) -> Any:
         value = self.args.get(name, default)
@@ -222,7 +225,8 @@ COMMANDS: dict[str, Handler] = {
 }
 
 
-def install_routes(app: App, service: HsmService) -> None:
+def install_routes(routes: Routes, service: HsmService, store: Store,
+                   now: Callable[[], float], *, account: str, region: str) -> None:
     def route(req: HttpRequest, rest: str) -> HttpResponse:
         handler = COMMANDS.get(rest)
         if handler is None:
@@ -237,10 +241,10 @@ def install_routes(app: App, service: HsmService) -> None:
                                               "data": "The request body must be a JSON object."})
         # The envelope's unit of work commits a failed login's failure count; any other
         # failure changes nothing (its own nested unit of work is rolled back).
-        inner = contextlib.nullcontext if rest == "login" else app.store.unit_of_work
+        inner = contextlib.nullcontext if rest == "login" else store.unit_of_work
         call: Call | None = None
         try:
-            call = Call(app, service, doc)
+            call = Call(service, doc, now=now(), account=account, region=region)
             with inner():
                 answer: dict[str, Any] = {"error_code": 0, "data": handler(call)}
         except HsmError as err:
@@ -252,7 +256,7 @@ def install_routes(app: App, service: HsmService) -> None:
             answer["token"] = call.token_out
         return HttpResponse.of_json(200, answer)
 
-    app.add_admin_route("POST", "cloudhsm-cli", route, CLI_STYLE)
+    routes.add_admin_route("POST", "cloudhsm-cli", route, CLI_STYLE)
 
 
 def _internal_answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
