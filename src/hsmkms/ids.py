@@ -2,7 +2,8 @@
 
 Ids must be unique, not secret: a seeded generator, not a system call per id (``os.urandom``
 per request showed in profiles; docs/benchmarks.md). Tests pass a seed to get the same ids on
-every run.
+every run, on a fresh data dir only: a seed reused on a data dir that already holds what it made
+would make the same ids again.
 """
 
 from __future__ import annotations
