@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sqlite3
 import sys
+import threading
+import time
+import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 
+from hsmkms import __version__
 from hsmkms.config import SETTINGS, Config
+
+#: What hsmkms writes in a data dir: its state (wiped by ``--fresh``) and the root key (kept).
+STATE_FILES = ("hsmkms.db", "hsmkms.db-wal", "hsmkms.db-shm", "hsmkms.db-journal", "demo.json",
+               "demo.tmp")
+KEPT_FILES = ("root.key",)
+ROOT_KEY_WARNING = ("hsmkms: warning: --root-key shows in the process list (ps) to every user "
+                    "of this machine; set HSMKMS_ROOT_KEY or let hsmkms keep "
+                    "<data-dir>/root.key (mode 0600) instead\n")
+#: Loggers that would print request bodies (passwords) at debug level: never below warning.
+CHATTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hsmkms", description="AWS KMS with CloudHSM key "
                                      "stores, self-hosted. Every flag can also be set with the "
                                      "environment variable shown.")
+    parser.add_argument("-V", "--version", action="version", version=f"hsmkms {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server in the foreground")
     for name, (var, default, text) in SETTINGS.items():
@@ -22,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"{text} (env {var}, default {default!r})")
     serve.add_argument("--demo", action="store_true",
                        help="build a ready demo environment and print how to use it")
+    serve.add_argument("--fresh", action="store_true",
+                       help="start from an empty state: delete the data dir's database and "
+                       "demo.json first (root.key is kept); refused if the dir holds other "
+                       "files or a server uses it")
+    clock = sub.add_parser("clock", help="the clock of a data dir (the server must be stopped)")
+    clock_actions = clock.add_subparsers(dest="action", required=True)
+    reset = clock_actions.add_parser(
+        "reset", help="set the clock back to real time; scheduled work keeps its due time")
+    reset.add_argument("--data-dir", default=None,
+                       help="the data dir (env HSMKMS_DATA_DIR, default '.hsmkms')")
     fault = sub.add_parser("fault", help="inject faults AWS has no API for (see docs)")
     fault.add_argument("--endpoint-url", default=None,
                        help="the server (default $AWS_ENDPOINT_URL or http://127.0.0.1:4599)")
@@ -40,7 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fault(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
-    import os  # noqa: PLC0415
     import urllib.error  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
@@ -77,28 +104,134 @@ def _fault(args: argparse.Namespace) -> int:
     return 0
 
 
+def in_use(db_path: Path) -> bool:
+    """Whether another process has the database open (a running server): in WAL mode an
+    exclusive lock can't be had while any other connection is open, even an idle one."""
+    if not db_path.exists():
+        return False
+    conn = sqlite3.connect(str(db_path), isolation_level=None, timeout=0.2)
+    try:
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+    return False
+
+
+def wipe_state(data_dir: Path) -> str | None:
+    """``--fresh``: delete the state files; the reason for refusing, or None when done."""
+    if not data_dir.exists():
+        return None
+    if not data_dir.is_dir():
+        return f"{data_dir} is not a directory"
+    foreign = sorted(p.name for p in data_dir.iterdir()
+                     if p.name not in STATE_FILES + KEPT_FILES)
+    if foreign:
+        return (f"{data_dir} is not an hsmkms data dir (it holds {', '.join(foreign[:5])}); "
+                "nothing was deleted")
+    if in_use(data_dir / "hsmkms.db"):
+        return f"{data_dir} is in use by a running hsmkms; stop it first"
+    for name in STATE_FILES:
+        (data_dir / name).unlink(missing_ok=True)
+    return None
+
+
+def _clock_reset(args: argparse.Namespace) -> int:
+    """The clock is real time plus a stored offset; resetting sets the offset to 0. Nothing
+    else is rewritten: work scheduled while the clock was ahead (a key deletion, a backup)
+    keeps its due time - the time DescribeKey's DeletionDate shows - and runs when the
+    clock reaches it again; moving it would make it disagree with what the APIs report."""
+    from hsmkms.clock import _META_KEY, Clock  # noqa: PLC0415 - the clock's own key
+    from hsmkms.store.sqlite import SqliteDatabase  # noqa: PLC0415
+
+    var, default, _help = SETTINGS["data_dir"]
+    data_dir = Path(args.data_dir or os.environ.get(var) or default)
+    db_path = data_dir / "hsmkms.db"
+    if not db_path.is_file():
+        sys.stderr.write(f"hsmkms clock reset: {data_dir} is not an hsmkms data dir "
+                         "(no hsmkms.db)\n")
+        return 2
+    if in_use(db_path):
+        sys.stderr.write(f"hsmkms clock reset: {data_dir} is in use by a running hsmkms; "
+                         "stop it first\n")
+        return 1
+    db = SqliteDatabase(db_path)
+    try:
+        offset = Clock(db).offset
+        db.set_meta(_META_KEY, repr(0.0))
+    finally:
+        db.close()
+    sys.stdout.write(f"hsmkms clock reset: the clock of {data_dir} is real time again "
+                     f"(it was {offset:.0f} seconds ahead)\n")
+    return 0
+
+
+def announce_when_listening(config: Config) -> threading.Thread:
+    """Print where the server listens and its data dir once it answers (the server runs in
+    the foreground, so a thread waits for it)."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(config.host, host)  # noqa: S104
+    probe = f"http://{local}:{config.port}/_hsmkms/health"
+    text = (f"hsmkms {__version__} listening on http://{host}:{config.port}\n"
+            f"data dir {config.data_dir.resolve()}\n")
+
+    def wait() -> None:
+        while True:
+            try:
+                urllib.request.urlopen(probe, timeout=5).close()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+
+    thread = threading.Thread(target=wait, name="hsmkms-announce", daemon=True)
+    thread.start()
+    return thread
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k) for k in SETTINGS}
+    try:
+        config = Config.from_env(overrides)
+    except ValueError as exc:
+        sys.stderr.write(f"hsmkms: {exc}\n")
+        return 2
+    if args.root_key is not None:
+        sys.stderr.write(ROOT_KEY_WARNING)
+    if args.fresh:
+        refused = wipe_state(config.data_dir)
+        if refused is not None:
+            sys.stderr.write(f"hsmkms: --fresh: {refused}\n")
+            return 2
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in CHATTY_LOGGERS:  # the demo's boto3 clients log request bodies at debug
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
+    from hsmkms.server import serve  # noqa: PLC0415 - keeps `hsmkms --help` light
+    from hsmkms.store.base import SecretsUnreadable  # noqa: PLC0415
+
+    announce_when_listening(config)
+    try:
+        serve(config, demo=args.demo)
+    except SecretsUnreadable as exc:
+        sys.stderr.write(f"hsmkms: cannot open {config.data_dir}: {exc}\n")
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        overrides = {k: getattr(args, k) for k in SETTINGS}
-        try:
-            config = Config.from_env(overrides)
-        except ValueError as exc:
-            sys.stderr.write(f"hsmkms: {exc}\n")
-            return 2
-        logging.basicConfig(level=config.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        from hsmkms.server import serve  # noqa: PLC0415 - keeps `hsmkms --help` light
-        from hsmkms.store.base import SecretsUnreadable  # noqa: PLC0415
-
-        try:
-            serve(config, demo=args.demo)
-        except SecretsUnreadable as exc:
-            sys.stderr.write(f"hsmkms: cannot open {config.data_dir}: {exc}\n")
-            return 1
-        return 0
+        return _serve(args)
     if args.command == "fault":
         return _fault(args)
+    if args.command == "clock":
+        return _clock_reset(args)
     return 2
 
 

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 from test_cloudhsm_cli import PROMPT, Session, command, env_for, failure, new_cluster
 
+from hsmkms import __version__
 from hsmkms.testing.server import ServerProcess
 
 CLUSTER_ID_HELP = ("          The cluster to run the command on; defaults to CLOUDHSM_CLUSTER_ID "
@@ -49,7 +50,28 @@ Commands:
   help         Print this message or the help of the given subcommand(s)
 
 Options:
-  -h, --help  Print help
+  -h, --help     Print help
+  -V, --version  Print version
+
+Environment:
+  AWS_ENDPOINT_URL     The hsmkms server (or --endpoint-url)
+  CLOUDHSM_CLUSTER_ID  The cluster (or --cluster-id)
+  AWS_REGION           The region (or AWS_DEFAULT_REGION; neither: the server's own)
+  CLOUDHSM_ROLE        With CLOUDHSM_PIN (<username>:<password>): log in around one command
+"""
+
+INTERACTIVE_COMMAND_HELP = """\
+Start an interactive session
+
+Usage: cloudhsm-cli interactive [OPTIONS]
+
+Options:
+      --cluster-id <CLUSTER_ID>
+          The cluster of the session; defaults to CLOUDHSM_CLUSTER_ID
+      --endpoint-url <ENDPOINT_URL>
+          hsmkms only: the server to talk to; defaults to AWS_ENDPOINT_URL
+  -h, --help
+          Print help
 """
 
 
@@ -164,6 +186,22 @@ def test_single_command_help_exits_zero_and_shows_endpoint_url() -> None:
         "--key-length-bytes <KEY_LENGTH_BYTES>")
     assert "      --attributes [<KEY_ATTRIBUTES>...]" in done.stdout.splitlines()
     assert "      --share-crypto-users [<SHARE_CRYPTO_USERS>...]" in done.stdout.splitlines()
+
+
+def test_interactive_help_prints_help_without_a_session() -> None:
+    """No prompt, no reading stdin: the help text and exit status 0."""
+    for args in (["interactive", "--help"], ["interactive", "-h"], ["help", "interactive"],
+                 ["interactive", "--cluster-id", "cluster-x", "--help"]):
+        done = run(*args, stdin="quit\n")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, INTERACTIVE_COMMAND_HELP, ""), args
+
+
+def test_version() -> None:
+    for flag in ("--version", "-V"):
+        done = run(flag)
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, f"cloudhsm-cli {__version__} (hsmkms)\n", ""), flag
 
 
 @pytest.mark.parametrize(("args", "message", "usage"), [

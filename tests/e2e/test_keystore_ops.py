@@ -106,8 +106,8 @@ def test_create_needs_two_hsms_in_two_zones_and_the_trust_anchor(server: ServerP
                                                                  env: Env) -> None:
     cid, ca = make_cluster(server, hsms=1)
     hsm = env.hsm
-    message = (f"The CloudHSM cluster {cid} must contain at least two active HSMs in different "
-               "Availability Zones (it has 1 active HSMs in 1 Availability Zones).")
+    message = (f"The CloudHSM cluster {cid} must have at least two active HSMs, each in a "
+               "different Availability Zone. It has 1 active HSM in 1 Availability Zone.")
     assert _create(env.kms, "one-hsm", cid, ca.pem) == (
         "CloudHsmClusterInvalidConfigurationException", message)
     # A second HSM in the same zone is not enough.
@@ -116,7 +116,7 @@ def test_create_needs_two_hsms_in_two_zones_and_the_trust_anchor(server: ServerP
     ch.wait_hsms_active(hsm, cid, 2)
     assert _create(env.kms, "same-zone", cid, ca.pem) == (
         "CloudHsmClusterInvalidConfigurationException",
-        message.replace("1 active HSMs in 1", "2 active HSMs in 1"))
+        message.replace("1 active HSM in", "2 active HSMs in"))
     other_zone = next(z for z in env.cluster(cid)["SubnetMapping"] if z != zone)
     hsm.create_hsm(ClusterId=cid, AvailabilityZone=other_zone)
     ch.wait_hsms_active(hsm, cid, 3)

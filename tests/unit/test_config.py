@@ -78,3 +78,21 @@ def test_bad_flag_value_is_a_clean_error(tmp_path: Path) -> None:
          str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "hsmkms: --port (HSMKMS_PORT) must be a whole number, not 'http'"
+
+
+def test_readme_tells_a_newcomer_how_to_install_start_over_and_reset_the_clock() -> None:
+    text = README.read_text()
+    assert text.splitlines()[7:11] == [  # the two set-up commands, unchanged
+        "```sh",
+        "python3 -m pip install -e '.[test]' && hsmkms serve --demo",
+        "python3 -m pip install -e '.[test]' && python3 -m pytest",
+        "```"]
+    assert "hsmkms is not on PyPI" in text
+    assert "python3 -m venv .venv" in text
+    assert "pip install hsmkms" not in text
+    assert "`hsmkms serve --demo --fresh`" in text
+    assert "`hsmkms clock reset --data-dir <dir>`" in text
+    assert "Keep `root.key` apart from the data dir" in text
+    assert "`<data-dir>/demo.json` (mode 0600" in text
+    serve = cli.build_parser()._subparsers._group_actions[0].choices["serve"]  # noqa: SLF001
+    assert "--fresh" in serve.format_help()

@@ -185,6 +185,21 @@ GROUPS: dict[tuple[str, ...], str] = {
     ("key", "generate-symmetric"): "Generate symmetric keys",
     ("user",): "Manage the users of the HSMs",
 }
+#: ``cloudhsm-cli interactive``: not in the table (interactive mode can't start itself), but
+#: it has a help text of its own in single-command mode.
+INTERACTIVE = Command(("interactive",), "Start an interactive session",
+                      "interactive [OPTIONS]", (
+                          Option("--cluster-id", "<CLUSTER_ID>", "The cluster of the session; "
+                                 "defaults to CLOUDHSM_CLUSTER_ID"),
+                          ENDPOINT_URL, HELP))
+VERSION = Option("--version", "", "Print version", short="-V")
+#: The environment single-command mode reads (top-level help, single-command mode only).
+ENVIRONMENT = {
+    "AWS_ENDPOINT_URL": "The hsmkms server (or --endpoint-url)",
+    "CLOUDHSM_CLUSTER_ID": "The cluster (or --cluster-id)",
+    "AWS_REGION": "The region (or AWS_DEFAULT_REGION; neither: the server's own)",
+    "CLOUDHSM_ROLE": "With CLOUDHSM_PIN (<username>:<password>): log in around one command",
+}
 #: Top-level words that are not in the table, per mode (listed after the commands).
 EXTRAS = {
     "single": {"interactive": "Start an interactive session",
@@ -236,7 +251,11 @@ def _listing(entries: dict[str, str]) -> list[str]:
 def group_help(path: tuple[str, ...], mode: str, prefix: str) -> str:
     entries = {**children(path), **(EXTRAS[mode] if not path else {})}
     lines = [GROUPS[path], "", f"Usage: {prefix}{group_usage(path)}", "", "Commands:",
-             *_listing(entries), "", "Options:", "  -h, --help  Print help"]
+             *_listing(entries), "", "Options:"]
+    if path or mode != "single":
+        return "\n".join([*lines, "  -h, --help  Print help"]) + "\n"
+    options = {"-h, --help": "Print help", "-V, --version": VERSION.text}
+    lines += [*_listing(options), "", "Environment:", *_listing(ENVIRONMENT)]
     return "\n".join(lines) + "\n"
 
 
@@ -252,6 +271,8 @@ def help_text(words: list[str], mode: str, prefix: str) -> str:
     """``help [<command>...]`` (words after the command are ignored); raises UsageError for
     words that name nothing."""
     command, path, rest = find(words)
+    if command is None and mode == "single" and words[:1] == ["interactive"]:
+        command = INTERACTIVE
     if command is not None:
         return command_help(command, mode, prefix)
     if rest:

@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from hsmkms import __version__
 from hsmkms.cloudhsm_cli.commands import Parsed, UsageError, help_request, help_text, parse
 
 PROMPT = "aws-cloudhsm > "
@@ -215,10 +216,34 @@ def interactive(env: dict[str, str]) -> int:
     return 0
 
 
+def _reader_went_away() -> int:
+    """stdout's reader is gone (``cloudhsm-cli key list | head -1``): end quietly, as a C tool
+    does - killed by SIGPIPE (status 141 in a shell, seen by ``pipefail``), no traceback. The
+    ``finally`` blocks (the logout) have run; stdout goes to /dev/null so that nothing tries
+    to flush into the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    return 128 + signal.SIGPIPE  # not reached: the signal ends the process
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe can't be caught
+    except BrokenPipeError:
+        return _reader_went_away()
+    return code
+
+
+def _main(args: list[str]) -> int:
     env = dict(os.environ)
-    if args and args[0] == "interactive":
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(f"cloudhsm-cli {__version__} (hsmkms)\n")
+        return 0
+    # ``interactive --help`` is a help request like any other (single() answers it).
+    if args and args[0] == "interactive" and help_request(args) is None:
         extra = args[1:]
         for i, word in enumerate(extra):  # cloudhsm-cli interactive --cluster-id X
             if word == "--cluster-id" and i + 1 < len(extra):

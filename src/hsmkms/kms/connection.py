@@ -153,10 +153,13 @@ class Connection:
         hsms = cluster.hsms_in_service()
         zones = {h.availability_zone for h in hsms}
         if hsms_needed >= 2 and len(zones) < 2:
+            # AWS's wording (API reference, CloudHsmClusterInvalidConfigurationException): "the
+            # CloudHSM cluster must have at least two active HSMs, each in a different
+            # Availability Zone"; what the cluster has instead is ours, counted in words.
             raise CloudHsmClusterInvalidConfigurationException(
-                f"The CloudHSM cluster {cid} must contain at least two active HSMs in different "
-                f"Availability Zones (it has {len(hsms)} active HSMs in "
-                f"{len(zones)} Availability Zones).")
+                f"The CloudHSM cluster {cid} must have at least two active HSMs, each in a "
+                f"different Availability Zone. It has {_count(len(hsms), 'active HSM')} in "
+                f"{_count(len(zones), 'Availability Zone')}.")
 
     # -- connecting ---------------------------------------------------------------------------
 
@@ -317,3 +320,8 @@ LOGIN_ERRORS: dict[type[hsm_errors.HsmError], Code] = {
 def _login_error(err: hsm_errors.HsmError) -> Code:
     return next((code for cls, code in LOGIN_ERRORS.items() if isinstance(err, cls)),
                 Code.INTERNAL_ERROR)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 active HSM``, ``2 active HSMs``, ``0 Availability Zones``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -45,9 +45,25 @@ def statements(sql: str) -> list[str]:
     return found
 
 
+#: The database and its companions hold sealed secrets and every key's metadata: owner only.
+PRIVATE = 0o600
+COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def make_private(path: Path | str) -> None:
+    """Create the database file mode 0600 before SQLite opens it (SQLite gives the WAL and
+    SHM files the database file's mode, whatever the umask), and bring files an older
+    version or a copy left more open back to 0600."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE))
+    for suffix in COMPANIONS:
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").chmod(PRIVATE)
+
+
 class SqliteDatabase:
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
+        make_private(path)
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
