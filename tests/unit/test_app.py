@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import DUMMY_AUTHORIZATION
 
 from hsmkms.context import RequestContext
 from hsmkms.errors import ClientError as HsmkmsClientError
@@ -85,6 +86,7 @@ def test_json_errors_carry_their_own_request_id(inproc: InProcess) -> None:
     for _ in range(2):
         response = inproc.app.handle(HttpRequest(
             "POST", "/", {"x-amz-target": "TrentService.DescribeKey",
+                          "authorization": DUMMY_AUTHORIZATION,
                           "content-type": "application/x-amz-json-1.1"}, missing))
         assert response.status == 400
         assert [k for k, _ in response.headers] == ["content-type", "x-amzn-requestid"]
