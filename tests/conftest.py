@@ -3,7 +3,8 @@
 * ``module_server``: one real ``hsmkms serve`` per test module (for tests that don't interfere);
   tests that need clean state use the plugin's per-test ``hsmkms_server``.
 * ``raw``: send a JSON 1.1 request by hand (``raw(server, "TrentService.Op", body)``) and get
-  ``(status, headers, body bytes)`` back, to see exactly what goes over the wire.
+  ``(status, headers, body bytes)`` back, to see exactly what goes over the wire (with a dummy
+  SigV4 ``Authorization`` header unless ``signed=False``).
 * ``aws``: run the real AWS CLI v1 against a server; returns the ``CompletedProcess``.
 """
 
@@ -34,10 +35,24 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         server.kill()
 
 
+#: A SigV4-shaped Authorization header (not a valid signature: hsmkms does not verify them
+#: yet, but refuses requests that carry none); its scope names the test credentials' key.
+DUMMY_AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20250101/us-east-1/kms/aws4_request, "
+    "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0" * 64)
+
+
 def raw_request(server: ServerProcess, target: str | None, body: bytes | dict[str, Any] | None,
-                headers: dict[str, str] | None = None, path: str = "/") -> RawResult:
+                headers: dict[str, str] | None = None, path: str = "/", *,
+                signed: bool = True) -> RawResult:
+    """``signed``: send :data:`DUMMY_AUTHORIZATION` (AWS routes refuse unsigned requests);
+    admin paths (``/_hsmkms/...``) get ``Content-Type: application/json``, as they require."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    hdrs = {"Content-Type": "application/x-amz-json-1.1", **(headers or {})}
+    admin = path.startswith("/_hsmkms/")
+    hdrs = {"Content-Type": "application/json" if admin else "application/x-amz-json-1.1"}
+    if signed and not admin:
+        hdrs["Authorization"] = DUMMY_AUTHORIZATION
+    hdrs.update(headers or {})
     if target is not None:
         hdrs["X-Amz-Target"] = target
     req = urllib.request.Request(server.endpoint + path, data=data, method="POST",  # noqa: S310

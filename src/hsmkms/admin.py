@@ -38,10 +38,11 @@ def install(app: App) -> None:
     def advance_clock(req: HttpRequest, _rest: str) -> HttpResponse:
         doc = req.json()
         seconds = doc.get("advance_seconds") if isinstance(doc, dict) else None
+        # An int is checked without float conversion (a 401-digit one overflows a float).
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-                or not math.isfinite(seconds) or seconds < 0:
+                or (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds < 0:
             raise ValueError("advance_seconds must be a non-negative number")
-        if app.clock.now() + seconds > CLOCK_LIMIT:
+        if seconds > CLOCK_LIMIT - app.clock.now():
             # Timestamps beyond this break SDKs' date parsing (and no key lives that long).
             raise ValueError("advance_seconds would move the clock past the year 3000")
         app.clock.advance(float(seconds))

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hsmkms import admin, faults, kms
+from hsmkms import admin, faults, forgery, kms
 from hsmkms.clock import Clock
 from hsmkms.cloudhsm.api import CloudHsmApi
 from hsmkms.cloudhsm.service import CloudHsmService
@@ -127,6 +127,7 @@ class App:
     def _wire(self) -> None:
         """Build the services, each with what it needs, and register their routes."""
         admin.install(self)
+        self.authenticators.append(forgery.require_signature)
         self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
         self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,
@@ -238,8 +239,13 @@ class App:
     def _admin(self, req: HttpRequest) -> HttpResponse:
         for method, prefix, fn, style in self.admin_routes:
             if req.method == method and (req.path == prefix or req.path.startswith(prefix + "/")):
+                ctx = self.context(req)
+                try:
+                    forgery.check_admin(req, self.config.host)
+                except ServiceError as err:
+                    return (style.refused or style.answer)(err, ctx)
                 body = _admin_body(fn, req, req.path[len(prefix):].lstrip("/"))
-                return self.envelope.run(req, self.context(req), style, body, req.path)
+                return self.envelope.run(req, ctx, style, body, req.path)
         return HttpResponse.of_json(404, {"__type": "NotFound",
                                           "message": f"No admin route {req.method} {req.path}"})
 

@@ -76,7 +76,8 @@ def _fault(args: argparse.Namespace) -> int:
 
     def call(method: str, url: str, body: object = None) -> object:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+        req = urllib.request.Request(url, data=data, method=method,  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
                 return json.loads(resp.read())

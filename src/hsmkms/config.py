@@ -32,6 +32,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                          "per application)")),
     "cli_idle_timeout": ("HSMKMS_CLI_IDLE_TIMEOUT", "1800",
                          "seconds after which an idle cloudhsm-cli login session ends"),
+    "request_timeout": ("HSMKMS_REQUEST_TIMEOUT", "30",
+                        ("seconds a connection may take to send a whole request (headers and "
+                         "body) before it is closed; 0: never")),
 }
 
 
@@ -50,6 +53,7 @@ class Config:
     max_hsms: int = 6
     pkcs11_sessions: int = 1024
     cli_idle_timeout: int = 1800
+    request_timeout: int = 30
 
     @classmethod
     def from_env(cls, overrides: dict[str, object] | None = None,
@@ -69,7 +73,7 @@ class Config:
 
 def _coerce(name: str, raw: object) -> object:
     if name in ("port", "max_body", "max_clusters", "max_hsms", "pkcs11_sessions",
-                "cli_idle_timeout"):
+                "cli_idle_timeout", "request_timeout"):
         try:
             value = int(str(raw))
         except ValueError:

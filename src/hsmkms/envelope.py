@@ -64,6 +64,9 @@ class Style:
     #: Whether a ``ValueError`` is the caller's fault, answered as a ``ValidationException``
     #: with its text (admin routes validate their JSON bodies by raising it).
     value_error_is_invalid: bool = False
+    #: The answer to a request refused before the route runs (one a web page could have
+    #: forged, :mod:`hsmkms.forgery`), when it is not ``answer``'s.
+    refused: Callable[[ServiceError, RequestContext], HttpResponse] | None = None
 
 
 Authenticate = Callable[["HttpRequest", "RequestContext"], None]

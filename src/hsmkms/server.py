@@ -1,4 +1,5 @@
-"""The ASGI adapter and the uvicorn runner (uvloop + httptools), one port for every service."""
+"""The ASGI adapter and the uvicorn runner (uvloop + httptools, bounded by
+:mod:`hsmkms.connection`), one port for every service."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import Any
 
 from hsmkms.app import App
 from hsmkms.config import Config
+from hsmkms.connection import BoundedHttpTools
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.protocol.awsjson import CONTENT_TYPE
 
 log = logging.getLogger("hsmkms")
 TICK_SECONDS = 0.05
+#: Seconds an open connection may idle between requests (uvicorn's default, made explicit).
+TIMEOUT_KEEP_ALIVE = 5
 #: Bodies up to this many times the limit are read to the end (and dropped) before the 413.
 DRAIN_FACTOR = 16
 
@@ -68,8 +72,10 @@ class AsgiApp:
             # the 413 instead of a connection reset.
             return _too_large(limit, self.app.ids.request_id())
         client = scope.get("client") or ("127.0.0.1", 0)
+        server = scope.get("server") or ("", 0)
         req = HttpRequest(scope["method"], scope["path"], headers, b"".join(chunks),
-                          scope.get("query_string", b"").decode("latin-1"), client[0])
+                          scope.get("query_string", b"").decode("latin-1"), client[0],
+                          server[0] or "")
         return self.app.handle(req)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -130,6 +136,23 @@ def _server_class(uvicorn: Any) -> Any:
     return Server
 
 
+def _protocol(config: Config) -> type[BoundedHttpTools]:
+    class Protocol(BoundedHttpTools):
+        request_timeout = float(config.request_timeout)
+    return Protocol
+
+
+def _raise_open_files_limit() -> None:
+    """Up to the hard limit: each connection holds a descriptor, and a soft limit of 1,024
+    made health checks fail behind 1,100 silent connections."""
+    import resource  # noqa: PLC0415 - POSIX only, and only the server needs it
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 1 << 16)), hard))
+
+
 def serve(config: Config, *, demo: bool = False) -> None:
     import gc  # noqa: PLC0415
     import threading  # noqa: PLC0415
@@ -142,10 +165,14 @@ def serve(config: Config, *, demo: bool = False) -> None:
     # every full collection (a gen-2 collection of them took 90-340 ms under load).
     gc.collect()
     gc.freeze()
+    _raise_open_files_limit()
+    # Between requests a connection may idle TIMEOUT_KEEP_ALIVE seconds; during one, the
+    # protocol's request deadline applies (hsmkms.connection). No limit_concurrency: past it
+    # uvicorn answers 503, health checks included.
     server = _server_class(uvicorn)(uvicorn.Config(
-        AsgiApp(app), host=config.host, port=config.port, loop="uvloop", http="httptools",
-        lifespan="on", log_level=config.log_level, access_log=False,
-        timeout_graceful_shutdown=5))
+        AsgiApp(app), host=config.host, port=config.port, loop="uvloop",
+        http=_protocol(config), lifespan="on", log_level=config.log_level, access_log=False,
+        timeout_keep_alive=TIMEOUT_KEEP_ALIVE, timeout_graceful_shutdown=5))
     if demo:
         host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host  # noqa: S104
         endpoint = f"http://{host}:{config.port}"

@@ -289,7 +289,8 @@ def post(server: ServerProcess, path: str, body: bytes) -> tuple[int, Any]:
     import urllib.request  # noqa: PLC0415
 
     req = urllib.request.Request(f"{server.endpoint}/_hsmkms/cloudhsm-cli/{path}",  # noqa: S310
-                                 data=body, method="POST")
+                                 data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
             return resp.status, json.loads(resp.read())

@@ -11,6 +11,7 @@ from typing import Any
 
 import botocore.model
 import pytest
+from conftest import DUMMY_AUTHORIZATION
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,7 +55,7 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
 
 def call(inproc: InProcess, op: str, body: bytes) -> tuple[int, dict[str, Any]]:
     resp = inproc.app.handle(HttpRequest("POST", "/", {
-        "x-amz-target": f"TrentService.{op}",
+        "x-amz-target": f"TrentService.{op}", "authorization": DUMMY_AUTHORIZATION,
         "content-type": "application/x-amz-json-1.1"}, body))
     return resp.status, json.loads(resp.body) if resp.body else {}
 

@@ -4,16 +4,18 @@ every response carries."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import DUMMY_AUTHORIZATION
 
 from hsmkms.context import RequestContext
 from hsmkms.errors import ClientError as HsmkmsClientError
-from hsmkms.http import HttpRequest
+from hsmkms.http import HttpRequest, credential_scope
 from hsmkms.testing.inprocess import InProcess
 
 
@@ -84,6 +86,7 @@ def test_json_errors_carry_their_own_request_id(inproc: InProcess) -> None:
     for _ in range(2):
         response = inproc.app.handle(HttpRequest(
             "POST", "/", {"x-amz-target": "TrentService.DescribeKey",
+                          "authorization": DUMMY_AUTHORIZATION,
                           "content-type": "application/x-amz-json-1.1"}, missing))
         assert response.status == 400
         assert [k for k, _ in response.headers] == ["content-type", "x-amzn-requestid"]
@@ -91,3 +94,19 @@ def test_json_errors_carry_their_own_request_id(inproc: InProcess) -> None:
         assert json.loads(response.body)["__type"] == "NotFoundException"
         seen.add(response.headers[1][1])
     assert len(seen) == 2
+
+
+def test_the_credential_scope_is_read_in_linear_time() -> None:
+    """``Credential=`` repeated over 200 KB took a backtracking regex about 15 s; requests
+    reach this parse in process with no header limit, so it must not depend on one."""
+    worst = "AWS4-HMAC-SHA256 " + "Credential=" * 20_000
+    started = time.monotonic()
+    assert credential_scope(worst) is None
+    assert time.monotonic() - started < 1
+    signed = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/eu-west-1/kms/aws4_request, "
+              "SignedHeaders=host;x-amz-date, Signature=00")
+    assert credential_scope(signed) == ("AKIDEXAMPLE", "eu-west-1", "kms")
+    for odd in ("Credential=AKID/20250101/EU-WEST-1/kms/aws4_request",
+                "Credential=AKID/20250101/eu-west-1/kms", "Credential=/d/r/s/aws4_request",
+                "Credential=AKID//r/s/aws4_request", "SignedHeaders=host"):
+        assert credential_scope(odd) is None, odd

@@ -266,6 +266,12 @@ def _internal_answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
     return HttpResponse.of_json(500, {"error_code": 1, "data": "Internal error."})
 
 
+def _refused(err: ServiceError, _ctx: RequestContext) -> HttpResponse:
+    """A request a web page could have forged (hsmkms.forgery), in the CLI's envelope."""
+    return HttpResponse.of_json(err.status, {"error_code": 1, "data": err.message})
+
+
 #: The CLI routes run in one unit of work; anything but an HSM error (answered above, with
 #: ``error_code`` 1) is the CLI's internal error.
-CLI_STYLE = Style(_internal_answer, lambda: InternalFailure("Internal error."))
+CLI_STYLE = Style(_internal_answer, lambda: InternalFailure("Internal error."),
+                  refused=_refused)

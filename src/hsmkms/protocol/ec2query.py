@@ -169,8 +169,9 @@ class Ec2QueryService:
         assert node.item is not None
         if isinstance(tree, dict) and set(tree) == {"member"}:
             tree = tree["member"]
-        if not isinstance(tree, dict) or not all(k.isdigit() for k in tree):
-            bad = next((k for k in tree if not k.isdigit()), "") if isinstance(tree, dict) else ""
+        if not isinstance(tree, dict) or not all(_is_index(k) for k in tree):
+            bad = next((k for k in tree if not _is_index(k)), "") if isinstance(tree, dict) \
+                else ""
             raise self.errors.unknown_parameter(
                 f"The parameter {path}{'.' + bad if bad else ''} is not recognized")
         item = node.item
@@ -212,6 +213,16 @@ class Ec2QueryService:
                 f"{message}</Error></Errors><RequestID>{escape(request_id)}</RequestID>"
                 "</Response>")
         return HttpResponse(error.status, body.encode(), _headers(request_id))
+
+
+#: The most digits a list index may have (a longer one is no index EC2 knows).
+_INDEX_DIGITS = 9
+
+
+def _is_index(key: str) -> bool:
+    """A list index: ASCII digits only (``str.isdigit`` also takes Arabic-Indic digits and
+    superscripts) and short enough for ``int`` (which refuses 4,300 digits and more)."""
+    return key.isascii() and key.isdigit() and len(key) <= _INDEX_DIGITS
 
 
 def _headers(request_id: str) -> list[tuple[str, str]]:
