@@ -35,13 +35,12 @@ _PRESIGNED = frozenset({"X-Amz-Credential", "X-Amz-Algorithm"})
 
 
 class MissingAuthenticationTokenException(ClientError):
-    """The JSON services' answer to an unsigned request (HTTP 403, as AWS answers it)."""
-
-    status: ClassVar[int] = 403
+    """The JSON services' answer to an unsigned request: HTTP 400, as a JSON 1.x service
+    answers it (spec authz.md 2.6-2.7, from a captured DynamoDB answer)."""
 
 
 class MissingAuthenticationToken(ClientError):
-    """EC2's (query protocol) answer to an unsigned request."""
+    """EC2's (query protocol) answer to an unsigned request: HTTP 403 (EC2's common errors)."""
 
     status: ClassVar[int] = 403
 
@@ -65,7 +64,7 @@ def require_signature(req: HttpRequest, _ctx: RequestContext) -> None:
     if "X-Amz-" in req.query and any(k in _PRESIGNED for k, _ in parse_qsl(req.query)):
         return
     if "x-amz-target" in req.headers:
-        raise MissingAuthenticationTokenException("Missing Authentication Token")
+        raise MissingAuthenticationTokenException("Request is missing Authentication Token")
     raise MissingAuthenticationToken("Request is missing Authentication Token")
 
 

@@ -318,14 +318,14 @@ def test_aws_requests_without_sigv4_are_refused(server: ServerProcess,
         status, resp_headers, body = raw(server, "TrentService.ScheduleKeyDeletion",
                                          {"KeyId": key_id}, headers=headers, signed=False)
         assert (status, resp_headers["content-type"], json.loads(body)) == (
-            403, "application/x-amz-json-1.1",
+            400, "application/x-amz-json-1.1",
             {"__type": "MissingAuthenticationTokenException",
-             "message": "Missing Authentication Token"})
+             "message": "Request is missing Authentication Token"})
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
     status, _h, body = raw(server, "BaldrApiService.DescribeClusters", {}, signed=False)
-    assert (status, json.loads(body)) == (403, {
+    assert (status, json.loads(body)) == (400, {
         "__type": "MissingAuthenticationTokenException",
-        "Message": "Missing Authentication Token"})
+        "Message": "Request is missing Authentication Token"})
 
 
 def test_an_unsigned_ec2_get_cannot_revoke_a_rule(server: ServerProcess) -> None:
