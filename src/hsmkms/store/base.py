@@ -236,6 +236,13 @@ class Repository(Generic[T]):
     def values(self, scope: str) -> list[T]:
         return [v for _, v in self.items(scope)]
 
+    def count(self, scope: str) -> int:
+        """How many entities the scope holds, staged changes included (without a copy of them
+        all when nothing is staged)."""
+        if not self._store.staged:
+            return len(self._cache.get(scope, {}))
+        return len(self.items(scope))
+
     def scopes(self) -> list[str]:
         names = set(self._cache)
         if self._store.staged:
