@@ -8,7 +8,12 @@ time has passed, each in its own unit of work together with its deletion, until 
 kept, to run again after a growing delay (``RETRY_DELAYS``): its changes to the store happen
 once, what it does outside the store (a CloudTrail event, say) may happen again. The server
 calls it a few times a second; ``POST /_hsmkms/clock`` calls it after advancing the clock and
-reports what failed.
+reports what failed. A clock jump of years runs thousands of jobs: that call passes ``between``,
+which :meth:`Scheduler.run_due` calls between two jobs (outside any unit of work) so that the
+caller can let other requests in (release the app lock for a moment); while such a run is under
+way, other calls without ``between`` (the server's ticker) leave the due jobs to it, so that it
+alone runs them and reports their failures. Each job is still taken and run, with its deletion,
+under the caller's lock: none runs twice, none is skipped.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ class Scheduler:
         heapq.heapify(self._heap)
         #: Failed runs since start (``/_hsmkms/health``).
         self.failures = 0
+        #: Runs under way that pass ``between`` (a clock jump letting other requests in).
+        self._draining = 0
 
     def register(self, task: str, fn: TaskFn) -> None:
         self._tasks[task] = fn
@@ -92,18 +99,32 @@ class Scheduler:
     def pending(self) -> list[Job]:
         return sorted(self._jobs.values(""), key=lambda j: j.due)
 
+    def pending_count(self) -> int:
+        return self._jobs.count("")
+
     def next_due(self) -> float | None:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
-    def run_due(self) -> list[Failure]:
+    def run_due(self, between: Callable[[], None] | None = None) -> list[Failure]:
         """Run every job that is due now, in due order; returns the runs that failed.
 
-        Called outside any unit of work (each job runs in one of its own)."""
+        Called outside any unit of work (each job runs in one of its own). ``between`` is
+        called after each job; a call without it while a call with it is under way (in another
+        thread, while ``between`` let it in) runs nothing: the due jobs are that call's."""
         if self._store.in_unit_of_work:
             raise RuntimeError("run_due must not be called inside a unit of work")
-        if len(self._heap) > 2 * len(self._jobs.values("")) + 64:
+        if between is None and self._draining:
+            return []
+        if len(self._heap) > 2 * self._jobs.count("") + 64:
             self._rebuild()  # cancelled and moved jobs left many stale hints: start afresh
+        self._draining += between is not None
+        try:
+            return self._run_all(between)
+        finally:
+            self._draining -= between is not None
+
+    def _run_all(self, between: Callable[[], None] | None) -> list[Failure]:
         failed: list[Failure] = []
         while True:
             job = self._pop_due(self._now())
@@ -114,6 +135,8 @@ class Scheduler:
                 failed.append(failure)
             if not go_on:
                 return failed
+            if between is not None:
+                between()
 
     def _rebuild(self) -> None:
         self._heap = [(j.due, j.id) for j in self._jobs.values("")]

@@ -260,3 +260,56 @@ def test_a_task_is_told_when_it_was_due_also_when_retried(world: World) -> None:
     world.now = 9001
     assert world.scheduler.run_due() == []
     assert told == [(9000, 1500), (9001, 1500)]
+
+
+def test_between_is_called_after_each_job_outside_any_unit_of_work(world: World) -> None:
+    seen: list[tuple[list[str], bool]] = []
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
+    with world.store.unit_of_work():
+        for n in "abc":
+            world.scheduler.schedule("note", 1000, {"n": n}, job_id=n)
+    assert world.scheduler.run_due(
+        between=lambda: seen.append((list(world.ran), world.store.in_unit_of_work))) == []
+    assert world.ran == ["a", "b", "c"]
+    # After each job its deletion is committed: nothing is staged when others get a turn.
+    assert seen == [(["a"], False), (["a", "b"], False), (["a", "b", "c"], False)]
+    assert world.scheduler.pending_count() == 0
+
+
+def test_a_run_without_between_leaves_due_jobs_to_a_run_with_it(world: World) -> None:
+    """While a clock jump lets other requests in, the ticker runs nothing: each job runs once,
+    by the jump, which reports its failures."""
+    ticker_runs: list[list[object]] = []
+
+    def between() -> None:
+        ticker_runs.append(list(world.scheduler.run_due()))
+
+    def note(args: dict[str, str], _due: float) -> None:
+        if args["n"] == "bad":
+            raise ValueError("boom")
+        world.ran.append(args["n"])
+
+    world.scheduler.register("note", note)
+    with world.store.unit_of_work():
+        for i, n in enumerate(["a", "bad", "b", "c"]):
+            world.scheduler.schedule("note", 1000 + i, {"n": n}, job_id=n)
+    world.now = 1005  # all four due; the failed one's retry (1 s later) is not
+    failed = world.scheduler.run_due(between=between)
+    assert world.ran == ["a", "b", "c"]
+    assert [f.job_id for f in failed] == ["bad"]
+    assert ticker_runs == [[], [], [], []]
+    # Once the jump is over, the ticker runs due jobs again (the failed one, when its retry
+    # is due).
+    world.now = 1000 + 3600
+    assert [f.job_id for f in world.scheduler.run_due()] == ["bad"]
+    assert world.scheduler.pending_count() == 1
+
+
+def test_pending_count_follows_staged_changes(world: World) -> None:
+    with world.store.unit_of_work():
+        world.scheduler.schedule("note", 2000, job_id="x")
+        world.scheduler.schedule("note", 2000, job_id="y")
+        assert world.scheduler.pending_count() == 2
+        world.scheduler.cancel("x")
+        assert world.scheduler.pending_count() == 1
+    assert world.scheduler.pending_count() == 1

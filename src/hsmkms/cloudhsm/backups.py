@@ -6,7 +6,11 @@ is a snapshot of its own (:class:`~hsmkms.cloudhsm.model.BackupContents`), writt
 backup is taken (or copied to another Region) and never rewritten by the changes of state,
 tags or policy below.
 DeleteBackup (or a retention purge) makes it ``PENDING_DELETION`` with a job at
-``DeleteTimestamp`` that makes it ``DELETED``; RestoreBackup cancels that job. Retention: for each
+``DeleteTimestamp`` that makes it ``DELETED``; RestoreBackup cancels that job. A DELETED backup
+holds no HSM contents any more (its snapshot goes when it becomes DELETED) and stays listed
+:data:`DELETED_BACKUP_LISTED_SECONDS`, then a job forgets it (else a cluster's daily backups
+would pile up for ever: 3,650 documents a decade, each scanned by every retention run).
+Retention: for each
 cluster one job is kept due at the moment its oldest purgeable backup reaches the policy's age;
 it is recomputed whenever the cluster's backups or policy change. Purgeable = READY, not
 ``NeverExpires``, and not the cluster's newest READY backup ("CloudHSM does not delete a
@@ -54,6 +58,11 @@ CHANGES: dict[str, frozenset[BackupState]] = {
 READY_TASK = "cloudhsm.backup-ready"
 EXPIRE_TASK = "cloudhsm.backup-expire"
 RETENTION_TASK = "cloudhsm.backup-retention"
+FORGET_TASK = "cloudhsm.backup-forget"
+#: How long a DELETED backup stays in DescribeBackups. AWS documents no period (spec
+#: cloudhsm.md 8.22 proposed "indefinitely"); as long as the pending-deletion window before it,
+#: so that a client polling weekly still sees the end state (docs/compatibility.md).
+DELETED_BACKUP_LISTED_SECONDS = 7 * DAY
 
 
 def purgeable(backups: Iterable[Backup]) -> list[Backup]:
@@ -81,6 +90,7 @@ class Backups:
         scheduler.register(READY_TASK, self._ready_due)
         scheduler.register(EXPIRE_TASK, self._expire_due)
         scheduler.register(RETENTION_TASK, self._retention_due)
+        scheduler.register(FORGET_TASK, self._forget_due)
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -186,12 +196,21 @@ class Backups:
         self.reschedule_retention(scope, backup.cluster_id)
         return backup
 
-    def _expire_due(self, args: dict[str, str], _due: float) -> None:
+    def _expire_due(self, args: dict[str, str], due: float) -> None:
         backup = self.repo.get(args["scope"], args["id"])
         if backup is not None and backup.state is BackupState.PENDING_DELETION:
             self._move(args["scope"], backup, BackupEvent.EXPIRE)
             # A DELETED backup is listed but can never be restored or copied: its keys go.
             self.snapshots.delete(args["scope"], args["id"])
+            self.scheduler.schedule(FORGET_TASK, due + DELETED_BACKUP_LISTED_SECONDS,
+                                    {"scope": args["scope"], "id": args["id"]})
+
+    def _forget_due(self, args: dict[str, str], _due: float) -> None:
+        """A DELETED backup leaves DescribeBackups (nothing else refers to it)."""
+        backup = self.repo.get(args["scope"], args["id"])
+        if backup is not None and backup.state is BackupState.DELETED:
+            self.repo.delete(args["scope"], args["id"])
+            self.snapshots.delete(args["scope"], args["id"])  # none left; old data dirs too
 
     def set_never_expires(self, scope: str, backup_id: str, *, never_expires: bool) -> Backup:
         backup = replace(self.changeable(scope, backup_id, "ModifyBackupAttributes"),

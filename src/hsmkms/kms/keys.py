@@ -7,6 +7,7 @@ context. The use cases (:mod:`hsmkms.kms.usecases`) call these.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from hsmkms.context import RequestContext
@@ -145,15 +146,18 @@ class Keys:
         """The end of the waiting period: the key and its aliases disappear."""
         self.keys.delete(scope, key.key_id)
         self.deleted.put(scope, key.key_id, DeletedKey(key.key_id, now))
-        for name, alias in self.aliases.items(scope):
-            if alias.target_key_id == key.key_id:
-                self.aliases.delete(scope, name)
+        for name in self.aliases.ids_by(scope, _alias_target, key.key_id):
+            self.aliases.delete(scope, name)
 
     def was_deleted(self, who: RequestContext, key_id: str) -> bool:
         return self.deleted.get(who.scope, key_id) is not None
 
     def list_keys(self, who: RequestContext) -> list[Key]:
         return self.keys.values(who.scope)
+
+    def ordered_keys(self, who: RequestContext, position: Callable[[Key], str]) -> Sequence[Key]:
+        """The keys sorted by ``position`` (an index of the repository: a page costs the page)."""
+        return self.keys.ordered(who.scope, position)
 
     # -- tags ---------------------------------------------------------------------------------
 
@@ -204,8 +208,7 @@ class Keys:
             raise AlreadyExistsException(
                 f"An alias with the name {alias_arn(who.region, who.account, name)} "
                 "already exists")
-        count = sum(1 for a in self.aliases.values(who.scope)
-                    if a.target_key_id == target.key_id)
+        count = len(self.aliases.ids_by(who.scope, _alias_target, target.key_id))
         if count >= MAX_ALIASES_PER_KEY:
             raise LimitExceededException(
                 f"Too many aliases for key {target.arn}: the limit is {MAX_ALIASES_PER_KEY}.")
@@ -221,15 +224,28 @@ class Keys:
                 f"Alias {alias_arn(who.region, who.account, name)} is not found.")
         return alias
 
-    def aliases_of(self, who: RequestContext, key: Key | None) -> list[Alias]:
-        live = [a for a in self.aliases.values(who.scope)
-                if self.keys.get(who.scope, a.target_key_id) is not None]
-        if key is not None:
-            live = [a for a in live if a.target_key_id == key.key_id]
-        return sorted(live, key=lambda a: a.name)
+    def aliases_of(self, who: RequestContext, key: Key | None) -> Sequence[Alias]:
+        """The live aliases, by name: all of them (an index: a page costs the page), or those of
+        ``key``. Every alias is live: a key and its aliases are deleted together
+        (:meth:`delete_now`)."""
+        if key is None:
+            return self.aliases.ordered(who.scope, _alias_name)
+        found = (self.aliases.get(who.scope, name) for name in
+                 self.aliases.ids_by(who.scope, _alias_target, key.key_id))
+        return sorted((a for a in found if a is not None), key=_alias_name)
 
     def schedule_window(self, days: int | None) -> int:
         days = 30 if days is None else days
         if not 7 <= days <= 30:  # the service enforces 7-30 although the model says 1-365
             raise ValidationException("PendingWindowInDays must be between 7 and 30")
         return days
+
+
+def _alias_target(alias: Alias) -> str:
+    """The key an alias points to (the index of a key's aliases)."""
+    return alias.target_key_id
+
+
+def _alias_name(alias: Alias) -> str:
+    """An alias's place in ListAliases (the index of all aliases by name)."""
+    return alias.name

@@ -21,6 +21,11 @@ from hsmkms.store.base import Row
 #: the trail writer's (cheaper per row) then never keeps a busy core from the event loop for
 #: more than a fraction of a millisecond (p99 4-5 ms -> about 2 ms; docs/benchmarks.md).
 _CHUNK = 32
+#: Past this size, the WAL is truncated once writes pause (a burst otherwise leaves the file at
+#: its largest for ever: a passive checkpoint reuses it from the start but never shrinks it).
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
+#: How often the checkpointer looks (seconds).
+CHECKPOINT_SECONDS = 1.0
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -80,11 +85,18 @@ class SqliteDatabase:
 
     def _checkpoint_forever(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        wal = Path(self._path + "-wal")
         try:
             conn.execute("PRAGMA busy_timeout=5000")
-            while not self._stop.wait(1.0):
+            last = -1
+            while not self._stop.wait(CHECKPOINT_SECONDS):
+                size = wal.stat().st_size if wal.exists() else 0
+                # Truncating waits for the writer: only once a burst is over (no growth for a
+                # round), and only when the file is big; otherwise a passive checkpoint.
+                mode = "TRUNCATE" if size > WAL_LIMIT_BYTES and size == last else "PASSIVE"
+                last = size
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    conn.execute(f"PRAGMA wal_checkpoint({mode})")
                 except sqlite3.Error:
                     continue  # busy or closing: the next round will do it
         finally:

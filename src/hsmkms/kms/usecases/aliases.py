@@ -6,6 +6,7 @@ UpdateAlias on the alias's current key and on the new one, DeleteAlias on the al
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from hsmkms.context import RequestContext
@@ -34,7 +35,7 @@ class Aliases:
         self.access.authz.authorize(ctx, "DeleteAlias", self._current_key(ctx, alias))
         self.keys.aliases.delete(ctx.scope, alias.name)
 
-    def list(self, ctx: RequestContext, key_id: str | None) -> list[Alias]:
+    def list(self, ctx: RequestContext, key_id: str | None) -> Sequence[Alias]:
         """The live aliases of the account and Region (of one key, if ``key_id``), by name."""
         key = self.access.key(ctx, key_id, "ListAliases", aliases=False) if key_id else None
         return self.keys.aliases_of(ctx, key)

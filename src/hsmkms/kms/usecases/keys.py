@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,9 +94,10 @@ class KeyLifecycle:
     def describe(self, ctx: RequestContext, key_id: str) -> Key:
         return self.access.key(ctx, key_id, "DescribeKey", aliases=True)
 
-    def list_keys(self, ctx: RequestContext) -> list[Key]:
-        """Sorted by :func:`key_position`, the order of ListKeys markers."""
-        return sorted(self.keys.list_keys(ctx), key=key_position)
+    def list_keys(self, ctx: RequestContext) -> Sequence[Key]:
+        """Sorted by :func:`key_position`, the order of ListKeys markers (kept sorted by the
+        repository: a page is a bisect and a slice, not a sort of every key)."""
+        return self.keys.ordered_keys(ctx, key_position)
 
     # -- state --------------------------------------------------------------------------------
 
