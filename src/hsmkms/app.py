@@ -60,6 +60,9 @@ Authenticator = Callable[[HttpRequest, RequestContext], None]
 #: sends ``com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents``.
 TARGET_ALIASES = {"CloudTrail_20131101": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"}
 
+#: How long one tick may run due scheduled work before leaving the rest to the next tick.
+TICK_BUDGET_SECONDS = 0.05
+
 _INTERNAL = ("The request processing has failed because of an unknown error, exception or "
              "failure.")
 
@@ -254,7 +257,10 @@ class App:
     def tick(self) -> None:
         """Run due scheduled work and background duties; the server calls this often."""
         with self.lock:
-            self.scheduler.run_due()
+            # A slice of the due work per tick: a backlog (a server back after months) does not
+            # hold the lock, and the event loop, for longer than this at a time.
+            deadline = time.monotonic() + TICK_BUDGET_SECONDS
+            self.scheduler.run_due(stop=lambda: time.monotonic() > deadline)
             for duty in self.background:
                 duty()
 

@@ -106,12 +106,15 @@ class Scheduler:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
-    def run_due(self, between: Callable[[], None] | None = None) -> list[Failure]:
+    def run_due(self, between: Callable[[], None] | None = None, *,
+                stop: Callable[[], bool] | None = None) -> list[Failure]:
         """Run every job that is due now, in due order; returns the runs that failed.
 
         Called outside any unit of work (each job runs in one of its own). ``between`` is
         called after each job; a call without it while a call with it is under way (in another
-        thread, while ``between`` let it in) runs nothing: the due jobs are that call's."""
+        thread, while ``between`` let it in) runs nothing: the due jobs are that call's.
+        ``stop`` is asked after each job whether to leave the rest for a later call (the
+        ticker's time budget: a backlog of months is worked off a slice per tick)."""
         if self._store.in_unit_of_work:
             raise RuntimeError("run_due must not be called inside a unit of work")
         if between is None and self._draining:
@@ -120,11 +123,12 @@ class Scheduler:
             self._rebuild()  # cancelled and moved jobs left many stale hints: start afresh
         self._draining += between is not None
         try:
-            return self._run_all(between)
+            return self._run_all(between, stop)
         finally:
             self._draining -= between is not None
 
-    def _run_all(self, between: Callable[[], None] | None) -> list[Failure]:
+    def _run_all(self, between: Callable[[], None] | None,
+                 stop: Callable[[], bool] | None) -> list[Failure]:
         failed: list[Failure] = []
         while True:
             job = self._pop_due(self._now())
@@ -133,7 +137,7 @@ class Scheduler:
             failure, go_on = self._run(job)
             if failure is not None:
                 failed.append(failure)
-            if not go_on:
+            if not go_on or (stop is not None and stop()):
                 return failed
             if between is not None:
                 between()

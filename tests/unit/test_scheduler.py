@@ -313,3 +313,23 @@ def test_pending_count_follows_staged_changes(world: World) -> None:
         world.scheduler.cancel("x")
         assert world.scheduler.pending_count() == 1
     assert world.scheduler.pending_count() == 1
+
+
+def test_stop_leaves_the_rest_of_the_due_work_for_a_later_call(world: World) -> None:
+    world.scheduler.register("note", lambda args, _due: world.ran.append(args["n"]))
+    with world.store.unit_of_work():
+        for n in range(5):
+            world.scheduler.schedule("note", 1001 + n, {"n": str(n)})
+    world.now = 2000
+    asked: list[int] = []
+
+    def after_two() -> bool:
+        asked.append(len(world.ran))
+        return len(world.ran) >= 2
+
+    assert world.scheduler.run_due(stop=after_two) == []
+    assert world.ran == ["0", "1"]
+    assert [j.args["n"] for j in world.scheduler.pending()] == ["2", "3", "4"]
+    assert world.scheduler.run_due() == []
+    assert world.ran == ["0", "1", "2", "3", "4"]
+    assert asked == [1, 2]
