@@ -92,6 +92,9 @@ class Scheduler:
         self._jobs.put("", job.id, job)
         heapq.heappush(self._heap, (job.due, job.id))
 
+    def has(self, job_id: str) -> bool:
+        return self._jobs.get("", job_id) is not None
+
     def cancel(self, job_id: str) -> None:
         if self._jobs.get("", job_id) is not None:
             self._jobs.delete("", job_id)

@@ -91,6 +91,7 @@ class Backups:
         scheduler.register(EXPIRE_TASK, self._expire_due)
         scheduler.register(RETENTION_TASK, self._retention_due)
         scheduler.register(FORGET_TASK, self._forget_due)
+        self._forget_deleted_later(store)
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -202,8 +203,22 @@ class Backups:
             self._move(args["scope"], backup, BackupEvent.EXPIRE)
             # A DELETED backup is listed but can never be restored or copied: its keys go.
             self.snapshots.delete(args["scope"], args["id"])
-            self.scheduler.schedule(FORGET_TASK, due + DELETED_BACKUP_LISTED_SECONDS,
-                                    {"scope": args["scope"], "id": args["id"]})
+            self._forget_later(args["scope"], args["id"], due)
+
+    def _forget_later(self, scope: str, backup_id: str, deleted: float) -> None:
+        self.scheduler.schedule(FORGET_TASK, deleted + DELETED_BACKUP_LISTED_SECONDS,
+                                {"scope": scope, "id": backup_id},
+                                job_id=f"cloudhsm.forget:{scope}:{backup_id}")
+
+    def _forget_deleted_later(self, store: Store) -> None:
+        """DELETED backups of a data dir from before they were forgotten get their job."""
+        orphans = [(scope, b) for scope in self.repo.scopes() for b in self.repo.values(scope)
+                   if b.state is BackupState.DELETED
+                   and not self.scheduler.has(f"cloudhsm.forget:{scope}:{b.backup_id}")]
+        if orphans:
+            with store.unit_of_work():
+                for scope, backup in orphans:
+                    self._forget_later(scope, backup.backup_id, backup.delete_timestamp)
 
     def _forget_due(self, args: dict[str, str], _due: float) -> None:
         """A DELETED backup leaves DescribeBackups (nothing else refers to it)."""
