@@ -21,7 +21,8 @@ Like moto's ``mock_aws``, it catches clients the code under test builds itself
   clients that bypass ``Session.create_client`` (e.g. aiobotocore's).
 * **Environment.** If no credentials are in the environment, test ones are set
   (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``), and ``AWS_DEFAULT_REGION=us-east-1`` if
-  botocore finds no region (environment or config file); boto3's default session is reset.
+  botocore finds no region (environment or config file); boto3's default session is replaced
+  by a fresh one (sharing only the parsed service models, to keep setup cheap).
   All of it is restored on exit.
 
 Each mock gets a fresh app in a temporary data dir (removed on exit) unless ``data_dir`` is given.
@@ -141,10 +142,11 @@ class HsmkmsMock:
             self._tmp = tempfile.mkdtemp(prefix="hsmkms-mock-")
             data_dir = Path(self._tmp)
         self._inproc = InProcess(data_dir, **self._config)
+        session = _fresh_botocore_session()
         with _lock:
-            self._env_added = _set_missing_env()
+            self._env_added = _set_missing_env(session)
             self._default_session = boto3.DEFAULT_SESSION
-            boto3.DEFAULT_SESSION = None
+            boto3.DEFAULT_SESSION = boto3.Session(botocore_session=session)
             if not _active:
                 _install()
             _active.append(self)
@@ -179,22 +181,37 @@ class HsmkmsMock:
         return _decorate(func, self._data_dir, self._config)
 
 
-def region_configured() -> bool:
+def region_configured(session: botocore.session.Session | None = None) -> bool:
     """Whether botocore finds a region (``AWS_DEFAULT_REGION`` or the config file's profile)."""
     try:
-        return bool(botocore.session.Session().get_config_variable("region"))
+        return bool((session or botocore.session.Session()).get_config_variable("region"))
     except botocore.exceptions.BotoCoreError:  # e.g. AWS_PROFILE names no profile
         return False
 
 
-def _set_missing_env() -> list[str]:
+_shared_loader: Any = None
+
+
+def _fresh_botocore_session() -> botocore.session.Session:
+    """A new boto3 default session that reuses the service models already loaded by earlier
+    mocks (parsing them again costs ~30 ms per test), and nothing else: no cached credentials."""
+    global _shared_loader  # noqa: PLW0603 - a read-only cache of botocore's JSON models
+    session = botocore.session.Session()
+    if _shared_loader is None:
+        _shared_loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _shared_loader)
+    return session
+
+
+def _set_missing_env(session: botocore.session.Session) -> list[str]:
     added = []
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
         for name, value in _TEST_ENV.items():
             if name not in os.environ:
                 os.environ[name] = value
                 added.append(name)
-    if not region_configured():
+    if not region_configured(session):
         os.environ["AWS_DEFAULT_REGION"] = _TEST_REGION
         added.append("AWS_DEFAULT_REGION")
     return added
