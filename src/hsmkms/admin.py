@@ -57,7 +57,8 @@ def install(app: App) -> None:
             # Timestamps beyond this break SDKs' date parsing (and no key lives that long).
             raise ValueError("advance_seconds would move the clock past the year 3000")
         app.clock.advance(float(seconds))
-        failed = app.scheduler.run_due(between=_turns(app.lock))
+        # Stops early if the app closes meanwhile (it may take the lock between two jobs).
+        failed = app.scheduler.run_due(between=_turns(app.lock), stop=lambda: app.stopping)
         answer: dict[str, object] = {"now": app.clock.now()}
         if failed:
             # The failed jobs are kept and retried; the caller learns the work is not all done.

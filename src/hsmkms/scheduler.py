@@ -133,17 +133,18 @@ class Scheduler:
     def _run_all(self, between: Callable[[], None] | None,
                  stop: Callable[[], bool] | None) -> list[Failure]:
         failed: list[Failure] = []
-        while True:
+        while stop is None or not stop():
             job = self._pop_due(self._now())
             if job is None:
                 return failed
             failure, go_on = self._run(job)
             if failure is not None:
                 failed.append(failure)
-            if not go_on or (stop is not None and stop()):
+            if not go_on:
                 return failed
             if between is not None:
-                between()
+                between()  # may let others in (the app closing, say): ``stop`` is asked next
+        return failed
 
     def _rebuild(self) -> None:
         self._heap = [(j.due, j.id) for j in self._jobs.values("")]

@@ -78,7 +78,7 @@ class AsgiApp:
         req = HttpRequest(scope["method"], scope["path"], headers, b"".join(chunks),
                           scope.get("query_string", b"").decode("latin-1"), client[0],
                           server[0] or "")
-        if req.method == "POST" and req.path == CLOCK_PATH:
+        if req.method == "POST" and req.path.rstrip("/") == CLOCK_PATH:
             # A clock jump may run due work for seconds, letting go of the app lock between
             # slices of it (hsmkms.admin): off the event loop, other requests go on meanwhile.
             return await asyncio.to_thread(self.app.handle, req)

@@ -76,6 +76,8 @@ class SqliteDatabase:
         # Checkpoints fsync; inside a COMMIT on the request path they stall it for 10-17 ms
         # (docs/benchmarks.md). A thread with its own connection checkpoints once a second.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        #: Write transactions so far: the checkpointer truncates only when none came for a round.
+        self._writes = 0
         self._migrate()
         self._path = str(path)
         self._stop = threading.Event()
@@ -91,10 +93,12 @@ class SqliteDatabase:
             last = -1
             while not self._stop.wait(CHECKPOINT_SECONDS):
                 size = wal.stat().st_size if wal.exists() else 0
-                # Truncating waits for the writer: only once a burst is over (no growth for a
-                # round), and only when the file is big; otherwise a passive checkpoint.
-                mode = "TRUNCATE" if size > WAL_LIMIT_BYTES and size == last else "PASSIVE"
-                last = size
+                # Truncating makes writers wait: only once a burst is over (no write for a whole
+                # round; a WAL reused from its start keeps its size under steady writes), and
+                # only when the file is big; otherwise a passive checkpoint.
+                idle = self._writes == last
+                last = self._writes
+                mode = "TRUNCATE" if size > WAL_LIMIT_BYTES and idle else "PASSIVE"
                 try:
                     conn.execute(f"PRAGMA wal_checkpoint({mode})")
                 except sqlite3.Error:
@@ -129,6 +133,7 @@ class SqliteDatabase:
 
     def write(self, puts: list[Row], deletes: list[tuple[str, str, str]]) -> None:
         with self._lock:
+            self._writes += 1
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
@@ -163,6 +168,7 @@ class SqliteDatabase:
     def executemany(self, *batches: tuple[str, list[tuple[object, ...]]]) -> None:
         # Called by the trail's writer thread; SQLite runs without the GIL.
         with self._lock:
+            self._writes += 1
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
