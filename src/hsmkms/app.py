@@ -125,6 +125,9 @@ class App:
         #: Small duties the server runs after a response is sent (not on in-process calls).
         self.after_response: list[Callable[[], None]] = []
         self.started = time.time()
+        self._allowed_hosts = frozenset(
+            name.strip().lower().rstrip(".") for name in config.allowed_hosts.split(",")
+            if name.strip())
         #: Set once :meth:`close` begins: scheduled work in progress stops after its job.
         self.stopping = False
         self._wire()
@@ -246,7 +249,7 @@ class App:
             if req.method == method and (req.path == prefix or req.path.startswith(prefix + "/")):
                 ctx = self.context(req)
                 try:
-                    forgery.check_admin(req, self.config.host)
+                    forgery.check_admin(req, self.config.host, self._allowed_hosts)
                 except ServiceError as err:
                     return (style.refused or style.answer)(err, ctx)
                 body = _admin_body(fn, req, req.path[len(prefix):].lstrip("/"))

@@ -179,10 +179,13 @@ def announce_when_listening(config: Config) -> threading.Thread:
     text = (f"hsmkms {__version__} listening on http://{host}:{config.port}\n"
             f"data dir {config.data_dir.resolve()}\n")
 
+    # Straight to the server: an http_proxy in the environment must not carry the probe away.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
     def wait() -> None:
         while True:
             try:
-                urllib.request.urlopen(probe, timeout=5).close()
+                opener.open(probe, timeout=5).close()
             except OSError:
                 time.sleep(0.05)
                 continue

@@ -35,6 +35,10 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "request_timeout": ("HSMKMS_REQUEST_TIMEOUT", "30",
                         ("seconds a connection may take to send a whole request (headers and "
                          "body) before it is closed; 0: never")),
+    "allowed_hosts": ("HSMKMS_ALLOWED_HOSTS", "",
+                      ("comma-separated host names the admin and cloudhsm-cli routes also "
+                       "answer to (e.g. a container's service name), besides loopback names "
+                       "and the server's own address")),
 }
 
 
@@ -54,6 +58,7 @@ class Config:
     pkcs11_sessions: int = 1024
     cli_idle_timeout: int = 1800
     request_timeout: int = 30
+    allowed_hosts: str = ""
 
     @classmethod
     def from_env(cls, overrides: dict[str, object] | None = None,

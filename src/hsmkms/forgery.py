@@ -68,10 +68,12 @@ def require_signature(req: HttpRequest, _ctx: RequestContext) -> None:
     raise MissingAuthenticationToken("Request is missing Authentication Token")
 
 
-def check_admin(req: HttpRequest, configured_host: str) -> None:
-    """Refuse an admin or ``cloudhsm-cli`` request a web page could have sent."""
+def check_admin(req: HttpRequest, configured_host: str,
+                allowed: frozenset[str] = frozenset()) -> None:
+    """Refuse an admin or ``cloudhsm-cli`` request a web page could have sent; ``allowed``:
+    further host names that name this server (``--allowed-hosts``, lower case)."""
     host = req.headers.get("host")
-    if host is not None and not _names_this_server(host, req.server, configured_host):
+    if host is not None and not _names_this_server(host, req.server, configured_host, allowed):
         raise ForbiddenHost(f"The Host header {host!r} does not name this server; admin "
                             "routes answer only to a loopback name or address or the "
                             "server's own.")
@@ -104,9 +106,11 @@ def _hostname(host: str) -> str:
     return host.rstrip(".")
 
 
-def _names_this_server(host: str, server: str, configured: str) -> bool:
+def _names_this_server(host: str, server: str, configured: str,
+                       allowed: frozenset[str]) -> bool:
     name = _hostname(host)
-    if name in LOOPBACK_NAMES or (name and name in (server.lower(), configured.lower())):
+    if name in LOOPBACK_NAMES or name in allowed \
+            or (name and name in (server.lower(), configured.lower())):
         return True
     try:
         return ipaddress.ip_address(name).is_loopback

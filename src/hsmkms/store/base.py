@@ -237,8 +237,12 @@ class Repository(Generic[T]):
                 if at < len(entries) and entries[at] == (position(entity), ident):
                     del entries[at]
         for value, groups in self._groups.items():
-            if scope in groups:
-                groups[scope].get(value(entity), set()).discard(ident)
+            group = groups.get(scope, {})
+            members = group.get(value(entity))
+            if members is not None:
+                members.discard(ident)
+                if not members:  # no empty sets left behind by deleted entities
+                    del group[value(entity)]
 
     def get(self, scope: str, ident: str) -> T | None:
         staged = self._store.staged_value(self.kind, scope, ident)
