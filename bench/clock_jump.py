@@ -22,25 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from hsmkms.demo import make_ca, sign_csr
 from hsmkms.testing.inprocess import InProcess
 
+from cloudhsm_keys import _cluster, _wait  # the same cluster helpers (bench/ is on sys.path)
+
 SCOPE = "111122223333/us-east-1"
 ADMIN_PASSWORD = "admin-pass-1"  # noqa: S105 - a throwaway cluster
 DAY = 86400
-
-
-def _wait(check: Any, timeout: float = 30.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError("timed out")
-
-
-def _cluster(hsm: Any, cluster_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = hsm.describe_clusters(
-        Filters={"clusterIds": [cluster_id]})["Clusters"][0]
-    return found
 
 
 def build(inproc: InProcess, retention: int, keys: int) -> str:
