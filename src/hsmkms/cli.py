@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hsmkms import __version__
 from hsmkms.config import SETTINGS, Config
+from hsmkms.console import reader_went_away
 
 #: What hsmkms writes in a data dir: its state (wiped by ``--fresh``) and the root key (kept).
 STATE_FILES = ("hsmkms.db", "hsmkms.db-wal", "hsmkms.db-shm", "hsmkms.db-journal", "demo.json",
@@ -233,7 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "fault":
-        return _fault(args)
+        try:
+            code = _fault(args)
+            sys.stdout.flush()  # here, not at exit, where a closed pipe can't be caught
+        except BrokenPipeError:
+            return reader_went_away()
+        return code
     if args.command == "clock":
         return _clock_reset(args)
     return 2

@@ -224,3 +224,19 @@ def test_fresh_demo_logs_no_password_at_debug_level(tmp_path: Path) -> None:
     for secret in (state["admin_password"], state["kmsuser_password"]):
         assert secret in banner
         assert secret not in log
+
+
+def test_hsmkms_fault_list_ends_quietly_when_its_reader_goes_away(
+        hsmkms_server: ServerProcess) -> None:
+    """``hsmkms fault list | head -1``: the same quiet end as cloudhsm-cli's."""
+    exe = shutil.which("hsmkms")
+    assert exe is not None, "the hsmkms console script is not on PATH"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([exe, "fault", "list"], stdout=write, stderr=subprocess.PIPE,  # noqa: S603
+                              text=True, timeout=60, check=False,
+                              env={**os.environ, "AWS_ENDPOINT_URL": hsmkms_server.endpoint})
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (-signal.SIGPIPE, "")

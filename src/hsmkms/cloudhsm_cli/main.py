@@ -35,6 +35,7 @@ from typing import Any
 
 from hsmkms import __version__
 from hsmkms.cloudhsm_cli.commands import Parsed, UsageError, help_request, help_text, parse
+from hsmkms.console import reader_went_away
 
 PROMPT = "aws-cloudhsm > "
 SINGLE_PREFIX = "cloudhsm-cli "
@@ -216,24 +217,12 @@ def interactive(env: dict[str, str]) -> int:
     return 0
 
 
-def _reader_went_away() -> int:
-    """stdout's reader is gone (``cloudhsm-cli key list | head -1``): end quietly, as a C tool
-    does - killed by SIGPIPE (status 141 in a shell, seen by ``pipefail``), no traceback. The
-    ``finally`` blocks (the logout) have run; stdout goes to /dev/null so that nothing tries
-    to flush into the closed pipe again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGPIPE)
-    return 128 + signal.SIGPIPE  # not reached: the signal ends the process
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         code = _main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()  # here, not at exit, where a closed pipe can't be caught
     except BrokenPipeError:
-        return _reader_went_away()
+        return reader_went_away()
     return code
 
 
