@@ -181,6 +181,29 @@ def test_existing_settings_and_default_session_are_kept(monkeypatch: pytest.Monk
     assert boto3.DEFAULT_SESSION is session
 
 
+def test_a_lone_secret_is_not_paired_with_a_test_key_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "mine")
+    with mock_hsmkms():
+        assert (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]) == (
+            TEST_CREDENTIALS["aws_access_key_id"], TEST_CREDENTIALS["aws_secret_access_key"])
+        roundtrip(b"x")
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "mine"
+
+
+def test_mocks_must_end_innermost_first() -> None:
+    outer = mock_hsmkms().start()
+    inner = mock_hsmkms().start()
+    try:
+        with pytest.raises(RuntimeError, match="stop the mocks started inside this one first"):
+            outer.stop()
+    finally:
+        inner.stop()
+        outer.stop()
+    assert botocore.session.Session.create_client is ORIGINAL_CREATE_CLIENT
+
+
 def test_a_region_from_the_config_file_is_kept(tmp_path: Path) -> None:
     (tmp_path / "no-config").write_text("[default]\nregion = ca-central-1\n")
     with mock_hsmkms():

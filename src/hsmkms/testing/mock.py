@@ -110,7 +110,8 @@ class HsmkmsMock:
         self._config = config
         self._inproc: InProcess | None = None
         self._tmp: str | None = None
-        self._env_added: list[str] = []
+        #: Environment variables this mock set, with the values they had before (None: unset).
+        self._env_saved: dict[str, str | None] = {}
         self._default_session: boto3.Session | None = None
 
     # -- the app ------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class HsmkmsMock:
         self._inproc = InProcess(data_dir, **self._config)
         session = _fresh_botocore_session()
         with _lock:
-            self._env_added = _set_missing_env(session)
+            self._env_saved = _set_missing_env(session)
             self._default_session = boto3.DEFAULT_SESSION
             boto3.DEFAULT_SESSION = boto3.Session(botocore_session=session)
             if not _active:
@@ -153,18 +154,25 @@ class HsmkmsMock:
         return self
 
     def stop(self) -> None:
-        inproc, self._inproc = self._inproc, None
-        if inproc is None:
+        if self._inproc is None:
             return
         with _lock:
+            if _active and _active[-1] is not self:
+                # What this mock restores (boto3's default session, the environment) is what
+                # the mocks started inside it found: they must end first.
+                raise RuntimeError("mock_hsmkms: stop the mocks started inside this one first")
+            inproc, self._inproc = self._inproc, None
             _active.remove(self)
             if not _active:
                 _uninstall()
             boto3.DEFAULT_SESSION = self._default_session
             self._default_session = None
-            for name in self._env_added:
-                os.environ.pop(name, None)
-            self._env_added = []
+            for name, value in self._env_saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._env_saved = {}
         inproc.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -204,17 +212,19 @@ def _fresh_botocore_session() -> botocore.session.Session:
     return session
 
 
-def _set_missing_env(session: botocore.session.Session) -> list[str]:
-    added = []
+def _set_missing_env(session: botocore.session.Session) -> dict[str, str | None]:
+    """Test credentials when the environment has no access key id (both halves, so a secret
+    left alone in the environment is not paired with a test key id), a region when botocore
+    finds none; returns what was there before, to restore."""
+    saved: dict[str, str | None] = {}
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
         for name, value in _TEST_ENV.items():
-            if name not in os.environ:
-                os.environ[name] = value
-                added.append(name)
+            saved[name] = os.environ.get(name)
+            os.environ[name] = value
     if not region_configured(session):
+        saved["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION")
         os.environ["AWS_DEFAULT_REGION"] = _TEST_REGION
-        added.append("AWS_DEFAULT_REGION")
-    return added
+    return saved
 
 
 def _decorate(func: Callable[P, R], data_dir: Path | None,
