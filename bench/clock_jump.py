@@ -18,36 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from hsmkms.demo import make_ca, sign_csr
 from hsmkms.testing.inprocess import InProcess
 
-from cloudhsm_keys import _cluster, _wait  # the same cluster helpers (bench/ is on sys.path)
+from cloudhsm_keys import active_cluster  # bench/ is on sys.path
 
-SCOPE = "111122223333/us-east-1"
-ADMIN_PASSWORD = "admin-pass-1"  # noqa: S105 - a throwaway cluster
 DAY = 86400
 
 
 def build(inproc: InProcess, retention: int, keys: int) -> str:
     """An ACTIVE one-HSM cluster with a retention policy, and ``keys`` keys pending deletion."""
-    ec2, hsm, kms = (inproc.client(n) for n in ("ec2", "cloudhsmv2", "kms"))
-    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
-    cluster_id = hsm.create_cluster(
-        HsmType="hsm1.medium", SubnetIds=[s["SubnetId"] for s in subnets],
-        BackupRetentionPolicy={"Type": "DAYS", "Value": str(retention)})["Cluster"]["ClusterId"]
-    _wait(lambda: _cluster(hsm, cluster_id)["State"] == "UNINITIALIZED")
-    hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone=subnets[0]["AvailabilityZone"])
-    csr = _wait(lambda: _cluster(hsm, cluster_id).get("Certificates", {}).get("ClusterCsr"))
-    ca_key, ca_cert = make_ca()
-    anchor = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
-    hsm.initialize_cluster(ClusterId=cluster_id, TrustAnchor=anchor,
-                           SignedCert=sign_csr(csr, ca_key, ca_cert))
-    _wait(lambda: _cluster(hsm, cluster_id)["State"] == "INITIALIZED")
-    app = inproc.app
-    with app.lock, app.store.unit_of_work():
-        app.hsm.activate(SCOPE, cluster_id, ADMIN_PASSWORD, app.clock.now())
-    _wait(lambda: _cluster(hsm, cluster_id)["State"] == "ACTIVE")
+    kms = inproc.client("kms")
+    cluster_id, _anchor, _subnets = active_cluster(
+        inproc, BackupRetentionPolicy={"Type": "DAYS", "Value": str(retention)})
     for _ in range(keys):
         key = kms.create_key()["KeyMetadata"]["KeyId"]
         kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)

@@ -54,12 +54,13 @@ def _hsm_call(inproc: InProcess, name: str, *args: Any) -> Any:
         return getattr(app.hsm, name)(*args)
 
 
-def build(inproc: InProcess) -> tuple[str, str]:
-    """An ACTIVE two-HSM cluster with kmsuser, and a CONNECTED key store: (cluster, store)."""
-    ec2, hsm, kms = (inproc.client(n) for n in ("ec2", "cloudhsmv2", "kms"))
+def active_cluster(inproc: InProcess, **create: Any) -> tuple[str, str, list[dict[str, Any]]]:
+    """An ACTIVE one-HSM cluster in the first two default subnets: (cluster id, trust anchor
+    PEM, subnets); ``create``: more CreateCluster parameters."""
+    ec2, hsm = inproc.client("ec2"), inproc.client("cloudhsmv2")
     subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
     cluster_id = hsm.create_cluster(HsmType="hsm1.medium", SubnetIds=[
-        s["SubnetId"] for s in subnets])["Cluster"]["ClusterId"]
+        s["SubnetId"] for s in subnets], **create)["Cluster"]["ClusterId"]
     _wait(lambda: _cluster(hsm, cluster_id)["State"] == "UNINITIALIZED")
     hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone=subnets[0]["AvailabilityZone"])
     csr = _wait(lambda: _cluster(hsm, cluster_id).get("Certificates", {}).get("ClusterCsr"))
@@ -68,9 +69,16 @@ def build(inproc: InProcess) -> tuple[str, str]:
     hsm.initialize_cluster(ClusterId=cluster_id, TrustAnchor=anchor,
                            SignedCert=sign_csr(csr, ca_key, ca_cert))
     _wait(lambda: _cluster(hsm, cluster_id)["State"] == "INITIALIZED")
-    now = inproc.app.clock.now()
-    _hsm_call(inproc, "activate", SCOPE, cluster_id, ADMIN_PASSWORD, now)
+    _hsm_call(inproc, "activate", SCOPE, cluster_id, ADMIN_PASSWORD, inproc.app.clock.now())
     _wait(lambda: _cluster(hsm, cluster_id)["State"] == "ACTIVE")
+    return cluster_id, anchor, subnets
+
+
+def build(inproc: InProcess) -> tuple[str, str]:
+    """An ACTIVE two-HSM cluster with kmsuser, and a CONNECTED key store: (cluster, store)."""
+    hsm, kms = inproc.client("cloudhsmv2"), inproc.client("kms")
+    cluster_id, anchor, subnets = active_cluster(inproc)
+    now = inproc.app.clock.now()
     admin = _hsm_call(inproc, "login", SCOPE, cluster_id, "admin", ADMIN_PASSWORD, "admin",
                       "cloudhsm-cli", now)
     _hsm_call(inproc, "create_user", admin, "kmsuser", "crypto-user", KMSUSER_PASSWORD)
