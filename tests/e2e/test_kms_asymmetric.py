@@ -7,6 +7,7 @@ call changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -523,3 +524,47 @@ def test_prehashed_ecdsa_signature_of_a_digest(kms: Any, key: Any) -> None:
                          SigningAlgorithm="ECDSA_SHA_256")["Signature"]
     _public(kms, meta["KeyId"]).verify(signature, digest,
                                        ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+
+# -- CloudTrail ---------------------------------------------------------------------------------
+
+
+def test_trail_records_the_request_parameters_without_secrets(module_server: ServerProcess
+                                                              ) -> None:
+    region = "ap-south-1"  # a Region of its own: its trail holds only these calls
+    kms = module_server.client("kms", region)
+    trail = module_server.client("cloudtrail", region)
+    signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    mac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    symmetric = kms.create_key()["KeyMetadata"]
+    signature = kms.sign(KeyId=signing["KeyId"], Message=b"secret message",
+                         SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    kms.verify(KeyId=signing["KeyId"], Message=b"secret message", Signature=signature,
+               MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+    kms.generate_mac(KeyId=mac["KeyId"], Message=b"secret", MacAlgorithm="HMAC_SHA_256")
+    kms.generate_data_key_pair(KeyId=symmetric["KeyId"], KeyPairSpec="ECC_NIST_P384",
+                               EncryptionContext={"k": "v"})
+    kms.get_public_key(KeyId=signing["KeyId"])
+    found: dict[str, dict[str, Any]] = {}
+    for page in trail.get_paginator("lookup_events").paginate():
+        for event in page["Events"]:
+            record = json.loads(event["CloudTrailEvent"])
+            found.setdefault(record["eventName"], record)
+    assert found["Sign"]["requestParameters"] == {
+        "keyId": signing["KeyId"], "messageType": "RAW", "signingAlgorithm": "ECDSA_SHA_256"}
+    assert found["Verify"]["requestParameters"] == {
+        "keyId": signing["KeyId"], "messageType": "RAW", "signingAlgorithm": "ECDSA_SHA_256"}
+    assert found["GenerateMac"]["requestParameters"] == {
+        "keyId": mac["KeyId"], "macAlgorithm": "HMAC_SHA_256"}
+    assert found["GenerateDataKeyPair"]["requestParameters"] == {
+        "keyId": symmetric["KeyId"], "keyPairSpec": "ECC_NIST_P384",
+        "encryptionContext": {"k": "v"}}
+    assert found["GetPublicKey"]["requestParameters"] == {"keyId": signing["KeyId"]}
+    for name in ("Sign", "Verify", "GenerateMac", "GenerateDataKeyPair", "GetPublicKey"):
+        assert found[name]["readOnly"] is True
+        assert found[name]["responseElements"] is None
+        assert found[name]["resources"][0]["ARN"] in (signing["Arn"], mac["Arn"],
+                                                      symmetric["Arn"])
+    create = found["CreateKey"]  # the newest CreateKey: the symmetric key
+    assert create["responseElements"]["keyMetadata"]["encryptionAlgorithms"] == [
+        "SYMMETRIC_DEFAULT"]
