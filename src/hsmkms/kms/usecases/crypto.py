@@ -92,7 +92,8 @@ class Crypto:
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
         with self._cipher(ctx, key, operation) as cipher:
-            return key, cipher.encrypt(key.key_id, plaintext, context)
+            return key, cipher.encrypt(key.key_id, plaintext, context,
+                                       material_id=key.key_material_id)
 
     @staticmethod
     def _public_encrypt(key: Key, algorithm: str, plaintext: bytes,
@@ -147,6 +148,9 @@ class Crypto:
         else:  # the named key, authorized above
             self.access.usable(operation, key)
         check_algorithm(key, algorithm, operation)
+        if header.material_id and header.material_id != key.key_material_id:
+            # A key has one key material until rotation comes (it will look the id up).
+            raise InvalidCiphertextException(None)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
         with self._cipher(ctx, key, operation) as cipher:
