@@ -130,19 +130,7 @@ class Crypto:
                 self.access.usable(operation, named)
                 return named, self._private_decrypt(named, blob, context, operation, algorithm,
                                                     dry_run=dry_run)
-        try:
-            header = crypto.parse_header(blob)
-        except crypto.CryptoError:
-            raise InvalidCiphertextException(None) from None
-        key = self.keys.get(ctx.scope, header.key_id)
-        if named is not None and (key is None or key.key_id != named.key_id):
-            raise IncorrectKeyException(INCORRECT_KEY)
-        if key is None:
-            if not self.keys.was_deleted(ctx, header.key_id):
-                # A damaged header that happens to name no key: like any other tampering.
-                raise InvalidCiphertextException(None)
-            raise NotFoundException(
-                f"Key '{key_arn(ctx.region, ctx.account, header.key_id)}' does not exist")
+        header, key = self._blob_key(ctx, blob, named)
         if named is None:
             self.access.admit(ctx, operation, key)
         else:  # the named key, authorized above
@@ -158,6 +146,24 @@ class Crypto:
                 return key, cipher.decrypt(blob, context)
             except crypto.CryptoError:
                 raise InvalidCiphertextException(None) from None
+
+    def _blob_key(self, ctx: RequestContext, blob: bytes,
+                  named: Key | None) -> tuple[crypto.BlobHeader, Key]:
+        """The blob's header and the key it names (which must be the ``named`` one)."""
+        try:
+            header = crypto.parse_header(blob)
+        except crypto.CryptoError:
+            raise InvalidCiphertextException(None) from None
+        key = self.keys.get(ctx.scope, header.key_id)
+        if named is not None and (key is None or key.key_id != named.key_id):
+            raise IncorrectKeyException(INCORRECT_KEY)
+        if key is None:
+            if not self.keys.was_deleted(ctx, header.key_id):
+                # A damaged header that happens to name no key: like any other tampering.
+                raise InvalidCiphertextException(None)
+            raise NotFoundException(
+                f"Key '{key_arn(ctx.region, ctx.account, header.key_id)}' does not exist")
+        return header, key
 
     def dry_run_without_blob(self, ctx: RequestContext, key_id: str | None, operation: str,
                              algorithm: str | None = None) -> Key:
