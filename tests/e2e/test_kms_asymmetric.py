@@ -628,3 +628,40 @@ def test_oversized_inputs_are_model_errors(module_server: ServerProcess, key: An
         call(KeyId=meta["KeyId"], SigningAlgorithm="ECDSA_SHA_256", **params)
     assert _error(exc) == ("ValidationException", (f"1 validation error detected: {member} "
                            f"failed to satisfy constraint: {message}"), 400)
+
+
+#: The MAC of b"m" under each HMAC key of :data:`STATE_CALLS` (made while it is enabled).
+_MACS: dict[str, bytes] = {}
+#: Every new operation, with the key usage it needs and a valid request for a key of it.
+STATE_CALLS: dict[str, tuple[str, str, Callable[[Any, str], Any]]] = {
+    "GenerateMac": ("HMAC_224", "GENERATE_VERIFY_MAC", lambda kms, k: kms.generate_mac(
+        KeyId=k, Message=b"m", MacAlgorithm="HMAC_SHA_224")),
+    "VerifyMac": ("HMAC_224", "GENERATE_VERIFY_MAC", lambda kms, k: kms.verify_mac(
+        KeyId=k, Message=b"m", Mac=_MACS[k], MacAlgorithm="HMAC_SHA_224")),
+    "DeriveSharedSecret": ("ECC_NIST_P256", "KEY_AGREEMENT", lambda kms, k: (
+        kms.derive_shared_secret(KeyId=k, KeyAgreementAlgorithm="ECDH",
+                                 PublicKey=kms.get_public_key(KeyId=k)["PublicKey"]))),
+    "Encapsulate": ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", lambda kms, k: kms.encapsulate(
+        KeyId=k, EncapsulationAlgorithm="ML_KEM")),
+    "Decapsulate": ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", lambda kms, k: kms.decapsulate(
+        KeyId=k, EncapsulationAlgorithm="ML_KEM", SharedSecretCiphertextBlob=b"c" * 1568)),
+    "Encrypt": ("RSA_2048", "ENCRYPT_DECRYPT", lambda kms, k: kms.encrypt(
+        KeyId=k, Plaintext=b"p", EncryptionAlgorithm="RSAES_OAEP_SHA_256")),
+}
+
+
+@pytest.mark.parametrize("operation", list(STATE_CALLS))
+def test_disabled_keys_refuse_every_operation(kms: Any, key: Any, operation: str) -> None:
+    spec, usage, call = STATE_CALLS[operation]
+    meta = key(spec, usage)
+    if usage == "GENERATE_VERIFY_MAC":
+        _MACS[meta["KeyId"]] = kms.generate_mac(KeyId=meta["KeyId"], Message=b"m",
+                                                MacAlgorithm="HMAC_SHA_224")["Mac"]
+    call(kms, meta["KeyId"])  # works while the key is enabled
+    kms.disable_key(KeyId=meta["KeyId"])
+    try:
+        with pytest.raises(ClientError) as exc:
+            call(kms, meta["KeyId"])
+        assert _error(exc) == ("DisabledException", f"{meta['Arn']} is disabled.", 400)
+    finally:
+        kms.enable_key(KeyId=meta["KeyId"])
