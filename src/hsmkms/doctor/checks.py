@@ -303,6 +303,11 @@ def subnets(f: StoreFacts) -> Finding | None:
         return Finding(name, cid, Status.FAIL, "a subnet of the cluster was deleted",
                        evidence, "SUBNET_NOT_FOUND", causes.FIX_CONNECTION, _cluster_fix(f))
     empty = [s.subnet_id for s in f.subnets if s.free_addresses == 0]
+    if empty and f.store.state == "CONNECTED":
+        # KMS's own ENIs hold an address in each subnet while connected; disconnecting frees
+        # them for the next connection.
+        return Finding(name, cid, Status.WARN, f"no free IP address left in "
+                       f"{', '.join(empty)} besides the one KMS uses while connected", evidence)
     if empty:
         return Finding(name, cid, Status.FAIL, f"no free IP address in {', '.join(empty)}: "
                        "KMS needs one in each subnet to connect", evidence,
