@@ -62,10 +62,10 @@ class Aws:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            # A few retries with backoff, as the AWS CLI does: the doctor reads, it may retry.
+            # Retries as the user configured them (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the
+            # profile); a short connect timeout so that a wrong endpoint is said soon.
             self._clients[service] = self.session.client(
-                service, endpoint_url=self.endpoint_url,
-                config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
+                service, endpoint_url=self.endpoint_url, config=Config(connect_timeout=10))
         return self._clients[service]
 
     @property
