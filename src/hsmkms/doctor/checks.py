@@ -469,10 +469,14 @@ def deletions(f: StoreFacts) -> Finding | None:
 
 def backing_key(f: StoreFacts) -> Finding | None:
     """With ``--hsm-checks`` and a login that sees the key: is the key material there?"""
-    if f.key is None or f.key.backing_key_id is None or f.hsm is None \
-            or f.hsm.backing_keys is None or f.key.backing_key_id not in f.hsm.backing_keys:
+    if f.key is None or f.key.backing_key_id is None or f.hsm is None:
         return None
     bid, kid = f.key.backing_key_id, f.key.key.key_id
+    if f.hsm.key_error is not None:
+        return Finding("hsm.backing-key", kid, Status.SKIP, "the key material was not looked "
+                       "for", (f.hsm.key_error,))
+    if f.hsm.backing_keys is None or bid not in f.hsm.backing_keys:
+        return None
     evidence = (f'cloudhsm-cli key list --filter attr.id="0x{bid}" as {f.hsm.login_role}: '
                 + ("found" if f.hsm.backing_keys[bid] else "no such key"),)
     if f.hsm.backing_keys[bid]:

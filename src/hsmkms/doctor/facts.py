@@ -229,6 +229,8 @@ class HsmView:
     users: tuple[HsmUser, ...] = ()
     backing_keys: dict[str, bool] | None = None
     login_role: str | None = None
+    #: Why the backing keys could not be looked for (a refused login, ...).
+    key_error: str | None = None
 
     def user(self, name: str) -> HsmUser | None:
         return next((u for u in self.users if u.username == name), None)

@@ -83,8 +83,8 @@ class CloudHsmCli:
             code, out = self.run(cluster_id, "key", "list", "--filter", f"attr.id=0x{bid}",
                                  log_in=True)
             if code != 0 or not isinstance(out, dict):
-                return HsmView(error=f"cloudhsm-cli key list as {login.username} failed: "
-                               f"{_text(out)}", users=users)
+                return HsmView(users=users, key_error=f"cloudhsm-cli key list as "
+                               f"{login.username} failed: {_text(out)}")
             found[bid] = int(out.get("data", {}).get("total_key_count", 0)) > 0
         return HsmView(users=users, backing_keys=found, login_role=login.role)
 
