@@ -165,7 +165,9 @@ class Fetcher:
                 return fn()
             except ClientError as err:
                 unreadable.append(Unreadable(call, _code(err), _message(err)))
-                return default
+            except ValueError as err:  # an answer that is not what the API documents
+                unreadable.append(Unreadable(call, "UnreadableAnswer", str(err)))
+            return default
 
         cluster = read("cloudhsmv2 DescribeClusters", lambda: self._cluster(store.cluster_id),
                        None)
