@@ -318,3 +318,24 @@ def test_the_hsm_login_comes_from_the_environment_or_a_prompt() -> None:
     assert login is not None
     assert (login.role, login.username, login.password) == ("crypto-user", "kmsuser", "s3cret")
     assert ask_login({}, _Tty(), prompt=lambda _p: "", secret=lambda _p: "") is None
+
+
+def test_every_option_check_and_cause_is_documented() -> None:
+    """docs/doctor.md names every option of ``hsmkms doctor``, every check and every cause."""
+    import argparse  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from hsmkms.cli import build_parser  # noqa: PLC0415
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "doctor.md").read_text()
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    options = [o for a in sub.choices["doctor"]._actions for o in a.option_strings  # noqa: SLF001
+               if o.startswith("--") and o != "--help"]
+    assert len(options) == 9
+    everything = {x.check for x in checks.run(Facts("r", None, (
+        facts("FAILED", "USER_NOT_FOUND", key=_key("Enabled"), unreadable=(), probe=None),)))}
+    names = [*options, *everything, "doctor.target", "doctor.access", "hsm.backing-key",
+             "store.crypto", "key.crypto", *causes.CONNECTION_ERRORS,
+             *(name for _w, name, _c in causes.CRYPTO_ERRORS)]
+    assert [n for n in names if f"`{n}`" not in text] == []

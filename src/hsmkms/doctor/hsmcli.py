@@ -75,9 +75,11 @@ class CloudHsmCli:
             return HsmView(error=f"cloudhsm-cli user list failed: {_text(out)}")
         users = tuple(HsmUser.from_api(u) for u in out.get("data", {}).get("users", []))
         login = self.login
-        if login is None or not backing_ids or (
-                login.username == "kmsuser" and kmsuser_busy):
+        if login is None or not backing_ids:
             return HsmView(users=users)
+        if login.username == "kmsuser" and kmsuser_busy:
+            return HsmView(users=users, key_error="not looked for as kmsuser: KMS is logged in "
+                           "as kmsuser while the key store is CONNECTED (log in as admin)")
         found: dict[str, bool] = {}
         for bid in backing_ids:
             code, out = self.run(cluster_id, "key", "list", "--filter", f"attr.id=0x{bid}",
