@@ -144,6 +144,10 @@ def test_unavailable_key_in_a_disconnected_store(env: Env) -> None:
     state = check(doc, "key.state")
     assert (state["status"], state["cause"]) == ("fail", "STORE_DISCONNECTED")
     assert f"its key store {env.store_id} is DISCONNECTED" in state["evidence"]
+    # Who disconnected it and when (CloudTrail).
+    said = state["evidence"][-1]
+    assert said.startswith("CloudTrail: DisconnectCustomKeyStore at 20"), said
+    assert said.endswith(" by AKIAIOSFODNN7EXAMPLE")
     assert state["fix"] == [
         f"aws kms connect-custom-key-store --custom-key-store-id {env.store_id}",
         f"aws kms describe-custom-key-stores --custom-key-store-id {env.store_id}"]
@@ -166,6 +170,7 @@ def test_pending_deletion_in_a_disconnected_store_would_orphan_its_key_material(
     state = check(doc, "key.state")
     assert (state["status"], state["cause"]) == ("fail", "PENDING_DELETION")
     assert "KMS will not be able to delete the backing key" in state["summary"]
+    assert state["evidence"][2].startswith("CloudTrail: ScheduleKeyDeletion at 20")
     assert state["fix"] == [f"aws kms cancel-key-deletion --key-id {key_id}",
                             f"aws kms enable-key --key-id {key_id}"]
     # "This allows you to cancel the scheduled key deletion without reconnecting".
@@ -559,6 +564,15 @@ def test_orphaned_key_material_from_a_failed_backing_key_deletion(spares: list[E
     env.disconnect()
     env.server.advance(7 * DAY + 3600)
     env.connect()
+    # Asked about the key that is gone: when it went, and what it left behind.
+    code, doc = report(env.server, "--key-id", key_id)
+    assert (code, failing(doc)) == (1, {"doctor.target": "NotFoundException",
+                                        "key.state": "ORPHANED_KEY_MATERIAL",
+                                        "trail.deletions": "ORPHANED_KEY_MATERIAL"})
+    gone = check(doc, "key.state")
+    assert gone["subject"] == arn
+    assert gone["evidence"][0].endswith(f"backing key {backing} FAILURE")
+    assert f'aws-cloudhsm > key delete --filter attr.id="0x{backing}"' in gone["fix"]
     code, doc = report(env.server, "--custom-key-store-id", env.store_id, "--hsm-checks",
                        **as_admin())
     assert (code, failing(doc)) == (1, {"trail.deletions": "ORPHANED_KEY_MATERIAL"})

@@ -339,3 +339,32 @@ def test_every_option_check_and_cause_is_documented() -> None:
              "store.crypto", "key.crypto", *causes.CONNECTION_ERRORS,
              *(name for _w, name, _c in causes.CRYPTO_ERRORS)]
     assert [n for n in names if f"`{n}`" not in text] == []
+
+
+def test_cloudtrail_says_who_and_when() -> None:
+    from hsmkms.doctor.facts import TrailEvent  # noqa: PLC0415
+
+    t = dt.datetime(2030, 5, 6, 7, 8, 9, tzinfo=dt.UTC).timestamp()
+    f = facts("DISCONNECTED", disconnected_by=TrailEvent("DisconnectCustomKeyStore", t, "ops"))
+    said = "CloudTrail: DisconnectCustomKeyStore at 2030-05-06T07:08:09Z by ops"
+    assert checks.connection(f).evidence[-1] == said
+    unavailable = checks.key_state(dataclasses.replace(f, key=_key("Unavailable")))
+    assert unavailable is not None
+    assert unavailable.evidence[-1] == said
+    disabled = dataclasses.replace(_key("Disabled"), history=(
+        TrailEvent("ScheduleKeyDeletion", t - 9, "x"), TrailEvent("DisableKey", t, "alice")))
+    found = checks.key_state(facts(key=disabled))
+    assert found is not None
+    assert found.evidence[-1] == "CloudTrail: DisableKey at 2030-05-06T07:08:09Z by alice"
+
+
+def test_a_deleted_key_and_its_backing_key() -> None:
+    failed = Deletion.from_record(_delete_event("FAILURE"), 0.0)
+    done = Deletion.from_record(_delete_event("SUCCESS"), 0.0)
+    assert failed is not None
+    assert done is not None
+    orphan = checks.deleted_key(failed)
+    assert (orphan.subject, orphan.status, orphan.cause) == ("arn:k", Status.FAIL,
+                                                            "ORPHANED_KEY_MATERIAL")
+    assert orphan.fix[0] == f"aws kms disconnect-custom-key-store --custom-key-store-id {SID}"
+    assert checks.deleted_key(done).status is Status.WARN

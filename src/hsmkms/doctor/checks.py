@@ -21,7 +21,15 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from hsmkms.doctor import causes, fixes
-from hsmkms.doctor.facts import Facts, HsmUser, KeyFacts, Probe, StoreFacts
+from hsmkms.doctor.facts import (
+    Deletion,
+    Facts,
+    HsmUser,
+    KeyFacts,
+    Probe,
+    StoreFacts,
+    TrailEvent,
+)
 
 
 class Status(enum.StrEnum):
@@ -87,6 +95,12 @@ def key_state(f: StoreFacts) -> Finding | None:
     return _key_state(f.key, f)
 
 
+def _said(event: TrailEvent | None) -> list[str]:
+    """Evidence from CloudTrail: who did it, and when."""
+    return [] if event is None else [(f"CloudTrail: {event.name} at {_date(event.time)} by "
+                                     f"{event.username}")]
+
+
 def _key_state(kf: KeyFacts, f: StoreFacts | None) -> Finding:
     key, store = kf.key, (f.store if f else None)
     evidence = [f"aws kms describe-key --key-id {key.key_id}: KeyState {key.state}"]
@@ -95,6 +109,7 @@ def _key_state(kf: KeyFacts, f: StoreFacts | None) -> Finding:
         return Finding(name, key.key_id, Status.OK, "the key is Enabled", tuple(evidence))
     if key.state == "Unavailable" and store is not None:
         evidence.append(f"its key store {store.store_id} is {store.state}")
+        evidence += _said(f.disconnected_by if f else None)
         if store.state == "CONNECTED":
             return Finding(name, key.key_id, Status.FAIL,
                            "the key is Unavailable although its key store is CONNECTED",
@@ -109,6 +124,7 @@ def _key_state(kf: KeyFacts, f: StoreFacts | None) -> Finding:
     if key.state == "PendingDeletion":
         return _pending(kf, f, evidence)
     if key.state == "Disabled":
+        evidence += _said(kf.last("DisableKey"))
         return Finding(name, key.key_id, Status.WARN, "the key is Disabled", tuple(evidence),
                        "DISABLED", None, fixes.enable_key(key.key_id))
     return Finding(name, key.key_id, Status.WARN, f"the key is {key.state}", tuple(evidence))
@@ -117,6 +133,7 @@ def _key_state(kf: KeyFacts, f: StoreFacts | None) -> Finding:
 def _pending(kf: KeyFacts, f: StoreFacts | None, evidence: list[str]) -> Finding:
     key = kf.key
     evidence.append(f"DeletionDate {_date(key.deletion_date)}")
+    evidence += _said(kf.last("ScheduleKeyDeletion"))
     summary = (f"the key is scheduled for deletion on {_date(key.deletion_date)}; it can be "
                "cancelled even while the key store is disconnected")
     status = Status.WARN
@@ -194,7 +211,8 @@ def connection(f: StoreFacts) -> Finding:
     must disconnect the AWS CloudHSM key store before attempting to reconnect it")."""
     s = f.store
     evidence = [f"{fixes.describe(s.store_id)}: ConnectionState {s.state}"
-                + (f", ConnectionErrorCode {s.error_code}" if s.error_code else "")]
+                + (f", ConnectionErrorCode {s.error_code}" if s.error_code else ""),
+                *_said(f.disconnected_by)]
     name = "store.connection"
     if s.state == "CONNECTED":
         return Finding(name, s.store_id, Status.OK, "the key store is CONNECTED",
@@ -503,10 +521,27 @@ STORE_CHECKS: tuple[StoreCheck, ...] = (
     kmsuser, trust_anchor, deletions, backing_key, unreadable)
 
 
+def deleted_key(d: Deletion) -> Finding:
+    """A ``--key-id`` that is gone: when KMS deleted it, and whether its backing keys went
+    too (the orphans themselves are the store's ``trail.deletions`` finding)."""
+    left = d.failed()
+    evidence = tuple(f"CloudTrail: DeleteKey at {_date(d.time)}: backing key {b} {status}"
+                     for b, status in d.statuses)
+    if not left:
+        return Finding("key.state", d.key_arn, Status.WARN, f"the key was deleted on "
+                       f"{_date(d.time)}, with its key material", evidence, "KEY_DELETED")
+    return Finding("key.state", d.key_arn, Status.FAIL, f"the key was deleted on "
+                   f"{_date(d.time)}, but KMS could not delete its key material from the "
+                   f"cluster {d.cluster_id}", evidence, "ORPHANED_KEY_MATERIAL", causes.ORPHANED,
+                   fixes.delete_orphans(d.store_id, d.cluster_id, left, connected=True))
+
+
 def run(facts: Facts) -> list[Finding]:
     found: list[Finding] = [
         Finding("doctor.target", u.call, Status.FAIL, u.message, (f"{u.call}: {u.code}",),
                 u.code) for u in facts.missing]
+    if facts.deleted_key is not None:
+        found.append(deleted_key(facts.deleted_key))
     if facts.key is not None:
         found.append(_key_state(facts.key, None))
     for store in facts.stores:

@@ -246,10 +246,25 @@ class Unreadable:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailEvent:
+    """A CloudTrail event that explains a state: who disconnected the store, who scheduled
+    the key's deletion or disabled it, and when."""
+
+    name: str
+    time: float
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeyFacts:
     key: Key
     backing_key_id: str | None = None
     probe: Probe | None = None
+    #: The key's ScheduleKeyDeletion / DisableKey events, newest first.
+    history: tuple[TrailEvent, ...] = ()
+
+    def last(self, name: str) -> TrailEvent | None:
+        return next((e for e in self.history if e.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +280,8 @@ class StoreFacts:
     hsm: HsmView | None = None
     key: KeyFacts | None = None
     unreadable: tuple[Unreadable, ...] = ()
+    #: The newest DisconnectCustomKeyStore of the store (looked up when not connected).
+    disconnected_by: TrailEvent | None = None
 
     def latest_backup(self) -> Backup | None:
         ready = [b for b in self.backups if b.state == "READY"]
@@ -282,3 +299,5 @@ class Facts:
     key: KeyFacts | None = None
     #: What was asked for but does not exist (``--key-id`` / ``--custom-key-store-id``).
     missing: tuple[Unreadable, ...] = field(default=())
+    #: The DeleteKey event of a ``--key-id`` that does not exist any more.
+    deleted_key: Deletion | None = None

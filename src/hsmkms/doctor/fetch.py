@@ -33,6 +33,7 @@ from hsmkms.doctor.facts import (
     Store,
     StoreFacts,
     Subnet,
+    TrailEvent,
     Unreadable,
     backing_key_of,
 )
@@ -42,6 +43,8 @@ from hsmkms.doctor.hsmcli import CloudHsmCli
 #: days).
 TRAIL_PAGES = 10
 PROBE_PLAINTEXT = b"hsmkms doctor"
+#: The events of a key that explain its state.
+EXPLAINING = ("ScheduleKeyDeletion", "DisableKey")
 
 
 def _code(err: ClientError) -> str:
@@ -50,6 +53,13 @@ def _code(err: ClientError) -> str:
 
 def _message(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Message", ""))
+
+
+def _trail_event(event: dict[str, Any]) -> TrailEvent:
+    when = event.get("EventTime")
+    return TrailEvent(str(event.get("EventName", "")),
+                      when.timestamp() if when is not None else 0.0,
+                      str(event.get("Username", "?")))
 
 
 @dataclass
@@ -119,13 +129,31 @@ class Fetcher:
         try:
             key = Key.from_api(kms.describe_key(KeyId=key_id)["KeyMetadata"])
         except ClientError as err:
-            return replace(base, missing=(Unreadable(f"key {key_id}", _code(err),
-                                                     _message(err)),))
+            missing = replace(base, missing=(Unreadable(f"key {key_id}", _code(err),
+                                                        _message(err)),))
+            return self._deleted_key(key_id, missing) if _code(err) == "NotFoundException" \
+                else missing
+        backing, history = self._key_events(key)
+        kf = KeyFacts(key, backing, self._key_probe(key), history)
         stores = self._stores(key.store_id) if key.store_id else []
         if not stores:  # not in a CloudHSM key store: only its state matters here
-            return replace(base, key=KeyFacts(key, probe=self._key_probe(key)))
-        kf = KeyFacts(key, self._backing_key(key), self._key_probe(key))
+            return replace(base, key=kf)
         return replace(base, stores=(self._store(stores[0], kf),))
+
+    def _deleted_key(self, key_id: str, facts: Facts) -> Facts:
+        """A key that is gone: its DeleteKey event, and the key store it was in (for the
+        orphaned key material its backing key deletion may have left)."""
+        try:
+            found = [d for record, when in self._delete_key_events()
+                     if (d := Deletion.from_record(record, when)) is not None
+                     and (d.key_arn == key_id or d.key_arn.endswith(f"/{key_id}"))]
+            stores = self._stores(found[0].store_id) if found and found[0].store_id else []
+        except (ClientError, ValueError):
+            return facts
+        if not found:
+            return facts
+        return replace(facts, deleted_key=found[0],
+                       stores=tuple(self._store(s) for s in stores))
 
     def _key_probe(self, key: Key) -> Probe | None:
         if not self.request.probe or key.state != "Enabled":
@@ -141,18 +169,35 @@ class Fetcher:
             return Probe(operation, _code(err), _message(err))
         return Probe(operation)
 
-    def _backing_key(self, key: Key) -> str | None:
+    def _key_events(self, key: Key) -> tuple[str | None, tuple[TrailEvent, ...]]:
+        """The backing key id (its CreateKey event) and the events that explain its state,
+        newest first, from the key's CloudTrail history."""
         trail = self.aws.client("cloudtrail")
+        backing, history = None, []
         try:
-            pages = trail.get_paginator("lookup_events").paginate(LookupAttributes=[
-                {"AttributeKey": "ResourceName", "AttributeValue": key.arn}])
-            for page in pages:
-                for event in page["Events"]:
-                    record = json.loads(event.get("CloudTrailEvent", "{}"))
-                    if record.get("eventName") == "CreateKey":
-                        return backing_key_of(record)
+            pages = trail.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key.arn}],
+                PaginationConfig={"MaxItems": 50 * TRAIL_PAGES, "PageSize": 50})
+            for event in (e for page in pages for e in page["Events"]):
+                if event.get("EventName") in EXPLAINING:
+                    history.append(_trail_event(event))
+                elif event.get("EventName") == "CreateKey":
+                    backing = backing_key_of(json.loads(event.get("CloudTrailEvent", "{}")))
         except (ClientError, ValueError):
+            pass  # the key's history only adds evidence
+        return backing, tuple(history)
+
+    def _disconnected_by(self, store: Store) -> TrailEvent | None:
+        if store.state == "CONNECTED":
             return None
+        trail = self.aws.client("cloudtrail")
+        found = trail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "DisconnectCustomKeyStore"}],
+            MaxResults=50)["Events"]
+        for event in found:
+            params = json.loads(event.get("CloudTrailEvent", "{}")).get("requestParameters")
+            if (params or {}).get("customKeyStoreId") == store.store_id:
+                return _trail_event(event)
         return None
 
     # -- one key store ----------------------------------------------------------------------
@@ -186,8 +231,10 @@ class Fetcher:
             probe = self._probe("GenerateRandom", lambda: self.aws.client("kms").generate_random(
                 NumberOfBytes=1, CustomKeyStoreId=store.store_id))
         hsm = self._hsm_view(store, cluster, key, deletions) if live and cluster else None
+        disconnected_by = read("cloudtrail LookupEvents",
+                               lambda: self._disconnected_by(store), None)
         return StoreFacts(store, cluster, subnets, sg, backups, deletions, probe, hsm, key,
-                          tuple(unreadable))
+                          tuple(unreadable), disconnected_by)
 
     def _cluster(self, cluster_id: str) -> Cluster | None:
         hsm = self.aws.client("cloudhsmv2")
