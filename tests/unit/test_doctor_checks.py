@@ -368,3 +368,9 @@ def test_a_deleted_key_and_its_backing_key() -> None:
                                                             "ORPHANED_KEY_MATERIAL")
     assert orphan.fix[0] == f"aws kms disconnect-custom-key-store --custom-key-store-id {SID}"
     assert checks.deleted_key(done).status is Status.WARN
+
+
+def test_a_probe_the_caller_may_not_make_is_skipped() -> None:
+    f = checks.store_crypto(facts(probe=Probe("GenerateRandom", "AccessDeniedException", "no")))
+    assert f is not None
+    assert f.status is Status.SKIP

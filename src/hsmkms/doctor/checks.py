@@ -181,6 +181,9 @@ def _probe_finding(check: str, subject: str, probe: Probe, f: StoreFacts) -> Fin
                 + (f": {probe.message}" if probe.message else ""),)
     if probe.ok:
         return Finding(check, subject, Status.OK, "a cryptographic request succeeded", evidence)
+    if probe.error_code == "AccessDeniedException":  # the caller may not: says nothing of KMS
+        return Finding(check, subject, Status.SKIP, "the cryptographic request was not "
+                       "allowed (use --no-probe, or a principal that may)", evidence)
     found = causes.crypto_cause(probe.message)
     if found is None:
         return Finding(check, subject, Status.FAIL, "a cryptographic request failed",
