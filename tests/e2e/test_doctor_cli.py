@@ -195,6 +195,9 @@ def test_json_of_a_healthy_and_a_broken_store(env: Env, tmp_path: Path) -> None:
         validate(doc)
         assert (done.returncode, doc["healthy"]) == (1, False)
         [conn] = [c for c in doc["checks"] if c["status"] == "fail"]
+        said = conn["evidence"].pop()
+        assert said.startswith("CloudTrail: DisconnectCustomKeyStore at 20"), said
+        assert said.endswith("Z by AKIAIOSFODNN7EXAMPLE")
         assert conn == {
             "check": "store.connection", "subject": env.store_id, "status": "fail",
             "summary": "the key store is DISCONNECTED: its KMS keys are Unavailable",
