@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "clock":
         return _clock_reset(args)
     if args.command == "doctor":
-        return doctor.run(args)
+        return doctor.main(args)
     return 2
 
 

@@ -225,3 +225,15 @@ def test_hsm_checks_with_a_wrong_password_say_so(env: Env, tmp_path: Path) -> No
     assert (backing["status"], backing["evidence"]) == ("skip", [
         "cloudhsm-cli key list as admin failed: Incorrect authentication credentials."])
     assert done.returncode == 0
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(env: Env, tmp_path: Path) -> None:
+    """``hsmkms doctor | head -1``: no traceback, killed by SIGPIPE as a C tool would be."""
+    exe = str(HSMKMS) if HSMKMS.exists() else f"{sys.executable} -m hsmkms"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c",  # noqa: S603,S607 - a user's shell
+                           f"{exe} doctor --custom-key-store-id {env.store_id} | head -1"],
+                          env=hermetic(env.server, tmp_path), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.stdout.startswith("hsmkms doctor: region us-east-1 at ")
+    assert "Traceback" not in done.stderr
+    assert done.returncode in (0, 141)  # 141: SIGPIPE reached it before it finished

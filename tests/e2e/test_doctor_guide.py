@@ -230,6 +230,23 @@ def test_pkcs11_sessions_exhausted(env: Env) -> None:
         clear_fault(env.server, fault_id)
 
 
+def test_transient_network_errors(env: Env) -> None:
+    """The network-errors fault: crypto cannot reach the cluster although every rule is in
+    place - the guide's answer is to retry."""
+    key_id = env.create_key()
+    fault_id = fault(env.server, "network-errors", env.cluster_id)
+    try:
+        code, doc = report(env.server, "--key-id", key_id)
+    finally:
+        clear_fault(env.server, fault_id)
+    assert (code, failing(doc)) == (1, {"key.crypto": "NETWORK"})
+    crypto = check(doc, "key.crypto")
+    assert crypto["guide"] == "How to respond to a cryptographic operation failure"
+    assert crypto["fix"] == [("# retry the request; if it keeps failing, check the network ACLs "
+                             "of the cluster's VPC")]
+    assert check(doc, "cluster.security-group")["status"] == "ok"
+
+
 def test_internal_error(env: Env) -> None:
     key_id = env.create_key()
     fault_id = fault(env.server, "internal-error", env.cluster_id)

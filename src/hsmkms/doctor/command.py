@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from hsmkms.console import reader_went_away
 from hsmkms.doctor.hsmcli import CloudHsmCli, Login, default_executable
 
 DESCRIPTION = (
@@ -75,6 +76,16 @@ def _hsm_cli(args: argparse.Namespace, region: str) -> CloudHsmCli | None:
         env["AWS_ENDPOINT_URL"] = args.endpoint_url
     exe = [args.cloudhsm_cli] if args.cloudhsm_cli else default_executable()
     return CloudHsmCli(tuple(exe), env, ask_login(os.environ, sys.stdin))
+
+
+def main(args: argparse.Namespace) -> int:
+    """One run; ``hsmkms doctor | head -1`` ends quietly (see :func:`reader_went_away`)."""
+    try:
+        code = run(args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe can't be caught
+    except BrokenPipeError:
+        return reader_went_away()
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
