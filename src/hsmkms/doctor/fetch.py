@@ -100,6 +100,7 @@ class Fetcher:
         self.aws = aws
         self.request = request
         self._deletions: list[tuple[dict[str, Any], float]] | None = None
+        self._disconnects: list[dict[str, Any]] | None = None
 
     def gather(self) -> Facts:
         base = Facts(self.aws.region, self.aws.endpoint)
@@ -190,11 +191,11 @@ class Fetcher:
     def _disconnected_by(self, store: Store) -> TrailEvent | None:
         if store.state == "CONNECTED":
             return None
-        trail = self.aws.client("cloudtrail")
-        found = trail.lookup_events(LookupAttributes=[
-            {"AttributeKey": "EventName", "AttributeValue": "DisconnectCustomKeyStore"}],
-            MaxResults=50)["Events"]
-        for event in found:
+        if self._disconnects is None:  # one page for every store of the run
+            self._disconnects = self.aws.client("cloudtrail").lookup_events(LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "DisconnectCustomKeyStore"}],
+                MaxResults=50)["Events"]
+        for event in self._disconnects:
             params = json.loads(event.get("CloudTrailEvent", "{}")).get("requestParameters")
             if (params or {}).get("customKeyStoreId") == store.store_id:
                 return _trail_event(event)
