@@ -187,7 +187,9 @@ def test_security_group_rules() -> None:
     narrow = {**own, "ToPort": 2224}
     anywhere = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
     assert group([own], [every]) == SecurityGroup(SG, exists=True, inbound=True, outbound=True)
-    assert group([other, narrow], [anywhere]) == SecurityGroup(SG, exists=True)
+    assert group([other, narrow], [other, narrow]) == SecurityGroup(SG, exists=True)
+    # EC2's default outbound rule lets the traffic out too; inbound needs the group itself.
+    assert group([anywhere], [anywhere]) == SecurityGroup(SG, exists=True, outbound=True)
     f = checks.security_group(facts(security_group=group([], [own])))
     assert f is not None
     assert (f.status, f.fix) == (Status.FAIL, (

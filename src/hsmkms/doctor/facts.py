@@ -112,15 +112,18 @@ class Subnet:
         return self.free_addresses is not None
 
 
-def _allows(perms: list[dict[str, Any]], group_id: str) -> bool:
-    """Some permission lets TCP 2223-2225 through from/to ``group_id`` itself."""
+def _allows(perms: list[dict[str, Any]], group_id: str, *, anywhere: bool = False) -> bool:
+    """Some permission lets TCP 2223-2225 through from/to ``group_id`` itself (or, with
+    ``anywhere``, to every IPv4 address: EC2's default outbound rule reaches the group too)."""
     low, high = CLUSTER_PORTS
     for p in perms:
         proto = str(p.get("IpProtocol", ""))
         ports_ok = proto == "-1" or (proto in ("tcp", "6") and p.get("FromPort", 0) <= low
                                       and p.get("ToPort", 0) >= high)
-        if ports_ok and any(pair.get("GroupId") == group_id
-                            for pair in p.get("UserIdGroupPairs", [])):
+        itself = any(pair.get("GroupId") == group_id for pair in p.get("UserIdGroupPairs", []))
+        everywhere = anywhere and any(r.get("CidrIp") == "0.0.0.0/0"
+                                      for r in p.get("IpRanges", []))
+        if ports_ok and (itself or everywhere):
             return True
     return False
 
@@ -136,7 +139,7 @@ class SecurityGroup:
     def from_api(cls, d: dict[str, Any]) -> SecurityGroup:
         gid = d["GroupId"]
         return cls(gid, exists=True, inbound=_allows(d.get("IpPermissions", []), gid),
-                   outbound=_allows(d.get("IpPermissionsEgress", []), gid))
+                   outbound=_allows(d.get("IpPermissionsEgress", []), gid, anywhere=True))
 
 
 @dataclass(frozen=True, slots=True)
