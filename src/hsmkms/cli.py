@@ -16,6 +16,7 @@ from pathlib import Path
 from hsmkms import __version__
 from hsmkms.config import SETTINGS, Config
 from hsmkms.console import reader_went_away
+from hsmkms.doctor import command as doctor
 
 #: What hsmkms writes in a data dir: its state (wiped by ``--fresh``) and the root key (kept).
 STATE_FILES = ("hsmkms.db", "hsmkms.db-wal", "hsmkms.db-shm", "hsmkms.db-journal", "demo.json",
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="list the active faults")
     clear = actions.add_parser("clear", help="remove one fault, or all of them")
     clear.add_argument("fault_id", nargs="?", help="the fault to remove (default: all)")
+    doctor.add_parser(sub)
     return parser
 
 
@@ -242,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     if args.command == "clock":
         return _clock_reset(args)
+    if args.command == "doctor":
+        return doctor.main(args)
     return 2
 
 
