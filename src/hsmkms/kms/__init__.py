@@ -23,6 +23,7 @@ from hsmkms.kms.model import Origin
 from hsmkms.kms.ports import ClusterView, FaultView, HsmClient, NetworkPort
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
+from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
@@ -43,9 +44,10 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     backends = Backends({Origin.AWS_KMS: LocalBackend(ids),
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
     access = KeyAccess(keys, backends, authz or AllowAll())
+    crypto = Crypto(access)
     uc = api.UseCases(
         access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
-        crypto=Crypto(access),
+        crypto=crypto, public=PublicKeyCrypto(access, crypto),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
                          scheduler=scheduler, timing=config.timing, ids=ids))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),

@@ -1,4 +1,6 @@
-"""``AWS_KMS`` keys: AES-256 material made and kept by KMS (sealed at rest by the store)."""
+"""``AWS_KMS`` keys: material made and kept by KMS (sealed at rest by the store): AES-256 for
+symmetric encryption keys, an HMAC key or an asymmetric private key (:mod:`hsmkms.pkcrypto`)
+for the other key specs. Only symmetric encryption keys have a key material id."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from hsmkms import crypto
+from hsmkms import crypto, pkcrypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.ids import IdSource
@@ -31,6 +33,8 @@ class LocalBackend:
             raise ValidationException(
                 "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
                 "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
+        if key.key_spec != "SYMMETRIC_DEFAULT":
+            return replace(key, material=Secret(pkcrypto.generate(key.key_spec)))
         return replace(key, material=Secret(crypto.new_aes_key()),
                        key_material_id=self._ids.hex(64))
 
