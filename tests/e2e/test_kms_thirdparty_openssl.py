@@ -258,3 +258,45 @@ def test_derive_shared_secret_equals_openssl_derive(kms: Any, keys: KeyFactory,
     assert resp["SharedSecret"] == (tmp_path / "secret").read_bytes()
     assert (resp["KeyId"], resp["KeyAgreementAlgorithm"], resp["KeyOrigin"]) == (
         meta["Arn"], "ECDH", "AWS_KMS")
+
+
+#: Data key pair specs openssl 3.0 reads -> the hash to sign with (None: Ed25519, hashless).
+PAIR_SPECS = {"RSA_2048": "sha256", "ECC_NIST_P256": "sha256", "ECC_NIST_P521": "sha512",
+              "ECC_SECG_P256K1": "sha256", "ECC_NIST_EDWARDS25519": None}
+
+
+@pytest.mark.parametrize("spec", sorted(PAIR_SPECS))
+def test_data_key_pair_is_a_working_openssl_key_pair(kms: Any, keys: KeyFactory, tmp_path: Path,
+                                                     spec: str) -> None:
+    """GenerateDataKeyPair's private key is DER PKCS #8 and its public key DER SPKI (API
+    Reference): openssl derives that very public key from the private one, signs with the
+    private key and verifies with the public key; PrivateKeyCiphertextBlob decrypts with plain
+    Decrypt (and the pair's encryption context) to the same PKCS #8 bytes."""
+    meta = keys("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    context = {"pair": spec}
+    resp = kms.generate_data_key_pair(KeyId=meta["KeyId"], KeyPairSpec=spec,
+                                      EncryptionContext=context)
+    assert (resp["KeyId"], resp["KeyPairSpec"]) == (meta["Arn"], spec)
+    private, public = bytes(resp["PrivateKeyPlaintext"]), bytes(resp["PublicKey"])
+    (tmp_path / "private.der").write_bytes(private)
+    (tmp_path / "public.pem").write_bytes(pem(public))
+    (tmp_path / "msg").write_bytes(b"signed with a data key pair")
+    digest = PAIR_SPECS[spec]
+    if digest:
+        sign_cmd = ["dgst", f"-{digest}", "-keyform", "DER", "-sign", "private.der",
+                    "-out", "sig", "msg"]
+        verify_cmd = ["dgst", f"-{digest}", "-verify", "public.pem", "-signature", "sig", "msg"]
+    else:
+        sign_cmd = ["pkeyutl", "-sign", "-rawin", "-keyform", "DER", "-inkey", "private.der",
+                    "-in", "msg", "-out", "sig"]
+        verify_cmd = ["pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", "public.pem",
+                      "-in", "msg", "-sigfile", "sig"]
+    derive_cmd = ["pkey", "-inform", "DER", "-in", "private.der", "-pubout", "-outform", "DER",
+                  "-out", "derived.der"]
+    for cmd in (derive_cmd, sign_cmd, verify_cmd):
+        done = openssl(*cmd, cwd=tmp_path)
+        assert done.returncode == 0, (cmd, done.stdout, done.stderr)
+    assert (tmp_path / "derived.der").read_bytes() == public
+    opened = kms.decrypt(CiphertextBlob=resp["PrivateKeyCiphertextBlob"],
+                         EncryptionContext=context)
+    assert (opened["Plaintext"], opened["KeyId"]) == (private, meta["Arn"])
