@@ -56,6 +56,12 @@ ML_DSA = {"ML_DSA_44": (mldsa.MLDSA44PublicKey, 2420), "ML_DSA_65": (mldsa.MLDSA
 ML_KEM = {"ML_KEM_768": (mlkem.MLKEM768PublicKey, 1088),
           "ML_KEM_1024": (mlkem.MLKEM1024PublicKey, 1568)}
 
+#: RFC 8032 section 7.3, "TEST abc" of Ed25519ph.
+RFC8032_ED25519PH_PUBLIC = "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf"
+RFC8032_ED25519PH_SIGNATURE = (
+    "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+    "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406")
+
 KeyFactory = Callable[[str, str], dict[str, Any]]
 
 
@@ -146,6 +152,11 @@ def test_ed25519ph_signature_verifies_with_pycryptodome(kms: Any, keys: KeyFacto
     """ED25519_PH_SHA_512 over a caller's SHA-512 digest D is Ed25519ph of the message D: KMS
     pre-hashes D once more, as HashEdDSA does (Sign API Reference, MessageType). PyCryptodome's
     EdDSA verifier runs Ed25519ph when handed a SHA-512 hash object."""
+    # The verifier itself first, on RFC 8032 7.3's Ed25519ph test vector (message "abc"); the
+    # server uses PyCryptodome too, so this is what makes the check independent of it.
+    rfc_key = eddsa.import_public_key(bytes.fromhex(RFC8032_ED25519PH_PUBLIC))
+    eddsa.new(rfc_key, "rfc8032").verify(SHA512.new(b"abc"),
+                                         bytes.fromhex(RFC8032_ED25519PH_SIGNATURE))
     meta = keys("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
     verifier = eddsa.new(ECC.import_key(public_der(kms, meta)), "rfc8032")
     message = os.urandom(6000)
