@@ -89,6 +89,16 @@ def public_der(kms: Any, meta: dict[str, Any]) -> bytes:
     return bytes(resp["PublicKey"])
 
 
+def public_key(kms: Any, meta: dict[str, Any]) -> Any:
+    """GetPublicKey's key, loaded by pyca; its DER is the canonical SubjectPublicKeyInfo (named
+    curve, uncompressed point, as RFC 5480 requires every implementation to read), so pyca's own
+    encoding of the key gives the same bytes."""
+    der = public_der(kms, meta)
+    public = load_der_public_key(der)
+    assert public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == der
+    return public
+
+
 def sign(kms: Any, meta: dict[str, Any], message: bytes, algorithm: str,
          message_type: str = "RAW") -> bytes:
     resp = kms.sign(KeyId=meta["KeyId"], Message=message, MessageType=message_type,
@@ -114,7 +124,7 @@ def verify_offline(public: Any, signature: bytes, message: bytes, algorithm: str
 def test_signature_verifies_with_cryptography(kms: Any, keys: KeyFactory, spec: str,
                                               algorithm: str) -> None:
     meta = keys(spec, "SIGN_VERIFY")
-    public = load_der_public_key(public_der(kms, meta))
+    public = public_key(kms, meta)
     if spec in CURVES:
         assert isinstance(public, ec.EllipticCurvePublicKey)
         assert public.curve.name == CURVES[spec].name
@@ -135,10 +145,9 @@ def test_signature_verifies_with_cryptography(kms: Any, keys: KeyFactory, spec: 
 
 def test_ed25519_signature_verifies_with_cryptography(kms: Any, keys: KeyFactory) -> None:
     meta = keys("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
-    der = public_der(kms, meta)
-    assert len(der) == 44  # RFC 8410 SubjectPublicKeyInfo
-    public = load_der_public_key(der)
+    public = public_key(kms, meta)
     assert isinstance(public, ed25519.Ed25519PublicKey)
+    assert len(public_der(kms, meta)) == 44  # RFC 8410 SubjectPublicKeyInfo
     message = b"Ed25519 signed by KMS"
     signature = sign(kms, meta, message, "ED25519_SHA_512")
     public.verify(signature, message)
@@ -176,7 +185,7 @@ def test_ml_dsa_signature_verifies_with_cryptography(kms: Any, keys: KeyFactory,
                                                      spec: str) -> None:
     cls, length = ML_DSA[spec]
     meta = keys(spec, "SIGN_VERIFY")
-    public = load_der_public_key(public_der(kms, meta))
+    public = public_key(kms, meta)
     assert isinstance(public, cls)
     message = os.urandom(4096)
     signature = sign(kms, meta, message, "ML_DSA_SHAKE_256")
@@ -201,7 +210,7 @@ def test_derive_shared_secret_equals_the_peers_local_ecdh(kms: Any, keys: KeyFac
     """The peer holds its own private key and only KMS's public key; KMS holds its private key
     and only the peer's public key: both get the same secret."""
     meta = keys(spec, "KEY_AGREEMENT")
-    kms_public = load_der_public_key(public_der(kms, meta))
+    kms_public = public_key(kms, meta)
     assert isinstance(kms_public, ec.EllipticCurvePublicKey)
     peer = ec.generate_private_key(CURVES[spec])
     peer_der = peer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
@@ -217,7 +226,7 @@ def test_derive_shared_secret_equals_the_peers_local_ecdh(kms: Any, keys: KeyFac
 def test_cryptography_oaep_ciphertext_decrypts_through_kms(kms: Any, keys: KeyFactory,
                                                            spec: str, algorithm: str) -> None:
     meta = keys(spec, "ENCRYPT_DECRYPT")
-    public = load_der_public_key(public_der(kms, meta))
+    public = public_key(kms, meta)
     assert isinstance(public, rsa.RSAPublicKey)
     digest = hashes.SHA1() if algorithm.endswith("SHA_1") else hashes.SHA256()  # noqa: S303
     plaintext = os.urandom(100)
@@ -234,7 +243,7 @@ def test_local_ml_kem_encapsulation_decapsulates_in_kms(kms: Any, keys: KeyFacto
                                                         spec: str) -> None:
     cls, ciphertext_length = ML_KEM[spec]
     meta = keys(spec, "ENCAPSULATE_DECAPSULATE")
-    public = load_der_public_key(public_der(kms, meta))
+    public = public_key(kms, meta)
     assert isinstance(public, cls)
     secret, ciphertext = public.encapsulate()
     assert len(ciphertext) == ciphertext_length
@@ -256,7 +265,7 @@ def test_tampered_signature_is_refused_by_kms_verify_too(kms: Any, keys: KeyFact
     """What pyca rejects KMS rejects too: KMSInvalidSignatureException (Verify never answers
     SignatureValid false; API Reference, Verify)."""
     meta = keys("ECC_NIST_P256", "SIGN_VERIFY")
-    public = load_der_public_key(public_der(kms, meta))
+    public = public_key(kms, meta)
     message = b"tamper with me"
     signature = sign(kms, meta, message, "ECDSA_SHA_256")
     with pytest.raises(InvalidSignature):
