@@ -60,9 +60,9 @@ class Recorder:
 
     def __init__(self, client: Any) -> None:
         self.sent: list[str] = []
-        client.meta.events.register("before-send.kms", self._record)
+        client.meta.events.register("before-send.kms", self.record)
 
-    def _record(self, request: Any, **_kwargs: Any) -> None:
+    def record(self, request: Any, **_kwargs: Any) -> None:
         target = request.headers["X-Amz-Target"]
         self.sent.append((target.decode() if isinstance(target, bytes) else target)
                          .rpartition(".")[2])
@@ -81,11 +81,11 @@ def kms(module_server: ServerProcess) -> Any:
 def recorder(kms: Any) -> Iterator[Recorder]:
     rec = Recorder(kms)
     yield rec
-    kms.meta.events.unregister("before-send.kms", rec._record)  # noqa: SLF001
+    kms.meta.events.unregister("before-send.kms", rec.record)
 
 
 @pytest.fixture(scope="module")
-def keys(kms: Any) -> Callable[[str, str, str], dict[str, Any]]:
+def keys(kms: Any) -> Callable[..., dict[str, Any]]:
     made: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def get(spec: str, usage: str, name: str = "") -> dict[str, Any]:
