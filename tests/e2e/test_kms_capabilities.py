@@ -242,19 +242,3 @@ def test_create_key_cell(env: Env, origin: str) -> None:
     answer = _answer(env.kms.create_key, CREATE_PARAMS[origin](env))
     assert answer == EXPECTED["CreateKey"][origin]
 
-
-@pytest.mark.parametrize(("spec", "usage"), [
-    ("RSA_2048", "SIGN_VERIFY"), ("ECC_NIST_P256", "KEY_AGREEMENT"),
-    ("HMAC_256", "GENERATE_VERIFY_MAC"), ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE")])
-def test_cloudhsm_key_stores_hold_symmetric_keys_only(env: Env, spec: str, usage: str) -> None:
-    """AWS supports only symmetric encryption keys in CloudHSM key stores (DG
-    keystore-cloudhsm): every other spec is refused, and no key is made."""
-    before = len(env.kms.list_keys(Limit=1000)["Keys"])
-    answer = _answer(env.kms.create_key, {"Origin": "AWS_CLOUDHSM",
-                                          "CustomKeyStoreId": env.store_id,
-                                          "KeySpec": spec, "KeyUsage": usage})
-    assert answer == ("UnsupportedOperationException",
-                      f"KeySpec {spec} is not supported for KMS keys in an AWS CloudHSM key "
-                      "store. Only symmetric encryption keys (SYMMETRIC_DEFAULT) can be created "
-                      "in it.", 400)
-    assert len(env.kms.list_keys(Limit=1000)["Keys"]) == before

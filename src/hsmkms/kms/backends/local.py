@@ -9,18 +9,21 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from hsmkms import crypto, pkcrypto
+from hsmkms import crypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.ids import IdSource
+from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.model import Key
 from hsmkms.store.codec import Secret
 
 
 class LocalBackend:
-    def __init__(self, ids: IdSource) -> None:
+    def __init__(self, ids: IdSource, materials: KeyMaterials | None = None) -> None:
         #: Where key material ids come from (an identifier, not a secret).
         self._ids = ids
+        #: Where asymmetric and HMAC material comes from (made off the lock when slow).
+        self._materials = materials or KeyMaterials()
         #: One cipher per key, built on first use (AES-GCM setup shows in profiles).
         self._ciphers: dict[str, crypto.KeyCipher] = {}
 
@@ -34,7 +37,7 @@ class LocalBackend:
                 "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
                 "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
         if key.key_spec != "SYMMETRIC_DEFAULT":
-            return replace(key, material=Secret(pkcrypto.generate(key.key_spec)))
+            return replace(key, material=Secret(self._materials.take(key.key_spec)))
         return replace(key, material=Secret(crypto.new_aes_key()),
                        key_material_id=self._ids.hex(64))
 

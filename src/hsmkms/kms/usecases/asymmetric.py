@@ -22,6 +22,7 @@ from hsmkms.kms.errors import (
     KMSInvalidSignatureException,
     UnsupportedOperationException,
 )
+from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.keyspecs import KeySpec
 from hsmkms.kms.model import Key
 from hsmkms.kms.usecases import rules
@@ -54,9 +55,10 @@ class KeyPair:
 
 
 class PublicKeyCrypto:
-    def __init__(self, access: KeyAccess, crypto: Crypto) -> None:
+    def __init__(self, access: KeyAccess, crypto: Crypto, materials: KeyMaterials) -> None:
         self.access = access
         self.crypto = crypto
+        self.materials = materials
 
     def _key(self, ctx: RequestContext, key_id: str, operation: str,
              algorithm: str) -> tuple[Key, KeySpec, bytes]:
@@ -165,7 +167,7 @@ class PublicKeyCrypto:
         except DryRunOperationException:
             if dry_run:
                 raise
-        private = pkcrypto.generate(spec.name)
+        private = self.materials.take(spec.name)
         key, blob = self.crypto.encrypt(ctx, key_id, private, context, operation=operation)
         return KeyPair(key, pkcrypto.public_key(spec.name, private), private, blob)
 

@@ -92,7 +92,8 @@ class Crypto:
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
         with self._cipher(ctx, key, operation) as cipher:
-            return key, cipher.encrypt(key.key_id, plaintext, context)
+            return key, cipher.encrypt(key.key_id, plaintext, context,
+                                       material_id=key.key_material_id)
 
     @staticmethod
     def _public_encrypt(key: Key, algorithm: str, plaintext: bytes,
@@ -129,6 +130,26 @@ class Crypto:
                 self.access.usable(operation, named)
                 return named, self._private_decrypt(named, blob, context, operation, algorithm,
                                                     dry_run=dry_run)
+        header, key = self._blob_key(ctx, blob, named)
+        if named is None:
+            self.access.admit(ctx, operation, key)
+        else:  # the named key, authorized above
+            self.access.usable(operation, key)
+        check_algorithm(key, algorithm, operation)
+        if header.material_id and header.material_id != key.key_material_id:
+            # A key has one key material until rotation comes (it will look the id up).
+            raise InvalidCiphertextException(None)
+        if dry_run:
+            raise DryRunOperationException(DRY_RUN)
+        with self._cipher(ctx, key, operation) as cipher:
+            try:
+                return key, cipher.decrypt(blob, context)
+            except crypto.CryptoError:
+                raise InvalidCiphertextException(None) from None
+
+    def _blob_key(self, ctx: RequestContext, blob: bytes,
+                  named: Key | None) -> tuple[crypto.BlobHeader, Key]:
+        """The blob's header and the key it names (which must be the ``named`` one)."""
         try:
             header = crypto.parse_header(blob)
         except crypto.CryptoError:
@@ -142,18 +163,7 @@ class Crypto:
                 raise InvalidCiphertextException(None)
             raise NotFoundException(
                 f"Key '{key_arn(ctx.region, ctx.account, header.key_id)}' does not exist")
-        if named is None:
-            self.access.admit(ctx, operation, key)
-        else:  # the named key, authorized above
-            self.access.usable(operation, key)
-        check_algorithm(key, algorithm, operation)
-        if dry_run:
-            raise DryRunOperationException(DRY_RUN)
-        with self._cipher(ctx, key, operation) as cipher:
-            try:
-                return key, cipher.decrypt(blob, context)
-            except crypto.CryptoError:
-                raise InvalidCiphertextException(None) from None
+        return header, key
 
     def dry_run_without_blob(self, ctx: RequestContext, key_id: str | None, operation: str,
                              algorithm: str | None = None) -> Key:
