@@ -130,7 +130,8 @@ def test_raw_signature_verifies_with_openssl_dgst(kms: Any, keys: KeyFactory, tm
     assert (done.returncode, done.stdout.strip()) == (1, "Verification failure")
 
 
-@pytest.mark.parametrize(("spec", "algorithm"), RSA_SIGNING + ECDSA_SIGNING)
+@pytest.mark.parametrize(("spec", "algorithm"),
+                         [c for c in RSA_SIGNING if c[0] == "RSA_2048"] + ECDSA_SIGNING)
 def test_openssl_digest_signed_as_digest_and_verified_both_ways(
         kms: Any, keys: KeyFactory, tmp_path: Path, spec: str, algorithm: str) -> None:
     """``openssl dgst -binary`` hashes; Sign with ``MessageType=DIGEST`` signs that hash and
