@@ -7,7 +7,10 @@ the public key from ``GetPublicKey`` (its DER SubjectPublicKeyInfo, written out 
   signature against it;
 * ciphertexts made by ``openssl pkeyutl -encrypt`` with OAEP (SHA-1 and SHA-256) decrypt through
   KMS ``Decrypt``;
-* the ECDH secret of ``DeriveSharedSecret`` equals ``openssl pkeyutl -derive``'s.
+* the ECDH secret of ``DeriveSharedSecret`` equals ``openssl pkeyutl -derive``'s;
+* ``GenerateDataKeyPair``'s keys form a working openssl key pair;
+* SM2 (China Regions): SM2DSA signatures verify with openssl's SM2 and its ciphertexts decrypt
+  through KMS with SM2PKE.
 
 What AWS documents and these tests rely on (KMS API Reference and Developer Guide, "Asymmetric
 key specs"): RSASSA-PSS uses MGF1 with the signing hash and a salt as long as the hash;
@@ -301,3 +304,57 @@ def test_data_key_pair_is_a_working_openssl_key_pair(kms: Any, keys: KeyFactory,
     opened = kms.decrypt(CiphertextBlob=resp["PrivateKeyCiphertextBlob"],
                          EncryptionContext=context)
     assert (opened["Plaintext"], opened["KeyId"]) == (private, meta["Arn"])
+
+
+#: The SM2 distinguishing ID KMS signs with (Developer Guide, "SM2 key spec (China Regions
+#: only)": the default ID of GB/T 32918, which KMS does not let callers change).
+SM2_ID = "1234567812345678"
+
+
+@pytest.fixture(scope="module")
+def kms_china(module_server: ServerProcess) -> Any:
+    """SM2 keys exist only in the China Regions."""
+    return module_server.client("kms", region="cn-north-1")
+
+
+def test_sm2dsa_signature_verifies_with_openssl(kms_china: Any, tmp_path: Path) -> None:
+    """SM2DSA over a RAW message: e = SM3(Z_A || M), Z_A from the default ID and the public key;
+    openssl (its SM2 support) checks it with that ID, and refuses it with another."""
+    meta = kms_china.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert meta["Arn"].startswith("arn:aws-cn:kms:cn-north-1:")
+    pub = public_pem(kms_china, meta, tmp_path)
+    message = os.urandom(500)
+    (tmp_path / "msg").write_bytes(message)
+    (tmp_path / "sig").write_bytes(sign(kms_china, meta, message, "SM2DSA"))
+    verify = ["pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", "msg",
+              "-sigfile", "sig", "-digest", "sm3", "-pkeyopt"]
+    done = openssl(*verify, f"distid:{SM2_ID}", cwd=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "Signature Verified Successfully"), (
+        done.stderr)
+    done = openssl(*verify, "distid:another-signer-id", cwd=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (1, "Signature Verification Failure")
+
+
+@pytest.fixture(scope="module")
+def sm2_encryption_key(kms_china: Any) -> dict[str, Any]:
+    return dict(kms_china.create_key(KeySpec="SM2", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"])
+
+
+@pytest.mark.parametrize("size", [1, 255, 1024])
+def test_openssl_sm2_ciphertext_decrypts_through_kms(kms_china: Any,
+                                                     sm2_encryption_key: dict[str, Any],
+                                                     tmp_path: Path, size: int) -> None:
+    """openssl's SM2 encryption writes the GM/T 0009 ASN.1 form (x, y, C3, C2) that KMS's SM2PKE
+    ciphertexts have (Developer Guide, SM2 offline operations): KMS Decrypt opens it, up to
+    SM2PKE's largest plaintext, 1024 bytes (API Reference, Encrypt: "SM2PKE: 1024 bytes")."""
+    meta = sm2_encryption_key
+    pub = public_pem(kms_china, meta, tmp_path)
+    plaintext = os.urandom(size)
+    (tmp_path / "pt").write_bytes(plaintext)
+    done = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", pub, "-in", "pt", "-out", "ct",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    resp = kms_china.decrypt(KeyId=meta["KeyId"], CiphertextBlob=(tmp_path / "ct").read_bytes(),
+                             EncryptionAlgorithm="SM2PKE")
+    assert (resp["Plaintext"], resp["KeyId"], resp["EncryptionAlgorithm"]) == (
+        plaintext, meta["Arn"], "SM2PKE")
