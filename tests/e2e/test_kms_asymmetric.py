@@ -6,13 +6,16 @@ call changes nothing."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import gmssl_pyx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from Crypto.Hash import SHA512
 from Crypto.PublicKey import ECC, MLKEM
@@ -202,17 +205,17 @@ def test_usage_then_algorithm_errors(kms: Any, key: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.sign(KeyId=signing["KeyId"], Message=MESSAGE, SigningAlgorithm="ECDSA_SHA_256")
     assert _error(exc) == ("InvalidKeyUsageException",
-                           "Algorithm ECDSA_SHA_256 is incompatible with key spec "
-                           "ECC_NIST_P521.", 400)
+                           ("Algorithm ECDSA_SHA_256 is incompatible with key spec "
+                           "ECC_NIST_P521."), 400)
     mac = key("HMAC_256", "GENERATE_VERIFY_MAC")
     with pytest.raises(ClientError) as exc:  # usage is checked before the algorithm
         kms.sign(KeyId=mac["KeyId"], Message=MESSAGE, SigningAlgorithm="RSASSA_PSS_SHA_256")
-    assert _error(exc) == ("InvalidKeyUsageException", f"{mac['Arn']} key usage is "
-                           "GENERATE_VERIFY_MAC which is not valid for Sign.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{mac['Arn']} key usage is "
+                           "GENERATE_VERIFY_MAC which is not valid for Sign."), 400)
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=signing["KeyId"], Plaintext=b"p")
-    assert _error(exc) == ("InvalidKeyUsageException", f"{signing['Arn']} key usage is "
-                           "SIGN_VERIFY which is not valid for Encrypt.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{signing['Arn']} key usage is "
+                           "SIGN_VERIFY which is not valid for Encrypt."), 400)
 
 
 # -- key states and DryRun ----------------------------------------------------------------------
@@ -298,7 +301,7 @@ def test_rsa_oaep_round_trips_and_limits(kms: Any, key: Any, spec: str, algorith
     assert (back["Plaintext"], back["KeyId"], back["EncryptionAlgorithm"]) == (
         b"x" * limit, meta["Arn"], algorithm)
     assert "KeyMaterialId" not in back
-    h = hashes.SHA1() if algorithm.endswith("_1") else hashes.SHA256()
+    h = hashes.SHA1() if algorithm.endswith("_1") else hashes.SHA256()  # noqa: S303 - AWS OAEP
     offline = _public(kms, meta["KeyId"]).encrypt(
         b"made offline", padding.OAEP(padding.MGF1(h), h, None))
     assert kms.decrypt(KeyId=meta["Arn"], CiphertextBlob=offline,
@@ -306,8 +309,8 @@ def test_rsa_oaep_round_trips_and_limits(kms: Any, key: Any, spec: str, algorith
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x" * (limit + 1),
                     EncryptionAlgorithm=algorithm)
-    assert _error(exc) == ("ValidationException", f"Algorithm {algorithm} and key spec {spec} "
-                           f"cannot encrypt data larger than {limit} bytes.", 400)
+    assert _error(exc) == ("ValidationException", (f"Algorithm {algorithm} and key spec {spec} "
+                           f"cannot encrypt data larger than {limit} bytes."), 400)
 
 
 def test_rsa_decrypt_refusals(kms: Any, key: Any) -> None:
@@ -316,8 +319,8 @@ def test_rsa_decrypt_refusals(kms: Any, key: Any) -> None:
                        EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
     with pytest.raises(ClientError) as exc:  # the algorithm defaults to SYMMETRIC_DEFAULT
         kms.decrypt(KeyId=meta["KeyId"], CiphertextBlob=blob)
-    assert _error(exc) == ("InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is "
-                           "incompatible with key spec RSA_2048.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", ("Algorithm SYMMETRIC_DEFAULT is "
+                           "incompatible with key spec RSA_2048."), 400)
     for wrong in ({"EncryptionAlgorithm": "RSAES_OAEP_SHA_1"}, {}):
         with pytest.raises(ClientError) as exc:
             kms.decrypt(CiphertextBlob=blob, **({"KeyId": meta["KeyId"]} | wrong)
@@ -325,8 +328,8 @@ def test_rsa_decrypt_refusals(kms: Any, key: Any) -> None:
         assert _error(exc) == ("InvalidCiphertextException", "", 400)
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"p")
-    assert _error(exc) == ("InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is "
-                           "incompatible with key spec RSA_2048.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", ("Algorithm SYMMETRIC_DEFAULT is "
+                           "incompatible with key spec RSA_2048."), 400)
 
 
 def test_re_encrypt_between_rsa_and_symmetric(kms: Any, key: Any) -> None:
@@ -368,8 +371,8 @@ def test_encryption_context_is_for_symmetric_keys_only(kms: Any, key: Any) -> No
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"p", EncryptionAlgorithm="RSAES_OAEP_SHA_1",
                     EncryptionContext={"a": "b"})
-    assert _error(exc) == ("ValidationException", "EncryptionContext is not supported with "
-                           "KMS keys of key spec RSA_2048.", 400)
+    assert _error(exc) == ("ValidationException", ("EncryptionContext is not supported with "
+                           "KMS keys of key spec RSA_2048."), 400)
 
 
 # -- data key pairs -----------------------------------------------------------------------------
@@ -423,12 +426,12 @@ def test_data_key_pairs_need_a_symmetric_key(kms: Any, key: Any) -> None:
     signing = key("ECC_NIST_P256", "SIGN_VERIFY")
     with pytest.raises(ClientError) as exc:
         kms.generate_data_key_pair(KeyId=rsa["KeyId"], KeyPairSpec="ECC_NIST_P256")
-    assert _error(exc) == ("InvalidKeyUsageException", f"{rsa['Arn']} key KeySpec is RSA_2048 "
-                           "which is not valid for GenerateDataKeyPair.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{rsa['Arn']} key KeySpec is RSA_2048 "
+                           "which is not valid for GenerateDataKeyPair."), 400)
     with pytest.raises(ClientError) as exc:
         kms.generate_data_key(KeyId=signing["KeyId"], KeySpec="AES_256")
-    assert _error(exc) == ("InvalidKeyUsageException", f"{signing['Arn']} key usage is "
-                           "SIGN_VERIFY which is not valid for GenerateDataKey.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{signing['Arn']} key usage is "
+                           "SIGN_VERIFY which is not valid for GenerateDataKey."), 400)
 
 
 # -- key agreement and encapsulation ------------------------------------------------------------
@@ -463,8 +466,8 @@ def test_derive_shared_secret_refuses_bad_public_keys(kms: Any, key: Any) -> Non
     with pytest.raises(ClientError) as exc:
         kms.derive_shared_secret(KeyId=signing["KeyId"], KeyAgreementAlgorithm="ECDH",
                                  PublicKey=other_curve)
-    assert _error(exc) == ("InvalidKeyUsageException", f"{signing['Arn']} key usage is "
-                           "SIGN_VERIFY which is not valid for DeriveSharedSecret.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{signing['Arn']} key usage is "
+                           "SIGN_VERIFY which is not valid for DeriveSharedSecret."), 400)
 
 
 @pytest.mark.parametrize(("spec", "size"), [("ML_KEM_512", 768), ("ML_KEM_768", 1088),
@@ -511,9 +514,9 @@ def test_get_public_key_of_symmetric_and_hmac_keys(kms: Any, key: Any) -> None:
     for meta in (kms.create_key()["KeyMetadata"], key("HMAC_384", "GENERATE_VERIFY_MAC")):
         with pytest.raises(ClientError) as exc:
             kms.get_public_key(KeyId=meta["KeyId"])
-        assert _error(exc) == ("UnsupportedOperationException", f"{meta['Arn']} is not an "
+        assert _error(exc) == ("UnsupportedOperationException", (f"{meta['Arn']} is not an "
                                "asymmetric KMS key. GetPublicKey works only with asymmetric KMS "
-                               "keys.", 400)
+                               "keys."), 400)
 
 
 def test_prehashed_ecdsa_signature_of_a_digest(kms: Any, key: Any) -> None:
@@ -568,3 +571,97 @@ def test_trail_records_the_request_parameters_without_secrets(module_server: Ser
     create = found["CreateKey"]  # the newest CreateKey: the symmetric key
     assert create["responseElements"]["keyMetadata"]["encryptionAlgorithms"] == [
         "SYMMETRIC_DEFAULT"]
+
+
+# -- durability and wire-level bad inputs -------------------------------------------------------
+
+
+def test_keys_survive_a_restart_with_their_material_sealed(hsmkms_server: ServerProcess
+                                                            ) -> None:
+    kms = hsmkms_server.client("kms")
+    signing = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    mac = kms.create_key(KeySpec="HMAC_512", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    public = kms.get_public_key(KeyId=signing["KeyId"])["PublicKey"]
+    tag = kms.generate_mac(KeyId=mac["KeyId"], Message=b"m", MacAlgorithm="HMAC_SHA_512")["Mac"]
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="ECC_NIST_P256")
+    hsmkms_server.stop()  # flush everything, WAL included
+    on_disk = [p.read_bytes() for p in hsmkms_server.data_dir.rglob("*") if p.is_file()]
+    private = pair["PrivateKeyPlaintext"]
+    for form in (private, base64.b64encode(private), private.hex().encode()):
+        assert not any(form in blob for blob in on_disk)
+    db = sqlite3.connect(hsmkms_server.data_dir / "hsmkms.db")
+    for key_id, length in ((mac["KeyId"], 64), (signing["KeyId"], None)):
+        (body,) = db.execute("SELECT body FROM documents WHERE kind = 'kms.key' AND id = ?",
+                             (key_id,)).fetchone()
+        sealed = base64.b64decode(json.loads(body)["material"])
+        assert sealed[0] == 1  # the sealed format of hsmkms.crypto.RootKey, not DER
+        if length is not None:
+            assert len(sealed) == 1 + 12 + length + 16
+    db.close()
+    hsmkms_server.start()
+    kms = hsmkms_server.client("kms")
+    assert kms.get_public_key(KeyId=signing["KeyId"])["PublicKey"] == public
+    signature = kms.sign(KeyId=signing["KeyId"], Message=MESSAGE,
+                         SigningAlgorithm="ECDSA_SHA_384")["Signature"]
+    serialization.load_der_public_key(public).verify(  # type: ignore[union-attr]
+        signature, MESSAGE, ec.ECDSA(hashes.SHA384()))  # type: ignore[call-arg]
+    assert kms.verify_mac(KeyId=mac["KeyId"], Message=b"m", Mac=tag,
+                          MacAlgorithm="HMAC_SHA_512")["MacValid"] is True
+
+
+@pytest.mark.parametrize(("member", "params", "message"), [
+    ("Value at 'message'", {"Message": b"m" * 4097},
+     "Member must have length less than or equal to 4096"),
+    ("Value at 'message'", {"Message": b""},
+     "Member must have length greater than or equal to 1"),
+    # A blob that is not sensitive is named by its Java class, as AWS does (kms.md 2).
+    ("Value 'java.nio.HeapByteBuffer' at 'signature'", {"Message": b"m", "Signature": b"s" * 6145},
+     "Member must have length less than or equal to 6144"),
+])
+def test_oversized_inputs_are_model_errors(module_server: ServerProcess, key: Any, member: str,
+                                           params: dict[str, Any], message: str) -> None:
+    loose = module_server.client("kms", config=Config(parameter_validation=False))
+    meta = key("ECC_NIST_P256", "SIGN_VERIFY")
+    call = loose.verify if "Signature" in params else loose.sign
+    with pytest.raises(ClientError) as exc:
+        call(KeyId=meta["KeyId"], SigningAlgorithm="ECDSA_SHA_256", **params)
+    assert _error(exc) == ("ValidationException", (f"1 validation error detected: {member} "
+                           f"failed to satisfy constraint: {message}"), 400)
+
+
+#: The MAC of b"m" under each HMAC key of :data:`STATE_CALLS` (made while it is enabled).
+_MACS: dict[str, bytes] = {}
+#: Every new operation, with the key usage it needs and a valid request for a key of it.
+STATE_CALLS: dict[str, tuple[str, str, Callable[[Any, str], Any]]] = {
+    "GenerateMac": ("HMAC_224", "GENERATE_VERIFY_MAC", lambda kms, k: kms.generate_mac(
+        KeyId=k, Message=b"m", MacAlgorithm="HMAC_SHA_224")),
+    "VerifyMac": ("HMAC_224", "GENERATE_VERIFY_MAC", lambda kms, k: kms.verify_mac(
+        KeyId=k, Message=b"m", Mac=_MACS[k], MacAlgorithm="HMAC_SHA_224")),
+    "DeriveSharedSecret": ("ECC_NIST_P256", "KEY_AGREEMENT", lambda kms, k: (
+        kms.derive_shared_secret(KeyId=k, KeyAgreementAlgorithm="ECDH",
+                                 PublicKey=kms.get_public_key(KeyId=k)["PublicKey"]))),
+    "Encapsulate": ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", lambda kms, k: kms.encapsulate(
+        KeyId=k, EncapsulationAlgorithm="ML_KEM")),
+    "Decapsulate": ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", lambda kms, k: kms.decapsulate(
+        KeyId=k, EncapsulationAlgorithm="ML_KEM", SharedSecretCiphertextBlob=b"c" * 1568)),
+    "Encrypt": ("RSA_2048", "ENCRYPT_DECRYPT", lambda kms, k: kms.encrypt(
+        KeyId=k, Plaintext=b"p", EncryptionAlgorithm="RSAES_OAEP_SHA_256")),
+}
+
+
+@pytest.mark.parametrize("operation", list(STATE_CALLS))
+def test_disabled_keys_refuse_every_operation(kms: Any, key: Any, operation: str) -> None:
+    spec, usage, call = STATE_CALLS[operation]
+    meta = key(spec, usage)
+    if usage == "GENERATE_VERIFY_MAC":
+        _MACS[meta["KeyId"]] = kms.generate_mac(KeyId=meta["KeyId"], Message=b"m",
+                                                MacAlgorithm="HMAC_SHA_224")["Mac"]
+    call(kms, meta["KeyId"])  # works while the key is enabled
+    kms.disable_key(KeyId=meta["KeyId"])
+    try:
+        with pytest.raises(ClientError) as exc:
+            call(kms, meta["KeyId"])
+        assert _error(exc) == ("DisabledException", f"{meta['Arn']} is disabled.", 400)
+    finally:
+        kms.enable_key(KeyId=meta["KeyId"])

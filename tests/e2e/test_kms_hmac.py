@@ -91,16 +91,16 @@ def test_mac_needs_an_hmac_key(kms: Any) -> None:
     meta = kms.create_key()["KeyMetadata"]
     with pytest.raises(ClientError) as exc:
         kms.generate_mac(KeyId=meta["KeyId"], Message=b"m", MacAlgorithm="HMAC_SHA_256")
-    assert _error(exc) == ("InvalidKeyUsageException", f"{meta['Arn']} key usage is "
-                           "ENCRYPT_DECRYPT which is not valid for GenerateMac.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{meta['Arn']} key usage is "
+                           "ENCRYPT_DECRYPT which is not valid for GenerateMac."), 400)
 
 
 def test_hmac_keys_do_not_encrypt(kms: Any, keys: dict[str, dict[str, Any]]) -> None:
     meta = keys["HMAC_512"]
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"p")
-    assert _error(exc) == ("InvalidKeyUsageException", f"{meta['Arn']} key usage is "
-                           "GENERATE_VERIFY_MAC which is not valid for Encrypt.", 400)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{meta['Arn']} key usage is "
+                           "GENERATE_VERIFY_MAC which is not valid for Encrypt."), 400)
 
 
 def test_disabled_hmac_key(kms: Any) -> None:

@@ -53,7 +53,7 @@ def _region(spec: str) -> str:
 
 @pytest.fixture(scope="module")
 def clients(module_server: ServerProcess) -> Iterator[dict[str, Any]]:
-    yield {"us-east-1": module_server.client("kms"),
+    return {"us-east-1": module_server.client("kms"),
            CHINA: module_server.client("kms", region=CHINA)}
 
 
@@ -101,8 +101,8 @@ def test_key_usage_is_required_for_every_other_spec(clients: dict[str, Any], spe
     kms = clients[_region(spec)]
     with pytest.raises(ClientError) as exc:
         kms.create_key(KeySpec=spec)
-    assert _error(exc) == ("ValidationException", "You must specify a KeyUsage value for all "
-                           "KMS keys except for symmetric encryption keys.", 400)
+    assert _error(exc) == ("ValidationException", ("You must specify a KeyUsage value for all "
+                           "KMS keys except for symmetric encryption keys."), 400)
 
 
 def test_the_deprecated_spec_member_works_alone_but_not_with_key_spec(
@@ -114,9 +114,9 @@ def test_the_deprecated_spec_member_works_alone_but_not_with_key_spec(
     with pytest.raises(ClientError) as exc:
         kms.create_key(KeySpec="ECC_NIST_P256", CustomerMasterKeySpec="ECC_NIST_P256",
                        KeyUsage="SIGN_VERIFY")
-    assert _error(exc) == ("ValidationException", "You cannot specify KeySpec and "
+    assert _error(exc) == ("ValidationException", ("You cannot specify KeySpec and "
                            "CustomerMasterKeySpec in the same request. CustomerMasterKeySpec "
-                           "is deprecated.", 400)
+                           "is deprecated."), 400)
 
 
 def test_usage_without_spec_means_symmetric(clients: dict[str, Any]) -> None:
@@ -151,5 +151,5 @@ def test_specs_are_offered_in_their_regions_only(clients: dict[str, Any], spec: 
 def test_sm2_key_agreement_is_not_implemented_yet(clients: dict[str, Any]) -> None:
     with pytest.raises(ClientError) as exc:
         clients[CHINA].create_key(KeySpec="SM2", KeyUsage="KEY_AGREEMENT")
-    assert _error(exc) == ("NotImplementedYetException", "hsmkms does not implement SM2 key "
-                           "agreement (ECDH on the SM2 curve) yet.", 400)
+    assert _error(exc) == ("NotImplementedYetException", ("hsmkms does not implement SM2 key "
+                           "agreement (ECDH on the SM2 curve) yet."), 400)
