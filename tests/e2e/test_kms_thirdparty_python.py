@@ -44,7 +44,7 @@ HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512}
 SIGNING = [(f"RSA_{bits}", f"RSASSA_{pad}_SHA_{size}") for bits in (2048,)
            for pad in ("PKCS1_V1_5", "PSS") for size in (256, 384, 512)]
-SIGNING += [("RSA_3072", "RSASSA_PSS_SHA_256"), ("RSA_4096", "RSASSA_PSS_SHA_512"),
+SIGNING += [("RSA_3072", "RSASSA_PSS_SHA_256"), ("RSA_3072", "RSASSA_PKCS1_V1_5_SHA_512"),
             ("ECC_NIST_P256", "ECDSA_SHA_256"), ("ECC_NIST_P384", "ECDSA_SHA_384"),
             ("ECC_NIST_P521", "ECDSA_SHA_512"), ("ECC_SECG_P256K1", "ECDSA_SHA_256")]
 CURVES: dict[str, ec.EllipticCurve] = {
