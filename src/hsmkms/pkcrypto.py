@@ -37,6 +37,7 @@ peer public key that is not a key of the right curve.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass
 from typing import Any
@@ -117,17 +118,24 @@ def _random(n: int) -> bytes:
     return random_bytes(n)
 
 
-def public_key(spec: str, private: bytes) -> bytes:
-    """The DER SubjectPublicKeyInfo of an asymmetric key."""
+def public_key(spec: str, private: bytes, *, keep: bool = True) -> bytes:
+    """The DER SubjectPublicKeyInfo of an asymmetric key (``keep=False``: a data key pair's,
+    whose private key must not stay in the cache of key objects)."""
     if spec == "ML_KEM_512":
         return bytes(MLKEM.import_key(private).public_key().export_key(format="DER"))
     if spec == "SM2":
         return _sm2_spki(_sm2_keys(private)[1])
-    return bytes(_load(private).public_key().public_bytes(_DER, _SPKI))
+    key = _load(private) if keep else _load.__wrapped__(private)
+    return bytes(key.public_key().public_bytes(_DER, _SPKI))
 
 
+@functools.lru_cache(maxsize=512)
 def _load(private: bytes) -> Any:
-    return serialization.load_der_private_key(private, None)
+    """The key object of stored material, cached: parsing (and RSA's key check) costs far more
+    than the operation. hsmkms made the material itself, so the RSA consistency check that
+    guards against malformed imported keys is skipped."""
+    return serialization.load_der_private_key(private, None,
+                                              unsafe_skip_rsa_key_validation=True)
 
 
 # -- signatures -------------------------------------------------------------------------------

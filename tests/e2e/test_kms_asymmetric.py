@@ -270,7 +270,7 @@ def test_dry_run_on_every_operation(kms: Any, key: Any) -> None:
                             DryRun=True),
         lambda: kms.decrypt(KeyId=rsa, CiphertextBlob=b"c" * 256,
                             EncryptionAlgorithm="RSAES_OAEP_SHA_1", DryRun=True),
-        lambda: kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="RSA_4096",
+        lambda: kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="RSA_2048",
                                            DryRun=True),
         lambda: kms.generate_data_key_pair_without_plaintext(
             KeyId=symmetric, KeyPairSpec="ECC_NIST_P256", DryRun=True),

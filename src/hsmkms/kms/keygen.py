@@ -2,23 +2,21 @@
 
 RSA key generation takes tens to hundreds of milliseconds (RSA_4096: about 0.6 s here), far too
 long to hold the app lock, under which every other request waits. ``cryptography`` releases the
-GIL while it generates, so other threads go on meanwhile. Two mechanisms keep the lock free:
+GIL while it generates, so other threads go on meanwhile.
 
-* :meth:`KeyMaterials.prepare` runs in a worker thread *before* the request takes the lock (the
-  server offloads CreateKey and GenerateDataKeyPair* requests, :data:`PREPARED_OPERATIONS`, to a
-  thread): it makes one material of the slow spec the request names and puts it in the pool;
-  the request then takes it under the lock at no cost.
-* After a request took a slow spec's material, a background thread makes one spare, so the next
-  request of that spec finds one ready even if nothing prepared it (e.g. in-process mode).
-
-Material is used once: :meth:`take` pops it (or makes it inline when the pool is empty). Spares
-are kept in memory only, at most :data:`SPARES` per spec, and never written anywhere.
+:meth:`KeyMaterials.prepare` runs in a worker thread *before* the request takes the lock (the
+server offloads CreateKey and GenerateDataKeyPair* requests, :data:`PREPARED_OPERATIONS`, to a
+thread): it makes one material of the slow spec the request names and puts it in the pool; the
+request then takes it under the lock at no cost. Material is used once: :meth:`take` pops it
+(or makes it inline when nothing prepared it, e.g. in-process mode). Prepared material is kept
+in memory only, at most :data:`SPARES` per spec (a request that failed after its preparation
+leaves one for the next), and never written anywhere. No material is made ahead of demand: a
+server that makes no RSA keys spends nothing on them.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -39,16 +37,12 @@ class KeyMaterials:
         self._generate = generate
         self._ready: dict[str, deque[bytes]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._wanted: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
 
     def take(self, spec: str) -> bytes:
         """New private material of ``spec`` (see :mod:`hsmkms.pkcrypto`)."""
         with self._lock:
             ready = self._ready[spec]
             material = ready.popleft() if ready else None
-        if spec in SLOW:
-            self._refill(spec)
         return material if material is not None else self._generate(spec)
 
     def prepare(self, operation: str, body: bytes) -> None:
@@ -70,23 +64,3 @@ class KeyMaterials:
         with self._lock:
             if len(self._ready[spec]) < SPARES:
                 self._ready[spec].append(material)
-
-    def _refill(self, spec: str) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="hsmkms-keygen",
-                                            daemon=True)
-            self._worker.start()
-        self._wanted.put(spec)
-
-    def _work(self) -> None:
-        while True:
-            spec = self._wanted.get()
-            if spec is None:
-                return
-            self._add(spec)
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._wanted.put(None)
-            self._worker.join(timeout=5)
-            self._worker = None

@@ -63,8 +63,8 @@ RSA_ENCRYPTION = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
 class KeySpec:
     name: str
     family: Family
-    #: Usage -> its algorithms, in the order AWS lists them.
-    usages: MappingProxyType[Usage, tuple[str, ...]]
+    #: Usage (a :class:`Usage`) -> its algorithms, in the order AWS lists them.
+    usages: MappingProxyType[str, tuple[str, ...]]
     #: RSA: modulus bits; EC/SM2: field bytes; HMAC: key and MAC bytes; ML-DSA/ML-KEM: level.
     size: int = 0
     #: May GenerateDataKeyPair make pairs of this spec?
@@ -75,7 +75,9 @@ class KeySpec:
     partitions: frozenset[str] = field(default=EVERYWHERE)
 
     def algorithms(self, usage: str) -> tuple[str, ...]:
-        return self.usages.get(Usage(usage), ()) if usage in Usage.__members__ else ()
+        """The usage's algorithms (none: the spec does not allow the usage). A usage is a
+        ``StrEnum``, so the plain string finds it."""
+        return self.usages.get(usage, ())
 
     @property
     def symmetric(self) -> bool:
@@ -86,9 +88,12 @@ class KeySpec:
         return self.family not in (Family.SYMMETRIC, Family.HMAC)
 
 
-def _spec(name: str, family: Family, usages: dict[Usage, tuple[str, ...]], **kw: object
-          ) -> KeySpec:
-    return KeySpec(name, family, MappingProxyType(usages), **kw)  # type: ignore[arg-type]
+def _spec(name: str, family: Family, usages: dict[str, tuple[str, ...]], *, size: int,
+          data_key_pair: bool = False, cloudhsm: bool = False, importable: bool = False,
+          partitions: frozenset[str] = EVERYWHERE) -> KeySpec:
+    return KeySpec(name, family, MappingProxyType(usages), size=size,
+                   data_key_pair=data_key_pair, cloudhsm=cloudhsm, importable=importable,
+                   partitions=partitions)
 
 
 def _rsa(bits: int) -> KeySpec:

@@ -169,5 +169,5 @@ class PublicKeyCrypto:
                 raise
         private = self.materials.take(spec.name)
         key, blob = self.crypto.encrypt(ctx, key_id, private, context, operation=operation)
-        return KeyPair(key, pkcrypto.public_key(spec.name, private), private, blob)
+        return KeyPair(key, pkcrypto.public_key(spec.name, private, keep=False), private, blob)
 
