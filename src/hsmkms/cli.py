@@ -179,6 +179,10 @@ def announce_when_listening(config: Config) -> threading.Thread:
     probe = f"http://{local}:{config.port}/_hsmkms/health"
     text = (f"hsmkms {__version__} listening on http://{host}:{config.port}\n"
             f"data dir {config.data_dir.resolve()}\n")
+    if config.database:
+        from hsmkms.store.databases import redacted  # noqa: PLC0415 - keeps --help light
+
+        text += f"database {redacted(config.database)}\n"
 
     # Straight to the server: an http_proxy in the environment must not carry the probe away.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -208,6 +212,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.root_key is not None:
         sys.stderr.write(ROOT_KEY_WARNING)
+    if args.fresh and config.database:
+        sys.stderr.write("hsmkms: --fresh empties the data dir's SQLite state; with --database, "
+                         "drop and create the PostgreSQL database instead\n")
+        return 2
     if args.fresh:
         refused = wipe_state(config.data_dir)
         if refused is not None:
@@ -218,13 +226,15 @@ def _serve(args: argparse.Namespace) -> int:
     for name in CHATTY_LOGGERS:  # the demo's boto3 clients log request bodies at debug
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
     from hsmkms.server import serve  # noqa: PLC0415 - keeps `hsmkms --help` light
-    from hsmkms.store.base import SecretsUnreadable  # noqa: PLC0415
+    from hsmkms.store.base import StoreRefused  # noqa: PLC0415
+    from hsmkms.store.databases import describe  # noqa: PLC0415
 
     announce_when_listening(config)
     try:
         serve(config, demo=args.demo)
-    except SecretsUnreadable as exc:
-        sys.stderr.write(f"hsmkms: cannot open {config.data_dir}: {exc}\n")
+    except StoreRefused as exc:
+        where = describe(config.database, config.data_dir)
+        sys.stderr.write(f"hsmkms: cannot open {where}: {exc}\n")
         return 1
     return 0
 
