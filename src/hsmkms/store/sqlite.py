@@ -92,8 +92,12 @@ class SqliteDatabase:
         for version, sql in migrations("sqlite"):
             if version in done:
                 continue
-            c.execute("BEGIN IMMEDIATE")
+            c.execute("BEGIN IMMEDIATE")  # another process starting at once waits here ...
             try:
+                if c.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                             (version,)).fetchone():  # ... and finds it applied
+                    c.execute("COMMIT")
+                    continue
                 for statement in statements(sql):
                     c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
