@@ -24,6 +24,7 @@ requests behind them), one holding the node's lock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -33,7 +34,6 @@ from collections.abc import Iterator
 import psycopg
 
 from hsmkms.store.base import Row, StoreRefused
-from hsmkms.store.databases import redacted
 from hsmkms.store.migrate import migrations, statements
 
 #: Advisory lock ids (``pg_advisory_*lock(int, int)``): this constant, and a hash of the schema.
@@ -94,8 +94,7 @@ class PostgresDatabase:
                                    connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as exc:
             raise DatabaseUnreachable(
-                f"cannot connect to PostgreSQL at {redacted(self.url)}: "
-                f"{str(exc).strip()}") from None
+                f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
 
     def _lock_args(self, name: str) -> tuple[str, Params]:
         """The arguments of an advisory lock function for ``name`` in the current schema."""
@@ -106,8 +105,7 @@ class PostgresDatabase:
         args, params = self._lock_args(_MIGRATING)
         with self._lock, c.transaction():
             if c.execute("SELECT current_schema()").fetchone() in (None, (None,)):
-                raise StoreRefused(f"{redacted(self.url)} names no schema that exists "
-                                   "(see search_path)")
+                raise StoreRefused("the connection's search_path names no schema that exists")
             c.execute(f"SELECT pg_advisory_xact_lock({args})", params)
             c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                       "(version BIGINT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
@@ -181,6 +179,11 @@ class PostgresDatabase:
         return table
 
     def close(self) -> None:
+        if self._node is not None and not self._node.closed:
+            # Before closing: the server drops a closed session's locks a moment later, and a
+            # node starting in that moment must not find this one still serving.
+            with contextlib.suppress(psycopg.Error):
+                self._node.execute("SELECT pg_advisory_unlock_all()")
         for conn in (self._conn, self._log_conn, self._node):
             if conn is not None:
                 conn.close()
