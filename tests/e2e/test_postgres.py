@@ -182,3 +182,21 @@ def test_unreachable_or_malformed_databases_are_refused(tmp_path: Path) -> None:
     proc = serve(tmp_path / "d", "--fresh", env={"HSMKMS_DATABASE": "postgresql://x@y/z"})
     assert proc.returncode == 2
     assert "with --database, drop and create the PostgreSQL database instead" in proc.stderr
+
+
+def test_test_servers_and_mocks_never_use_the_database_of_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone who serves hsmkms on PostgreSQL has HSMKMS_DATABASE set; the fresh servers and
+    mocks of their own tests must not connect to that database."""
+    from hsmkms.testing import InProcess  # noqa: PLC0415
+
+    monkeypatch.setenv("HSMKMS_DATABASE", "postgresql://nobody@127.0.0.1:1/production")
+    with InProcess(tmp_path / "inproc") as inproc:
+        assert inproc.client("kms").create_key()["KeyMetadata"]["Enabled"]
+    assert (tmp_path / "inproc" / "hsmkms.db").exists()
+    server = ServerProcess(tmp_path / "served").start()
+    try:
+        assert server.client("kms").list_keys()["Keys"] == []
+    finally:
+        server.stop()
+    assert (tmp_path / "served" / "hsmkms.db").exists()
