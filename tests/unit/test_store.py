@@ -349,3 +349,28 @@ def test_the_wal_shrinks_back_after_a_burst_once_writes_pause(tmp_path: Path) ->
     _db2, again = open_store(tmp_path)
     assert again.repository("thing", Thing).count("") == len(things.values(""))
     _db2.close()
+
+
+def test_a_data_dir_of_an_earlier_release_is_upgraded(tmp_path: Path) -> None:
+    """A SQLite data dir written by an earlier release (migrations 1-3, saved at 3b96092) gets
+    the later migrations at start-up and loads every document, in its creation order."""
+    import shutil  # noqa: PLC0415
+    import sqlite3  # noqa: PLC0415
+
+    shutil.copyfile(Path(__file__).parent / "fixtures" / "legacy_hsm_contents" / "hsmkms.db",
+                    tmp_path / "hsmkms.db")
+    with sqlite3.connect(tmp_path / "hsmkms.db") as conn:
+        before = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        rows = conn.execute("SELECT kind, scope, id, body FROM documents ORDER BY rowid").fetchall()
+    conn.close()
+    assert [v for (v,) in before] == [1, 2, 3]
+    db = SqliteDatabase(tmp_path / "hsmkms.db")
+    try:
+        after = db.execute("SELECT version FROM schema_migrations ORDER BY 1")
+        assert [v for (v,) in after] == [v for v, _ in migrations("sqlite")]
+        kinds = dict.fromkeys(kind for kind, _s, _i, _b in rows)
+        assert len(kinds) > 3
+        for kind in kinds:
+            assert list(db.load(kind)) == [(s, i, b) for k, s, i, b in rows if k == kind]
+    finally:
+        db.close()
