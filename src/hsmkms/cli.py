@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reset", help="set the clock back to real time; scheduled work keeps its due time")
     reset.add_argument("--data-dir", default=None,
                        help="the data dir (env HSMKMS_DATA_DIR, default '.hsmkms')")
+    reset.add_argument("--database", default=None,
+                       help="a PostgreSQL database (libpq URL) instead of a data dir (env "
+                       "HSMKMS_DATABASE when --data-dir is not given)")
     fault = sub.add_parser("fault", help="inject faults AWS has no API for (see docs)")
     fault.add_argument("--endpoint-url", default=None,
                        help="the server (default $AWS_ENDPOINT_URL or http://127.0.0.1:4599)")
@@ -149,6 +152,9 @@ def _clock_reset(args: argparse.Namespace) -> int:
     from hsmkms.clock import _META_KEY, Clock  # noqa: PLC0415 - the clock's own key
     from hsmkms.store.sqlite import SqliteDatabase  # noqa: PLC0415
 
+    url = args.database or ("" if args.data_dir else os.environ.get(SETTINGS["database"][0]))
+    if url:
+        return _clock_reset_database(url)
     var, default, _help = SETTINGS["data_dir"]
     data_dir = Path(args.data_dir or os.environ.get(var) or default)
     db_path = data_dir / "hsmkms.db"
@@ -167,6 +173,31 @@ def _clock_reset(args: argparse.Namespace) -> int:
     finally:
         db.close()
     sys.stdout.write(f"hsmkms clock reset: the clock of {data_dir} is real time again "
+                     f"(it was {offset:.0f} seconds ahead)\n")
+    return 0
+
+
+def _clock_reset_database(url: str) -> int:
+    """``hsmkms clock reset --database URL``: the same, refused while a node serves it."""
+    from hsmkms.clock import _META_KEY, Clock  # noqa: PLC0415 - the clock's own key
+    from hsmkms.store.base import StoreRefused  # noqa: PLC0415
+    from hsmkms.store.databases import open_database, redacted  # noqa: PLC0415
+
+    try:
+        db = open_database(url, Path())
+    except StoreRefused as exc:
+        sys.stderr.write(f"hsmkms clock reset: cannot open {redacted(url)}: {exc}\n")
+        return 1
+    try:
+        if not db.join():
+            sys.stderr.write(f"hsmkms clock reset: {redacted(url)} is in use by a running "
+                             "hsmkms; stop every node first\n")
+            return 1
+        offset = Clock(db).offset
+        db.set_meta(_META_KEY, repr(0.0))
+    finally:
+        db.close()
+    sys.stdout.write(f"hsmkms clock reset: the clock of {redacted(url)} is real time again "
                      f"(it was {offset:.0f} seconds ahead)\n")
     return 0
 

@@ -200,3 +200,26 @@ def test_test_servers_and_mocks_never_use_the_database_of_the_environment(
     finally:
         server.stop()
     assert (tmp_path / "served" / "hsmkms.db").exists()
+
+
+def test_clock_reset_on_the_database(server: ServerProcess, database: str) -> None:
+    def reset() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hsmkms", "clock", "reset"], capture_output=True, text=True,
+            timeout=60, check=False, env={**os.environ, "HSMKMS_DATABASE": database})
+
+    server.advance(1000)
+    offset = server.admin("GET", "clock")["offset"]
+    busy = reset()
+    assert (busy.returncode, busy.stderr) == (
+        1, (f"hsmkms clock reset: {database} is in use by a running hsmkms; stop every node "
+            "first\n"))
+    server.stop()
+    try:
+        done = reset()
+        assert (done.returncode, done.stdout) == (
+            0, (f"hsmkms clock reset: the clock of {database} is real time again (it was "
+                f"{offset:.0f} seconds ahead)\n"))
+    finally:
+        server.start()
+    assert server.admin("GET", "clock")["offset"] == 0.0
