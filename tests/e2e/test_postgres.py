@@ -223,3 +223,28 @@ def test_clock_reset_on_the_database(server: ServerProcess, database: str) -> No
     finally:
         server.start()
     assert server.admin("GET", "clock")["offset"] == 0.0
+
+
+def test_the_node_goes_on_after_its_sessions_were_ended(server: ServerProcess,
+                                                        database: str) -> None:
+    """PostgreSQL ends the node's sessions (an administrator, a failover): the next requests
+    make new connections; nothing acknowledged is lost, nothing fails."""
+    kms, trail = server.client("kms"), server.client("cloudtrail")
+    before = kms.create_key(Description="before")["KeyMetadata"]["KeyId"]
+    ended = query(database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid NOT IN "
+                  "(SELECT pid FROM pg_locks WHERE locktype = 'advisory')")
+    assert ended == [(True,), (True,)]  # the request path's and the trail writer's
+    after = kms.create_key(Description="after")["KeyMetadata"]["KeyId"]
+    kms.tag_resource(KeyId=before, Tags=[{"TagKey": "still", "TagValue": "here"}])
+    arn = kms.describe_key(KeyId=before)["KeyMetadata"]["Arn"]
+    server.restart()  # graceful: the trail's last events are written too
+    assert kms.list_resource_tags(KeyId=before)["Tags"] == [{"TagKey": "still",
+                                                             "TagValue": "here"}]
+    assert kms.describe_key(KeyId=after)["KeyMetadata"]["Description"] == "after"
+
+    def names() -> list[str]:
+        return [e["EventName"] for e in trail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": arn}])["Events"]]
+
+    assert names()[-3:] == ["DescribeKey", "TagResource", "CreateKey"]

@@ -105,3 +105,30 @@ def test_event_log_lookups(db: Database) -> None:
     assert (row.time, row.username, row.resources) == \
         (1002, None, [["AWS::KMS::Key", "k1"], ["AWS::KMS::Alias", "alias/a"]])
     assert EventLog(db).prepare([EVENTS[0]]).events[0][0] == 6  # numbering goes on after reopen
+
+
+def test_postgresql_connections_are_made_again_after_they_broke(postgres_schema: str) -> None:
+    """The server ended the node's sessions (a restart, say): reads, whole-document writes and
+    batches of the trail are tried again on a new connection; a batch that did commit is refused
+    whole the second time (its primary key), so nothing is written twice."""
+    import psycopg  # noqa: PLC0415
+
+    db = PostgresDatabase(postgres_schema)
+    try:
+        db.write([("thing", "s", "a", "{}")], [])
+        pids = [db.execute("SELECT pg_backend_pid()")[0][0],
+                db._log.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone(),  # noqa: SLF001
+                            idempotent=True)[0]]  # type: ignore[index]
+        with psycopg.connect(postgres_schema, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        db.write([("thing", "s", "b", "{}")], [("thing", "s", "a")])
+        assert db.execute("SELECT id FROM documents") == [("b",)]
+        db.executemany(("INSERT INTO meta (key, value) VALUES (?, ?)", [("k", "v")]))
+        assert db.get_meta("k") == "v"
+        with pytest.raises(psycopg.errors.UniqueViolation):  # what a retry of a commit meets
+            db.executemany(("INSERT INTO meta (key, value) VALUES (?, ?)", [("k2", "x"),
+                                                                             ("k", "w")]))
+        assert (db.get_meta("k"), db.get_meta("k2")) == ("v", None)
+    finally:
+        db.close()

@@ -29,7 +29,8 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import psycopg
 
@@ -49,6 +50,7 @@ _UPSERT = ("INSERT INTO documents (kind, scope, id, body) VALUES (%s, %s, %s, %s
 _DELETE = "DELETE FROM documents WHERE kind = %s AND scope = %s AND id = %s"
 
 Params = tuple[object, ...]
+T = TypeVar("T")
 
 
 class DatabaseUnreachable(StoreRefused):
@@ -81,32 +83,63 @@ def schema_sql(sql: str) -> str:
     return _TYPE_NAMES.sub(lambda m: _TYPES[m.group(1)], sql)
 
 
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def connect(url: str) -> Conn:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.Error as exc:
+        raise DatabaseUnreachable(
+            f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
+
+
+class _Link:
+    """One connection, used by one caller at a time, made again once it broke (the server
+    restarted, say). What was running when it broke fails, except work that may safely run
+    twice (``idempotent``: reads, and writes of whole documents), tried once more on a new
+    connection."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn = connect(url)
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[Conn], T], *, idempotent: bool) -> T:
+        with self._lock:
+            if self._conn.broken or self._conn.closed:
+                self._conn = connect(self._url)
+            try:
+                return work(self._conn)
+            except psycopg.OperationalError:
+                if not idempotent or not self._conn.broken:
+                    raise
+            self._conn = connect(self._url)
+            return work(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
 class PostgresDatabase:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._conn = self._connect()
-        self._lock = threading.Lock()
-        self._log_conn = self._connect()
-        self._log_lock = threading.Lock()
-        self._node: psycopg.Connection[tuple[object, ...]] | None = None
-        self._migrate()
+        #: Requests; the trail's writer thread (its batches don't wait behind requests, nor
+        #: requests behind them); the node's lock, held as long as the node runs.
+        self._main = _Link(url)
+        self._log = _Link(url)
+        self._node: Conn | None = None
+        self._main.run(self._migrate, idempotent=False)
 
-    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        try:
-            return psycopg.connect(self.url, autocommit=True,
-                                   connect_timeout=CONNECT_TIMEOUT_SECONDS)
-        except psycopg.Error as exc:
-            raise DatabaseUnreachable(
-                f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
-
-    def _lock_args(self, name: str) -> tuple[str, Params]:
+    @staticmethod
+    def _lock_args(name: str) -> tuple[str, Params]:
         """The arguments of an advisory lock function for ``name`` in the current schema."""
         return ("%s, hashtext(current_schema() || %s)", (_LOCK_CLASS, "/" + name))
 
-    def _migrate(self) -> None:
-        c = self._conn
+    def _migrate(self, c: Conn) -> None:
         args, params = self._lock_args(_MIGRATING)
-        with self._lock, c.transaction():
+        with c.transaction():
             if c.execute("SELECT current_schema()").fetchone() in (None, (None,)):
                 raise StoreRefused("the connection's search_path names no schema that exists")
             c.execute(f"SELECT pg_advisory_xact_lock({args})", params)
@@ -121,65 +154,77 @@ class PostgresDatabase:
                 c.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (version, time.time()))
 
     def load(self, kind: str) -> Iterator[tuple[str, str, str]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT scope, id, body FROM documents WHERE kind = %s ORDER BY created",
-                (kind,)).fetchall()
+        rows = self._main.run(lambda c: c.execute(
+            "SELECT scope, id, body FROM documents WHERE kind = %s ORDER BY created",
+            (kind,)).fetchall(), idempotent=True)
         for scope, ident, body in rows:
             yield str(scope), str(ident), str(body)
 
     def write(self, puts: list[Row], deletes: list[tuple[str, str, str]]) -> None:
-        with self._lock:
+        def work(c: Conn) -> None:
             if len(puts) + len(deletes) == 1:
                 # One statement is a transaction of its own: no BEGIN and COMMIT to send (most
                 # requests change one document; this halves the driver's CPU for them).
-                self._conn.execute(*((_UPSERT, puts[0]) if puts else (_DELETE, deletes[0])))
+                c.execute(*((_UPSERT, puts[0]) if puts else (_DELETE, deletes[0])))
                 return
-            with self._conn.transaction(), self._conn.cursor() as cur:
+            with c.transaction(), c.cursor() as cur:
                 if puts:
                     cur.executemany(_UPSERT, puts)
                 if deletes:
                     cur.executemany(_DELETE, deletes)
 
+        # Whole documents put or deleted: done twice, the outcome is the same.
+        self._main.run(work, idempotent=True)
+
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        row = self._main.run(lambda c: c.execute(
+            "SELECT value FROM meta WHERE key = %s", (key,)).fetchone(), idempotent=True)
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO meta (key, value) VALUES (%s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        self._main.run(lambda c: c.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)),
+            idempotent=True)
 
     def init_meta(self, key: str, value: str) -> str:
-        with self._lock:
-            self._conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
-                               "ON CONFLICT (key) DO NOTHING", (key, value))
-            row = self._conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
-        assert row is not None  # just written, and never deleted
-        return str(row[0])
+        def work(c: Conn) -> str:
+            c.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
+                      "ON CONFLICT (key) DO NOTHING", (key, value))
+            row = c.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+            assert row is not None  # just written, and never deleted
+            return str(row[0])
+
+        return self._main.run(work, idempotent=True)
 
     def join(self) -> bool:
         if self._node is None:
-            self._node = self._connect()
+            self._node = connect(self.url)
         args, params = self._lock_args(_SERVING)
-        row = self._node.execute(f"SELECT pg_try_advisory_lock({args})",
-                                 params).fetchone()
+        row = self._node.execute(f"SELECT pg_try_advisory_lock({args})", params).fetchone()
         return bool(row is not None and row[0])
 
     def execute(self, sql: str, params: Params = ()) -> list[tuple[object, ...]]:
         """Raw access for append-only logs with their own tables (the trail); ``?``
         placeholders."""
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(placeholders(sql), params)
-            return cur.fetchall() if cur.description is not None else []
+        def work(c: Conn) -> list[tuple[object, ...]]:
+            with c.cursor() as cur:
+                cur.execute(placeholders(sql), params)
+                return cur.fetchall() if cur.description is not None else []
+
+        return self._main.run(work, idempotent=sql.lstrip()[:6].upper() == "SELECT")
 
     def executemany(self, *batches: tuple[str, list[tuple[object, ...]]]) -> None:
-        with self._log_lock, self._log_conn.transaction(), self._log_conn.cursor() as cur:
-            for sql, rows in batches:
-                if rows:
-                    cur.executemany(placeholders(sql), rows)
+        def work(c: Conn) -> None:
+            with c.transaction(), c.cursor() as cur:
+                for sql, rows in batches:
+                    if rows:
+                        cur.executemany(placeholders(sql), rows)
+
+        # Tried again on a new connection too: a batch whose COMMIT did reach the server before
+        # the connection broke is refused whole the second time by a primary key (the trail's
+        # events have one), so nothing is written twice, and a batch that did not is not lost.
+        self._log.run(work, idempotent=True)
 
     def indexed(self, table: str, index: str) -> str:  # noqa: ARG002 - no hints here
         return table
@@ -190,6 +235,6 @@ class PostgresDatabase:
             # node starting in that moment must not find this one still serving.
             with contextlib.suppress(psycopg.Error):
                 self._node.execute("SELECT pg_advisory_unlock_all()")
-        for conn in (self._conn, self._log_conn, self._node):
-            if conn is not None:
-                conn.close()
+            self._node.close()
+        self._main.close()
+        self._log.close()
