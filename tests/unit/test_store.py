@@ -319,6 +319,7 @@ def test_raw_sql_placeholders(backend: Backend) -> None:
     rows = db.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?) OR value LIKE '%?' "
                       "ORDER BY key", ("a", "b", "zz"))
     assert rows == [("a", "1"), ("b", "2"), ("c", "50%?")]
+    assert db.execute("SELECT key FROM meta WHERE value LIKE '50%'") == [("c",)]
     assert db.execute("DELETE FROM meta WHERE key = ?", ("c",)) == []
 
 

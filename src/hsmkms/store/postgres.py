@@ -19,7 +19,8 @@ deployments, one schema each, and every lock is taken per schema.
 Every commit is durable once it returns (PostgreSQL's default ``synchronous_commit``).
 Connections are used one statement or transaction at a time, under a lock each: one for the
 request path, one for the trail's writer thread (its batches don't wait behind requests, nor
-requests behind them), one holding the node's lock.
+requests behind them), one holding the node's lock. A connection that broke is made again, and
+what can safely run twice is tried once more on the new one (:class:`_Link`).
 """
 
 from __future__ import annotations
