@@ -23,16 +23,18 @@ Libraries, chosen per primitive (no hand-written primitive anywhere):
   its test suite; pure Python, about 20 ms for a key pair and a round trip, which is fine for
   the one parameter set pyca lacks. ``tests/unit/test_pkcrypto.py`` checks that kyber-py and
   pycryptodome derive the same keys from a seed.
-* ``gmssl_pyx`` (>= 2.1): SM2 signatures (GM/T 0003.2 with the default distinguishing ID
-  ``1234567812345678``, as KMS uses) and SM2 public-key encryption (DER ``C1C3C2``, the format
-  KMS returns), a binding of the GmSSL C library (Peking University's reference implementation of
-  the Chinese standards, maintained; wheels through 2026). Rejected: ``gmssl`` (pure Python,
-  draws its ECDSA nonces from :mod:`random` and skips the C3 check on decryption) and
-  ``tongsuopy`` (no SM2 encryption, last release 2023). GmSSL encrypts at most 255 bytes with SM2,
-  where KMS allows 1024 (docs/compatibility.md), and offers no SM2 key agreement.
+* ``gmssl_pyx`` (>= 2.1): SM2 key generation and signatures (GM/T 0003.2 with the default
+  distinguishing ID ``1234567812345678``, as KMS uses), a binding of the GmSSL C library (Peking
+  University's reference implementation of the Chinese standards, maintained; wheels through
+  2026). Rejected: ``gmssl`` (pure Python, draws its ECDSA nonces from :mod:`random` and skips
+  the C3 check on decryption) and ``tongsuopy`` (no SM2 encryption, last release 2023).
+* OpenSSL 3's libcrypto (:mod:`hsmkms.sm2`, through ctypes): SM2 public-key encryption (DER
+  ``C1C3C2``, the format KMS returns) and ECDH on the SM2 curve. GmSSL encrypts at most 255 bytes
+  with SM2, where KMS allows 1024, and has no key agreement; libcrypto has neither limit.
 
 Errors: :class:`CryptoError` for a ciphertext that does not decrypt, :class:`BadPublicKey` for a
-peer public key that is not a key of the right curve.
+peer public key that is not a key of the right curve; :class:`hsmkms.sm2.Unavailable` at SM2
+encryption or key agreement on a machine without OpenSSL 3's libcrypto.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
 from kyber_py.ml_kem import ML_KEM_512
 
+from hsmkms import sm2
 from hsmkms.crypto import CryptoError
 
 _DER = serialization.Encoding.DER
@@ -229,16 +232,16 @@ def _oaep(algorithm: str) -> padding.OAEP:
 def encrypt(spec: str, private: bytes, algorithm: str, plaintext: bytes) -> bytes:
     """RSAES-OAEP (empty label, MGF1 with the same hash) or SM2PKE (DER C1C3C2)."""
     if spec == "SM2":
-        return bytes(gmssl_pyx.sm2_encrypt(_sm2_keys(private)[1], plaintext))
+        return sm2.encrypt(_sm2_spki(_sm2_keys(private)[1]), plaintext)
     return bytes(_load(private).public_key().encrypt(plaintext, _oaep(algorithm)))
 
 
 def decrypt(spec: str, private: bytes, algorithm: str, ciphertext: bytes) -> bytes:
     try:
         if spec == "SM2":
-            return bytes(gmssl_pyx.sm2_decrypt(_sm2_keys(private)[0], ciphertext))
+            return sm2.decrypt(private, ciphertext)  # sm2.Sm2Error is a ValueError
         return bytes(_load(private).decrypt(ciphertext, _oaep(algorithm)))
-    except (ValueError, gmssl_pyx.GmsslInnerError) as exc:
+    except ValueError as exc:
         raise CryptoError("the ciphertext does not decrypt") from exc
 
 
@@ -247,6 +250,11 @@ def decrypt(spec: str, private: bytes, algorithm: str, ciphertext: bytes) -> byt
 
 def derive_shared_secret(spec: str, private: bytes, peer_spki: bytes) -> bytes:
     """ECDH: the x-coordinate of the shared point, field-size bytes (SEC 1, as pyca returns)."""
+    if spec == "SM2":
+        try:
+            return sm2.derive(_sm2_keys(private)[0], peer_spki)
+        except sm2.Sm2Error as exc:
+            raise BadPublicKey(str(exc)) from None
     try:
         peer = serialization.load_der_public_key(peer_spki)
     except (ValueError, UnsupportedAlgorithm) as exc:

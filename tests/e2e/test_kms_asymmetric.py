@@ -366,6 +366,47 @@ def test_sm2pke_in_china(china: Any, key: Any) -> None:
     assert _error(exc) == ("InvalidCiphertextException", "", 400)
 
 
+@pytest.mark.parametrize("size", [1, 255, 256, 1024])
+def test_sm2pke_round_trips_up_to_1024_bytes(china: Any, key: Any, size: int) -> None:
+    """SM2PKE takes up to 1024 bytes (API Reference, Encrypt); the ciphertext is the DER
+    SEQUENCE {x1, y1, C3, C2} (C2 as long as the plaintext), which GmSSL (another SM2
+    implementation) opens too up to its own 255-byte limit."""
+    meta = key("SM2", "ENCRYPT_DECRYPT")
+    plaintext = bytes(range(256)) * (size // 256) + b"s" * (size % 256)
+    out = china.encrypt(KeyId=meta["KeyId"], Plaintext=plaintext, EncryptionAlgorithm="SM2PKE")
+    assert (out["KeyId"], out["EncryptionAlgorithm"]) == (meta["Arn"], "SM2PKE")
+    blob = out["CiphertextBlob"]
+    assert blob[-size:] != plaintext
+    assert blob[-size - 2 - (size > 127) - (size > 255):-size] == (
+        b"\x04" + (b"\x82" + size.to_bytes(2, "big") if size > 255 else
+                   (b"\x81" if size > 127 else b"") + bytes([size])))
+    back = china.decrypt(KeyId=meta["KeyId"], CiphertextBlob=blob, EncryptionAlgorithm="SM2PKE")
+    assert (back["Plaintext"], back["KeyId"], back["EncryptionAlgorithm"]) == (
+        plaintext, meta["Arn"], "SM2PKE")
+    if size <= 255:
+        public = china.get_public_key(KeyId=meta["KeyId"])["PublicKey"]
+        offline = gmssl_pyx.sm2_encrypt(public[-64:], plaintext)
+        assert china.decrypt(KeyId=meta["KeyId"], CiphertextBlob=offline,
+                             EncryptionAlgorithm="SM2PKE")["Plaintext"] == plaintext
+
+
+def test_sm2pke_refuses_1025_bytes_and_changes_nothing(china: Any, key: Any) -> None:
+    meta = key("SM2", "ENCRYPT_DECRYPT")
+    with pytest.raises(ClientError) as exc:
+        china.encrypt(KeyId=meta["KeyId"], Plaintext=b"x" * 1025, EncryptionAlgorithm="SM2PKE")
+    assert _error(exc) == ("ValidationException", ("Algorithm SM2PKE and key spec SM2 cannot "
+                           "encrypt data larger than 1024 bytes."), 400)
+    symmetric = china.create_key()["KeyMetadata"]
+    blob = china.encrypt(KeyId=symmetric["KeyId"], Plaintext=b"x" * 1025)["CiphertextBlob"]
+    with pytest.raises(ClientError) as exc:
+        china.re_encrypt(CiphertextBlob=blob, DestinationKeyId=meta["KeyId"],
+                         DestinationEncryptionAlgorithm="SM2PKE")
+    assert _error(exc) == ("ValidationException", ("Algorithm SM2PKE and key spec SM2 cannot "
+                           "encrypt data larger than 1024 bytes."), 400)
+    described = china.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]
+    assert (described["KeyState"], described["EncryptionAlgorithms"]) == ("Enabled", ["SM2PKE"])
+
+
 def test_encryption_context_is_for_symmetric_keys_only(kms: Any, key: Any) -> None:
     meta = key("RSA_2048", "ENCRYPT_DECRYPT")
     with pytest.raises(ClientError) as exc:
@@ -466,6 +507,53 @@ def test_derive_shared_secret_refuses_bad_public_keys(kms: Any, key: Any) -> Non
     with pytest.raises(ClientError) as exc:
         kms.derive_shared_secret(KeyId=signing["KeyId"], KeyAgreementAlgorithm="ECDH",
                                  PublicKey=other_curve)
+    assert _error(exc) == ("InvalidKeyUsageException", (f"{signing['Arn']} key usage is "
+                           "SIGN_VERIFY which is not valid for DeriveSharedSecret."), 400)
+
+
+def test_sm2_derive_shared_secret_agrees_between_two_keys(china: Any, key: Any) -> None:
+    """ECDH on the SM2 curve (DeriveSharedSecret doc: KEY_AGREEMENT keys of ECC_NIST_* or SM2):
+    each of two keys with the other's public key gets the same 32-byte secret."""
+    ours = key("SM2", "KEY_AGREEMENT")
+    theirs = china.create_key(KeySpec="SM2", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    assert (ours["KeyAgreementAlgorithms"], ours["Arn"][:11]) == (["ECDH"], "arn:aws-cn:")
+    public = {m["KeyId"]: china.get_public_key(KeyId=m["KeyId"]) for m in (ours, theirs)}
+    assert public[ours["KeyId"]]["KeyAgreementAlgorithms"] == ["ECDH"]
+    one = china.derive_shared_secret(KeyId=ours["KeyId"], KeyAgreementAlgorithm="ECDH",
+                                     PublicKey=public[theirs["KeyId"]]["PublicKey"])
+    two = china.derive_shared_secret(KeyId=theirs["Arn"], KeyAgreementAlgorithm="ECDH",
+                                     PublicKey=public[ours["KeyId"]]["PublicKey"])
+    assert len(one["SharedSecret"]) == 32
+    assert one["SharedSecret"] == two["SharedSecret"]
+    assert (one["KeyId"], one["KeyAgreementAlgorithm"], one["KeyOrigin"]) == (
+        ours["Arn"], "ECDH", "AWS_KMS")
+    assert two["KeyId"] == theirs["Arn"]
+
+
+def test_sm2_derive_shared_secret_refuses_bad_public_keys(kms: Any, china: Any,
+                                                          key: Any) -> None:
+    meta = key("SM2", "KEY_AGREEMENT")
+    good = china.get_public_key(KeyId=meta["KeyId"])["PublicKey"]
+    p256 = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    off_curve = good[:-1] + bytes([good[-1] ^ 1])
+    for bad in (b"not a key", p256, good[:-1], good + b"\0", off_curve):
+        with pytest.raises(ClientError) as exc:
+            china.derive_shared_secret(KeyId=meta["KeyId"], KeyAgreementAlgorithm="ECDH",
+                                       PublicKey=bad)
+        assert _error(exc) == ("ValidationException", "", 400)
+    with pytest.raises(ClientError) as exc:  # an SM2 point is no P-256 point either
+        kms.derive_shared_secret(KeyId=key("ECC_NIST_P256", "KEY_AGREEMENT")["KeyId"],
+                                 KeyAgreementAlgorithm="ECDH", PublicKey=good)
+    assert _error(exc) == ("ValidationException", "", 400)
+    with pytest.raises(ClientError) as exc:
+        china.derive_shared_secret(KeyId=meta["KeyId"], KeyAgreementAlgorithm="ECDH",
+                                   PublicKey=good, DryRun=True)
+    assert _error(exc) == ("DryRunOperationException", DRY_RUN, 400)
+    signing = key("SM2", "SIGN_VERIFY")
+    with pytest.raises(ClientError) as exc:
+        china.derive_shared_secret(KeyId=signing["KeyId"], KeyAgreementAlgorithm="ECDH",
+                                   PublicKey=good)
     assert _error(exc) == ("InvalidKeyUsageException", (f"{signing['Arn']} key usage is "
                            "SIGN_VERIFY which is not valid for DeriveSharedSecret."), 400)
 

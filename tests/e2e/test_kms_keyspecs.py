@@ -38,13 +38,11 @@ VALID: dict[str, dict[str, list[str]]] = {
     "ECC_NIST_EDWARDS25519": {"SIGN_VERIFY": ["ED25519_SHA_512", "ED25519_PH_SHA_512"]},
     **{f"ML_DSA_{n}": {"SIGN_VERIFY": ["ML_DSA_SHAKE_256"]} for n in (44, 65, 87)},
     **{f"ML_KEM_{n}": {"ENCAPSULATE_DECAPSULATE": ["ML_KEM"]} for n in (512, 768, 1024)},
-    "SM2": {"ENCRYPT_DECRYPT": ["SM2PKE"], "SIGN_VERIFY": ["SM2DSA"]},
+    "SM2": {"ENCRYPT_DECRYPT": ["SM2PKE"], "SIGN_VERIFY": ["SM2DSA"], "KEY_AGREEMENT": ["ECDH"]},
 }
 #: SM2 exists in the China Regions only.
 CHINA = "cn-north-1"
-#: SM2 with KEY_AGREEMENT is valid on AWS but not implemented here (its own test below).
-CELLS = [(spec, usage) for spec in VALID for usage in USAGES
-         if (spec, usage) != ("SM2", "KEY_AGREEMENT")]
+CELLS = [(spec, usage) for spec in VALID for usage in USAGES]
 
 
 def _region(spec: str) -> str:
@@ -147,9 +145,3 @@ def test_specs_are_offered_in_their_regions_only(clients: dict[str, Any], spec: 
                            f"KeySpec {spec} is not available in the Region {region}.", 400)
     assert _count(kms) == before
 
-
-def test_sm2_key_agreement_is_not_implemented_yet(clients: dict[str, Any]) -> None:
-    with pytest.raises(ClientError) as exc:
-        clients[CHINA].create_key(KeySpec="SM2", KeyUsage="KEY_AGREEMENT")
-    assert _error(exc) == ("NotImplementedYetException", ("hsmkms does not implement SM2 key "
-                           "agreement (ECDH on the SM2 curve) yet."), 400)

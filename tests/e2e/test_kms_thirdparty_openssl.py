@@ -10,7 +10,9 @@ the public key from ``GetPublicKey`` (its DER SubjectPublicKeyInfo, written out 
 * the ECDH secret of ``DeriveSharedSecret`` equals ``openssl pkeyutl -derive``'s;
 * ``GenerateDataKeyPair``'s keys form a working openssl key pair;
 * SM2 (China Regions): SM2DSA signatures verify with openssl's SM2 and its ciphertexts decrypt
-  through KMS with SM2PKE.
+  through KMS with SM2PKE; the SM2-curve ECDH secret of ``DeriveSharedSecret`` equals the one
+  python-ecdsa computes from keys openssl made and wrote (openssl 3.0's ``pkeyutl -derive``
+  refuses keys on the SM2 curve: "operation not supported for this keytype").
 
 What AWS documents and these tests rely on (KMS API Reference and Developer Guide, "Asymmetric
 key specs"): RSASSA-PSS uses MGF1 with the signing hash and a salt as long as the hash;
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ecdsa
 import pytest
 from botocore.exceptions import ClientError
 
@@ -340,7 +343,7 @@ def sm2_encryption_key(kms_china: Any) -> dict[str, Any]:
     return dict(kms_china.create_key(KeySpec="SM2", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"])
 
 
-@pytest.mark.parametrize("size", [1, 255, 1024])
+@pytest.mark.parametrize("size", [1, 255, 256, 1024])
 def test_openssl_sm2_ciphertext_decrypts_through_kms(kms_china: Any,
                                                      sm2_encryption_key: dict[str, Any],
                                                      tmp_path: Path, size: int) -> None:
@@ -358,3 +361,30 @@ def test_openssl_sm2_ciphertext_decrypts_through_kms(kms_china: Any,
                              EncryptionAlgorithm="SM2PKE")
     assert (resp["Plaintext"], resp["KeyId"], resp["EncryptionAlgorithm"]) == (
         plaintext, meta["Arn"], "SM2PKE")
+
+
+def test_sm2_derive_shared_secret_equals_the_peers_ecdh(kms_china: Any, tmp_path: Path) -> None:
+    """DeriveSharedSecret on an SM2 key returns the raw ECDH secret, the x-coordinate of the
+    shared point (32 bytes), like the NIST curves (API Reference, DeriveSharedSecret). The peer
+    is made by openssl, and openssl writes both keys with explicit curve parameters; python-ecdsa
+    (pure Python, no code shared with libcrypto) reads them and does the peer's side."""
+    meta = kms_china.create_key(KeySpec="SM2", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    kms_public = public_pem(kms_china, meta, tmp_path)
+    for cmd in (["genpkey", "-algorithm", "SM2", "-out", "peer.pem"],
+                ["pkey", "-in", "peer.pem", "-pubout", "-outform", "DER", "-out", "peer.der"],
+                ["ec", "-in", "peer.pem", "-param_enc", "explicit", "-outform", "DER",
+                 "-out", "peer-explicit.der"],
+                ["ec", "-pubin", "-in", kms_public, "-param_enc", "explicit", "-outform", "DER",
+                 "-out", "kms-explicit.der"]):
+        done = openssl(*cmd, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    resp = kms_china.derive_shared_secret(KeyId=meta["KeyId"], KeyAgreementAlgorithm="ECDH",
+                                          PublicKey=(tmp_path / "peer.der").read_bytes())
+    assert (resp["KeyId"], resp["KeyAgreementAlgorithm"], resp["KeyOrigin"]) == (
+        meta["Arn"], "ECDH", "AWS_KMS")
+    peer = ecdsa.ECDH()
+    peer.load_private_key_der((tmp_path / "peer-explicit.der").read_bytes())
+    peer.load_received_public_key_der((tmp_path / "kms-explicit.der").read_bytes())
+    assert peer.private_key.curve.baselen == 32  # the SM2 curve's, read from openssl's output
+    assert len(resp["SharedSecret"]) == 32
+    assert resp["SharedSecret"] == peer.generate_sharedsecret_bytes()

@@ -1,15 +1,20 @@
-"""hsmkms.pkcrypto: known answers where a standard gives them (RFC 8032 Ed25519ph), agreement
-between the libraries behind it (ML-KEM-512 keys from one seed), and the SM2 encodings."""
+"""hsmkms.pkcrypto: known answers where a standard gives them (RFC 8032 Ed25519ph, the SM2
+examples of GM/T 0003.5 / GB/T 32918.5), agreement between the libraries behind it (ML-KEM-512
+keys from one seed), the SM2 encodings, and hsmkms.sm2's use of libcrypto (its limits, bad
+inputs, threads, and a missing library)."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from Crypto.PublicKey import MLKEM
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from Crypto.Util.asn1 import DerOctetString, DerSequence
 from kyber_py.ml_kem import ML_KEM_512
 
-from hsmkms import crypto, pkcrypto
+from hsmkms import crypto, pkcrypto, sm2
 
 # RFC 8032 section 7.3, test 1 (Ed25519ph, message "abc").
 RFC8032_SEED = "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42"
@@ -65,6 +70,120 @@ def test_sm2_encodings_round_trip() -> None:
     assert pkcrypto.verify("SM2", private, what, signature)
     ciphertext = pkcrypto.encrypt("SM2", private, "SM2PKE", b"secret")
     assert pkcrypto.decrypt("SM2", private, "SM2PKE", ciphertext) == b"secret"
+
+
+# The SM2 example key of GB/T 32918.5 / GM/T 0003.5 (Annex A): d, and P = dG.
+SM2_D = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
+SM2_PX = "09f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020"
+SM2_PY = "ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13"
+# The curve's generator G (GB/T 32918.5 section 2).
+SM2_GX = "32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7"
+SM2_GY = "bc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0"
+# DER: id-ecPublicKey, then the SM2 curve (1.2.156.10197.1.301).
+SM2_ALGORITHM = "301306072a8648ce3d020106082a811ccf5501822d"
+#: The example key as hsmkms stores it: RFC 5915 ECPrivateKey (with [1] public key) in PKCS #8.
+SM2_PKCS8 = bytes.fromhex(f"308187020100{SM2_ALGORITHM}046d306b0201010420{SM2_D}"
+                          f"a14403420004{SM2_PX}{SM2_PY}")
+# GM/T 0003.5 Annex C: "encryption standard" under the example key (k = 59276e27...), as the
+# DER SEQUENCE {x1, y1, C3, C2} of GM/T 0009 (the form KMS and openssl use).
+SM2_EXAMPLE_CIPHERTEXT = bytes.fromhex(
+    "307c022004ebfc718e8d1798620432268e77feb6415e2ede0e073c0f4f640ecd2e149a73"
+    "022100e858f9d81e5430a57b36daab8f950a3c64e6ee6a63094d99283aff767e124df0"
+    "042059983c18f809e262923c53aec295d30383b54e39d609d160afcb1908d0bd8766"
+    "041321886ca989ca9c7d58087307ca93092d651efa")
+
+
+def _sm2_spki(x: str, y: str) -> bytes:
+    return bytes.fromhex(f"3059{SM2_ALGORITHM}03420004{x}{y}")
+
+
+def test_sm2_example_key_encodes_as_hsmkms_stores_it() -> None:
+    assert pkcrypto.public_key("SM2", SM2_PKCS8) == _sm2_spki(SM2_PX, SM2_PY)
+
+
+def test_sm2pke_decrypts_the_standard_example() -> None:
+    assert pkcrypto.decrypt("SM2", SM2_PKCS8, "SM2PKE",
+                            SM2_EXAMPLE_CIPHERTEXT) == b"encryption standard"
+    tampered = SM2_EXAMPLE_CIPHERTEXT[:-1] + bytes([SM2_EXAMPLE_CIPHERTEXT[-1] ^ 1])
+    for bad in (tampered, SM2_EXAMPLE_CIPHERTEXT[:-1], b"\x30\x00", b"junk"):
+        with pytest.raises(crypto.CryptoError):
+            pkcrypto.decrypt("SM2", SM2_PKCS8, "SM2PKE", bad)
+
+
+def test_sm2_ecdh_with_the_generator_gives_the_public_x() -> None:
+    """d * G = P: ECDH against G answers P's x-coordinate (the example key's, from the
+    standard), the raw 32-byte shared secret KMS returns."""
+    secret = pkcrypto.derive_shared_secret("SM2", SM2_PKCS8, _sm2_spki(SM2_GX, SM2_GY))
+    assert secret.hex() == SM2_PX
+
+
+@pytest.mark.parametrize("size", [1, 255, 256, 1024, 5000])
+def test_sm2pke_round_trips_beyond_gmssl_limit(size: int) -> None:
+    """libcrypto has no length limit (KMS's 1024 is checked by the use case); GmSSL, which
+    stops at 255, decrypts what libcrypto encrypts and the other way round."""
+    private = pkcrypto.generate("SM2")
+    plaintext = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    ciphertext = pkcrypto.encrypt("SM2", private, "SM2PKE", plaintext)
+    # x1, y1 (up to 33 bytes each in DER), C3 (32), C2 (as long as the plaintext)
+    assert size + 97 <= len(ciphertext) <= size + 116
+    assert pkcrypto.decrypt("SM2", private, "SM2PKE", ciphertext) == plaintext
+    if size <= 255:
+        import gmssl_pyx  # noqa: PLC0415 - GmSSL as a second implementation
+
+        scalar = DerOctetString().decode(
+            DerSequence().decode(DerOctetString().decode(
+                DerSequence().decode(private)[2]).payload)[1]).payload
+        assert bytes(gmssl_pyx.sm2_decrypt(scalar, ciphertext)) == plaintext
+
+
+def test_sm2_ecdh_agrees_both_ways_and_refuses_bad_peers() -> None:
+    a, b = pkcrypto.generate("SM2"), pkcrypto.generate("SM2")
+    a_pub, b_pub = pkcrypto.public_key("SM2", a), pkcrypto.public_key("SM2", b)
+    secret = pkcrypto.derive_shared_secret("SM2", a, b_pub)
+    assert len(secret) == sm2.FIELD_BYTES
+    assert pkcrypto.derive_shared_secret("SM2", b, a_pub) == secret
+    p256 = pkcrypto.public_key("ECC_NIST_P256", pkcrypto.generate("ECC_NIST_P256"))
+    off_curve = _sm2_spki(SM2_GX, SM2_GY[:-1] + "1")
+    infinity = bytes.fromhex(f"3019{SM2_ALGORITHM}03020000")  # the point at infinity
+    for bad in (b"", b"junk", p256, b_pub + b"\0", b_pub[:-1], off_curve, infinity):
+        with pytest.raises(pkcrypto.BadPublicKey):
+            pkcrypto.derive_shared_secret("SM2", a, bad)
+    with pytest.raises(pkcrypto.BadPublicKey):
+        pkcrypto.derive_shared_secret("ECC_NIST_P256", pkcrypto.generate("ECC_NIST_P256"), b_pub)
+
+
+def test_sm2_operations_run_in_parallel_threads() -> None:
+    """Each call makes and frees its own libcrypto objects: concurrent calls don't mix."""
+    keys = [pkcrypto.generate("SM2") for _ in range(4)]
+    peers = [pkcrypto.public_key("SM2", k) for k in reversed(keys)]
+
+    def work(i: int) -> tuple[bytes, bytes]:
+        k = keys[i % 4]
+        text = bytes([i]) * (i + 1)
+        back = pkcrypto.decrypt("SM2", k, "SM2PKE", pkcrypto.encrypt("SM2", k, "SM2PKE", text))
+        assert back == text
+        return pkcrypto.derive_shared_secret("SM2", k, peers[i % 4]), back
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(40)))
+    for i, (secret, _) in enumerate(results):
+        assert secret == results[i % 4][0]
+    assert results[0][0] == results[3][0]  # keys[0] with keys[3]'s public key, and vice versa
+
+
+def test_missing_libcrypto_is_an_error_at_use_naming_what_was_tried() -> None:
+    with pytest.raises(sm2.Unavailable, match="libhsmkms-absent.so.3") as exc:
+        sm2.open_libcrypto(("libhsmkms-absent.so.3",))
+    assert "OpenSSL 3's libcrypto" in str(exc.value)
+    # A library without OpenSSL's functions (the C library) is not taken either.
+    with pytest.raises(sm2.Unavailable, match="undefined symbol"):
+        sm2.open_libcrypto(("libc.so.6",))
+
+
+def test_libcrypto_is_found_through_python_ssl_module_too() -> None:
+    ssl_module = sm2.places()[-1]
+    assert ssl_module.endswith(".so")
+    assert sm2.open_libcrypto((ssl_module,)).OpenSSL_version_num() >= 0x3000_0000
 
 
 @pytest.mark.parametrize(("spec", "length"), [("HMAC_224", 28), ("HMAC_256", 32),

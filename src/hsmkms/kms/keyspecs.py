@@ -175,9 +175,8 @@ SIGNING: Final = MappingProxyType({a.name: a for a in (
 
 #: Hash length of each OAEP algorithm (for the plaintext limit ``k - 2 hLen - 2``).
 OAEP_HASH_BYTES: Final = MappingProxyType({"RSAES_OAEP_SHA_1": 20, "RSAES_OAEP_SHA_256": 32})
-#: SM2PKE plaintext limit: AWS allows 1024 bytes (kms.md 2.3); the GmSSL library hsmkms uses
-#: encrypts at most 255 (docs/compatibility.md).
-SM2PKE_MAX_PLAINTEXT = 255
+#: SM2PKE plaintext limit (API Reference, Encrypt: "SM2PKE: 1024 bytes"; kms.md 2.3).
+SM2PKE_MAX_PLAINTEXT = 1024
 
 
 def max_plaintext(spec: KeySpec, algorithm: str) -> int:
