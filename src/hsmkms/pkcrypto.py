@@ -37,8 +37,9 @@ peer public key that is not a key of the right curve.
 
 from __future__ import annotations
 
-import functools
 import hmac
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,17 +126,63 @@ def public_key(spec: str, private: bytes, *, keep: bool = True) -> bytes:
         return bytes(MLKEM.import_key(private).public_key().export_key(format="DER"))
     if spec == "SM2":
         return _sm2_spki(_sm2_keys(private)[1])
-    key = _load(private) if keep else _load.__wrapped__(private)
+    key = _load(private) if keep else _parse(private)
     return bytes(key.public_key().public_bytes(_DER, _SPKI))
 
 
-@functools.lru_cache(maxsize=512)
-def _load(private: bytes) -> Any:
-    """The key object of stored material, cached: parsing (and RSA's key check) costs far more
-    than the operation. hsmkms made the material itself, so the RSA consistency check that
-    guards against malformed imported keys is skipped."""
+def _parse(private: bytes) -> Any:
+    """hsmkms made the material itself, so the RSA consistency check that guards against
+    malformed imported keys is skipped."""
     return serialization.load_der_private_key(private, None,
                                               unsafe_skip_rsa_key_validation=True)
+
+
+class KeyObjects:
+    """The parsed key objects of stored material, cached: parsing (and RSA's key check) costs
+    far more than the operation. At most :attr:`LIMIT`, least recently used dropped first;
+    :meth:`forget` drops a deleted key's at once, so its private key does not outlive it in
+    memory."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._objects: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, private: bytes) -> Any:
+        with self._lock:
+            found = self._objects.get(private)
+            if found is not None:
+                self._objects.move_to_end(private)
+                return found
+        parsed = _parse(private)
+        with self._lock:
+            self._objects[private] = parsed
+            while len(self._objects) > self.LIMIT:
+                self._objects.popitem(last=False)
+        return parsed
+
+    def forget(self, private: bytes) -> None:
+        with self._lock:
+            self._objects.pop(private, None)
+
+    def __contains__(self, private: object) -> bool:
+        with self._lock:
+            return private in self._objects
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._objects)
+
+
+#: The one cache of key objects (:func:`forget` empties it of a deleted key).
+KEY_OBJECTS = KeyObjects()
+_load = KEY_OBJECTS.get
+
+
+def forget(private: bytes) -> None:
+    """Drop the cached key object of ``private`` (its key was deleted)."""
+    KEY_OBJECTS.forget(private)
 
 
 # -- signatures -------------------------------------------------------------------------------
