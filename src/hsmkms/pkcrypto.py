@@ -18,11 +18,14 @@ Libraries, chosen per primitive (no hand-written primitive anywhere):
   a SHA-512 hash object) and the ML-KEM-512 key encodings (SPKI, PKCS #8 seed form, RFC 9935).
   A maintained C-backed library (releases through 2026) whose self-tests carry the RFC 8032 and
   FIPS 203 vectors; its ML-KEM encapsulation is private API, so it is not used for that.
-* ``kyber-py`` (>= 1.2): ML-KEM-512 encapsulation and decapsulation through its public API
-  (``key_derive(seed)``, ``encaps``, ``decaps``), checked against the NIST FIPS 203 vectors in
-  its test suite; pure Python, about 20 ms for a key pair and a round trip, which is fine for
-  the one parameter set pyca lacks. ``tests/unit/test_pkcrypto.py`` checks that kyber-py and
-  pycryptodome derive the same keys from a seed.
+* ``pqcrypto`` (>= 1.0): ML-KEM-512 encapsulation and decapsulation (``encaps(ek)``,
+  ``decaps(dk, ct)``), Python bindings of the PQClean C implementations (written to run in
+  constant time), about 0.3 ms for a round trip. The keys come from the stored seed through
+  pycryptodome's public ``ek`` and ``expanded_dk`` (FIPS 203 encodings, which PQClean uses).
+  Replaced ``kyber-py``, whose authors call it educational, not constant time and without
+  cryptographic guarantees, and which took about 20 ms per round trip under the app lock.
+  ``tests/unit/test_pkcrypto.py`` checks that pqcrypto, pycryptodome and kyber-py (a test-only
+  dependency) agree, implicit rejection included.
 * ``gmssl_pyx`` (>= 2.1): SM2 signatures (GM/T 0003.2 with the default distinguishing ID
   ``1234567812345678``, as KMS uses) and SM2 public-key encryption (DER ``C1C3C2``, the format
   KMS returns), a binding of the GmSSL C library (Peking University's reference implementation of
@@ -51,7 +54,7 @@ from Crypto.Util.asn1 import DerBitString, DerObjectId, DerOctetString, DerSeque
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
-from kyber_py.ml_kem import ML_KEM_512
+from pqcrypto.kem import ml_kem_512
 
 from hsmkms.crypto import CryptoError
 
@@ -307,7 +310,7 @@ def derive_shared_secret(spec: str, private: bytes, peer_spki: bytes) -> bytes:
 def encapsulate(spec: str, private: bytes) -> tuple[bytes, bytes]:
     """``(shared secret, ciphertext)`` under the key's encapsulation key."""
     if spec == "ML_KEM_512":
-        secret, ciphertext = ML_KEM_512.encaps(_kem512(private)[0])
+        ciphertext, secret = ml_kem_512.encaps(_kem512(private)[0])
         return bytes(secret), bytes(ciphertext)
     secret, ciphertext = _load(private).public_key().encapsulate()
     return bytes(secret), bytes(ciphertext)
@@ -319,14 +322,14 @@ def decapsulate(spec: str, private: bytes, ciphertext: bytes) -> bytes:
     if len(ciphertext) != KEM_CIPHERTEXT[spec]:
         raise CryptoError("wrong ML-KEM ciphertext length")
     if spec == "ML_KEM_512":
-        return bytes(ML_KEM_512.decaps(_kem512(private)[1], ciphertext))
+        return bytes(ml_kem_512.decaps(_kem512(private)[1], ciphertext))
     return bytes(_load(private).decapsulate(ciphertext))
 
 
 def _kem512(private: bytes) -> tuple[bytes, bytes]:
-    seed = MLKEM.import_key(private).seed
-    ek, dk = ML_KEM_512.key_derive(seed)
-    return bytes(ek), bytes(dk)
+    """``(encapsulation key, expanded decapsulation key)`` from the PKCS #8 seed form."""
+    key = MLKEM.import_key(private)
+    return bytes(key.ek), bytes(key.expanded_dk)
 
 
 # -- HMAC -------------------------------------------------------------------------------------

@@ -58,6 +58,20 @@ def test_ml_kem_512_round_trip_and_implicit_rejection() -> None:
         pkcrypto.decapsulate("ML_KEM_512", private, ciphertext[:-1])
 
 
+def test_ml_kem_512_agrees_with_an_independent_implementation() -> None:
+    """Ciphertexts of hsmkms's ML-KEM-512 (pqcrypto) decapsulate with kyber-py and the other
+    way round; a tampered ciphertext gives both the same implicit-rejection secret."""
+    private = pkcrypto.generate("ML_KEM_512")
+    ek, dk = ML_KEM_512.key_derive(MLKEM.import_key(private).seed)
+    secret, ciphertext = pkcrypto.encapsulate("ML_KEM_512", private)
+    assert ML_KEM_512.decaps(dk, ciphertext) == secret
+    theirs, their_ciphertext = ML_KEM_512.encaps(ek)
+    assert pkcrypto.decapsulate("ML_KEM_512", private, their_ciphertext) == theirs
+    tampered = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+    assert pkcrypto.decapsulate("ML_KEM_512", private, tampered) == \
+        ML_KEM_512.decaps(dk, tampered)
+
+
 def test_sm2_encodings_round_trip() -> None:
     private = pkcrypto.generate("SM2")
     spki = pkcrypto.public_key("SM2", private)
