@@ -59,6 +59,18 @@ def test_a_failed_request_leaves_its_material_to_the_next_one() -> None:
     assert pool.take("RSA_3072") == b"RSA_3072-1"  # another spec: made inline
 
 
+def test_failing_requests_of_alternating_specs_stop_generating() -> None:
+    """Requests that fail before they take (unauthenticated ones included: preparation runs
+    before authentication) naming RSA_2048, RSA_4096, RSA_2048, ... must not make the server
+    generate for each: one leftover per spec serves them all."""
+    gen = Counting()
+    pool = KeyMaterials(gen)
+    for _ in range(4):
+        for spec in ("RSA_2048", "RSA_4096", "RSA_3072"):
+            pool.prepare("CreateKey", json.dumps({"KeySpec": spec}).encode())
+    assert sorted(gen.made) == ["RSA_2048", "RSA_3072", "RSA_4096"]
+
+
 def test_concurrent_requests_each_take_their_own_material() -> None:
     """Three requests prepare at once, then each takes under the (app) lock: none of them may
     have to generate there (a shared pool of two spares left the third generating inline)."""

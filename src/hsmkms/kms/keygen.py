@@ -12,8 +12,9 @@ at no cost. So concurrent requests never take each other's material (with one sh
 concurrent RSA_4096 CreateKeys would leave one of them generating under the lock). Material is
 used once: :meth:`take` hands out the thread's prepared material (or makes it inline when
 nothing prepared it, e.g. in-process mode). A request that failed after its preparation leaves
-its material to the next request of that spec on its thread, which then makes none: at most one
-material per worker thread is kept, in memory only, and never written anywhere. No material is
+its material to the next request of that spec on its thread, which then makes none (so requests
+that fail, even unauthenticated ones, cannot make the server generate without end): at most one
+material per slow spec and worker thread is kept, in memory only, and never written anywhere. No material is
 made ahead of demand: a server that makes no RSA keys spends nothing on them.
 """
 
@@ -34,8 +35,9 @@ PREPARED_OPERATIONS = {"CreateKey": "KeySpec", "GenerateDataKeyPair": "KeyPairSp
 
 
 class _Prepared(threading.local):
-    spec: str = ""
-    material: bytes = b""
+    def __init__(self) -> None:
+        #: Spec -> material prepared in this thread and not taken yet.
+        self.ready: dict[str, bytes] = {}
 
 
 class KeyMaterials:
@@ -46,11 +48,8 @@ class KeyMaterials:
     def take(self, spec: str) -> bytes:
         """New private material of ``spec`` (see :mod:`hsmkms.pkcrypto`), never handed out
         before."""
-        mine = self._prepared
-        if mine.spec == spec and mine.material:
-            material, mine.spec, mine.material = mine.material, "", b""
-            return material
-        return self._generate(spec)
+        material = self._prepared.ready.pop(spec, None)
+        return material if material is not None else self._generate(spec)
 
     def prepare(self, operation: str, body: bytes) -> None:
         """Make the material a request will need, outside the app lock, for :meth:`take` in
@@ -62,6 +61,6 @@ class KeyMaterials:
             return
         if not isinstance(spec, str) or spec not in SLOW:
             return
-        mine = self._prepared
-        if mine.spec != spec or not mine.material:  # a leftover of another spec is dropped
-            mine.material, mine.spec = self._generate(spec), spec  # GIL released inside
+        ready = self._prepared.ready
+        if spec not in ready:  # else a failed request's leftover serves
+            ready[spec] = self._generate(spec)  # GIL released inside
