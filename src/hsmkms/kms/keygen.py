@@ -14,8 +14,8 @@ used once: :meth:`take` hands out the thread's prepared material (or makes it in
 nothing prepared it, e.g. in-process mode). A request that failed after its preparation leaves
 its material to the next request of that spec on its thread, which then makes none (so requests
 that fail, even unauthenticated ones, cannot make the server generate without end): at most one
-material per slow spec and worker thread is kept, in memory only, and never written anywhere. No material is
-made ahead of demand: a server that makes no RSA keys spends nothing on them.
+material per slow spec and worker thread is kept, in memory only, and never written anywhere.
+No material is made ahead of demand: a server that makes no RSA keys spends nothing on them.
 """
 
 from __future__ import annotations
