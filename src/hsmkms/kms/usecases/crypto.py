@@ -56,7 +56,9 @@ def check_algorithm(key: Key, algorithm: str | None, operation: str = "Encrypt")
 
 
 def _asymmetric(key: Key) -> bool:
-    return key.key_spec != ALGORITHM
+    """An asymmetric key, whose ciphertexts are the algorithm's raw output (HMAC keys are not:
+    a blob decrypted with one named is another key's, IncorrectKeyException)."""
+    return rules.spec_of(key).asymmetric
 
 
 @dataclass(frozen=True, slots=True)
