@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hsmkms import admin, faults, forgery, kms
+from hsmkms.auth import modes as auth_modes
 from hsmkms.clock import Clock
 from hsmkms.cloudhsm.api import CloudHsmApi
 from hsmkms.cloudhsm.service import CloudHsmService
@@ -135,7 +136,10 @@ class App:
     def _wire(self) -> None:
         """Build the services, each with what it needs, and register their routes."""
         admin.install(self)
-        self.authenticators.append(forgery.require_signature)
+        #: ``verify``/``enforce`` (None: ``off``, where nothing of it runs per request).
+        self.auth = auth_modes.build(self.config, self.store)
+        self.authenticators.append(forgery.require_signature if self.auth is None
+                                   else self.auth.authenticator(self._signing_name))
         self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
         self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,
@@ -186,7 +190,9 @@ class App:
         scope = req.credential_scope()
         if scope is not None:
             akid, region = scope[0], scope[1]
-            if len(akid) == 12 and akid.isdigit():
+            if self.auth is not None:
+                account = self.auth.account_of(akid) or account
+            elif len(akid) == 12 and akid.isdigit():
                 account = akid
         return RequestContext(account=account, region=region, request_id=self.ids.request_id(),
                               now=self.clock.now(), access_key_id=akid, source_ip=req.client,
@@ -221,6 +227,14 @@ class App:
         err = UnknownOperationException("No AWS service answers this request.")
         return HttpResponse(404, _generic_error_body(err), [("content-type", CONTENT_TYPE)])
 
+    def _signing_name(self, req: HttpRequest, ctx: RequestContext) -> str:
+        """The signing name of the service ``req`` is routed to (what its scope must say)."""
+        if ctx.service:
+            service = self.json_services.get(TARGET_ALIASES.get(ctx.service, ctx.service))
+            return service.signing_name if service is not None else ""
+        scope = req.credential_scope()
+        return scope[2] if scope is not None and scope[2] in self.query_handlers else "ec2"
+
     def add_query_service(self, name: str, handler: QueryHandler, style: Style) -> None:
         """Serve a query-protocol service (``name``: its signing name) in ``style``."""
         self.query_handlers[name] = handler
@@ -250,6 +264,8 @@ class App:
                 ctx = self.context(req)
                 try:
                     forgery.check_admin(req, self.config.host, self._allowed_hosts)
+                    if self.auth is not None:
+                        self.auth.check_admin(req, ctx.now)
                 except ServiceError as err:
                     return (style.refused or style.answer)(err, ctx)
                 body = _admin_body(fn, req, req.path[len(prefix):].lstrip("/"))
