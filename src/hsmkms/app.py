@@ -42,6 +42,7 @@ from hsmkms.hsm.routes import install_routes as install_cli_routes
 from hsmkms.hsm.service import HsmService
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.ids import IdSource
+from hsmkms.kms.authz import KeyPolicyAuthorizer
 from hsmkms.protocol.awsjson import CONTENT_TYPE, JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
@@ -159,7 +160,9 @@ class App:
         trent = self.add_json_service(kms.build(
             store=self.store, scheduler=self.scheduler, now=self.clock.now, config=self.config,
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
-            audit=self.trail, ids=self.ids))
+            audit=self.trail, ids=self.ids,
+            authz=KeyPolicyAuthorizer() if self.auth is not None and self.auth.enforce
+            else None))
         self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))
         self.envelope.recorders.append(self.trail)
         self.add_json_service(trail_api.build(self.trail, self.clock.now))
