@@ -136,10 +136,10 @@ OPERATORS: dict[str, tuple[Comparison, bool]] = {
     "BinaryEquals": (_binary, False),
     "IpAddress": (_ip, False),
     "NotIpAddress": (_ip, True),
-    "ArnEquals": (_arn_like, False),
-    "ArnLike": (_arn_like, False),
-    "ArnNotEquals": (_arn_like, True),
-    "ArnNotLike": (_arn_like, True),
+    "ArnEquals": (lambda r, p: _arn_like(p, r), False),
+    "ArnLike": (lambda r, p: _arn_like(p, r), False),
+    "ArnNotEquals": (lambda r, p: _arn_like(p, r), True),
+    "ArnNotLike": (lambda r, p: _arn_like(p, r), True),
 }
 ANY_VALUE, ALL_VALUES = "ForAnyValue", "ForAllValues"
 
