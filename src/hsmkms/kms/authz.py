@@ -30,9 +30,11 @@ from hsmkms.kms.model import Key
 
 
 class Authorizer(Protocol):
-    def authorize(self, ctx: RequestContext, operation: str, key: Key) -> None:
+    def authorize(self, ctx: RequestContext, operation: str, key: Key,
+                  encryption_context: dict[str, str] | None = None) -> None:
         """Return if the caller may run ``operation`` on ``key``; else raise the AWS error
-        (``AccessDeniedException``)."""
+        (``AccessDeniedException``). ``encryption_context``: the request's, for the
+        ``kms:EncryptionContext...`` condition keys."""
         ...
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
@@ -42,7 +44,8 @@ class Authorizer(Protocol):
 
 
 class AllowAll:
-    def authorize(self, ctx: RequestContext, operation: str, key: Key) -> None:
+    def authorize(self, ctx: RequestContext, operation: str, key: Key,
+                  encryption_context: dict[str, str] | None = None) -> None:
         """Everything is allowed (``--auth off`` and ``verify``)."""
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
@@ -159,6 +162,17 @@ def condition_context(ctx: RequestContext, operation: str, key: Key,
     return context
 
 
+def encryption_conditions(context: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
+    """``kms:EncryptionContext:<key>`` (one per pair; the key part case-insensitive) and
+    ``kms:EncryptionContextKeys`` (multi-valued) of a request's encryption context."""
+    if not context:
+        return {}
+    out: dict[str, tuple[str, ...]] = {
+        f"kms:encryptioncontext:{k.lower()}": (v,) for k, v in context.items()}
+    out["kms:encryptioncontextkeys"] = tuple(context)
+    return out
+
+
 def validate(text: str) -> iam.Policy:
     """A key policy as KMS accepts it (grammar, principals, the 2025 Resource rule, condition
     keys), or ``MalformedPolicyDocumentException``."""
@@ -186,13 +200,15 @@ class KeyPolicyAuthorizer:
     """``--auth enforce``: key policies decide (the caller is its account's root user until
     hsmkms has IAM principals)."""
 
-    def authorize(self, ctx: RequestContext, operation: str, key: Key) -> None:
+    def authorize(self, ctx: RequestContext, operation: str, key: Key,
+                  encryption_context: dict[str, str] | None = None) -> None:
         caller = iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
         try:
             key_policy = iam.parse(key.policy)
         except iam.MalformedPolicy:  # stored before enforce: it allows nothing
             key_policy = iam.Policy("2012-10-17", ())
-        context = condition_context(ctx, operation, key)
+        context = condition_context(ctx, operation, key,
+                                    encryption_conditions(encryption_context))
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
             decision = decide(request, key.account, key_policy, None,

@@ -75,7 +75,7 @@ class Crypto:
                 context: dict[str, str] | None, *, dry_run: bool = False,
                 operation: str = "Encrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
-        key = self.access.key(ctx, key_id, operation, aliases=True)
+        key = self.access.key(ctx, key_id, operation, aliases=True, encryption_context=context)
         check_algorithm(key, algorithm)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
@@ -88,7 +88,7 @@ class Crypto:
         check_context(context)
         named = self.keys.resolve(ctx, key_id, aliases=True) if key_id else None
         if named is not None:  # authorized before the ciphertext's key is compared with it
-            self.access.authz.authorize(ctx, operation, named)
+            self.access.authz.authorize(ctx, operation, named, context)
         try:
             header = crypto.parse_header(blob)
         except crypto.CryptoError:
@@ -103,7 +103,7 @@ class Crypto:
             raise NotFoundException(
                 f"Key '{key_arn(ctx.region, ctx.account, header.key_id)}' does not exist")
         if named is None:
-            self.access.admit(ctx, operation, key)
+            self.access.admit(ctx, operation, key, context)
         else:  # the named key, authorized above
             self.access.usable(operation, key)
         check_algorithm(key, algorithm)
