@@ -293,3 +293,26 @@ def test_cloudhsm_cli_with_token_or_sigv4(server: ServerProcess) -> None:
     doc = run_cli(neither, "user", "list")
     assert doc["error_code"] == 1
     assert doc["data"].startswith("The request signature we calculated does not match")
+
+
+# -- in-process mode ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["off", "verify", "enforce"])
+def test_in_process_modes(tmp_path: Path, mode: str) -> None:
+    from hsmkms.testing import mock_hsmkms  # noqa: PLC0415
+    from hsmkms.testing.inprocess import InProcess  # noqa: PLC0415
+
+    with InProcess(tmp_path / "inproc", auth=mode) as hk:
+        assert hk.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        bad = {"aws_access_key_id": hk.root_credentials["aws_access_key_id"],
+               "aws_secret_access_key": "x" * 40}
+        wrong = hk.client("kms", credentials=bad)
+        if mode == "off":
+            assert wrong.list_keys()["Keys"]  # signatures are not checked
+        else:
+            assert error_of(wrong.list_keys)["code"] == "InvalidSignatureException"
+    with mock_hsmkms(data_dir=tmp_path / "mock", auth=mode):
+        import boto3  # noqa: PLC0415
+
+        assert boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
