@@ -23,7 +23,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 
@@ -359,10 +359,31 @@ def _statement(raw: object, *, resource_policy: bool, resource_required: bool) -
         not_resource=not_resource, conditions=tuple(conditions))
 
 
+#: Requests (action, resource) whose applicable statements a policy remembers.
+MEMO_SIZE = 256
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     version: str
     statements: tuple[Statement, ...]
+    #: (action, resource) -> the statements whose Action and Resource cover it (a policy is
+    #: shared, parsed once: most requests repeat a few actions on a few keys).
+    _memo: dict[tuple[str, str], tuple[Statement, ...]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False)
+
+    def candidates(self, action: str, resource: str) -> tuple[Statement, ...]:
+        """The statements whose Action and Resource elements cover ``action`` on
+        ``resource`` (principal and conditions still to check)."""
+        memo = self._memo
+        found = memo.get((action, resource))
+        if found is None:
+            found = tuple(s for s in self.statements
+                          if s.covers_action(action) and s.covers_resource(resource))
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[(action, resource)] = found
+        return found
 
 
 @functools.lru_cache(maxsize=1024)
@@ -431,9 +452,10 @@ class Outcome:
 def evaluate(policy: Policy, request: Request) -> Outcome:
     denied = False
     allows: set[Match] = set()
-    for statement in policy.statements:
+    context = request.context
+    for statement in policy.candidates(request.action, request.resource):
         match = statement.principal_match(request.caller)
-        if match is None or not statement.applies(request):
+        if match is None or not all(c.holds(context) for c in statement.conditions):
             continue
         if statement.allow:
             allows.add(match)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import calendar
+import datetime as dt
 import enum
 import functools
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -198,6 +200,9 @@ def _authentication(algorithm: str, credential: str, signed: str, signature: str
                           timestamp, presigned, expires, session_token)
 
 
+_BASIC = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+
 def _request_time(value: str, *, from_date_header: bool) -> tuple[str, float]:
     """``(ISO-8601 basic, epoch seconds)`` of ``X-Amz-Date`` (or an RFC 1123 ``Date``)."""
     if from_date_header:
@@ -206,13 +211,15 @@ def _request_time(value: str, *, from_date_header: bool) -> tuple[str, float]:
             stamp = calendar.timegm(parsed[:9]) - (parsed[9] or 0)
             return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(stamp)), float(stamp)
     else:
-        try:
-            stamp = calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ"))
-        except (ValueError, OverflowError):
-            pass
-        else:
-            if len(value) == 16:
-                return value, float(stamp)
+        found = _BASIC.fullmatch(value)
+        if found is not None:
+            try:  # datetime checks the ranges (strptime was a third of the verification)
+                year, month, day, hour, minute, second = (int(g) for g in found.groups())
+                moment = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+            except ValueError:
+                pass
+            else:
+                return value, moment.timestamp()
     raise SigV4Error(Failure.INCOMPLETE,
                      f"Date must be in ISO-8601 'basic format'. Got '{value}'. See "
                      "http://en.wikipedia.org/wiki/ISO_8601")
@@ -274,10 +281,14 @@ def _encode(text: str) -> str:
 
 def canonical_uri(path: str) -> str:
     """The path as botocore signs it: normalised, then percent-encoded (``/`` kept)."""
-    return quote(path or "/", safe="/~")
+    if path == "/" or not path:  # every AWS API request hsmkms serves
+        return "/"
+    return quote(path, safe="/~")
 
 
 def canonical_query(query: str, *, presigned: bool = False) -> str:
+    if not query:
+        return ""
     pairs = sorted((_encode(n), _encode(v)) for n, v in _query_pairs(query)
                    if not (presigned and n == "X-Amz-Signature"))
     return "&".join(f"{n}={v}" for n, v in pairs)
@@ -313,15 +324,15 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    key = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
+    key = hmac.digest(("AWS4" + secret).encode(), date.encode(), "sha256")
     for part in (region, service, TERMINATOR):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.digest(key, part.encode(), "sha256")
     return key
 
 
 def sign(secret: str, auth: Authentication, to_sign: str) -> str:
     key = signing_key(secret, auth.scope_date, auth.region, auth.service)
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, to_sign.encode(), "sha256").hex()
 
 
 def verify(auth: Authentication, secret: str, method: str, path: str, query: str,

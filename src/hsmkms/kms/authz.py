@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,37 +129,78 @@ def _iso(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
+def _ctx_value(read: Callable[[RequestContext], str]) -> Callable[[_Lazy], tuple[str, ...]]:
+    return lambda lazy: (read(lazy.ctx),)
+
+
+def _key_value(read: Callable[[Key], str]) -> Callable[[_Lazy], tuple[str, ...]]:
+    return lambda lazy: (read(lazy.key),)
+
+
+def _constant(value: str) -> Callable[[_Lazy], tuple[str, ...]]:
+    return lambda _lazy: (value,)
+
+
+#: Condition key (lower case) -> its value for a request on a key, computed only when a
+#: policy asks for it (spec §4.4, §4.7). The caller is its account's root user.
+CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
+    "aws:principalarn": _ctx_value(lambda c: f"arn:aws:iam::{c.account}:root"),
+    "aws:principalaccount": _ctx_value(lambda c: c.account),
+    "aws:principaltype": _constant("Account"),
+    "aws:userid": _ctx_value(lambda c: c.account),
+    "aws:sourceip": _ctx_value(lambda c: c.source_ip),
+    "aws:currenttime": _ctx_value(lambda c: _iso(c.now)),
+    "aws:epochtime": _ctx_value(lambda c: str(int(c.now))),
+    "aws:securetransport": _constant("false"),
+    "aws:requestedregion": _ctx_value(lambda c: c.region),
+    "aws:viaawsservice": _constant("false"),
+    "aws:principalisawsservice": _constant("false"),
+    "kms:calleraccount": _ctx_value(lambda c: c.account),
+    "kms:keyspec": _key_value(lambda k: k.key_spec),
+    "kms:customermasterkeyspec": _key_value(lambda k: k.key_spec),
+    "kms:keyusage": _key_value(lambda k: k.key_usage),
+    "kms:customermasterkeyusage": _key_value(lambda k: k.key_usage),
+    "kms:keyorigin": _key_value(lambda k: str(k.origin.value)),
+    "kms:multiregion": _constant("false"),
+}
+
+
+class _Lazy:
+    """The condition keys of one request, each computed when a condition first reads it."""
+
+    __slots__ = ("ctx", "encryption_context", "key", "operation", "values")
+
+    def __init__(self, ctx: RequestContext, operation: str, key: Key,
+                 encryption_context: Mapping[str, str] | None) -> None:
+        self.ctx, self.operation, self.key = ctx, operation, key
+        self.encryption_context = encryption_context
+        self.values: dict[str, tuple[str, ...]] = {}
+
+    def get(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+        found = self.values.get(name)
+        if found is not None:
+            return found
+        compute = CONTEXT_KEYS.get(name)
+        if compute is not None:
+            found = compute(self)
+        elif name == "aws:useragent":
+            found = (self.ctx.user_agent,) if self.ctx.user_agent else None
+        elif name == "kms:encryptionalgorithm":
+            found = ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS else None
+        elif name.startswith("kms:encryptioncontext"):
+            found = encryption_conditions(self.encryption_context).get(name)
+        if found is None:
+            return default
+        self.values[name] = found
+        return found
+
+
 def condition_context(ctx: RequestContext, operation: str, key: Key,
-                      extra: Mapping[str, tuple[str, ...]] | None = None
-                      ) -> dict[str, tuple[str, ...]]:
-    """The condition keys a request on ``key`` populates (lower-case names; spec §4.4, §4.7)."""
-    context: dict[str, tuple[str, ...]] = {
-        "aws:principalarn": (f"arn:aws:iam::{ctx.account}:root",),
-        "aws:principalaccount": (ctx.account,),
-        "aws:principaltype": ("Account",),
-        "aws:userid": (ctx.account,),
-        "aws:sourceip": (ctx.source_ip,),
-        "aws:currenttime": (_iso(ctx.now),),
-        "aws:epochtime": (str(int(ctx.now)),),
-        "aws:securetransport": ("false",),
-        "aws:requestedregion": (ctx.region,),
-        "aws:viaawsservice": ("false",),
-        "aws:principalisawsservice": ("false",),
-        "kms:calleraccount": (ctx.account,),
-        "kms:keyspec": (key.key_spec,),
-        "kms:customermasterkeyspec": (key.key_spec,),
-        "kms:keyusage": (key.key_usage,),
-        "kms:customermasterkeyusage": (key.key_usage,),
-        "kms:keyorigin": (str(key.origin.value),),
-        "kms:multiregion": ("false",),
-    }
-    if ctx.user_agent:
-        context["aws:useragent"] = (ctx.user_agent,)
-    if operation in _ALGORITHM_OPS:
-        context["kms:encryptionalgorithm"] = ("SYMMETRIC_DEFAULT",)
-    if extra:
-        context.update(extra)
-    return context
+                      encryption_context: Mapping[str, str] | None = None
+                      ) -> Mapping[str, tuple[str, ...]]:
+    """The condition keys a request on ``key`` populates (lower-case names; spec §4.4, §4.7),
+    computed as policies read them."""
+    return _Lazy(ctx, operation, key, encryption_context)  # type: ignore[return-value]
 
 
 def encryption_conditions(context: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
@@ -207,8 +248,7 @@ class KeyPolicyAuthorizer:
             key_policy = iam.parse(key.policy)
         except iam.MalformedPolicy:  # stored before enforce: it allows nothing
             key_policy = iam.Policy("2012-10-17", ())
-        context = condition_context(ctx, operation, key,
-                                    encryption_conditions(encryption_context))
+        context = condition_context(ctx, operation, key, encryption_context)
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
             decision = decide(request, key.account, key_policy, None,
