@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from revision import reexec_for_revision
@@ -31,7 +32,6 @@ if __name__ == "__main__":
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
 from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.http import HttpRequest
@@ -79,7 +79,7 @@ def signed(app: App, operation: str, body: dict[str, Any]) -> HttpRequest:
 
 
 def prepare(mode: str, tmp: str) -> tuple[App, HttpRequest]:
-    app = App(Config.from_env({"data_dir": os.path.join(tmp, mode), "auth": mode}))
+    app = App(Config.from_env({"data_dir": str(Path(tmp) / mode), "auth": mode}))
     created = app.handle(signed(app, "CreateKey", {"Policy": json.dumps(KEY_POLICY)}))
     assert created.status == 200, created.body
     key_id = json.loads(created.body)["KeyMetadata"]["KeyId"]

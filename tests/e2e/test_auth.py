@@ -4,7 +4,7 @@ keys per account, the admin token, and the bundled clients (spec authz.md ยง2, ย
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import json
 import os
 import stat
@@ -27,7 +27,7 @@ from botocore.credentials import Credentials
 from hsmkms.testing.server import ServerProcess
 
 OTHER_ACCOUNT, OTHER_AKID = "444455556666", "AKIAOTHERACCOUNTKEY1"
-OTHER_SECRET = "otherSecretKeyForTheSecondAccount0000000"
+OTHER_SECRET = "otherSecretKeyForTheSecondAccount0000000"  # noqa: S105
 
 RawAnswer = tuple[int, dict[str, str], bytes]
 
@@ -57,7 +57,7 @@ def send(server: ServerProcess, headers: dict[str, str], body: bytes = b"{}",
 
 
 def signed(server: ServerProcess, body: bytes, *, target: str | None = "TrentService.ListKeys",
-           creds: dict[str, str] | None = None, at: datetime.datetime | None = None,
+           creds: dict[str, str] | None = None, at: dt.datetime | None = None,
            service: str = "kms", content_type: str = "application/x-amz-json-1.1",
            host: str | None = None) -> dict[str, str]:
     """Headers botocore's signer makes for ``body`` (signed at ``at``, default now)."""
@@ -69,7 +69,7 @@ def signed(server: ServerProcess, body: bytes, *, target: str | None = "TrentSer
                      headers=headers)
     signer = SigV4Auth(Credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"]),
                        service, "us-east-1")
-    when = (at or datetime.datetime.now(datetime.UTC)).replace(tzinfo=None)
+    when = (at or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     with mock.patch("botocore.auth.get_current_datetime", return_value=when):
         signer.add_auth(req)
     return dict(req.headers.items())
@@ -197,8 +197,8 @@ def test_port_in_host_header(server: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize(("minutes", "ok"), [(-4, True), (-6, False), (4, True), (6, False)])
-def test_clock_skew_on_the_wall_clock(server: ServerProcess, minutes: int, ok: bool) -> None:
-    at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=minutes)
+def test_clock_skew_on_the_wall_clock(server: ServerProcess, minutes: int, ok: bool) -> None:  # noqa: FBT001
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
     status, _h, body = send(server, signed(server, b"{}", at=at))
     if ok:
         assert status == 200
@@ -213,10 +213,10 @@ def test_clock_skew_on_the_wall_clock(server: ServerProcess, minutes: int, ok: b
 def test_ec2_skew_window_is_fifteen_minutes(server: ServerProcess) -> None:
     body = b"Action=DescribeVpcs&Version=2016-11-15"
     form = "application/x-www-form-urlencoded; charset=utf-8"
-    at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     headers = signed(server, body, target=None, service="ec2", content_type=form, at=at)
     assert send(server, headers, body)[0] == 200
-    at -= datetime.timedelta(minutes=10)
+    at -= dt.timedelta(minutes=10)
     headers = signed(server, body, target=None, service="ec2", content_type=form, at=at)
     status, _h, answer = send(server, headers, body)
     assert status == 400

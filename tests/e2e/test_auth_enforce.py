@@ -53,9 +53,9 @@ def error_of(call: Callable[[], Any]) -> tuple[str, str]:
 
 
 def refused(action: str, key_arn: str, reason: str) -> tuple[str, str]:
-    return ("AccessDeniedException",
-            f"User: {ROOT} is not authorized to perform: {action} on resource: {key_arn} "
-            f"{reason}")
+    message = (f"User: {ROOT} is not authorized to perform: {action} on resource: {key_arn} "
+               f"{reason}")
+    return ("AccessDeniedException", message)
 
 
 def test_start_up_and_health(server: ServerProcess) -> None:
@@ -145,8 +145,8 @@ def test_malformed_key_policies(kms: Any) -> None:
         (policy(statement(principal={"AWS": "not-a-principal"})),
          "Policy contains a statement with one or more invalid principals."),
         (policy(statement(Condition={"StringEquals": {"aws:ResourceTag/Team": "a"}})),
-         "These condition keys are not permitted in a key policy: aws:ResourceTag, "
-         "kms:ResourceTag, kms:ResourceAliases"),
+         ("These condition keys are not permitted in a key policy: aws:ResourceTag, "
+          "kms:ResourceTag, kms:ResourceAliases")),
     ]:
         assert error_of(lambda bad=bad: kms.put_key_policy(
             KeyId=key, PolicyName="default", Policy=bad)) == (

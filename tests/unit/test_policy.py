@@ -113,7 +113,7 @@ TABLE: list[tuple[str, str, iam.Request, iam.Outcome | None, bool, Reason | None
 @pytest.mark.parametrize(("name", "text", "req", "identity", "allowed", "reason"), TABLE,
                          ids=[row[0] for row in TABLE])
 def test_kms_decision_table(name: str, text: str, req: iam.Request,
-                            identity: iam.Outcome | None, allowed: bool,
+                            identity: iam.Outcome | None, allowed: bool,  # noqa: FBT001
                             reason: Reason | None) -> None:
     del name
     decision = kms_decision(text, req, identity=identity)
@@ -207,8 +207,8 @@ def holds(operator: str, key: str, policy_value: Any, **context: Any) -> bool:
     ("ArnLike", "arn:aws:iam::*:root", "not an arn", False),
 ])
 def test_operator_families(operator: str, policy_value: Any, value: str,
-                           expected: bool) -> None:
-    assert holds(operator, "aws:Test", policy_value, **{"aws__test": value}) is expected
+                           expected: bool) -> None:  # noqa: FBT001
+    assert holds(operator, "aws:Test", policy_value, aws__test=value) is expected
 
 
 @pytest.mark.parametrize(("operator", "expected"), [
@@ -217,7 +217,7 @@ def test_operator_families(operator: str, policy_value: Any, value: str,
     ("Bool", False), ("BoolIfExists", True), ("IpAddress", False), ("NotIpAddress", True),
     ("ArnLike", False), ("ArnNotLike", True), ("DateLessThanIfExists", True),
 ])
-def test_a_missing_key(operator: str, expected: bool) -> None:
+def test_a_missing_key(operator: str, expected: bool) -> None:  # noqa: FBT001
     assert holds(operator, "aws:Absent", "x") is expected
 
 
@@ -276,7 +276,8 @@ def test_blocks_and_keys_and_values() -> None:
      "Statement cannot contain both Action and NotAction."),
     (doc(allow({"AWS": "arn:aws:iam::*:root"})),
      "Policy contains a statement with one or more invalid principals."),
-    (doc(allow({"AWS": "bob"})), "Policy contains a statement with one or more invalid principals."),
+    (doc(allow({"AWS": "bob"})),
+     "Policy contains a statement with one or more invalid principals."),
     (doc(allow({"Group": "x"})),
      "Policy contains a statement with one or more invalid principals."),
     (doc(allow(Condition={"StringEqualz": {"aws:a": "b"}})),
@@ -356,7 +357,7 @@ identities = st.sampled_from([None, NO_IDENTITY_ALLOW, IDENTITY_ALLOW])
 @settings(max_examples=300, deadline=None)
 @given(st.lists(statements(), min_size=1, max_size=6), requests, identities, st.booleans())
 def test_an_explicit_deny_always_refuses(stmts: list[dict[str, Any]], req: iam.Request,
-                                         identity: iam.Outcome | None, cross: bool) -> None:
+                                         identity: iam.Outcome | None, cross: bool) -> None:  # noqa: FBT001
     text = doc(*stmts, deny("*", req.action))
     decision = kms_decision(text, req, cross=cross, identity=identity)
     assert (decision.allowed, decision.reason) == (False, Reason.EXPLICIT_RESOURCE)
@@ -366,7 +367,7 @@ def test_an_explicit_deny_always_refuses(stmts: list[dict[str, Any]], req: iam.R
 @given(st.lists(statements(), min_size=1, max_size=6), requests, identities, st.booleans(),
        st.data())
 def test_removing_an_allow_never_grants_more(stmts: list[dict[str, Any]], req: iam.Request,
-                                             identity: iam.Outcome | None, cross: bool,
+                                             identity: iam.Outcome | None, cross: bool,  # noqa: FBT001
                                              data: st.DataObject) -> None:
     allows = [i for i, s in enumerate(stmts) if s["Effect"] == "Allow"]
     if not allows:

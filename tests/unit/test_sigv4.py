@@ -4,10 +4,10 @@ published "get-vanilla" vector and hand-built requests for every refusal (spec a
 from __future__ import annotations
 
 import calendar
-import datetime
+import datetime as dt
 import time
-from unittest import mock
 from collections.abc import Mapping
+from unittest import mock
 
 import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
@@ -47,7 +47,7 @@ def botocore_signed(body: bytes = b'{"KeyId":"alias/x"}', *, service: str = "kms
     req = AWSRequest("POST", url, data=body, headers=dict(headers or {
         "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.Encrypt"}))
     signer = SigV4Auth(Credentials(AKID, secret, token), service, region)
-    signed_at = datetime.datetime.fromtimestamp(at, datetime.UTC).replace(tzinfo=None)
+    signed_at = dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None)
     with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
         signer.add_auth(req)
     out = {k.lower(): v for k, v in req.headers.items()}
@@ -131,9 +131,9 @@ def test_header_values_are_trimmed_and_spaces_collapsed() -> None:
 
 
 def test_session_token_is_a_signed_header() -> None:
-    headers = botocore_signed(token="FQoGZXIvYXdzEXAMPLE")
+    headers = botocore_signed(token="FQoGZXIvYXdzEXAMPLE")  # noqa: S106
     auth = check(headers)
-    assert auth.session_token == "FQoGZXIvYXdzEXAMPLE"
+    assert auth.session_token == "FQoGZXIvYXdzEXAMPLE"  # noqa: S105
     assert "x-amz-security-token" in auth.signed_headers
     assert refused({**headers, "x-amz-security-token": "other"}).failure is \
         Failure.INVALID_SIGNATURE
@@ -151,7 +151,8 @@ def test_presigned_query_verifies() -> None:
     query = req.url.split("?", 1)[1]
     headers = {"host": HOST}
     auth = sigv4.parse(headers, query)
-    assert auth.presigned and auth.expires == 60
+    assert auth.presigned
+    assert auth.expires == 60
     sigv4.check_time(auth, time.time(), 900)
     sigv4.verify(auth, SECRET, "GET", "/", query, headers, b"")
     with pytest.raises(SigV4Error) as caught:
@@ -224,8 +225,8 @@ def test_bad_date() -> None:
     headers = {**botocore_signed(), "x-amz-date": "2026-12-02T10:00:00Z"}
     err = refused(headers)
     assert (err.failure, err.message) == (
-        Failure.INCOMPLETE, "Date must be in ISO-8601 'basic format'. Got "
-        "'2026-12-02T10:00:00Z'. See http://en.wikipedia.org/wiki/ISO_8601")
+        Failure.INCOMPLETE, ("Date must be in ISO-8601 'basic format'. Got "
+                             "'2026-12-02T10:00:00Z'. See http://en.wikipedia.org/wiki/ISO_8601"))
 
 
 def test_date_header_instead_of_x_amz_date() -> None:
@@ -242,8 +243,8 @@ def test_unsupported_algorithm() -> None:
                                                                 "AWS4-ECDSA-P256-SHA256")
     err = refused(headers)
     assert (err.failure, err.message) == (
-        Failure.INCOMPLETE, "Unsupported AWS 'algorithm': 'AWS4-ECDSA-P256-SHA256' (only "
-        "AWS4-HMAC-SHA256 for now). ")
+        Failure.INCOMPLETE, ("Unsupported AWS 'algorithm': 'AWS4-ECDSA-P256-SHA256' (only "
+                             "AWS4-HMAC-SHA256 for now). "))
 
 
 def test_host_must_be_signed() -> None:
@@ -287,7 +288,7 @@ def test_any_region_is_accepted_but_must_be_a_name() -> None:
 
 @pytest.mark.parametrize(("offset", "ok"), [(-300, True), (-301, False), (300, True),
                                             (301, False)])
-def test_skew_edges_of_the_kms_window(offset: int, ok: bool) -> None:
+def test_skew_edges_of_the_kms_window(offset: int, ok: bool) -> None:  # noqa: FBT001
     """Signed ``offset`` seconds from now: 5 minutes either way is accepted, a second more
     is not."""
     headers = botocore_signed(at=NOW + offset)
@@ -342,10 +343,11 @@ def test_query_services_say_what_they_expected() -> None:
     assert long.message is not None
     assert long.message.startswith(sigv4.SIGNATURE_MISMATCH + "\n\nThe Canonical String for "
                                    "this request should have been\n'POST\n/\n")
-    assert "\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20261202T100000Z\n" \
-        "20261202/us-east-1/kms/aws4_request\n" in long.message
-    assert answer(EC2, err).message == "AWS was not able to validate the provided access " \
-        "credentials"
+    expected = ("\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20261202T100000Z\n"
+                "20261202/us-east-1/kms/aws4_request\n")
+    assert expected in long.message
+    assert answer(EC2, err).message == ("AWS was not able to validate the provided access "
+                                        "credentials")
 
 
 def test_client_signer_is_verified() -> None:

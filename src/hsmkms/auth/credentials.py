@@ -152,6 +152,23 @@ class AccessKeys:
         self._by_id[akid] = key
         return key
 
+    def add_temporary(self, account: str, akid: str, secret: str, *, principal_arn: str,
+                      session_token: str, expires: float) -> AccessKey:
+        """Keep temporary credentials (an ``ASIA`` key, its session token, its expiry on the
+        emulated clock): what STS will issue."""
+        key = AccessKey(akid, account, Secret(secret.encode()), principal_arn, session_token,
+                        expires)
+        with self._store.unit_of_work():
+            self._repo.put("", akid, key)
+        self._by_id[akid] = key
+        return key
+
+    def clear(self) -> None:
+        """Forget the keys in memory (a start installs its own; the store keeps them until
+        :meth:`forget_others`)."""
+        self._by_id.clear()
+        self.default_root = None
+
     def forget_others(self) -> None:
         """Drop stored keys not installed at this start (a root key that was replaced)."""
         with self._store.unit_of_work():
@@ -165,6 +182,7 @@ def bootstrap(keys: AccessKeys, data_dir: Path, *, account: str, region: str,
     """Install the root keys: the default account's (given, else from the credentials file,
     else new and written there) and ``HSMKMS_ROOT_KEYS``'. Returns the default account's."""
     path = data_dir / CREDENTIALS_FILE
+    keys.clear()
     if bool(akid) != bool(secret):
         raise ValueError("set both HSMKMS_ROOT_ACCESS_KEY_ID and HSMKMS_ROOT_SECRET_ACCESS_KEY, "
                          "or neither")
