@@ -168,3 +168,22 @@ def test_aws_cli_is_refused_by_the_key_policy(server: ServerProcess, kms: Any,
     assert (f"An error occurred (AccessDeniedException) when calling the Decrypt operation: "
             f"User: {ROOT} is not authorized to perform: kms:Decrypt on resource: "
             f"{meta['Arn']} with an explicit deny in a resource-based policy") in done.stderr
+
+
+def test_denials_are_in_cloudtrail(server: ServerProcess, kms: Any) -> None:
+    meta = kms.create_key(Policy=policy(statement(), statement("Deny", "*", "kms:Encrypt")))[
+        "KeyMetadata"]
+    code, message = error_of(lambda: kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x"))
+    assert code == "AccessDeniedException"
+    trail = server.client("cloudtrail")
+    events = trail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "ResourceName", "AttributeValue": meta["Arn"]}])["Events"]
+    denied = [json.loads(e["CloudTrailEvent"]) for e in events if e["EventName"] == "Encrypt"]
+    assert [(e["errorCode"], e["errorMessage"]) for e in denied] == [("AccessDenied", message)]
+    # A request refused before it was authenticated leaves no event.
+    bad = server.client("kms", credentials={"aws_access_key_id": AKID,
+                                            "aws_secret_access_key": "x" * 40})
+    error_of(lambda: bad.describe_key(KeyId=meta["KeyId"]))
+    events = trail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "ResourceName", "AttributeValue": meta["Arn"]}])["Events"]
+    assert "DescribeKey" not in {e["EventName"] for e in events}
