@@ -380,3 +380,59 @@ def test_removing_an_allow_never_grants_more(stmts: list[dict[str, Any]], req: i
         return  # no statement left: a policy needs one (nothing is allowed by nothing)
     after = kms_decision(doc(*fewer), req, cross=cross, identity=identity)
     assert not after.allowed or before.allowed
+
+
+# -- the KMS authorizer: condition keys a request populates ----------------------------------
+
+
+def _key(policy_text: str) -> Any:
+    from hsmkms.kms.model import Key, KeyState  # noqa: PLC0415
+
+    return Key(key_id="1234abcd-12ab-34cd-56ef-1234567890ab", account=A, region="us-east-1",
+               created=0.0, state=KeyState.ENABLED, policy=policy_text)
+
+
+def _authorize(condition: dict[str, Any], *, operation: str = "Encrypt",
+               context: dict[str, str] | None = None) -> bool:
+    from hsmkms.context import RequestContext  # noqa: PLC0415
+    from hsmkms.kms.authz import KeyPolicyAuthorizer  # noqa: PLC0415
+
+    ctx = RequestContext(account=A, region="us-east-1", request_id="r", now=1796205600.0,
+                         source_ip="127.0.0.1", user_agent="aws-cli/1.0")
+    text = doc(allow(Condition=condition))
+    try:
+        KeyPolicyAuthorizer().authorize(ctx, operation, _key(text), context)
+    except AccessDeniedException:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ({"StringEquals": {"kms:CallerAccount": A}}, True),
+    ({"StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{A}:root"}}, True),
+    ({"StringEquals": {"aws:PrincipalType": "Account", "aws:userid": A}}, True),
+    ({"StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT", "kms:KeyUsage": "ENCRYPT_DECRYPT",
+                       "kms:KeyOrigin": "AWS_KMS"}}, True),
+    ({"Bool": {"kms:MultiRegion": "false", "aws:SecureTransport": "false"}}, True),
+    ({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}, True),
+    ({"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}}, False),
+    ({"DateLessThan": {"aws:CurrentTime": "2026-12-03T00:00:00Z"}}, True),
+    ({"NumericGreaterThan": {"aws:EpochTime": "1796205601"}}, False),
+    ({"StringEquals": {"aws:RequestedRegion": "us-east-1"}}, True),
+    ({"StringLike": {"aws:UserAgent": "aws-cli/*"}}, True),
+    ({"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}, True),
+    ({"StringEquals": {"kms:EncryptionContext:dept": "IT"}}, True),  # key part: any case
+    ({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["Dept", "App"]}}, True),
+    ({"StringEquals": {"aws:PrincipalTag/team": "a"}}, False),  # not populated: no match
+    ({"StringNotEquals": {"aws:PrincipalTag/team": "a"}}, True),
+    ({"StringEqualsIfExists": {"aws:PrincipalTag/team": "a"}}, True),
+])
+def test_condition_keys_the_authorizer_populates(condition: dict[str, Any],
+                                                  expected: bool) -> None:  # noqa: FBT001
+    assert _authorize(condition, context={"Dept": "IT", "App": "x"}) is expected
+
+
+def test_encryption_algorithm_only_for_crypto_operations() -> None:
+    condition = {"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}
+    assert not _authorize(condition, operation="DescribeKey")
+    assert _authorize({"Null": {"kms:EncryptionContextKeys": "true"}})

@@ -167,16 +167,15 @@ class Condition:
                 return False
             return self.if_exists or self.negated
         compare, values, negated = self.compare, self.values, self.negated
-
-        def value_ok(request: str) -> bool:
+        qualifier = self.qualifier
+        if not qualifier and len(found) == 1:  # the common case: one value, no set operator
+            request = found[0]
             hit = any(compare(request, v) for v in values)
             return not hit if negated else hit
-
-        if self.qualifier == ALL_VALUES:
-            return all(value_ok(r) for r in found)
-        if self.qualifier == ANY_VALUE:
-            return any(value_ok(r) for r in found)
-        return all(value_ok(r) for r in found) if negated else any(value_ok(r) for r in found)
+        oks = [any(compare(r, v) for v in values) != negated for r in found]
+        if qualifier == ALL_VALUES or (not qualifier and negated):
+            return all(oks)
+        return any(oks)
 
 
 def _condition(operator: str, key: str, raw: object) -> Condition:
@@ -449,16 +448,22 @@ class Outcome:
         return not self.denied and Match.DIRECT in self.allows
 
 
+_ALLOWS = {(False, False): frozenset(), (True, False): frozenset({Match.DIRECT}),
+           (False, True): frozenset({Match.ACCOUNT}),
+           (True, True): frozenset({Match.DIRECT, Match.ACCOUNT})}
+
+
 def evaluate(policy: Policy, request: Request) -> Outcome:
-    denied = False
-    allows: set[Match] = set()
+    denied = direct = account = False
     context = request.context
     for statement in policy.candidates(request.action, request.resource):
         match = statement.principal_match(request.caller)
         if match is None or not all(c.holds(context) for c in statement.conditions):
             continue
-        if statement.allow:
-            allows.add(match)
-        else:
+        if not statement.allow:
             denied = True
-    return Outcome(denied, frozenset(allows))
+        elif match is Match.DIRECT:
+            direct = True
+        else:
+            account = True
+    return Outcome(denied, _ALLOWS[(direct, account)])

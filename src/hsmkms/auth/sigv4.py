@@ -200,6 +200,7 @@ def _authentication(algorithm: str, credential: str, signed: str, signature: str
                           timestamp, presigned, expires, session_token)
 
 
+_REGION = re.compile(r"[A-Za-z0-9-]+")
 _BASIC = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
@@ -255,7 +256,7 @@ def check_scope(auth: Authentication, service: str, *, any_region: bool = True,
     """The credential scope: a region (``regions``, unless ``any_region``), the routed
     service's signing name, the terminator, and the date of the request."""
     problems = ""
-    region_ok = bool(auth.region) and all(c.isalnum() or c == "-" for c in auth.region) and (
+    region_ok = _REGION.fullmatch(auth.region) is not None and (
         any_region or auth.region in regions)
     if not region_ok:
         problems += f"Credential should be scoped to a valid region, not '{auth.region}'. "

@@ -174,25 +174,30 @@ class _Lazy:
                  encryption_context: Mapping[str, str] | None) -> None:
         self.ctx, self.operation, self.key = ctx, operation, key
         self.encryption_context = encryption_context
-        self.values: dict[str, tuple[str, ...]] = {}
+        #: Computed so far (None: the request has no such key).
+        self.values: dict[str, tuple[str, ...] | None] = {}
 
     def get(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
-        found = self.values.get(name)
-        if found is not None:
-            return found
+        values = self.values
+        if name not in values:
+            values[name] = self._compute(name)
+        found = values[name]
+        return default if found is None else found
+
+    def _compute(self, name: str) -> tuple[str, ...] | None:
         compute = CONTEXT_KEYS.get(name)
         if compute is not None:
-            found = compute(self)
-        elif name == "aws:useragent":
-            found = (self.ctx.user_agent,) if self.ctx.user_agent else None
-        elif name == "kms:encryptionalgorithm":
-            found = ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS else None
-        elif name.startswith("kms:encryptioncontext"):
-            found = encryption_conditions(self.encryption_context).get(name)
-        if found is None:
-            return default
-        self.values[name] = found
-        return found
+            return compute(self)
+        if name == "aws:useragent":
+            return (self.ctx.user_agent,) if self.ctx.user_agent else None
+        if name == "kms:encryptionalgorithm":
+            return ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS else None
+        if name.startswith("kms:encryptioncontext"):
+            # All of them at once: a policy that reads one usually reads others.
+            pairs = encryption_conditions(self.encryption_context)
+            self.values.update(pairs)
+            return pairs.get(name)
+        return None  # a key this request does not populate
 
 
 def condition_context(ctx: RequestContext, operation: str, key: Key,
