@@ -27,6 +27,7 @@ from pathlib import Path
 
 from hsmkms import admin, faults, forgery, kms
 from hsmkms.auth import modes as auth_modes
+from hsmkms.auth import sts
 from hsmkms.clock import Clock
 from hsmkms.cloudhsm.api import CloudHsmApi
 from hsmkms.cloudhsm.service import CloudHsmService
@@ -141,6 +142,8 @@ class App:
         self.auth = auth_modes.build(self.config, self.store)
         self.authenticators.append(forgery.require_signature if self.auth is None
                                    else self.auth.authenticator(self._signing_name))
+        if self.auth is not None:
+            sts.register(self, self.auth.keys)
         self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
         self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,

@@ -316,3 +316,50 @@ def test_in_process_modes(tmp_path: Path, mode: str) -> None:
         import boto3  # noqa: PLC0415
 
         assert boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+
+
+# -- STS: who am I --------------------------------------------------------------------------
+
+
+def test_sts_get_caller_identity(server: ServerProcess) -> None:
+    sts = server.client("sts")
+    identity = sts.get_caller_identity()
+    assert (identity["Account"], identity["UserId"], identity["Arn"]) == (
+        "111122223333", "111122223333", "arn:aws:iam::111122223333:root")
+    other = server.client("sts", credentials={"aws_access_key_id": OTHER_AKID,
+                                              "aws_secret_access_key": OTHER_SECRET})
+    assert other.get_caller_identity()["Arn"] == f"arn:aws:iam::{OTHER_ACCOUNT}:root"
+    akid = server.root_credentials["aws_access_key_id"]
+    assert sts.get_access_key_info(AccessKeyId=akid)["Account"] == "111122223333"
+    assert sts.get_access_key_info(AccessKeyId="AKIARZPUZDIKGB2VALC4")["Account"] == \
+        "123456789012"
+
+
+def test_sts_authentication_failures_are_query_errors(server: ServerProcess) -> None:
+    bad = {**server.root_credentials, "aws_secret_access_key": "x" * 40}
+    err = error_of(server.client("sts", credentials=bad).get_caller_identity)
+    assert (err["code"], err["status"]) == ("SignatureDoesNotMatch", 403)
+    assert err["message"].startswith(
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details.\n\nThe Canonical String for this request should have "
+        "been\n'POST\n/\n")
+    unknown = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "x" * 40}
+    assert error_of(server.client("sts", credentials=unknown).get_caller_identity) == {
+        "code": "InvalidClientTokenId", "status": 403,
+        "message": "The security token included in the request is invalid."}
+
+
+def test_aws_cli_sts_get_caller_identity_with_the_credentials_file(
+        server: ServerProcess) -> None:
+    env = {k: v for k, v in server.cli_env().items()
+           if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "credentials"),
+               AWS_PROFILE="hsmkms-root", AWS_CONFIG_FILE=os.devnull)
+    exe = Path(sys.executable).with_name("aws")
+    done = subprocess.run([str(exe), "sts", "get-caller-identity", "--output",  # noqa: S603
+                           "json"], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"UserId": "111122223333", "Account": "111122223333",
+                                       "Arn": "arn:aws:iam::111122223333:root"}
