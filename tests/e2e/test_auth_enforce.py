@@ -187,3 +187,29 @@ def test_denials_are_in_cloudtrail(server: ServerProcess, kms: Any) -> None:
     events = trail.lookup_events(LookupAttributes=[
         {"AttributeKey": "ResourceName", "AttributeValue": meta["Arn"]}])["Events"]
     assert "DescribeKey" not in {e["EventName"] for e in events}
+
+
+def test_access_denied_body_has_capital_message(server: ServerProcess, kms: Any) -> None:
+    """AccessDeniedException comes from AWS's front layer, not the KMS model: ``Message``."""
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    from botocore.auth import SigV4Auth  # noqa: PLC0415
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+    from botocore.credentials import Credentials  # noqa: PLC0415
+
+    meta = kms.create_key(Policy=policy(statement(), statement("Deny", "*", "kms:Encrypt")))[
+        "KeyMetadata"]
+    body = json.dumps({"KeyId": meta["KeyId"], "Plaintext": "eA=="}).encode()
+    req = AWSRequest("POST", server.endpoint + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.Encrypt"})
+    SigV4Auth(Credentials(AKID, SECRET), "kms", "us-east-1").add_auth(req)
+    sent = urllib.request.Request(server.endpoint + "/", data=body, method="POST",  # noqa: S310
+                                  headers=dict(req.headers.items()))
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(sent, timeout=30)  # noqa: S310 - loopback
+    assert caught.value.code == 400
+    assert json.loads(caught.value.read()) == {
+        "__type": "AccessDeniedException",
+        "Message": refused("kms:Encrypt", meta["Arn"],
+                           "with an explicit deny in a resource-based policy")[1]}
