@@ -154,7 +154,8 @@ class App:
                               pkcs11_sessions=self.config.pkcs11_sessions,
                               cli_idle_timeout=self.config.cli_idle_timeout)
         install_cli_routes(self, self.hsm, self.store, self.clock.now, account=self.config.account,
-                           region=self.config.region)
+                           region=self.config.region,
+                           account_of=None if self.auth is None else self.auth.account_of)
         self.faults = Faults(self.store, self.ids, self.hsm)
         faults.install_routes(self, self.faults, self.store, self.clock.now)
         self.trail = Trail(self.db, self.ids, self.store.after_commit, {

@@ -363,3 +363,21 @@ def test_aws_cli_sts_get_caller_identity_with_the_credentials_file(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"UserId": "111122223333", "Account": "111122223333",
                                        "Arn": "arn:aws:iam::111122223333:root"}
+
+
+def test_cloudhsm_cli_route_binds_the_body_to_the_signing_key(server: ServerProcess) -> None:
+    from hsmkms.auth.sigv4 import sign_request  # noqa: PLC0415
+
+    creds = server.root_credentials
+    host = server.endpoint[len("http://"):]
+    for named, status in ((creds["aws_access_key_id"], 200), (OTHER_AKID, 401)):
+        body = json.dumps({"access_key_id": named, "args": {}}).encode()
+        headers = sign_request("POST", "/_hsmkms/cloudhsm-cli/user-list",
+                               {"host": host, "content-type": "application/json"}, body,
+                               access_key_id=creds["aws_access_key_id"],
+                               secret=creds["aws_secret_access_key"], region="us-east-1",
+                               service="cloudhsm", now=time.time())
+        headers.pop("host")
+        got, _h, answer = send(server, headers, body, path="/_hsmkms/cloudhsm-cli/user-list")
+        assert got == status
+        assert json.loads(answer)["error_code"] == 1  # no cluster selected / refused

@@ -159,9 +159,17 @@ class Auth:
         if req.path.startswith("/_hsmkms/cloudhsm-cli/") and sigv4.has_authentication(
                 req.headers, req.query):
             try:
-                self.verifier.check(req, "cloudhsm", now)
+                signer = self.verifier.check(req, "cloudhsm", now).key.access_key_id
             except SigV4Error as err:
                 raise Unauthorized(err.message) from None
+            try:
+                doc = req.json()
+            except ValueError:
+                return  # the route answers a body that is not JSON
+            named = doc.get("access_key_id") if isinstance(doc, dict) else None
+            if named and named != signer:
+                raise Unauthorized("The access_key_id of the request is not the key that "
+                                   "signed it.")
             return
         raise Unauthorized(ADMIN_REFUSED)
 
