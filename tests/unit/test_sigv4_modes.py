@@ -162,3 +162,11 @@ def test_demo_banner_prints_the_credentials() -> None:
     assert "HSMKMS_ADMIN_TOKEN=tok" in text
     plain = banner("http://127.0.0.1:4599", state)
     assert "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test" in plain
+
+
+def test_fresh_keeps_the_credentials_and_the_admin_token(tmp_path: Path) -> None:
+    for name in ("hsmkms.db", "root.key", "credentials", "admin-token"):
+        (tmp_path / name).write_text("x")
+    assert cli.wipe_state(tmp_path) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["admin-token", "credentials",
+                                                          "root.key"]
