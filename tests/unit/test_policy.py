@@ -436,3 +436,28 @@ def test_encryption_algorithm_only_for_crypto_operations() -> None:
     condition = {"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}
     assert not _authorize(condition, operation="DescribeKey")
     assert _authorize({"Null": {"kms:EncryptionContextKeys": "true"}})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.sampled_from(["*", "kms:*", "Allow", "Deny", A, f"arn:aws:iam::{A}:root", "2012-10-17",
+                       "StringEquals", "ForAnyValue:StringLike", "aws:SourceIp", "Null"])
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["Version", "Statement", "Effect", "Principal", "NotPrincipal", "AWS",
+                         "Action", "NotAction", "Resource", "NotResource", "Condition", "Sid",
+                         "StringEquals", "Null", "aws:SourceIp", "x"]), inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_any_document_parses_or_is_refused(document: Any) -> None:
+    """No policy text crashes the parser: a Policy, or MalformedPolicy."""
+    text = json.dumps(document)
+    try:
+        parsed = iam.parse(text)
+    except iam.MalformedPolicy:
+        return
+    for caller in CALLERS:  # and what parses evaluates
+        iam.evaluate(parsed, request(caller))
