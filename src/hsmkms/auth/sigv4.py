@@ -331,9 +331,17 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=256)
+def _keyed_mac(secret: str, date: str, region: str, service: str) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with the signing key, to copy (a copy costs a third of keying a
+    new one)."""
+    return hmac.new(signing_key(secret, date, region, service), digestmod=hashlib.sha256)
+
+
 def sign(secret: str, auth: Authentication, to_sign: str) -> str:
-    key = signing_key(secret, auth.scope_date, auth.region, auth.service)
-    return hmac.digest(key, to_sign.encode(), "sha256").hex()
+    mac = _keyed_mac(secret, auth.scope_date, auth.region, auth.service).copy()
+    mac.update(to_sign.encode())
+    return mac.hexdigest()
 
 
 def verify(auth: Authentication, secret: str, method: str, path: str, query: str,
