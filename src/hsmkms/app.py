@@ -211,6 +211,21 @@ class App:
         for check in self.authenticators:
             check(req, ctx)
 
+    def preparable(self, req: HttpRequest) -> bool:
+        """Whether ``req`` has work to do before it takes the lock (:meth:`prepare_and_handle`,
+        in a worker thread: the server offloads it)."""
+        prefix, _, operation = req.headers.get("x-amz-target", "").rpartition(".")
+        service = self.json_services.get(TARGET_ALIASES.get(prefix, prefix))
+        return service is not None and operation in service.prepared_operations
+
+    def prepare_and_handle(self, req: HttpRequest) -> HttpResponse:
+        """:meth:`handle`, after the service's slow preparation done without the lock."""
+        prefix, _, operation = req.headers.get("x-amz-target", "").rpartition(".")
+        service = self.json_services.get(TARGET_ALIASES.get(prefix, prefix))
+        if service is not None and service.prepare is not None:
+            service.prepare(operation, req.body)
+        return self.handle(req)
+
     def handle(self, req: HttpRequest) -> HttpResponse:
         response = self._route(req)
         if not any(name == "x-amzn-requestid" for name, _ in response.headers):

@@ -78,10 +78,17 @@ class AsgiApp:
         req = HttpRequest(scope["method"], scope["path"], headers, b"".join(chunks),
                           scope.get("query_string", b"").decode("latin-1"), client[0],
                           server[0] or "")
+        return await self._dispatch(req)
+
+    async def _dispatch(self, req: HttpRequest) -> HttpResponse:
         if req.method == "POST" and req.path.rstrip("/") == CLOCK_PATH:
             # A clock jump may run due work for seconds, letting go of the app lock between
             # slices of it (hsmkms.admin): off the event loop, other requests go on meanwhile.
             return await asyncio.to_thread(self.app.handle, req)
+        if req.method == "POST" and self.app.preparable(req):
+            # Slow key generation (RSA) runs in the thread without the app lock, so requests
+            # on the event loop go on meanwhile (hsmkms.kms.keygen).
+            return await asyncio.to_thread(self.app.prepare_and_handle, req)
         return self.app.handle(req)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:

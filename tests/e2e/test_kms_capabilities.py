@@ -75,6 +75,15 @@ REQUESTS: dict[str, Request] = {
     "ImportKeyMaterial": _with_key(ImportToken=b"token", EncryptedKeyMaterial=b"material",
                                    ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"),
     "DeleteImportedKeyMaterial": _with_key(),
+    "GetPublicKey": _with_key(),
+    "Sign": _with_key(Message=b"m", SigningAlgorithm="ECDSA_SHA_256"),
+    "Verify": _with_key(Message=b"m", Signature=b"s", SigningAlgorithm="ECDSA_SHA_256"),
+    "GenerateMac": _with_key(Message=b"m", MacAlgorithm="HMAC_SHA_256"),
+    "VerifyMac": _with_key(Message=b"m", Mac=b"m" * 32, MacAlgorithm="HMAC_SHA_256"),
+    "DeriveSharedSecret": _with_key(KeyAgreementAlgorithm="ECDH", PublicKey=b"p"),
+    "Encapsulate": _with_key(EncapsulationAlgorithm="ML_KEM"),
+    "Decapsulate": _with_key(EncapsulationAlgorithm="ML_KEM",
+                             SharedSecretCiphertextBlob=b"c" * 768),
 }
 #: What a call answers: (error code, message, HTTP status); a result is :data:`RESULT`.
 Answer = tuple[str | None, str | None, int]
@@ -98,17 +107,26 @@ def _not_for_cloudhsm(not_implemented: str) -> dict[str, Answer]:
             "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM}
 
 
+NOT_ASYMMETRIC: Answer = (
+    "UnsupportedOperationException",
+    "{arn} is not an asymmetric KMS key. GetPublicKey works only with asymmetric KMS keys.", 400)
+
+
+def _usage(operation: str) -> Answer:
+    """AWS's InvalidKeyUsageException for a symmetric encryption key (LS recordings)."""
+    return ("InvalidKeyUsageException",
+            f"{{arn}} key usage is ENCRYPT_DECRYPT which is not valid for {operation}.", 400)
+
+
 #: Every operation of the table x origin: the answer a valid request gets.
 EXPECTED: dict[str, dict[str, Answer]] = {
     "CreateKey": {
         "AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT,
         "EXTERNAL": ("NotImplementedYetException",
-                     ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                      "ENCRYPT_DECRYPT) only; Origin EXTERNAL is not implemented yet."), 400),
+                     "hsmkms does not implement KMS keys with Origin EXTERNAL yet.", 400),
         "EXTERNAL_KEY_STORE": ("NotImplementedYetException",
-                               ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                                "ENCRYPT_DECRYPT) only; Origin EXTERNAL_KEY_STORE is not "
-                                "implemented yet."), 400)},
+                               ("hsmkms does not implement KMS keys with Origin "
+                                "EXTERNAL_KEY_STORE yet."), 400)},
     "DescribeKey": BOTH, "EnableKey": BOTH, "DisableKey": BOTH, "ScheduleKeyDeletion": BOTH,
     "CancelKeyDeletion": BOTH, "UpdateKeyDescription": BOTH, "TagResource": BOTH,
     "UntagResource": BOTH, "ListResourceTags": BOTH, "GetKeyPolicy": BOTH,
@@ -129,10 +147,16 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         "hsmkms does not implement TrentService.ReplicateKey yet."),
     "UpdatePrimaryRegion": _not_for_cloudhsm(
         "hsmkms does not implement TrentService.UpdatePrimaryRegion yet."),
-    "GenerateDataKeyPair": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.GenerateDataKeyPair yet."),
-    "GenerateDataKeyPairWithoutPlaintext": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.GenerateDataKeyPairWithoutPlaintext yet."),
+    # AWS refuses data key pairs under keys in CloudHSM key stores.
+    "GenerateDataKeyPair": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
+    "GenerateDataKeyPairWithoutPlaintext": {"AWS_KMS": RESULT,
+                                            "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
+    # Both origins hold symmetric encryption keys only here: the key usage refuses these
+    # (GetPublicKey: the key is not asymmetric).
+    "GetPublicKey": {"AWS_KMS": NOT_ASYMMETRIC, "AWS_CLOUDHSM": NOT_ASYMMETRIC},
+    **{op: {"AWS_KMS": _usage(op), "AWS_CLOUDHSM": _usage(op)} for op in (
+        "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate",
+        "Decapsulate")},
     # Only EXTERNAL keys may import key material; no other origin can.
     "GetParametersForImport": {"AWS_KMS": UNSUPPORTED_AWS_KMS,
                                "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
@@ -217,3 +241,4 @@ CREATE_PARAMS: dict[str, Callable[[Env], dict[str, Any]]] = {
 def test_create_key_cell(env: Env, origin: str) -> None:
     answer = _answer(env.kms.create_key, CREATE_PARAMS[origin](env))
     assert answer == EXPECTED["CreateKey"][origin]
+

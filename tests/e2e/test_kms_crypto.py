@@ -62,7 +62,9 @@ def test_encrypt_decrypt_round_trip_every_identifier(kms: Any, key: dict[str, An
         assert resp["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
         blob = resp["CiphertextBlob"]
         assert len(blob) == len(b"hello world") + crypto.OVERHEAD
-        assert blob[1:17] == uuid.UUID(key["KeyId"]).bytes
+        assert blob[:2] == b"\x02\x00"  # format version 2, a UUID key id
+        assert blob[2:18] == uuid.UUID(key["KeyId"]).bytes
+        assert blob[18:50].hex() == key["CurrentKeyMaterialId"]
         out = kms.decrypt(CiphertextBlob=blob)
         assert out["Plaintext"] == b"hello world"
         assert out["KeyId"] == key["Arn"]
@@ -116,12 +118,13 @@ def test_encryption_context(kms: Any, key: dict[str, Any]) -> None:
     assert error(exc)[0] == "InvalidCiphertextException"
 
 
-@pytest.mark.parametrize("region", ["version", "key id", "nonce", "body", "tag"])
+@pytest.mark.parametrize("region", ["version", "key id", "material id", "nonce", "body", "tag"])
 def test_tampered_blob(kms: Any, key: dict[str, Any], region: str) -> None:
     """Any damage, including to the key id in the header, is InvalidCiphertextException."""
     blob = bytearray(kms.encrypt(KeyId=key["KeyId"], Plaintext=b"sixteen bytes!!!")[
         "CiphertextBlob"])
-    offset = {"version": 0, "key id": 5, "nonce": 20, "body": 33, "tag": len(blob) - 1}[region]
+    offset = {"version": 0, "key id": 5, "material id": 30, "nonce": 55, "body": 65,
+              "tag": len(blob) - 1}[region]
     blob[offset] ^= 0x01
     with pytest.raises(ClientError) as exc:
         kms.decrypt(CiphertextBlob=bytes(blob))
@@ -140,7 +143,7 @@ def test_blob_naming_another_existing_key_fails(kms: Any, key: dict[str, Any],
                                                 other: dict[str, Any]) -> None:
     """Swap the key id in the header for another real key: authentication must fail."""
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"p")["CiphertextBlob"]
-    forged = blob[:1] + uuid.UUID(other["KeyId"]).bytes + blob[17:]
+    forged = blob[:2] + uuid.UUID(other["KeyId"]).bytes + blob[18:]
     with pytest.raises(ClientError) as exc:
         kms.decrypt(CiphertextBlob=forged)
     assert error(exc) == ("InvalidCiphertextException", "", 400)
@@ -208,7 +211,7 @@ def test_re_encrypt(kms: Any, key: dict[str, Any], other: dict[str, Any]) -> Non
     assert resp["SourceKeyMaterialId"] == key["CurrentKeyMaterialId"]
     assert resp["DestinationKeyMaterialId"] == other["CurrentKeyMaterialId"]
     new = resp["CiphertextBlob"]
-    assert new[1:17] == uuid.UUID(other["KeyId"]).bytes
+    assert new[2:18] == uuid.UUID(other["KeyId"]).bytes
     out = kms.decrypt(CiphertextBlob=new, EncryptionContext={"b": "2"})
     assert (out["Plaintext"], out["KeyId"]) == (b"move me", other["Arn"])
     with pytest.raises(ClientError) as exc:

@@ -261,12 +261,11 @@ def test_account_from_access_key(module_server: ServerProcess) -> None:
     assert meta["Arn"] == f"arn:aws:kms:{REGION}:444455556666:key/{meta['KeyId']}"
 
 
-def test_unsupported_specs_answer_not_implemented(kms: Any) -> None:
+def test_multi_region_answers_not_implemented(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
-        kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
-    code, message, status = error(exc)
-    assert (code, status) == ("NotImplementedYetException", 400)
-    assert "KeySpec RSA_2048" in message
+        kms.create_key(MultiRegion=True)
+    assert error(exc) == ("NotImplementedYetException",
+                          "hsmkms does not implement KMS keys with MultiRegion yet.", 400)
     with pytest.raises(ClientError) as exc:
         kms.create_key(KeyUsage="SIGN_VERIFY")
     assert error(exc) == ("ValidationException",

@@ -147,11 +147,10 @@ def test_the_shipped_model_is_the_pinned_one() -> None:
     assert {"ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"} <= set(spec.shapes["KeySpec"]["enum"])
 
 
-def test_ml_kem_keys_are_not_implemented_yet(module_server: ServerProcess,
-                                             raw: Callable[..., Any]) -> None:
+def test_ml_kem_keys_are_implemented(module_server: ServerProcess,
+                                    raw: Callable[..., Any]) -> None:
     status, _h, body = raw(module_server, "TrentService.CreateKey",
                            {"KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE"})
-    assert (status, json.loads(body)) == (400, {
-        "__type": "NotImplementedYetException",
-        "message": "hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                   "ENCRYPT_DECRYPT) only; KeySpec ML_KEM_768 is not implemented yet."})
+    meta = json.loads(body)["KeyMetadata"]
+    assert (status, meta["KeySpec"], meta["EncapsulationAlgorithms"]) == (
+        200, "ML_KEM_768", ["ML_KEM"])

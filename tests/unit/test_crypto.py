@@ -1,5 +1,5 @@
-"""hsmkms.crypto: the ciphertext blob format (golden blobs, byte for byte), the canonical
-encryption context, sealing at rest."""
+"""hsmkms.crypto: the ciphertext blob formats (golden blobs, byte for byte: version 2 written and
+read, version 1 still read), the canonical encryption context, sealing at rest."""
 
 from __future__ import annotations
 
@@ -14,23 +14,55 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hsmkms import crypto
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "kms_blobs.json"
-CASES: list[dict[str, Any]] = json.loads(GOLDEN.read_text())["cases"]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+CASES: list[dict[str, Any]] = json.loads((GOLDEN / "kms_blobs.json").read_text())["cases"]
+V2_CASES: list[dict[str, Any]] = json.loads(
+    (GOLDEN / "kms_blobs_v2.json").read_text())["cases"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_golden_blob_byte_for_byte(case: dict[str, Any]) -> None:
+@pytest.mark.parametrize("case", V2_CASES, ids=[c["name"] for c in V2_CASES])
+def test_golden_v2_blob_byte_for_byte(case: dict[str, Any]) -> None:
     cipher = crypto.KeyCipher(bytes.fromhex(case["material"]))
     plaintext = bytes.fromhex(case["plaintext"])
     blob = cipher.encrypt(case["key_id"], plaintext, case["context"],
-                          nonce=bytes.fromhex(case["nonce"]))
+                          nonce=bytes.fromhex(case["nonce"]), material_id=case["material_id"])
     assert blob.hex() == case["blob"]
     assert cipher.decrypt(bytes.fromhex(case["blob"]), case["context"]) == plaintext
-    assert crypto.parse_header(blob) == crypto.BlobHeader(1, case["key_id"])
+    assert crypto.parse_header(blob) == crypto.BlobHeader(2, case["key_id"],
+                                                          case["material_id"])
+
+
+@pytest.mark.parametrize("case", V2_CASES, ids=[c["name"] for c in V2_CASES])
+def test_golden_v2_blob_matches_documented_layout(case: dict[str, Any]) -> None:
+    """Rebuild the blob from the layout in crypto.py's docstring with plain AES-GCM."""
+    key_id: str = case["key_id"]
+    if key_id.startswith("mrk-"):
+        id_part = b"\x01" + bytes.fromhex(key_id[4:])
+    else:
+        id_part = b"\x00" + uuid.UUID(key_id).bytes
+    header = b"\x02" + id_part + (bytes.fromhex(case["material_id"]) or bytes(32))
+    nonce = bytes.fromhex(case["nonce"])
+    sealed = AESGCM(bytes.fromhex(case["material"])).encrypt(
+        nonce, bytes.fromhex(case["plaintext"]), header + crypto.encode_context(case["context"]))
+    assert bytes.fromhex(case["blob"]) == header + nonce + sealed
+    assert len(header) == 50
+    assert crypto.OVERHEAD == 78
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_golden_blob_matches_documented_layout(case: dict[str, Any]) -> None:
+def test_golden_v1_blob_still_decrypts(case: dict[str, Any]) -> None:
+    cipher = crypto.KeyCipher(bytes.fromhex(case["material"]))
+    blob = bytes.fromhex(case["blob"])
+    assert cipher.decrypt(blob, case["context"]) == bytes.fromhex(case["plaintext"])
+    assert crypto.parse_header(blob) == crypto.BlobHeader(1, case["key_id"])
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    with pytest.raises(crypto.CryptoError):
+        cipher.decrypt(bytes(tampered), case["context"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_golden_v1_blob_matches_documented_layout(case: dict[str, Any]) -> None:
     """Rebuild the blob from the layout in crypto.py's docstring with plain AES-GCM."""
     blob = bytes.fromhex(case["blob"])
     header = b"\x01" + uuid.UUID(case["key_id"]).bytes
@@ -39,7 +71,7 @@ def test_golden_blob_matches_documented_layout(case: dict[str, Any]) -> None:
     sealed = AESGCM(bytes.fromhex(case["material"])).encrypt(
         nonce, bytes.fromhex(case["plaintext"]), aad)
     assert blob == header + nonce + sealed
-    assert len(blob) == len(bytes.fromhex(case["plaintext"])) + crypto.OVERHEAD == \
+    assert len(blob) == len(bytes.fromhex(case["plaintext"])) + crypto.V1_OVERHEAD == \
         len(bytes.fromhex(case["plaintext"])) + 45
 
 
@@ -86,7 +118,9 @@ def test_wrong_key_and_short_blobs() -> None:
         with pytest.raises(crypto.CryptoError):
             crypto.parse_header(short)
     with pytest.raises(crypto.CryptoError):
-        crypto.parse_header(b"\x02" + blob[1:])
+        crypto.parse_header(b"\x03" + blob[1:])
+    with pytest.raises(crypto.CryptoError):  # an unknown key id kind
+        crypto.parse_header(blob[:1] + b"\x02" + blob[2:])
     # The smallest well-formed blob (empty plaintext) parses.
     empty = crypto.KeyCipher(bytes(32)).encrypt(kid, b"", None)
     assert len(empty) == crypto.OVERHEAD
@@ -96,7 +130,7 @@ def test_wrong_key_and_short_blobs() -> None:
 def test_random_nonces() -> None:
     cipher = crypto.KeyCipher(bytes(32))
     kid = str(uuid.uuid4())
-    nonces = {cipher.encrypt(kid, b"p", None)[17:29] for _ in range(50)}
+    nonces = {cipher.encrypt(kid, b"p", None)[50:62] for _ in range(50)}
     assert len(nonces) == 50
 
 

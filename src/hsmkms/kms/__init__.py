@@ -11,18 +11,20 @@ from collections.abc import Callable
 from hsmkms.audit import AuditLog
 from hsmkms.config import Config
 from hsmkms.ids import IdSource
-from hsmkms.kms import api, jobs
+from hsmkms.kms import api, jobs, keygen
 from hsmkms.kms.authz import AllowAll, Authorizer
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.connection import Connection
+from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import Stores
 from hsmkms.kms.model import Origin
 from hsmkms.kms.ports import ClusterView, FaultView, HsmClient, NetworkPort
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
+from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
@@ -40,14 +42,17 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     keys = Keys(store, ids)
     stores = Stores(store)
     connection = Connection(clusters=clusters, hsm=hsm, network=network, faults=faults, now=now)
-    backends = Backends({Origin.AWS_KMS: LocalBackend(ids),
+    materials = KeyMaterials()
+    backends = Backends({Origin.AWS_KMS: LocalBackend(ids, materials),
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
     access = KeyAccess(keys, backends, authz or AllowAll())
+    crypto = Crypto(access)
     uc = api.UseCases(
         access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
-        crypto=Crypto(access),
+        crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
                          scheduler=scheduler, timing=config.timing, ids=ids))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
                   jobs.KeyStoreJobs(store, stores, connection))
-    return JsonService("kms", api.handlers(uc))
+    return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
+                       prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))

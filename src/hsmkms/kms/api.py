@@ -15,13 +15,16 @@ from typing import Any
 
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
+from hsmkms.kms import keyspecs
 from hsmkms.kms.capabilities import REFUSED_ONLY
 from hsmkms.kms.errors import DryRunOperationException
+from hsmkms.kms.keyspecs import Usage
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore
 from hsmkms.kms.model import KeyState, Origin, alias_arn
 from hsmkms.kms.pagination import paginate
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
+from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
@@ -38,18 +41,19 @@ class UseCases:
     aliases: Aliases
     crypto: Crypto
     stores: KeyStores
+    public: PublicKeyCrypto
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
     """Operation name -> handler."""
-    keys, crypto, stores = uc.keys, uc.crypto, uc.stores
+    keys, crypto, stores, public = uc.keys, uc.crypto, uc.stores, uc.public
 
     # -- keys ---------------------------------------------------------------------------------
 
     def create_key(ctx: RequestContext, p: Params) -> Result:
         key = keys.create(ctx, NewKey(
             key_spec=p.get("KeySpec"), customer_master_key_spec=p.get("CustomerMasterKeySpec"),
-            key_usage=p.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_usage=p.get("KeyUsage"),
             origin=Origin(p.get("Origin", "AWS_KMS")), description=p.get("Description", ""),
             policy=p.get("Policy"), tags=tuple(p.get("Tags", [])),
             multi_region=bool(p.get("MultiRegion")),
@@ -130,7 +134,8 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         key, blob = crypto.encrypt(ctx, p["KeyId"], p["Plaintext"], p.get("EncryptionContext"),
                                    dry_run=bool(p.get("DryRun")),
                                    algorithm=p.get("EncryptionAlgorithm"))
-        return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": ALGORITHM}
+        return {"CiphertextBlob": blob, "KeyId": key.arn,
+                "EncryptionAlgorithm": p.get("EncryptionAlgorithm") or ALGORITHM}
 
     def decrypt(ctx: RequestContext, p: Params) -> Result:
         algorithm = p.get("EncryptionAlgorithm")
@@ -141,7 +146,8 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         key, plaintext = crypto.decrypt(ctx, p["CiphertextBlob"], p.get("EncryptionContext"),
                                         p.get("KeyId"), dry_run=bool(p.get("DryRun")),
                                         algorithm=algorithm)
-        return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": ALGORITHM,
+        return {"KeyId": key.arn, "Plaintext": plaintext,
+                "EncryptionAlgorithm": algorithm or ALGORITHM,
                 "KeyMaterialId": key.key_material_id or None}
 
     def re_encrypt(ctx: RequestContext, p: Params) -> Result:
@@ -161,8 +167,8 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
                                     p.get("DestinationEncryptionContext"), dry_run=dry_run,
                                     operation="ReEncrypt", algorithm=destination_algorithm)
         return {"CiphertextBlob": blob, "SourceKeyId": source.arn, "KeyId": dest.arn,
-                "SourceEncryptionAlgorithm": ALGORITHM,
-                "DestinationEncryptionAlgorithm": ALGORITHM,
+                "SourceEncryptionAlgorithm": source_algorithm or ALGORITHM,
+                "DestinationEncryptionAlgorithm": destination_algorithm or ALGORITHM,
                 "SourceKeyMaterialId": source.key_material_id or None,
                 "DestinationKeyMaterialId": dest.key_material_id or None}
 
@@ -177,6 +183,75 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
                     "KeyMaterialId": made.key.key_material_id or None}
 
         return handler
+
+    def data_key_pair(operation: str, *, with_plaintext: bool) -> Handler:
+        def handler(ctx: RequestContext, p: Params) -> Result:
+            pair = public.data_key_pair(ctx, p["KeyId"], p["KeyPairSpec"],
+                                        p.get("EncryptionContext"),
+                                        dry_run=bool(p.get("DryRun")), operation=operation)
+            plaintext = {"PrivateKeyPlaintext": pair.private_key} if with_plaintext else {}
+            return {"PrivateKeyCiphertextBlob": pair.blob, **plaintext,
+                    "PublicKey": pair.public_key, "KeyId": pair.key.arn,
+                    "KeyPairSpec": p["KeyPairSpec"],
+                    "KeyMaterialId": pair.key.key_material_id or None}
+
+        return handler
+
+    # -- asymmetric and HMAC keys -------------------------------------------------------------
+
+    def get_public_key(ctx: RequestContext, p: Params) -> Result:
+        found = public.public_key(ctx, p["KeyId"])
+        key = found.key
+        return {"KeyId": key.arn, "PublicKey": found.der, "KeySpec": key.key_spec,
+                "CustomerMasterKeySpec": key.key_spec, "KeyUsage": key.key_usage,
+                keyspecs.ALGORITHM_MEMBER[Usage(key.key_usage)]:
+                    list(found.spec.algorithms(key.key_usage))}
+
+    def _sign_request(p: Params) -> SignRequest:
+        return SignRequest(p["KeyId"], p["Message"], p["SigningAlgorithm"],
+                           p.get("MessageType", "RAW"), bool(p.get("DryRun")))
+
+    def sign(ctx: RequestContext, p: Params) -> Result:
+        key, signature = public.sign(ctx, _sign_request(p))
+        return {"KeyId": key.arn, "Signature": signature,
+                "SigningAlgorithm": p["SigningAlgorithm"]}
+
+    def verify(ctx: RequestContext, p: Params) -> Result:
+        key = public.verify(ctx, _sign_request(p), p["Signature"])
+        return {"KeyId": key.arn, "SignatureValid": True,
+                "SigningAlgorithm": p["SigningAlgorithm"]}
+
+    def generate_mac(ctx: RequestContext, p: Params) -> Result:
+        key, mac = public.generate_mac(ctx, p["KeyId"], p["Message"], p["MacAlgorithm"],
+                                       dry_run=bool(p.get("DryRun")))
+        return {"Mac": mac, "MacAlgorithm": p["MacAlgorithm"], "KeyId": key.arn}
+
+    def verify_mac(ctx: RequestContext, p: Params) -> Result:
+        key = public.verify_mac(ctx, p["KeyId"], p["Message"], p["MacAlgorithm"], p["Mac"],
+                                dry_run=bool(p.get("DryRun")))
+        return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
+
+    def derive_shared_secret(ctx: RequestContext, p: Params) -> Result:
+        key, secret = public.derive_shared_secret(
+            ctx, p["KeyId"], p["KeyAgreementAlgorithm"], p["PublicKey"],
+            dry_run=bool(p.get("DryRun")))
+        return {"KeyId": key.arn, "SharedSecret": secret,
+                "KeyAgreementAlgorithm": p["KeyAgreementAlgorithm"], "KeyOrigin": key.origin}
+
+    def encapsulate(ctx: RequestContext, p: Params) -> Result:
+        key, secret, ciphertext = public.encapsulate(ctx, p["KeyId"],
+                                                     p["EncapsulationAlgorithm"],
+                                                     dry_run=bool(p.get("DryRun")))
+        return {"KeyId": key.arn, "SharedSecret": secret,
+                "SharedSecretCiphertextBlob": ciphertext,
+                "EncapsulationAlgorithm": p["EncapsulationAlgorithm"]}
+
+    def decapsulate(ctx: RequestContext, p: Params) -> Result:
+        key, secret = public.decapsulate(ctx, p["KeyId"], p["EncapsulationAlgorithm"],
+                                         p["SharedSecretCiphertextBlob"],
+                                         dry_run=bool(p.get("DryRun")))
+        return {"KeyId": key.arn, "SharedSecret": secret,
+                "EncapsulationAlgorithm": p["EncapsulationAlgorithm"]}
 
     def generate_random(ctx: RequestContext, p: Params) -> Result:
         if "NumberOfBytes" not in p:
@@ -240,6 +315,13 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         "GenerateDataKey": data_key("GenerateDataKey", with_plaintext=True),
         "GenerateDataKeyWithoutPlaintext": data_key("GenerateDataKeyWithoutPlaintext",
                                                     with_plaintext=False),
+        "GenerateDataKeyPair": data_key_pair("GenerateDataKeyPair", with_plaintext=True),
+        "GenerateDataKeyPairWithoutPlaintext": data_key_pair(
+            "GenerateDataKeyPairWithoutPlaintext", with_plaintext=False),
+        "GetPublicKey": get_public_key, "Sign": sign, "Verify": verify,
+        "GenerateMac": generate_mac, "VerifyMac": verify_mac,
+        "DeriveSharedSecret": derive_shared_secret,
+        "Encapsulate": encapsulate, "Decapsulate": decapsulate,
         "GenerateRandom": generate_random,
         "CreateCustomKeyStore": create_custom_key_store,
         "DescribeCustomKeyStores": describe_custom_key_stores,

@@ -190,8 +190,9 @@ class _Lazy:
             return compute(self)
         if name == "aws:useragent":
             return (self.ctx.user_agent,) if self.ctx.user_agent else None
-        if name == "kms:encryptionalgorithm":
-            return ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS else None
+        if name == "kms:encryptionalgorithm":  # symmetric keys have one algorithm
+            return ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS \
+                and self.key.key_spec == "SYMMETRIC_DEFAULT" else None
         if name.startswith("kms:encryptioncontext"):
             # All of them at once: a policy that reads one usually reads others.
             pairs = encryption_conditions(self.encryption_context)

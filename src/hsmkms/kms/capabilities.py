@@ -56,9 +56,8 @@ NOT_VALID_FOR_ORIGIN = Refusal(UnsupportedOperationException,
                                "{arn} origin is {origin} which is not valid for this operation.")
 NOT_IMPLEMENTED = Refusal(NotImplementedYet,
                           "hsmkms does not implement TrentService.{operation} yet.")
-#: What hsmkms cannot create keys of yet; ``{what}``: the key spec, MultiRegion or the origin.
-UNSUPPORTED_SPEC = ("hsmkms implements symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                    "ENCRYPT_DECRYPT) only; {what} is not implemented yet.")
+#: What hsmkms cannot create keys of yet; ``{what}``: MultiRegion or the origin.
+UNSUPPORTED_SPEC = "hsmkms does not implement KMS keys with {what} yet."
 #: CreateKey with an origin hsmkms cannot create keys of yet.
 ORIGIN_NOT_IMPLEMENTED = Refusal(NotImplementedYet,
                                  UNSUPPORTED_SPEC.format(what="Origin {origin}"))
@@ -66,6 +65,9 @@ ORIGIN_NOT_IMPLEMENTED = Refusal(NotImplementedYet,
 _BOTH = {Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: SUPPORTED}
 #: Implemented for local keys some day; AWS refuses them for CloudHSM keys.
 _NOT_FOR_CLOUDHSM = {Origin.AWS_KMS: NOT_IMPLEMENTED, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
+#: AWS refuses data key pairs under keys in CloudHSM key stores (GenerateDataKeyPair doc).
+_PAIRS: dict[Origin, Capability] = {Origin.AWS_KMS: SUPPORTED,
+                                   Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 #: Only EXTERNAL keys may import key material.
 _IMPORT = {Origin.AWS_KMS: NOT_VALID_FOR_ORIGIN, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 
@@ -77,11 +79,14 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
         "UpdateKeyDescription", "TagResource", "UntagResource", "ListResourceTags",
         "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies", "CreateAlias", "UpdateAlias",
         "ListAliases", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext"), _BOTH),
+        "GenerateDataKeyWithoutPlaintext",
+        # CloudHSM keys are symmetric encryption keys: the key-usage check refuses them.
+        "GetPublicKey", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
+        "Encapsulate", "Decapsulate"), _BOTH),
+    **dict.fromkeys(("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"), _PAIRS),
     **dict.fromkeys((
         "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-        "ListKeyRotations", "ReplicateKey", "UpdatePrimaryRegion", "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext"), _NOT_FOR_CLOUDHSM),
+        "ListKeyRotations", "ReplicateKey", "UpdatePrimaryRegion"), _NOT_FOR_CLOUDHSM),
     **dict.fromkeys(("GetParametersForImport", "ImportKeyMaterial",
                      "DeleteImportedKeyMaterial"), _IMPORT),
 }

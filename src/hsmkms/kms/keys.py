@@ -23,6 +23,7 @@ from hsmkms.kms.errors import (
     NotFoundException,
     TagException,
 )
+from hsmkms.kms.keyspecs import partition
 from hsmkms.kms.model import (
     ALIAS_ARN_RE,
     ALIASES,
@@ -52,7 +53,7 @@ DEFAULT_POLICY = """{{
     "Sid" : "Enable IAM User Permissions",
     "Effect" : "Allow",
     "Principal" : {{
-      "AWS" : "arn:aws:iam::{account}:root"
+      "AWS" : "arn:{partition}:iam::{account}:root"
     }},
     "Action" : "kms:*",
     "Resource" : "*"
@@ -118,13 +119,15 @@ class Keys:
         return self.keys.get(scope, key_id)
 
     def new(self, who: RequestContext, *, description: str = "", policy: str | None = None,
-            tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS) -> Key:
+            tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS,
+            key_spec: str = "SYMMETRIC_DEFAULT", key_usage: str = "ENCRYPT_DECRYPT") -> Key:
         """A new key, not stored yet and without material (its backend makes that)."""
         return Key(
             key_id=self._ids.uuid(), account=who.account, region=who.region, created=who.now,
             state=KeyState.ENABLED, description=description,
-            policy=policy if policy is not None else DEFAULT_POLICY.format(account=who.account),
-            tags=dict(tags or {}), origin=origin,
+            policy=policy if policy is not None else DEFAULT_POLICY.format(
+                account=who.account, partition=partition(who.region)),
+            tags=dict(tags or {}), origin=origin, key_spec=key_spec, key_usage=key_usage,
         )
 
     def save(self, who: RequestContext, key: Key) -> None:

@@ -12,6 +12,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
+from hsmkms.kms.keyspecs import partition
 from hsmkms.store.codec import Secret
 
 KEYS = "kms.key"
@@ -44,11 +45,12 @@ class Origin(enum.StrEnum):
 
 
 def key_arn(region: str, account: str, key_id: str) -> str:
-    return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+    """The key's ARN, in the Region's partition (``arn:aws-cn:`` in the China Regions)."""
+    return f"arn:{partition(region)}:kms:{region}:{account}:key/{key_id}"
 
 
 def alias_arn(region: str, account: str, alias_name: str) -> str:
-    return f"arn:aws:kms:{region}:{account}:{alias_name}"
+    return f"arn:{partition(region)}:kms:{region}:{account}:{alias_name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,8 @@ class Key:
     origin: Origin = Origin.AWS_KMS
     policy: str = ""
     tags: dict[str, str] = field(default_factory=dict)
-    #: AWS_KMS keys: the AES-256 material, sealed at rest.
+    #: AWS_KMS keys: the material, sealed at rest: AES-256 for SYMMETRIC_DEFAULT, the raw key
+    #: for HMAC, the DER PKCS #8 private key for asymmetric specs (:mod:`hsmkms.pkcrypto`).
     material: Secret | None = None
     key_material_id: str = ""
     deletion_date: float | None = None

@@ -37,11 +37,21 @@ class Operation:
         self.output = output_node
 
 
+#: ``prepare(operation, body)``: see :class:`JsonService`.
+Preparer = Callable[[str, bytes], None]
+
+
 class JsonService:
     """One JSON 1.1 service: its operations compiled from the model, and their handlers."""
 
-    def __init__(self, model_name: str, handlers: dict[str, Handler]) -> None:
+    def __init__(self, model_name: str, handlers: dict[str, Handler],
+                 prepare: Preparer | None = None,
+                 prepared_operations: frozenset[str] = frozenset()) -> None:
         model = load(model_name)
+        #: Work a request of ``prepared_operations`` may do before it takes the app lock
+        #: (operation, raw body), in a worker thread: slow key generation.
+        self.prepare = prepare
+        self.prepared_operations = prepared_operations
         self.model = model
         self.target_prefix: str = model.metadata["targetPrefix"]
         self.signing_name: str = model.signing_name

@@ -33,7 +33,7 @@ AWS_INTERNAL = "AWS Internal"
 _READ_ONLY_CRYPTO = frozenset({
     "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
     "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
-    "GenerateRandom", "Sign", "Verify", "DeriveSharedSecret",
+    "GenerateRandom", "Sign", "Verify", "DeriveSharedSecret", "Encapsulate", "Decapsulate",
 })
 _READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
@@ -64,6 +64,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "Decrypt": {"encryptionAlgorithm": _SYMMETRIC},
     "ReEncrypt": {"sourceEncryptionAlgorithm": _SYMMETRIC,
                   "destinationEncryptionAlgorithm": _SYMMETRIC},
+    # DGa ct-sign / ct-verify show messageType RAW.
+    "Sign": {"messageType": "RAW"},
+    "Verify": {"messageType": "RAW"},
 }
 
 #: Request members that name a KMS key (their key ARNs become the event's resources).

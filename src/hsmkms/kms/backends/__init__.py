@@ -7,7 +7,7 @@
 
 ``EXTERNAL`` and ``EXTERNAL_KEY_STORE`` will be further classes (and columns of
 :mod:`hsmkms.kms.capabilities`). Whatever a backend does, the ciphertext blob format is the one
-of :mod:`hsmkms.crypto` (v1).
+of :mod:`hsmkms.crypto` (format 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""``AWS_KMS`` keys: AES-256 material made and kept by KMS (sealed at rest by the store)."""
+"""``AWS_KMS`` keys: material made and kept by KMS (sealed at rest by the store): AES-256 for
+symmetric encryption keys, an HMAC key or an asymmetric private key (:mod:`hsmkms.pkcrypto`)
+for the other key specs. Only symmetric encryption keys have a key material id."""
 
 from __future__ import annotations
 
@@ -11,14 +13,17 @@ from hsmkms import crypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.ids import IdSource
+from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.model import Key
 from hsmkms.store.codec import Secret
 
 
 class LocalBackend:
-    def __init__(self, ids: IdSource) -> None:
+    def __init__(self, ids: IdSource, materials: KeyMaterials | None = None) -> None:
         #: Where key material ids come from (an identifier, not a secret).
         self._ids = ids
+        #: Where asymmetric and HMAC material comes from (made off the lock when slow).
+        self._materials = materials or KeyMaterials()
         #: One cipher per key, built on first use (AES-GCM setup shows in profiles).
         self._ciphers: dict[str, crypto.KeyCipher] = {}
 
@@ -31,6 +36,8 @@ class LocalBackend:
             raise ValidationException(
                 "To create a KMS key in a custom key store, set Origin to AWS_CLOUDHSM (for an "
                 "AWS CloudHSM key store) or EXTERNAL_KEY_STORE (for an external key store).")
+        if key.key_spec != "SYMMETRIC_DEFAULT":
+            return replace(key, material=Secret(self._materials.take(key.key_spec)))
         return replace(key, material=Secret(crypto.new_aes_key()),
                        key_material_id=self._ids.hex(64))
 

@@ -1,8 +1,13 @@
 """Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom.
 
-The key's backend (:mod:`hsmkms.kms.backends`) gives the cipher: local material for AWS_KMS keys,
-the backing key inside the HSMs for AWS_CLOUDHSM keys (raising the KMS errors the guide
-describes when the cluster can't serve). The blob format is :mod:`hsmkms.crypto`'s.
+Symmetric encryption keys: the key's backend (:mod:`hsmkms.kms.backends`) gives the cipher:
+local material for AWS_KMS keys, the backing key inside the HSMs for AWS_CLOUDHSM keys (raising
+the KMS errors the guide describes when the cluster can't serve). The blob format is
+:mod:`hsmkms.crypto`'s.
+
+Asymmetric encryption keys (RSA with RSAES_OAEP_SHA_1/256, SM2 with SM2PKE): the ciphertext is the
+raw output of the algorithm, not a KMS blob (so a ciphertext made offline with the public key
+decrypts), and Decrypt needs the KeyId and the EncryptionAlgorithm (spec kms-keys.md 2.4).
 """
 
 from __future__ import annotations
@@ -10,17 +15,17 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from hsmkms import crypto
+from hsmkms import crypto, pkcrypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.kms.errors import (
     DryRunOperationException,
     IncorrectKeyException,
     InvalidCiphertextException,
-    InvalidKeyUsageException,
     NotFoundException,
 )
 from hsmkms.kms.model import Key, key_arn
+from hsmkms.kms.usecases import rules
 from hsmkms.kms.usecases.access import KeyAccess
 
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
@@ -43,11 +48,15 @@ def check_context(context: dict[str, str] | None) -> None:
                 "bytes of UTF-8.")
 
 
-def check_algorithm(key: Key, algorithm: str | None) -> None:
-    """Every hsmkms key is SYMMETRIC_DEFAULT, whose only encryption algorithm is that one."""
-    if algorithm is not None and algorithm != ALGORITHM:
-        raise InvalidKeyUsageException(
-            f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+def check_algorithm(key: Key, algorithm: str | None, operation: str = "Encrypt") -> None:
+    """The key's usage must allow ``operation`` and its spec the algorithm (omitted:
+    SYMMETRIC_DEFAULT, which an RSA key refuses as AWS does)."""
+    spec = rules.check_usage(key, operation)
+    rules.check_algorithm(key, spec, algorithm or ALGORITHM)
+
+
+def _asymmetric(key: Key) -> bool:
+    return key.key_spec != ALGORITHM
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +85,39 @@ class Crypto:
                 operation: str = "Encrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
         key = self.access.key(ctx, key_id, operation, aliases=True, encryption_context=context)
-        check_algorithm(key, algorithm)
+        check_algorithm(key, algorithm, operation)
+        if _asymmetric(key):
+            return key, self._public_encrypt(key, algorithm or ALGORITHM, plaintext, context,
+                                             dry_run=dry_run)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
         with self._cipher(ctx, key, operation) as cipher:
-            return key, cipher.encrypt(key.key_id, plaintext, context)
+            return key, cipher.encrypt(key.key_id, plaintext, context,
+                                       material_id=key.key_material_id)
+
+    @staticmethod
+    def _public_encrypt(key: Key, algorithm: str, plaintext: bytes,
+                        context: dict[str, str] | None, *, dry_run: bool) -> bytes:
+        spec = rules.spec_of(key)
+        rules.check_no_context(spec, context)
+        rules.check_plaintext(spec, algorithm, plaintext)
+        if dry_run:
+            raise DryRunOperationException(DRY_RUN)
+        assert key.material is not None, f"key {key.key_id} has no material"
+        return pkcrypto.encrypt(key.key_spec, key.material, algorithm, plaintext)
+
+    def _private_decrypt(self, key: Key, blob: bytes, context: dict[str, str] | None,
+                         operation: str, algorithm: str | None, *, dry_run: bool) -> bytes:
+        """Decrypt with an asymmetric key the caller named (its state already checked)."""
+        check_algorithm(key, algorithm, operation)
+        rules.check_no_context(rules.spec_of(key), context)
+        if dry_run:
+            raise DryRunOperationException(DRY_RUN)
+        assert key.material is not None, f"key {key.key_id} has no material"
+        try:
+            return pkcrypto.decrypt(key.key_spec, key.material, algorithm or ALGORITHM, blob)
+        except crypto.CryptoError:
+            raise InvalidCiphertextException(None) from None
 
     def decrypt(self, ctx: RequestContext, blob: bytes, context: dict[str, str] | None,
                 key_id: str | None, *, dry_run: bool = False,
@@ -89,6 +126,30 @@ class Crypto:
         named = self.keys.resolve(ctx, key_id, aliases=True) if key_id else None
         if named is not None:  # authorized before the ciphertext's key is compared with it
             self.access.authz.authorize(ctx, operation, named, context)
+            if _asymmetric(named):  # the blob is the algorithm's raw output: no header
+                self.access.usable(operation, named)
+                return named, self._private_decrypt(named, blob, context, operation, algorithm,
+                                                    dry_run=dry_run)
+        header, key = self._blob_key(ctx, blob, named)
+        if named is None:
+            self.access.admit(ctx, operation, key, context)
+        else:  # the named key, authorized above
+            self.access.usable(operation, key)
+        check_algorithm(key, algorithm, operation)
+        if header.material_id and header.material_id != key.key_material_id:
+            # A key has one key material until rotation comes (it will look the id up).
+            raise InvalidCiphertextException(None)
+        if dry_run:
+            raise DryRunOperationException(DRY_RUN)
+        with self._cipher(ctx, key, operation) as cipher:
+            try:
+                return key, cipher.decrypt(blob, context)
+            except crypto.CryptoError:
+                raise InvalidCiphertextException(None) from None
+
+    def _blob_key(self, ctx: RequestContext, blob: bytes,
+                  named: Key | None) -> tuple[crypto.BlobHeader, Key]:
+        """The blob's header and the key it names (which must be the ``named`` one)."""
         try:
             header = crypto.parse_header(blob)
         except crypto.CryptoError:
@@ -102,18 +163,7 @@ class Crypto:
                 raise InvalidCiphertextException(None)
             raise NotFoundException(
                 f"Key '{key_arn(ctx.region, ctx.account, header.key_id)}' does not exist")
-        if named is None:
-            self.access.admit(ctx, operation, key, context)
-        else:  # the named key, authorized above
-            self.access.usable(operation, key)
-        check_algorithm(key, algorithm)
-        if dry_run:
-            raise DryRunOperationException(DRY_RUN)
-        with self._cipher(ctx, key, operation) as cipher:
-            try:
-                return key, cipher.decrypt(blob, context)
-            except crypto.CryptoError:
-                raise InvalidCiphertextException(None) from None
+        return header, key
 
     def dry_run_without_blob(self, ctx: RequestContext, key_id: str | None, operation: str,
                              algorithm: str | None = None) -> Key:
@@ -125,7 +175,7 @@ class Crypto:
                 if operation == "Decrypt" else
                 "SourceKeyId is required when DryRunModifiers includes IGNORE_CIPHERTEXT.")
         key = self.access.key(ctx, key_id, operation, aliases=True)
-        check_algorithm(key, algorithm)
+        check_algorithm(key, algorithm, operation)
         return key
 
     def data_key(self, ctx: RequestContext, key_id: str, *, key_spec: str | None,

@@ -7,14 +7,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hsmkms.context import RequestContext
-from hsmkms.errors import NotImplementedYet, ValidationException
-from hsmkms.kms import capabilities, jobs, states
+from hsmkms.errors import NotImplementedYet
+from hsmkms.kms import capabilities, jobs, keyspecs, states
 from hsmkms.kms.capabilities import UNSUPPORTED_SPEC
 from hsmkms.kms.errors import NotFoundException, UnsupportedOperationException
 from hsmkms.kms.keys import DAY
+from hsmkms.kms.keyspecs import Usage
 from hsmkms.kms.model import Key, KeyState, Origin
+from hsmkms.kms.usecases import rules
 from hsmkms.kms.usecases.access import KeyAccess
-from hsmkms.kms.usecases.crypto import ALGORITHM
 from hsmkms.scheduler import Scheduler
 
 
@@ -25,7 +26,7 @@ class NewKey:
     key_spec: str | None = None
     #: The deprecated name of ``key_spec``.
     customer_master_key_spec: str | None = None
-    key_usage: str = "ENCRYPT_DECRYPT"
+    key_usage: str | None = None
     origin: Origin = Origin.AWS_KMS
     description: str = ""
     policy: str | None = None
@@ -52,6 +53,9 @@ class KeyLifecycle:
     def metadata(self, key: Key) -> dict[str, Any]:
         """The ``KeyMetadata`` of ``key`` as the caller sees it."""
         state = self.access.reported(key)
+        spec = keyspecs.get(key.key_spec)
+        algorithms = {keyspecs.ALGORITHM_MEMBER[Usage(key.key_usage)]:
+                      list(spec.algorithms(key.key_usage))}
         return {
             "AWSAccountId": key.account, "KeyId": key.key_id, "Arn": key.arn,
             "CreationDate": key.created, "Enabled": state is KeyState.ENABLED,
@@ -59,7 +63,7 @@ class KeyLifecycle:
             "DeletionDate": key.deletion_date if state is KeyState.PENDING_DELETION else None,
             "Origin": key.origin, "KeyManager": "CUSTOMER",
             "CustomerMasterKeySpec": key.key_spec, "KeySpec": key.key_spec,
-            "EncryptionAlgorithms": [ALGORITHM], "MultiRegion": False,
+            **algorithms, "MultiRegion": False,
             "CurrentKeyMaterialId": key.key_material_id or None,
             **self.backends.of(key).metadata_extras(key),
         }
@@ -67,17 +71,10 @@ class KeyLifecycle:
     # -- create, describe, list ---------------------------------------------------------------
 
     def create(self, ctx: RequestContext, new: NewKey) -> Key:
-        spec = new.key_spec or new.customer_master_key_spec or "SYMMETRIC_DEFAULT"
-        if new.key_spec is not None and new.customer_master_key_spec is not None:
-            raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec in "
-                                      "the same request. CustomerMasterKeySpec is deprecated.")
-        if spec == "SYMMETRIC_DEFAULT" and new.key_usage != "ENCRYPT_DECRYPT":
-            raise ValidationException(
-                f"KeyUsage {new.key_usage} is not compatible with KeySpec {spec}")
+        spec, usage = rules.create_key_spec(new.key_spec, new.customer_master_key_spec,
+                                            new.key_usage, ctx.region)
         if new.origin is Origin.AWS_CLOUDHSM:
-            _cloudhsm_key_shape(spec, multi_region=new.multi_region)
-        if spec != "SYMMETRIC_DEFAULT":
-            raise NotImplementedYet(UNSUPPORTED_SPEC.format(what=f"KeySpec {spec}"))
+            _cloudhsm_key_shape(spec.name, multi_region=new.multi_region)
         if new.multi_region:
             raise NotImplementedYet(UNSUPPORTED_SPEC.format(what="MultiRegion"))
         if new.policy is not None:
@@ -86,7 +83,7 @@ class KeyLifecycle:
         capabilities.check_origin("CreateKey", new.origin)
         backend = self.backends.for_origin(new.origin)
         key = self.keys.new(ctx, description=new.description, policy=new.policy, tags=tags,
-                            origin=new.origin)
+                            origin=new.origin, key_spec=spec.name, key_usage=usage)
         if new.policy is not None:  # the default policy is not checked (spec authz.md §4.9)
             self.access.authz.check_policy(ctx, key,
                                            bypass=new.bypass_policy_lockout_safety_check)
