@@ -213,3 +213,18 @@ def test_access_denied_body_has_capital_message(server: ServerProcess, kms: Any)
         "__type": "AccessDeniedException",
         "Message": refused("kms:Encrypt", meta["Arn"],
                            "with an explicit deny in a resource-based policy")[1]}
+
+
+def test_key_policies_cover_asymmetric_and_hmac_operations(kms: Any) -> None:
+    deny = policy(statement(), statement("Deny", "*", ["kms:Sign", "kms:GenerateMac"]))
+    signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY",
+                             Policy=deny)["KeyMetadata"]
+    assert error_of(lambda: kms.sign(KeyId=signing["KeyId"], Message=b"m",
+                                     SigningAlgorithm="ECDSA_SHA_256")) == refused(
+        "kms:Sign", signing["Arn"], "with an explicit deny in a resource-based policy")
+    kms.get_public_key(KeyId=signing["KeyId"])  # not denied
+    mac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC",
+                         Policy=deny)["KeyMetadata"]
+    assert error_of(lambda: kms.generate_mac(KeyId=mac["KeyId"], Message=b"m",
+                                             MacAlgorithm="HMAC_SHA_256"))[0] == \
+        "AccessDeniedException"
