@@ -81,3 +81,46 @@ def run_aws(server: ServerProcess, *args: str, stdin: bytes | None = None,
 @pytest.fixture(scope="session")
 def aws() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_aws
+
+
+#: Where the PostgreSQL tests make their database (trust auth on this project's machines; CI
+#: starts the server: .ci/run). Override with HSMKMS_TEST_POSTGRES.
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A new database ``hsmkms_test_<random>`` for this test run (dropped at its end); its URL.
+    An unreachable server fails the tests that need it: they are never skipped."""
+    import os  # noqa: PLC0415
+    import secrets  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    admin_url = os.environ.get("HSMKMS_TEST_POSTGRES", POSTGRES_ADMIN_URL)
+    name = f"hsmkms_test_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {admin_url} (start it, or set "
+                    f"HSMKMS_TEST_POSTGRES): {exc}")
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield admin_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_schema(postgres_database: str) -> str:
+    """A URL of the run's database whose tables go in a new, empty schema of their own (so
+    that every test starts from nothing, in one database)."""
+    import secrets  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres_database}?options=-csearch_path%3D{schema}"

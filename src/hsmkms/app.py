@@ -46,9 +46,10 @@ from hsmkms.ids import IdSource
 from hsmkms.kms.authz import KeyPolicyAuthorizer
 from hsmkms.protocol.awsjson import CONTENT_TYPE, JsonService
 from hsmkms.scheduler import Scheduler
+from hsmkms.store import node
 from hsmkms.store.base import Store
 from hsmkms.store.codec import Codec
-from hsmkms.store.sqlite import SqliteDatabase
+from hsmkms.store.databases import open_database
 from hsmkms.trail import api as trail_api
 from hsmkms.trail.service import SOURCES, Audited, Trail
 
@@ -108,8 +109,13 @@ class App:
         self.ids = ids or IdSource()
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.root_key = load_root_key(config)
-        self.db = SqliteDatabase(Path(config.data_dir) / "hsmkms.db")
-        self.store = Store(self.db, Codec(self.root_key.seal, self.root_key.unseal))
+        self.db = open_database(config.database, Path(config.data_dir))
+        try:
+            self.store = Store(self.db, Codec(self.root_key.seal, self.root_key.unseal))
+            node.join(self.db, config.shared())
+        except BaseException:
+            self.db.close()
+            raise
         self.clock = Clock(self.db)
         self.scheduler = Scheduler(self.store, self.clock.now, self.ids)
         self.lock = threading.RLock()

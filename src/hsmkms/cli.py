@@ -16,6 +16,7 @@ from pathlib import Path
 from hsmkms import __version__
 from hsmkms.config import SETTINGS, Config
 from hsmkms.console import reader_went_away
+from hsmkms.doctor import command as doctor
 
 #: What hsmkms writes in a data dir: its state (wiped by ``--fresh``) and the root key (kept).
 STATE_FILES = ("hsmkms.db", "hsmkms.db-wal", "hsmkms.db-shm", "hsmkms.db-journal", "demo.json",
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reset", help="set the clock back to real time; scheduled work keeps its due time")
     reset.add_argument("--data-dir", default=None,
                        help="the data dir (env HSMKMS_DATA_DIR, default '.hsmkms')")
+    reset.add_argument("--database", default=None,
+                       help="a PostgreSQL database (libpq URL) instead of a data dir (env "
+                       "HSMKMS_DATABASE when --data-dir is not given)")
     fault = sub.add_parser("fault", help="inject faults AWS has no API for (see docs)")
     fault.add_argument("--endpoint-url", default=None,
                        help="the server (default $AWS_ENDPOINT_URL or http://127.0.0.1:4599)")
@@ -69,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="list the active faults")
     clear = actions.add_parser("clear", help="remove one fault, or all of them")
     clear.add_argument("fault_id", nargs="?", help="the fault to remove (default: all)")
+    doctor.add_parser(sub)
     return parser
 
 
@@ -160,6 +165,9 @@ def _clock_reset(args: argparse.Namespace) -> int:
     from hsmkms.clock import _META_KEY, Clock  # noqa: PLC0415 - the clock's own key
     from hsmkms.store.sqlite import SqliteDatabase  # noqa: PLC0415
 
+    url = args.database or ("" if args.data_dir else os.environ.get(SETTINGS["database"][0]))
+    if url:
+        return _clock_reset_database(url)
     var, default, _help = SETTINGS["data_dir"]
     data_dir = Path(args.data_dir or os.environ.get(var) or default)
     db_path = data_dir / "hsmkms.db"
@@ -205,6 +213,42 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _clock_reset_database(url: str) -> int:
+    """``hsmkms clock reset --database URL``: the same, refused while a node serves it."""
+    from hsmkms.clock import _META_KEY, Clock  # noqa: PLC0415 - the clock's own key
+    from hsmkms.store.base import StoreRefused  # noqa: PLC0415
+    from hsmkms.store.databases import open_database, redacted  # noqa: PLC0415
+
+    try:
+        db = open_database(url, Path())
+    except StoreRefused as exc:
+        sys.stderr.write(f"hsmkms clock reset: cannot open {redacted(url)}: {exc}\n")
+        return 1
+    try:
+        if not db.join():
+            sys.stderr.write(f"hsmkms clock reset: {redacted(url)} is in use by a running "
+                             "hsmkms; stop every node first\n")
+            return 1
+        offset = Clock(db).offset
+        db.set_meta(_META_KEY, repr(0.0))
+    finally:
+        db.close()
+    sys.stdout.write(f"hsmkms clock reset: the clock of {redacted(url)} is real time again "
+                     f"(it was {offset:.0f} seconds ahead)\n")
+    return 0
+
+
+def _warn_about_auth(args: argparse.Namespace, config: Config) -> None:
+    """Secrets given as flags (``ps`` shows them); ``--auth off`` on a non-loopback address."""
+    for name in SECRET_FLAGS[1:]:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            sys.stderr.write(f"hsmkms: warning: {flag} shows in the process list (ps) to "
+                             f"every user of this machine; set {SETTINGS[name][0]} instead\n")
+    if config.auth == "off" and not _loopback(config.host):
+        sys.stderr.write(OFF_WARNING.format(host=config.host))
+
+
 def announce_when_listening(config: Config) -> threading.Thread:
     """Print where the server listens and its data dir once it answers (the server runs in
     the foreground, so a thread waits for it)."""
@@ -212,7 +256,12 @@ def announce_when_listening(config: Config) -> threading.Thread:
     local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(config.host, host)  # noqa: S104
     probe = f"http://{local}:{config.port}/_hsmkms/health"
     text = (f"hsmkms {__version__} listening on http://{host}:{config.port}\n"
-            f"data dir {config.data_dir.resolve()}\n{auth_lines(config)}")
+            f"data dir {config.data_dir.resolve()}\n")
+    if config.database:
+        from hsmkms.store.databases import redacted  # noqa: PLC0415 - keeps --help light
+
+        text += f"database {redacted(config.database)}\n"
+    text += auth_lines(config)
 
     # Straight to the server: an http_proxy in the environment must not carry the probe away.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -242,13 +291,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.root_key is not None:
         sys.stderr.write(ROOT_KEY_WARNING)
-    for name in SECRET_FLAGS[1:]:
-        if getattr(args, name) is not None:
-            flag = "--" + name.replace("_", "-")
-            sys.stderr.write(f"hsmkms: warning: {flag} shows in the process list (ps) to "
-                             f"every user of this machine; set {SETTINGS[name][0]} instead\n")
-    if config.auth == "off" and not _loopback(config.host):
-        sys.stderr.write(OFF_WARNING.format(host=config.host))
+    _warn_about_auth(args, config)
+    if args.fresh and config.database:
+        sys.stderr.write("hsmkms: --fresh empties the data dir's SQLite state; with --database, "
+                         "drop and create the PostgreSQL database instead\n")
+        return 2
     if args.fresh:
         refused = wipe_state(config.data_dir)
         if refused is not None:
@@ -259,13 +306,15 @@ def _serve(args: argparse.Namespace) -> int:
     for name in CHATTY_LOGGERS:  # the demo's boto3 clients log request bodies at debug
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
     from hsmkms.server import serve  # noqa: PLC0415 - keeps `hsmkms --help` light
-    from hsmkms.store.base import SecretsUnreadable  # noqa: PLC0415
+    from hsmkms.store.base import StoreRefused  # noqa: PLC0415
+    from hsmkms.store.databases import describe  # noqa: PLC0415
 
     announce_when_listening(config)
     try:
         serve(config, demo=args.demo)
-    except SecretsUnreadable as exc:
-        sys.stderr.write(f"hsmkms: cannot open {config.data_dir}: {exc}\n")
+    except StoreRefused as exc:
+        where = describe(config.database, config.data_dir)
+        sys.stderr.write(f"hsmkms: cannot open {where}: {exc}\n")
         return 1
     return 0
 
@@ -283,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     if args.command == "clock":
         return _clock_reset(args)
+    if args.command == "doctor":
+        return doctor.main(args)
     return 2
 
 

@@ -7,7 +7,7 @@ are checked against it by a test, so an undocumented setting fails the build.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 #: name -> (environment variable, default, help)
@@ -15,6 +15,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "host": ("HSMKMS_HOST", "127.0.0.1", "address to listen on"),
     "port": ("HSMKMS_PORT", "4599", "port to listen on"),
     "data_dir": ("HSMKMS_DATA_DIR", ".hsmkms", "where state, the root key and logs live"),
+    "database": ("HSMKMS_DATABASE", "",
+                 ("PostgreSQL database holding the state instead of SQLite in the data dir, as "
+                  "a libpq URL: postgresql://user@host:port/dbname")),
     "account": ("HSMKMS_ACCOUNT", "111122223333",
                 "account for requests whose access key id is not a 12-digit account id"),
     "region": ("HSMKMS_REGION", "us-east-1", "region for requests without a SigV4 scope"),
@@ -54,12 +57,20 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                      "into <data-dir>/admin-token")),
 }
 
+#: Settings that change what the service answers: every node of one database must have the same
+#: (:mod:`hsmkms.store.node`).
+SHARED = ("account", "region", "timing", "max_clusters", "max_hsms", "pkcs11_sessions",
+          "cli_idle_timeout")
+#: What a ``--database`` URL starts with (libpq accepts both).
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
 
 @dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 4599
     data_dir: Path = field(default_factory=lambda: Path(".hsmkms"))
+    database: str = ""
     account: str = "111122223333"
     region: str = "us-east-1"
     root_key: str = ""
@@ -94,7 +105,16 @@ class Config:
         if values["auth"] not in ("off", "verify", "enforce"):
             raise ValueError(f"--auth (HSMKMS_AUTH) must be off, verify or enforce, not "
                              f"{values['auth']!r}")
+        database = str(values["database"])
+        if database and not database.startswith(DATABASE_SCHEMES):
+            raise ValueError("--database (HSMKMS_DATABASE) must be a libpq URL starting with "
+                             "postgresql:// (e.g. postgresql://user@host:5432/dbname)")
         return cls(**values)  # type: ignore[arg-type]
+
+    def shared(self) -> dict[str, str]:
+        """The :data:`SHARED` settings by flag, as text (what nodes of one database compare)."""
+        values = asdict(self)
+        return {"--" + name.replace("_", "-"): str(values[name]) for name in SHARED}
 
 
 def _coerce(name: str, raw: object) -> object:

@@ -33,6 +33,16 @@ class Database(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
+    def init_meta(self, key: str, value: str) -> str:
+        """Set ``key`` to ``value`` unless it is set already (atomically: of several nodes
+        starting at once, one sets it); the value it then has."""
+        ...
+
+    def join(self) -> bool:
+        """Count this process as a node serving the database, for as long as it is open; True
+        if no other node serves it (this one is the first)."""
+        ...
+
     # Append-only logs with tables of their own (the trail) use SQL directly: portable SQL
     # with ``?`` placeholders, which a dialect whose driver wants another style translates.
 
@@ -53,7 +63,12 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
-class SecretsUnreadable(Exception):
+class StoreRefused(Exception):
+    """The database can't be served by this node (the message says why and what to do);
+    nothing was changed."""
+
+
+class SecretsUnreadable(StoreRefused):
     """The root key given does not unseal the secrets of this database (wrong key)."""
 
 
@@ -78,16 +93,15 @@ class Store:
         """Refuse a root key that is not the one this database's secrets were sealed with,
         before anything is read or written (nothing is lost; the right key opens it again)."""
         sealed = self.db.get_meta(_ROOT_KEY_CHECK)
-        if sealed is None:
-            self.db.set_meta(_ROOT_KEY_CHECK, self.codec.seal(_CHECK_VALUE))
-            return
+        if sealed is None:  # a new database: the first node to get here seals the marker
+            sealed = self.db.init_meta(_ROOT_KEY_CHECK, self.codec.seal(_CHECK_VALUE))
         try:
             ok = self.codec.unseal(sealed) == _CHECK_VALUE
         except Exception:  # noqa: BLE001 - any failure to unseal means the same thing
             ok = False
         if not ok:
             raise SecretsUnreadable(
-                "the root key does not match the one this data directory was sealed with "
+                "the root key does not match the one this database's secrets were sealed with "
                 "(check HSMKMS_ROOT_KEY or <data-dir>/root.key); nothing was changed")
 
     def repository(self, kind: str, cls: type[T]) -> Repository[T]:

@@ -12,10 +12,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 from hsmkms.store.base import Row
+from hsmkms.store.migrate import migrations, statements
 
 #: executemany inserts this many rows at a time and then yields the CPU: a big transaction of
 #: the trail writer's (cheaper per row) then never keeps a busy core from the event loop for
@@ -26,28 +26,6 @@ _CHUNK = 32
 WAL_LIMIT_BYTES = 4 * 1024 * 1024
 #: How often the checkpointer looks (seconds).
 CHECKPOINT_SECONDS = 1.0
-
-
-def migrations() -> list[tuple[int, str]]:
-    folder = resources.files("hsmkms.store") / "migrations"
-    return sorted((int(entry.name.split("_", 1)[0]), entry.read_text())
-                  for entry in folder.iterdir() if entry.name.endswith(".sql"))
-
-
-def statements(sql: str) -> list[str]:
-    """Split a migration script into statements; a ``;`` inside a comment or a string literal
-    does not end a statement (``sqlite3.complete_statement`` knows SQLite's tokens)."""
-    found: list[str] = []
-    pending = ""
-    for line in sql.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            found.append(pending.strip())
-            pending = ""
-    if pending.strip() and any(not ln.strip().startswith("--") and ln.strip()
-                               for ln in pending.splitlines()):
-        found.append(pending.strip())  # a last statement without ';': let SQLite judge it
-    return found
 
 
 #: The database and its companions hold sealed secrets and every key's metadata: owner only.
@@ -111,11 +89,15 @@ class SqliteDatabase:
         c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                   "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
         done = {v for (v,) in c.execute("SELECT version FROM schema_migrations")}
-        for version, sql in migrations():
+        for version, sql in migrations("sqlite"):
             if version in done:
                 continue
-            c.execute("BEGIN IMMEDIATE")
+            c.execute("BEGIN IMMEDIATE")  # another process starting at once waits here ...
             try:
+                if c.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                             (version,)).fetchone():  # ... and finds it applied
+                    c.execute("COMMIT")
+                    continue
                 for statement in statements(sql):
                     c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
@@ -159,6 +141,17 @@ class SqliteDatabase:
             self._conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def init_meta(self, key: str, value: str) -> str:
+        with self._lock:
+            self._conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                               "ON CONFLICT (key) DO NOTHING", (key, value))
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    def join(self) -> bool:
+        # One process per data dir: it is always the first (and only) node.
+        return True
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Raw access for append-only logs with their own tables (the trail)."""

@@ -38,7 +38,8 @@ class _RawBody:
 
 class InProcess:
     def __init__(self, data_dir: Path, **config: Any) -> None:
-        self.app = App(Config.from_env({"data_dir": str(data_dir), **config}))
+        # A fresh app: its own data dir, never a database named by HSMKMS_DATABASE.
+        self.app = App(Config.from_env({"data_dir": str(data_dir), "database": "", **config}))
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="hsmkms-ticker", daemon=True)
         self._ticker.start()

@@ -50,7 +50,8 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        env = {**os.environ, **self.env}
+        # Its own data dir: a database named in this environment is not the server's to use.
+        env = {**{k: v for k, v in os.environ.items() if k != "HSMKMS_DATABASE"}, **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "hsmkms", "serve", "--port", str(self.port),

@@ -1,4 +1,4 @@
-"""The event history in SQLite (tables of migration ``0002_trail.sql``): batched appends and
+"""The event history in the database (tables of migration ``0002_trail.sql``): batched appends and
 indexed, keyset-paginated lookups, newest first.
 
 ``body`` holds what :func:`hsmkms.trail.record.expand` needs beyond the columns (written by
@@ -112,7 +112,7 @@ class EventLog:
             sql = (f"SELECT {_FIELDS} FROM trail_events WHERE seq IN (SELECT seq FROM ("  # noqa: S608
                    "SELECT DISTINCT t, seq FROM trail_resources "
                    f"WHERE scope = ? AND {column} = ? AND t >= ? AND t <= ? "
-                   "AND (t, seq) < (?, ?) ORDER BY t DESC, seq DESC LIMIT ?)) "
+                   "AND (t, seq) < (?, ?) ORDER BY t DESC, seq DESC LIMIT ?) AS hits) "
                    "ORDER BY t DESC, seq DESC")
             args: tuple[object, ...] = (q.scope, q.attribute[1], q.start, q.end, after_t,
                                         after_seq, q.limit)
