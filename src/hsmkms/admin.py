@@ -41,6 +41,7 @@ def install(app: App) -> None:
             "pending_jobs": app.scheduler.pending_count(),
             "failed_job_runs": app.scheduler.failures,
             "services": sorted(app.json_services),
+            "auth": app.config.auth,
         })
 
     def get_clock(_req: HttpRequest, _rest: str) -> HttpResponse:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hsmkms import admin, faults, forgery, kms
+from hsmkms.auth import modes as auth_modes
+from hsmkms.auth import sts
 from hsmkms.clock import Clock
 from hsmkms.cloudhsm.api import CloudHsmApi
 from hsmkms.cloudhsm.service import CloudHsmService
@@ -41,6 +43,7 @@ from hsmkms.hsm.routes import install_routes as install_cli_routes
 from hsmkms.hsm.service import HsmService
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.ids import IdSource
+from hsmkms.kms.authz import KeyPolicyAuthorizer
 from hsmkms.protocol.awsjson import CONTENT_TYPE, JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store import node
@@ -141,7 +144,12 @@ class App:
     def _wire(self) -> None:
         """Build the services, each with what it needs, and register their routes."""
         admin.install(self)
-        self.authenticators.append(forgery.require_signature)
+        #: ``verify``/``enforce`` (None: ``off``, where nothing of it runs per request).
+        self.auth = auth_modes.build(self.config, self.store)
+        self.authenticators.append(forgery.require_signature if self.auth is None
+                                   else self.auth.authenticator(self._signing_name))
+        if self.auth is not None:
+            sts.register(self, self.auth.keys)
         self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
         self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,
@@ -152,7 +160,8 @@ class App:
                               pkcs11_sessions=self.config.pkcs11_sessions,
                               cli_idle_timeout=self.config.cli_idle_timeout)
         install_cli_routes(self, self.hsm, self.store, self.clock.now, account=self.config.account,
-                           region=self.config.region)
+                           region=self.config.region,
+                           account_of=None if self.auth is None else self.auth.account_of)
         self.faults = Faults(self.store, self.ids, self.hsm)
         faults.install_routes(self, self.faults, self.store, self.clock.now)
         self.trail = Trail(self.db, self.ids, self.store.after_commit, {
@@ -161,7 +170,9 @@ class App:
         trent = self.add_json_service(kms.build(
             store=self.store, scheduler=self.scheduler, now=self.clock.now, config=self.config,
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
-            audit=self.trail, ids=self.ids))
+            audit=self.trail, ids=self.ids,
+            authz=KeyPolicyAuthorizer() if self.auth is not None and self.auth.enforce
+            else None))
         self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))
         self.envelope.recorders.append(self.trail)
         self.add_json_service(trail_api.build(self.trail, self.clock.now))
@@ -192,7 +203,9 @@ class App:
         scope = req.credential_scope()
         if scope is not None:
             akid, region = scope[0], scope[1]
-            if len(akid) == 12 and akid.isdigit():
+            if self.auth is not None:
+                account = self.auth.account_of(akid) or account
+            elif len(akid) == 12 and akid.isdigit():
                 account = akid
         return RequestContext(account=account, region=region, request_id=self.ids.request_id(),
                               now=self.clock.now(), access_key_id=akid, source_ip=req.client,
@@ -242,6 +255,14 @@ class App:
         err = UnknownOperationException("No AWS service answers this request.")
         return HttpResponse(404, _generic_error_body(err), [("content-type", CONTENT_TYPE)])
 
+    def _signing_name(self, req: HttpRequest, ctx: RequestContext) -> str:
+        """The signing name of the service ``req`` is routed to (what its scope must say)."""
+        if ctx.service:
+            service = self.json_services.get(TARGET_ALIASES.get(ctx.service, ctx.service))
+            return service.signing_name if service is not None else ""
+        scope = req.credential_scope()
+        return scope[2] if scope is not None and scope[2] in self.query_handlers else "ec2"
+
     def add_query_service(self, name: str, handler: QueryHandler, style: Style) -> None:
         """Serve a query-protocol service (``name``: its signing name) in ``style``."""
         self.query_handlers[name] = handler
@@ -271,6 +292,8 @@ class App:
                 ctx = self.context(req)
                 try:
                     forgery.check_admin(req, self.config.host, self._allowed_hosts)
+                    if self.auth is not None:
+                        self.auth.check_admin(req, ctx.now)
                 except ServiceError as err:
                     return (style.refused or style.answer)(err, ctx)
                 body = _admin_body(fn, req, req.path[len(prefix):].lstrip("/"))

@@ -21,10 +21,15 @@ from hsmkms.doctor import command as doctor
 #: What hsmkms writes in a data dir: its state (wiped by ``--fresh``) and the root key (kept).
 STATE_FILES = ("hsmkms.db", "hsmkms.db-wal", "hsmkms.db-shm", "hsmkms.db-journal", "demo.json",
                "demo.tmp")
-KEPT_FILES = ("root.key",)
+KEPT_FILES = ("root.key", "credentials", "admin-token")
 ROOT_KEY_WARNING = ("hsmkms: warning: --root-key shows in the process list (ps) to every user "
                     "of this machine; set HSMKMS_ROOT_KEY or let hsmkms keep "
                     "<data-dir>/root.key (mode 0600) instead\n")
+#: Flags whose value is a secret (shown in ``ps``).
+SECRET_FLAGS = ("root_key", "root_secret_access_key", "root_keys", "admin_token")
+OFF_WARNING = ("hsmkms: warning: listening on {host} with --auth off: anyone who can reach "
+               "this port can use every key; use --auth verify or enforce (see README, "
+               "Authentication)\n")
 #: Loggers that would print request bodies (passwords) at debug level: never below warning.
 CHATTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
@@ -77,13 +82,19 @@ def _fault(args: argparse.Namespace) -> int:
     import urllib.error  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
+    from hsmkms.auth.credentials import find_admin_token  # noqa: PLC0415
+
     base = (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
             or "http://127.0.0.1:4599").rstrip("/") + "/_hsmkms/faults"
 
     def call(method: str, url: str, body: object = None) -> object:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        token = find_admin_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(url, data=data, method=method,  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
                 return json.loads(resp.read())
@@ -179,6 +190,29 @@ def _clock_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def auth_lines(config: Config) -> str:
+    """The start-up lines about the auth mode (peers' users ran with enforcement silently
+    off: say it)."""
+    if config.auth == "off":
+        return "auth off (signatures are not checked)\n"
+    where = config.data_dir.resolve()
+    creds = ("HSMKMS_ROOT_ACCESS_KEY_ID" if config.root_access_key_id
+             else f"{where / 'credentials'} (profile hsmkms-root)")
+    token = "HSMKMS_ADMIN_TOKEN" if config.admin_token else str(where / "admin-token")
+    return (f"auth {config.auth}: root credentials {creds}; admin token {token}\n")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415
+
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _clock_reset_database(url: str) -> int:
     """``hsmkms clock reset --database URL``: the same, refused while a node serves it."""
     from hsmkms.clock import _META_KEY, Clock  # noqa: PLC0415 - the clock's own key
@@ -204,6 +238,17 @@ def _clock_reset_database(url: str) -> int:
     return 0
 
 
+def _warn_about_auth(args: argparse.Namespace, config: Config) -> None:
+    """Secrets given as flags (``ps`` shows them); ``--auth off`` on a non-loopback address."""
+    for name in SECRET_FLAGS[1:]:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            sys.stderr.write(f"hsmkms: warning: {flag} shows in the process list (ps) to "
+                             f"every user of this machine; set {SETTINGS[name][0]} instead\n")
+    if config.auth == "off" and not _loopback(config.host):
+        sys.stderr.write(OFF_WARNING.format(host=config.host))
+
+
 def announce_when_listening(config: Config) -> threading.Thread:
     """Print where the server listens and its data dir once it answers (the server runs in
     the foreground, so a thread waits for it)."""
@@ -216,6 +261,7 @@ def announce_when_listening(config: Config) -> threading.Thread:
         from hsmkms.store.databases import redacted  # noqa: PLC0415 - keeps --help light
 
         text += f"database {redacted(config.database)}\n"
+    text += auth_lines(config)
 
     # Straight to the server: an http_proxy in the environment must not carry the probe away.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -245,6 +291,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.root_key is not None:
         sys.stderr.write(ROOT_KEY_WARNING)
+    _warn_about_auth(args, config)
     if args.fresh and config.database:
         sys.stderr.write("hsmkms: --fresh empties the data dir's SQLite state; with --database, "
                          "drop and create the PostgreSQL database instead\n")

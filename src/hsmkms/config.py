@@ -42,6 +42,19 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                       ("comma-separated host names the admin and cloudhsm-cli routes also "
                        "answer to (e.g. a container's service name), besides loopback names "
                        "and the server's own address")),
+    "auth": ("HSMKMS_AUTH", "off",
+             ("off (signatures not checked), verify (SigV4 checked against the root keys) or "
+              "enforce (verify, then key policies decide)")),
+    "root_access_key_id": ("HSMKMS_ROOT_ACCESS_KEY_ID", "",
+                           ("the default account's root access key id in verify/enforce; "
+                            "default: generated into <data-dir>/credentials")),
+    "root_secret_access_key": ("HSMKMS_ROOT_SECRET_ACCESS_KEY", "",
+                               "its secret (set both or neither)"),
+    "root_keys": ("HSMKMS_ROOT_KEYS", "",
+                  "other accounts' root keys: <account>:<access key id>:<secret>[,...]"),
+    "admin_token": ("HSMKMS_ADMIN_TOKEN", "",
+                    ("bearer token of the admin routes in verify/enforce; default: generated "
+                     "into <data-dir>/admin-token")),
 }
 
 #: Settings that change what the service answers: every node of one database must have the same
@@ -70,6 +83,11 @@ class Config:
     cli_idle_timeout: int = 1800
     request_timeout: int = 30
     allowed_hosts: str = ""
+    auth: str = "off"
+    root_access_key_id: str = ""
+    root_secret_access_key: str = ""
+    root_keys: str = ""
+    admin_token: str = ""
 
     @classmethod
     def from_env(cls, overrides: dict[str, object] | None = None,
@@ -84,6 +102,9 @@ class Config:
             values[f.name] = _coerce(f.name, raw)
         if values["timing"] not in ("fast", "realistic"):
             raise ValueError("timing must be 'fast' or 'realistic'")
+        if values["auth"] not in ("off", "verify", "enforce"):
+            raise ValueError(f"--auth (HSMKMS_AUTH) must be off, verify or enforce, not "
+                             f"{values['auth']!r}")
         database = str(values["database"])
         if database and not database.startswith(DATABASE_SCHEMES):
             raise ValueError("--database (HSMKMS_DATABASE) must be a libpq URL starting with "

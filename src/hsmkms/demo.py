@@ -73,8 +73,11 @@ def sign_csr(csr_pem: str, ca_key: rsa.RSAPrivateKey, ca_cert: x509.Certificate)
 
 
 class Demo:
-    def __init__(self, endpoint: str, data_dir: Path, region: str = "us-east-1") -> None:
+    def __init__(self, endpoint: str, data_dir: Path, region: str = "us-east-1",
+                 credentials: dict[str, str] | None = None, admin_token: str = "") -> None:
         self.endpoint = endpoint
+        self.credentials = credentials or CREDENTIALS
+        self.admin_token = admin_token
         self.region = region
         self.path = Path(data_dir) / STATE_FILE
         self.state: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() \
@@ -82,7 +85,7 @@ class Demo:
         cfg = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
         self.ec2, self.hsm, self.kms = (
             boto3.client(name, region_name=region, endpoint_url=endpoint, config=cfg,
-                         **CREDENTIALS) for name in ("ec2", "cloudhsmv2", "kms"))
+                         **self.credentials) for name in ("ec2", "cloudhsmv2", "kms"))
 
     def save(self) -> None:
         """Write atomically (a reader never sees a half-written file), mode 0600."""
@@ -97,6 +100,8 @@ class Demo:
         command = [exe] if exe else [sys.executable, "-m", "hsmkms.cloudhsm_cli.main"]
         env = {**os.environ, "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region,
                "CLOUDHSM_CLUSTER_ID": self.state["cluster_id"]}
+        if self.admin_token:
+            env["HSMKMS_ADMIN_TOKEN"] = self.admin_token
         if role and pin:
             env.update(CLOUDHSM_ROLE=role, CLOUDHSM_PIN=pin)
         done = subprocess.run([*command, *args], env=env, capture_output=True, text=True,  # noqa: S603
@@ -258,8 +263,18 @@ class Demo:
         self.state["key_id"] = key["KeyId"]
 
 
-def banner(endpoint: str, s: dict[str, Any]) -> str:
+def banner(endpoint: str, s: dict[str, Any], credentials: dict[str, str] | None = None,
+           admin_token: str = "") -> str:
     cid, store, key = s["cluster_id"], s["store_id"], s["key_id"]
+    akid, secret = ("test", "test") if credentials is None else (
+        credentials["aws_access_key_id"], credentials["aws_secret_access_key"])
+    auth = "" if credentials is None else f"""
+  root credentials (signatures are checked)
+    AWS_ACCESS_KEY_ID={akid}
+    AWS_SECRET_ACCESS_KEY={secret}
+  admin token      {admin_token}  (HSMKMS_ADMIN_TOKEN for cloudhsm-cli and hsmkms fault)
+"""
+    token = f" HSMKMS_ADMIN_TOKEN={admin_token}" if admin_token else ""
     return f"""
 hsmkms demo ready at {endpoint}
   cluster        {cid}  (ACTIVE, HSMs in {', '.join(s['zones'])})
@@ -267,10 +282,11 @@ hsmkms demo ready at {endpoint}
   KMS key        {key}
   admin password   {s['admin_password']}
   kmsuser password {s['kmsuser_password']}  (as created; KMS rotated it when it connected)
-
+{auth}
 Try it (in another shell):
   export AWS_ENDPOINT_URL={endpoint} AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \\
-         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test CLOUDHSM_CLUSTER_ID={cid}
+         AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} \\
+         CLOUDHSM_CLUSTER_ID={cid}{token}
   aws kms encrypt --key-id {key} --plaintext fileb://<(echo -n hello)
   aws kms describe-custom-key-stores --custom-key-store-id {store}
   cloudhsm-cli user list
@@ -293,7 +309,10 @@ Break and fix it (the AWS guide "Troubleshooting a custom key store"):
 """
 
 
-def run_demo(endpoint: str, data_dir: Path) -> dict[str, Any]:
-    state = Demo(endpoint, data_dir).build()
-    print(banner(endpoint, state), flush=True)  # noqa: T201 - the demo's output is for people
+def run_demo(endpoint: str, data_dir: Path, credentials: dict[str, str] | None = None,
+             admin_token: str = "") -> dict[str, Any]:
+    """Build (or reuse) the demo and print how to use it; ``credentials``: the root key of a
+    server in ``verify``/``enforce`` (None: ``off``, where any key works)."""
+    state = Demo(endpoint, data_dir, credentials=credentials, admin_token=admin_token).build()
+    print(banner(endpoint, state, credentials, admin_token), flush=True)  # noqa: T201 - the demo's output is for people
     return state

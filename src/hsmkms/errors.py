@@ -17,6 +17,9 @@ class ServiceError(Exception):
     """An error returned to a client in its service's wire format."""
 
     status: ClassVar[int] = 400
+    #: The JSON body's message member when it is not the service model's (errors outside the
+    #: model that AWS's front layer writes, e.g. ``AccessDeniedException``'s ``Message``).
+    message_member: ClassVar[str | None] = None
     #: ``None`` means "send no message member at all" (AWS does this for InvalidCiphertext).
     message: str | None
 
@@ -57,7 +60,9 @@ class UnknownOperationException(ClientError):
 
 
 class AccessDeniedException(ClientError):
-    pass
+    """Written by AWS's front layer, not the service model: ``Message`` (spec authz.md §4.8)."""
+
+    message_member = "Message"
 
 
 class ThrottlingException(ClientError):

@@ -18,11 +18,14 @@ Libraries, chosen per primitive (no hand-written primitive anywhere):
   a SHA-512 hash object) and the ML-KEM-512 key encodings (SPKI, PKCS #8 seed form, RFC 9935).
   A maintained C-backed library (releases through 2026) whose self-tests carry the RFC 8032 and
   FIPS 203 vectors; its ML-KEM encapsulation is private API, so it is not used for that.
-* ``kyber-py`` (>= 1.2): ML-KEM-512 encapsulation and decapsulation through its public API
-  (``key_derive(seed)``, ``encaps``, ``decaps``), checked against the NIST FIPS 203 vectors in
-  its test suite; pure Python, about 20 ms for a key pair and a round trip, which is fine for
-  the one parameter set pyca lacks. ``tests/unit/test_pkcrypto.py`` checks that kyber-py and
-  pycryptodome derive the same keys from a seed.
+* ``pqcrypto`` (>= 1.0): ML-KEM-512 encapsulation and decapsulation (``encaps(ek)``,
+  ``decaps(dk, ct)``), Python bindings of the PQClean C implementations (written to run in
+  constant time), about 0.3 ms for a round trip. The keys come from the stored seed through
+  pycryptodome's public ``ek`` and ``expanded_dk`` (FIPS 203 encodings, which PQClean uses).
+  Replaced ``kyber-py``, whose authors call it educational, not constant time and without
+  cryptographic guarantees, and which took about 20 ms per round trip under the app lock.
+  ``tests/unit/test_pkcrypto.py`` checks that pqcrypto, pycryptodome and kyber-py (a test-only
+  dependency) agree, implicit rejection included.
 * ``gmssl_pyx`` (>= 2.1): SM2 key generation and signatures (GM/T 0003.2 with the default
   distinguishing ID ``1234567812345678``, as KMS uses), a binding of the GmSSL C library (Peking
   University's reference implementation of the Chinese standards, maintained; wheels through
@@ -39,8 +42,9 @@ encryption or key agreement on a machine without OpenSSL 3's libcrypto.
 
 from __future__ import annotations
 
-import functools
 import hmac
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +56,7 @@ from Crypto.Util.asn1 import DerBitString, DerObjectId, DerOctetString, DerSeque
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
-from kyber_py.ml_kem import ML_KEM_512
+from pqcrypto.kem import ml_kem_512
 
 from hsmkms import sm2
 from hsmkms.crypto import CryptoError
@@ -128,17 +132,63 @@ def public_key(spec: str, private: bytes, *, keep: bool = True) -> bytes:
         return bytes(MLKEM.import_key(private).public_key().export_key(format="DER"))
     if spec == "SM2":
         return _sm2_spki(_sm2_keys(private)[1])
-    key = _load(private) if keep else _load.__wrapped__(private)
+    key = _load(private) if keep else _parse(private)
     return bytes(key.public_key().public_bytes(_DER, _SPKI))
 
 
-@functools.lru_cache(maxsize=512)
-def _load(private: bytes) -> Any:
-    """The key object of stored material, cached: parsing (and RSA's key check) costs far more
-    than the operation. hsmkms made the material itself, so the RSA consistency check that
-    guards against malformed imported keys is skipped."""
+def _parse(private: bytes) -> Any:
+    """hsmkms made the material itself, so the RSA consistency check that guards against
+    malformed imported keys is skipped."""
     return serialization.load_der_private_key(private, None,
                                               unsafe_skip_rsa_key_validation=True)
+
+
+class KeyObjects:
+    """The parsed key objects of stored material, cached: parsing (and RSA's key check) costs
+    far more than the operation. At most :attr:`LIMIT`, least recently used dropped first;
+    :meth:`forget` drops a deleted key's at once, so its private key does not outlive it in
+    memory."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._objects: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, private: bytes) -> Any:
+        with self._lock:
+            found = self._objects.get(private)
+            if found is not None:
+                self._objects.move_to_end(private)
+                return found
+        parsed = _parse(private)
+        with self._lock:
+            self._objects[private] = parsed
+            while len(self._objects) > self.LIMIT:
+                self._objects.popitem(last=False)
+        return parsed
+
+    def forget(self, private: bytes) -> None:
+        with self._lock:
+            self._objects.pop(private, None)
+
+    def __contains__(self, private: object) -> bool:
+        with self._lock:
+            return private in self._objects
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._objects)
+
+
+#: The one cache of key objects (:func:`forget` empties it of a deleted key).
+KEY_OBJECTS = KeyObjects()
+_load = KEY_OBJECTS.get
+
+
+def forget(private: bytes) -> None:
+    """Drop the cached key object of ``private`` (its key was deleted)."""
+    KEY_OBJECTS.forget(private)
 
 
 # -- signatures -------------------------------------------------------------------------------
@@ -268,7 +318,7 @@ def derive_shared_secret(spec: str, private: bytes, peer_spki: bytes) -> bytes:
 def encapsulate(spec: str, private: bytes) -> tuple[bytes, bytes]:
     """``(shared secret, ciphertext)`` under the key's encapsulation key."""
     if spec == "ML_KEM_512":
-        secret, ciphertext = ML_KEM_512.encaps(_kem512(private)[0])
+        ciphertext, secret = ml_kem_512.encaps(_kem512(private)[0])
         return bytes(secret), bytes(ciphertext)
     secret, ciphertext = _load(private).public_key().encapsulate()
     return bytes(secret), bytes(ciphertext)
@@ -280,14 +330,14 @@ def decapsulate(spec: str, private: bytes, ciphertext: bytes) -> bytes:
     if len(ciphertext) != KEM_CIPHERTEXT[spec]:
         raise CryptoError("wrong ML-KEM ciphertext length")
     if spec == "ML_KEM_512":
-        return bytes(ML_KEM_512.decaps(_kem512(private)[1], ciphertext))
+        return bytes(ml_kem_512.decaps(_kem512(private)[1], ciphertext))
     return bytes(_load(private).decapsulate(ciphertext))
 
 
 def _kem512(private: bytes) -> tuple[bytes, bytes]:
-    seed = MLKEM.import_key(private).seed
-    ek, dk = ML_KEM_512.key_derive(seed)
-    return bytes(ek), bytes(dk)
+    """``(encapsulation key, expanded decapsulation key)`` from the PKCS #8 seed form."""
+    key = MLKEM.import_key(private)
+    return bytes(key.ek), bytes(key.expanded_dk)
 
 
 # -- HMAC -------------------------------------------------------------------------------------

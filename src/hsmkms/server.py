@@ -199,7 +199,14 @@ def serve(config: Config, *, demo: bool = False) -> None:
                 threading.Event().wait(0.05)
             urllib.request.urlopen(f"{endpoint}/_hsmkms/health", timeout=10).close()  # noqa: S310
             try:
-                run_demo(endpoint, config.data_dir)
+                if app.auth is None:
+                    run_demo(endpoint, config.data_dir)
+                else:
+                    root = app.auth.root
+                    run_demo(endpoint, config.data_dir,
+                             {"aws_access_key_id": root.access_key_id,
+                              "aws_secret_access_key": root.secret_text},
+                             app.auth.admin_token)
             except Exception:
                 log.exception("the demo environment could not be built")
 

@@ -117,3 +117,17 @@ def test_disabled_hmac_key(kms: Any) -> None:
     kms.enable_key(KeyId=meta["KeyId"])
     assert kms.verify_mac(KeyId=meta["KeyId"], Message=b"m", Mac=mac,
                           MacAlgorithm="HMAC_SHA_384")["MacValid"] is True
+
+
+def test_decrypt_naming_an_hmac_key_is_the_wrong_key(kms: Any,
+                                                     keys: dict[str, dict[str, Any]]) -> None:
+    """A symmetric ciphertext decrypted with KeyId = an HMAC key: AWS answers
+    IncorrectKeyException, not a key-usage error (LocalStack's recording of real AWS,
+    test_error_messaging_for_invalid_keys: the ciphertext's key is compared first). An HMAC key
+    is no asymmetric key whose ciphertexts carry no header."""
+    blob = kms.encrypt(KeyId=kms.create_key()["KeyMetadata"]["KeyId"],
+                       Plaintext=b"p")["CiphertextBlob"]
+    with pytest.raises(ClientError) as exc:
+        kms.decrypt(CiphertextBlob=blob, KeyId=keys["HMAC_256"]["KeyId"])
+    assert _error(exc) == ("IncorrectKeyException", "The key ID in the request does not identify "
+                           "a CMK that can perform this operation.", 400)

@@ -6,11 +6,15 @@ from hsmkms.kms.keyspecs, so a wrong row in the table fails."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import DUMMY_AUTHORIZATION
 
 from hsmkms.testing.server import ServerProcess
 
@@ -145,3 +149,26 @@ def test_specs_are_offered_in_their_regions_only(clients: dict[str, Any], spec: 
                            f"KeySpec {spec} is not available in the Region {region}.", 400)
     assert _count(kms) == before
 
+
+@pytest.mark.parametrize(("operation", "body"), [
+    ("CreateKey", {"KeySpec": [], "KeyUsage": "SIGN_VERIFY"}),
+    ("CreateKey", {"KeySpec": {"RSA_4096": 1}}),
+    ("GenerateDataKeyPair", {"KeyId": "alias/none", "KeyPairSpec": ["RSA_2048"]}),
+    ("GenerateDataKeyPairWithoutPlaintext", {"KeyId": "alias/none", "KeyPairSpec": {}}),
+])
+def test_wrong_typed_spec_members_over_http(module_server: ServerProcess, operation: str,
+                                            body: dict[str, Any]) -> None:
+    """These requests run in a worker thread that first looks at the spec member (to make RSA
+    material off the lock); a list or object there once crashed it with a 500. The model's
+    type check answers, over HTTP, and nothing is created."""
+    kms = module_server.client("kms")
+    before = len(kms.list_keys()["Keys"])
+    request = urllib.request.Request(module_server.endpoint + "/", json.dumps(body).encode(),
+                                     method="POST", headers={
+        "x-amz-target": f"TrentService.{operation}", "authorization": DUMMY_AUTHORIZATION,
+        "content-type": "application/x-amz-json-1.1"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(request)  # noqa: S310 - our own test server
+    assert exc.value.code == 400
+    assert json.loads(exc.value.read())["__type"] == "SerializationException"
+    assert len(kms.list_keys()["Keys"]) == before

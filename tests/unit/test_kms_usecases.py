@@ -57,9 +57,12 @@ class Denied(Exception):
 
 class DenyEncrypt:
     def authorize(self, ctx: RequestContext, operation: str,  # noqa: ARG002
-                  key: Key) -> None:
+                  key: Key, encryption_context: dict[str, str] | None = None) -> None:  # noqa: ARG002
         if operation == "Encrypt":
             raise Denied(key.arn)
+
+    def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
+        """Policies are not evaluated here."""
 
 
 class Recording:
@@ -70,10 +73,13 @@ class Recording:
         self.deny = deny
 
     def authorize(self, ctx: RequestContext, operation: str,  # noqa: ARG002
-                  key: Key) -> None:
+                  key: Key, encryption_context: dict[str, str] | None = None) -> None:  # noqa: ARG002
         self.asked.append((operation, key.key_id))
         if (operation, key.key_id) == self.deny:
             raise Denied(operation, key.key_id)
+
+    def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
+        """Policies are not evaluated here."""
 
     def take(self) -> list[tuple[str, str]]:
         asked, self.asked = self.asked, []

@@ -17,6 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from kyber_py.ml_kem import ML_KEM_512
 
 from hsmkms import crypto, pkcrypto, sm2
+from hsmkms.ids import IdSource
+from hsmkms.kms.backends.local import LocalBackend
+from hsmkms.kms.model import Key, KeyState
+from hsmkms.store.codec import Secret
 
 # RFC 8032 section 7.3, test 1 (Ed25519ph, message "abc").
 RFC8032_SEED = "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42"
@@ -59,6 +63,20 @@ def test_ml_kem_512_round_trip_and_implicit_rejection() -> None:
     assert wrong != secret
     with pytest.raises(crypto.CryptoError):
         pkcrypto.decapsulate("ML_KEM_512", private, ciphertext[:-1])
+
+
+def test_ml_kem_512_agrees_with_an_independent_implementation() -> None:
+    """Ciphertexts of hsmkms's ML-KEM-512 (pqcrypto) decapsulate with kyber-py and the other
+    way round; a tampered ciphertext gives both the same implicit-rejection secret."""
+    private = pkcrypto.generate("ML_KEM_512")
+    ek, dk = ML_KEM_512.key_derive(MLKEM.import_key(private).seed)
+    secret, ciphertext = pkcrypto.encapsulate("ML_KEM_512", private)
+    assert ML_KEM_512.decaps(dk, ciphertext) == secret
+    theirs, their_ciphertext = ML_KEM_512.encaps(ek)
+    assert pkcrypto.decapsulate("ML_KEM_512", private, their_ciphertext) == theirs
+    tampered = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+    assert pkcrypto.decapsulate("ML_KEM_512", private, tampered) == \
+        ML_KEM_512.decaps(dk, tampered)
 
 
 def test_sm2_encodings_round_trip() -> None:
@@ -210,3 +228,35 @@ def test_bad_peer_keys() -> None:
     for bad in (b"", b"junk", other):
         with pytest.raises(pkcrypto.BadPublicKey):
             pkcrypto.derive_shared_secret("ECC_NIST_P256", private, bad)
+
+
+def _ecdsa() -> pkcrypto.SignInput:
+    return pkcrypto.SignInput("ECDSA_SHA_256", b"m", "RAW", "sha256")
+
+
+def test_key_objects_are_cached_bounded_and_forgotten() -> None:
+    private = pkcrypto.generate("ECC_NIST_P256")
+    assert private not in pkcrypto.KEY_OBJECTS
+    pkcrypto.sign("ECC_NIST_P256", private, _ecdsa())
+    assert private in pkcrypto.KEY_OBJECTS
+    pkcrypto.forget(private)
+    assert private not in pkcrypto.KEY_OBJECTS
+    cache = pkcrypto.KeyObjects()
+    cache.LIMIT = 2
+    first, second, third = (pkcrypto.generate("ECC_NIST_P256") for _ in range(3))
+    for material in (first, second, first, third):  # first used again: second is the oldest
+        cache.get(material)
+    assert (first in cache, second in cache, third in cache, len(cache)) == (True, False, True, 2)
+
+
+def test_deleting_a_key_drops_its_cached_private_key() -> None:
+    """The key deletion job asks the backend to delete the material: the parsed private key
+    must not outlive the key in the process's memory."""
+    private = pkcrypto.generate("ECC_NIST_P256")
+    key = Key(key_id="1234abcd-12ab-34cd-56ef-1234567890ab", account="111122223333",
+              region="us-east-1", created=0.0, state=KeyState.PENDING_DELETION,
+              key_spec="ECC_NIST_P256", key_usage="SIGN_VERIFY", material=Secret(private))
+    pkcrypto.sign("ECC_NIST_P256", private, _ecdsa())
+    assert private in pkcrypto.KEY_OBJECTS
+    LocalBackend(IdSource(1)).delete_material("111122223333/us-east-1", key)
+    assert private not in pkcrypto.KEY_OBJECTS

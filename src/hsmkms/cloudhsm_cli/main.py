@@ -29,6 +29,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -85,10 +86,10 @@ class Client:
                 "access_key_id": self.env.get("AWS_ACCESS_KEY_ID", ""),
                 "cluster_id": cluster_id or self.env.get("CLOUDHSM_CLUSTER_ID", ""),
                 "token": self.token, "args": args}
+        url = endpoint.rstrip("/") + "/_hsmkms/cloudhsm-cli/" + op
+        data = json.dumps(body).encode()
         req = urllib.request.Request(  # noqa: S310 - the user's own endpoint
-            endpoint.rstrip("/") + "/_hsmkms/cloudhsm-cli/" + op,
-            data=json.dumps(body).encode(), method="POST",
-            headers={"content-type": "application/json"})
+            url, data=data, method="POST", headers=self.auth_headers(url, data))
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
                 doc = json.loads(resp.read())
@@ -104,6 +105,34 @@ class Client:
         if "token" in doc:
             self.token = str(doc.pop("token") or "")
         return doc
+
+    def auth_headers(self, url: str, data: bytes) -> dict[str, str]:
+        """What a server in ``--auth verify|enforce`` wants: the admin token
+        (``HSMKMS_ADMIN_TOKEN`` or ``$HSMKMS_DATA_DIR/admin-token``), else a SigV4 signature
+        with the AWS credentials of the environment (signing name ``cloudhsm``). A server in
+        ``off`` ignores both."""
+        from urllib.parse import urlsplit  # noqa: PLC0415
+
+        from hsmkms.auth.credentials import find_admin_token  # noqa: PLC0415
+        from hsmkms.auth.sigv4 import sign_request  # noqa: PLC0415
+
+        headers = {"content-type": "application/json"}
+        token = find_admin_token(self.env)
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+            return headers
+        akid = self.env.get("AWS_ACCESS_KEY_ID", "")
+        secret = self.env.get("AWS_SECRET_ACCESS_KEY", "")
+        if not akid or not secret:
+            return headers
+        parts = urlsplit(url)
+        region = self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        signed = sign_request("POST", parts.path, {**headers, "host": parts.netloc}, data,
+                              access_key_id=akid, secret=secret, region=region,
+                              service="cloudhsm", now=time.time(),
+                              session_token=self.env.get("AWS_SESSION_TOKEN") or None)
+        signed.pop("host")  # urllib sends it
+        return signed
 
     def password(self, op: str, given: str | None) -> str | None:
         if given is not None:

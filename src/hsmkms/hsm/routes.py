@@ -51,13 +51,15 @@ log = logging.getLogger(__name__)
 
 class Call:
     def __init__(self, service: HsmService, doc: dict[str, Any], *, now: float, account: str,
-                 region: str) -> None:
+                 region: str, account_of: Callable[[str], str | None] | None = None) -> None:
         self.hsm, self.doc = service, doc
         self.args: dict[str, Any] = doc.get("args") or {}
         if not isinstance(self.args, dict):
             raise InvalidInput("args must be an object.")
         akid = str(doc.get("access_key_id") or "")
-        if len(akid) == 12 and akid.isdigit():
+        if account_of is not None:  # --auth verify/enforce: the key's own account
+            account = account_of(akid) or account
+        elif len(akid) == 12 and akid.isdigit():
             account = akid
         self.scope = Scope.of(account, doc.get("region") or region)
         self.cluster_id = str(doc.get("cluster_id") or "")
@@ -226,7 +228,10 @@ COMMANDS: dict[str, Handler] = {
 
 
 def install_routes(routes: Routes, service: HsmService, store: Store,
-                   now: Callable[[], float], *, account: str, region: str) -> None:
+                   now: Callable[[], float], *, account: str, region: str,
+                   account_of: Callable[[str], str | None] | None = None) -> None:
+    """``account_of``: the account of an access key id, when keys are verified (the
+    app's auth hook checks the request first; without it a 12-digit key id is the account)."""
     def route(req: HttpRequest, rest: str) -> HttpResponse:
         handler = COMMANDS.get(rest)
         if handler is None:
@@ -244,7 +249,8 @@ def install_routes(routes: Routes, service: HsmService, store: Store,
         inner = contextlib.nullcontext if rest == "login" else store.unit_of_work
         call: Call | None = None
         try:
-            call = Call(service, doc, now=now(), account=account, region=region)
+            call = Call(service, doc, now=now(), account=account, region=region,
+                        account_of=account_of)
             with inner():
                 answer: dict[str, Any] = {"error_code": 0, "data": handler(call)}
         except HsmError as err:

@@ -57,7 +57,8 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
             origin=Origin(p.get("Origin", "AWS_KMS")), description=p.get("Description", ""),
             policy=p.get("Policy"), tags=tuple(p.get("Tags", [])),
             multi_region=bool(p.get("MultiRegion")),
-            custom_key_store_id=p.get("CustomKeyStoreId")))
+            custom_key_store_id=p.get("CustomKeyStoreId"),
+            bypass_policy_lockout_safety_check=bool(p.get("BypassPolicyLockoutSafetyCheck"))))
         return {"KeyMetadata": keys.metadata(key)}
 
     def describe_key(ctx: RequestContext, p: Params) -> Result:
@@ -102,7 +103,8 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
                 "PolicyName": "default"}
 
     def put_key_policy(ctx: RequestContext, p: Params) -> None:
-        keys.put_policy(ctx, p["KeyId"], p.get("PolicyName"), p["Policy"])
+        keys.put_policy(ctx, p["KeyId"], p.get("PolicyName"), p["Policy"],
+                        bypass_lockout_check=bool(p.get("BypassPolicyLockoutSafetyCheck")))
 
     def list_key_policies(ctx: RequestContext, p: Params) -> Result:
         return {"PolicyNames": keys.policy_names(ctx, p["KeyId"]), "Truncated": False}

@@ -1,25 +1,273 @@
 """Who may do what to a key: the seam every key use case goes through.
 
-hsmkms has no IAM yet, so :class:`AllowAll` is the only authorizer: every caller of the account
-may do everything to its keys (key policies are stored and returned, not evaluated;
-docs/compatibility.md). Key policies, grants and IAM policies will plug in here.
+:class:`AllowAll` (``--auth off`` and ``verify``): every caller of the account may do everything
+to its keys; key policies are stored and returned, not evaluated.
+
+:class:`KeyPolicyAuthorizer` (``--auth enforce``): KMS's rules (spec authz.md §4.5): the key
+policy decides. An explicit ``Deny`` that applies wins; an ``Allow`` naming the caller allows;
+an ``Allow`` naming the caller's account (``arn:aws:iam::<account>:root``) delegates to the
+account's IAM policies - hsmkms has no IAM yet, so only the root user, who has every IAM
+permission, is allowed through it. Another account's caller needs the key policy to allow it and
+an operation that is used across accounts. Refusals are ``AccessDeniedException`` with AWS's
+message forms (§4.8). Policies are parsed once per text (:func:`hsmkms.auth.policy.parse`).
+
+:func:`decide` is the pure decision; :class:`KeyPolicyAuthorizer` feeds it from the request.
 """
 
 from __future__ import annotations
 
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
+from hsmkms.auth import policy as iam
 from hsmkms.context import RequestContext
+from hsmkms.errors import AccessDeniedException
+from hsmkms.kms.errors import MalformedPolicyDocumentException
 from hsmkms.kms.model import Key
 
 
 class Authorizer(Protocol):
-    def authorize(self, ctx: RequestContext, operation: str, key: Key) -> None:
+    def authorize(self, ctx: RequestContext, operation: str, key: Key,
+                  encryption_context: dict[str, str] | None = None) -> None:
         """Return if the caller may run ``operation`` on ``key``; else raise the AWS error
-        (``AccessDeniedException``)."""
+        (``AccessDeniedException``). ``encryption_context``: the request's, for the
+        ``kms:EncryptionContext...`` condition keys."""
+        ...
+
+    def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
+        """Refuse a key policy (``key.policy``, from CreateKey or PutKeyPolicy) that is
+        malformed or, unless ``bypass``, would not let the caller change it again."""
         ...
 
 
 class AllowAll:
-    def authorize(self, ctx: RequestContext, operation: str, key: Key) -> None:
-        """Everything is allowed (no IAM yet)."""
+    def authorize(self, ctx: RequestContext, operation: str, key: Key,
+                  encryption_context: dict[str, str] | None = None) -> None:
+        """Everything is allowed (``--auth off`` and ``verify``)."""
+
+    def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
+        """Policies are not evaluated, so none can lock anyone out."""
+
+
+#: Operations a principal of another account may call on a key (spec §4.6, "Cross-account
+#: use: Yes"). ReEncrypt is the use-case name of ReEncryptFrom/ReEncryptTo.
+CROSS_ACCOUNT = frozenset({
+    "CreateGrant", "Decrypt", "DeriveSharedSecret", "DescribeKey", "Encrypt", "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "GetKeyRotationStatus", "GetPublicKey",
+    "ListGrants", "ReEncrypt", "RetireGrant", "RevokeGrant", "Sign", "Verify", "VerifyMac"})
+
+#: Use-case operation -> the IAM actions it needs on the key (default: ``kms:<operation>``).
+#: hsmkms's ReEncrypt authorizes the source and the destination key under one name, so each
+#: key needs both ReEncrypt actions (AWS: From on the source, To on the destination).
+ACTIONS: dict[str, tuple[str, ...]] = {"ReEncrypt": ("kms:ReEncryptFrom", "kms:ReEncryptTo")}
+
+#: Operations that carry ``kms:EncryptionAlgorithm`` (symmetric keys: SYMMETRIC_DEFAULT).
+_ALGORITHM_OPS = frozenset({"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+                            "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
+                            "GenerateDataKeyPairWithoutPlaintext"})
+
+LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
+#: Condition keys a key policy may not use (KMS evaluates them in IAM policies only).
+FORBIDDEN_KEYS = ("aws:ResourceTag", "kms:ResourceTag", "kms:ResourceAliases")
+OVERLY_PERMISSIVE = (
+    "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a "
+    "single-valued condition key matches requests without the specified encryption context or "
+    "with an unspecified encryption context. To fix, remove ForAllValues.")
+#: Since August 2025 (spec §4.9; AWS's text is unrecorded, this one is hsmkms's).
+RESOURCE_STAR = ("Key policy statements must have a Resource element whose only value is "
+                 '"*" (the key the policy is attached to).')
+
+
+class Reason(enum.Enum):
+    EXPLICIT_RESOURCE = "with an explicit deny in a resource-based policy"
+    EXPLICIT_IDENTITY = "with an explicit deny in an identity-based policy"
+    NO_RESOURCE = "because no resource-based policy allows the {action} action"
+    NO_IDENTITY = "because no identity-based policy allows the {action} action"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: Reason | None = None
+
+    def message(self, caller_arn: str, action: str, resource: str) -> str:
+        assert self.reason is not None
+        return (f"User: {caller_arn} is not authorized to perform: {action} on resource: "
+                f"{resource} {self.reason.value.format(action=action)}")
+
+
+ALLOW = Decision(allowed=True)
+
+
+def decide(request: iam.Request, key_account: str, key_policy: iam.Policy,
+           identity: iam.Outcome | None, *, cross_account_ok: bool) -> Decision:
+    """KMS's decision (spec §4.5) without grants. ``identity``: what the caller's IAM
+    policies say about the request; None for a root user (every IAM permission, no deny)."""
+    on_key = iam.evaluate(key_policy, request)
+    if on_key.denied:
+        return Decision(allowed=False, reason=Reason.EXPLICIT_RESOURCE)
+    if identity is not None and identity.denied:
+        return Decision(allowed=False, reason=Reason.EXPLICIT_IDENTITY)
+    identity_allows = identity is None or bool(identity.allows)
+    direct = iam.Match.DIRECT in on_key.allows
+    delegated = iam.Match.ACCOUNT in on_key.allows
+    if request.caller.account == key_account:
+        if direct or (delegated and identity_allows):
+            return ALLOW
+    elif cross_account_ok and (direct or delegated) and identity_allows:
+        return ALLOW
+    if (direct or delegated) and (request.caller.account == key_account or cross_account_ok):
+        return Decision(allowed=False, reason=Reason.NO_IDENTITY)
+    return Decision(allowed=False, reason=Reason.NO_RESOURCE)
+
+
+def _iso(now: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+
+
+def _ctx_value(read: Callable[[RequestContext], str]) -> Callable[[_Lazy], tuple[str, ...]]:
+    return lambda lazy: (read(lazy.ctx),)
+
+
+def _key_value(read: Callable[[Key], str]) -> Callable[[_Lazy], tuple[str, ...]]:
+    return lambda lazy: (read(lazy.key),)
+
+
+def _constant(value: str) -> Callable[[_Lazy], tuple[str, ...]]:
+    return lambda _lazy: (value,)
+
+
+#: Condition key (lower case) -> its value for a request on a key, computed only when a
+#: policy asks for it (spec §4.4, §4.7). The caller is its account's root user.
+CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
+    "aws:principalarn": _ctx_value(lambda c: f"arn:aws:iam::{c.account}:root"),
+    "aws:principalaccount": _ctx_value(lambda c: c.account),
+    "aws:principaltype": _constant("Account"),
+    "aws:userid": _ctx_value(lambda c: c.account),
+    "aws:sourceip": _ctx_value(lambda c: c.source_ip),
+    "aws:currenttime": _ctx_value(lambda c: _iso(c.now)),
+    "aws:epochtime": _ctx_value(lambda c: str(int(c.now))),
+    "aws:securetransport": _constant("false"),
+    "aws:requestedregion": _ctx_value(lambda c: c.region),
+    "aws:viaawsservice": _constant("false"),
+    "aws:principalisawsservice": _constant("false"),
+    "kms:calleraccount": _ctx_value(lambda c: c.account),
+    "kms:keyspec": _key_value(lambda k: k.key_spec),
+    "kms:customermasterkeyspec": _key_value(lambda k: k.key_spec),
+    "kms:keyusage": _key_value(lambda k: k.key_usage),
+    "kms:customermasterkeyusage": _key_value(lambda k: k.key_usage),
+    "kms:keyorigin": _key_value(lambda k: str(k.origin.value)),
+    "kms:multiregion": _constant("false"),
+}
+
+
+class _Lazy:
+    """The condition keys of one request, each computed when a condition first reads it."""
+
+    __slots__ = ("ctx", "encryption_context", "key", "operation", "values")
+
+    def __init__(self, ctx: RequestContext, operation: str, key: Key,
+                 encryption_context: Mapping[str, str] | None) -> None:
+        self.ctx, self.operation, self.key = ctx, operation, key
+        self.encryption_context = encryption_context
+        #: Computed so far (None: the request has no such key).
+        self.values: dict[str, tuple[str, ...] | None] = {}
+
+    def get(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+        values = self.values
+        if name not in values:
+            values[name] = self._compute(name)
+        found = values[name]
+        return default if found is None else found
+
+    def _compute(self, name: str) -> tuple[str, ...] | None:
+        compute = CONTEXT_KEYS.get(name)
+        if compute is not None:
+            return compute(self)
+        if name == "aws:useragent":
+            return (self.ctx.user_agent,) if self.ctx.user_agent else None
+        if name == "kms:encryptionalgorithm":  # symmetric keys have one algorithm
+            return ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS \
+                and self.key.key_spec == "SYMMETRIC_DEFAULT" else None
+        if name.startswith("kms:encryptioncontext"):
+            # All of them at once: a policy that reads one usually reads others.
+            pairs = encryption_conditions(self.encryption_context)
+            self.values.update(pairs)
+            return pairs.get(name)
+        return None  # a key this request does not populate
+
+
+def condition_context(ctx: RequestContext, operation: str, key: Key,
+                      encryption_context: Mapping[str, str] | None = None
+                      ) -> Mapping[str, tuple[str, ...]]:
+    """The condition keys a request on ``key`` populates (lower-case names; spec §4.4, §4.7),
+    computed as policies read them."""
+    return _Lazy(ctx, operation, key, encryption_context)  # type: ignore[return-value]
+
+
+def encryption_conditions(context: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
+    """``kms:EncryptionContext:<key>`` (one per pair; the key part case-insensitive) and
+    ``kms:EncryptionContextKeys`` (multi-valued) of a request's encryption context."""
+    if not context:
+        return {}
+    out: dict[str, tuple[str, ...]] = {
+        f"kms:encryptioncontext:{k.lower()}": (v,) for k, v in context.items()}
+    out["kms:encryptioncontextkeys"] = tuple(context)
+    return out
+
+
+def validate(text: str) -> iam.Policy:
+    """A key policy as KMS accepts it (grammar, principals, the 2025 Resource rule, condition
+    keys), or ``MalformedPolicyDocumentException``."""
+    try:
+        parsed = iam.parse(text)
+    except iam.MalformedPolicy as err:
+        raise MalformedPolicyDocumentException(str(err)) from None
+    for statement in parsed.statements:
+        if statement.resources != ("*",) or statement.not_resource:
+            raise MalformedPolicyDocumentException(RESOURCE_STAR)
+        for condition in statement.conditions:
+            name = condition.key
+            if any(name == k.lower() or name.startswith(k.lower() + "/")
+                   for k in FORBIDDEN_KEYS):
+                raise MalformedPolicyDocumentException(
+                    "These condition keys are not permitted in a key policy: "
+                    + ", ".join(FORBIDDEN_KEYS))
+            if condition.qualifier == iam.ALL_VALUES and (
+                    name.startswith(("kms:encryptioncontext:", "aws:requesttag/"))):
+                raise MalformedPolicyDocumentException(OVERLY_PERMISSIVE)
+    return parsed
+
+
+class KeyPolicyAuthorizer:
+    """``--auth enforce``: key policies decide (the caller is its account's root user until
+    hsmkms has IAM principals)."""
+
+    def authorize(self, ctx: RequestContext, operation: str, key: Key,
+                  encryption_context: dict[str, str] | None = None) -> None:
+        caller = iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+        try:
+            key_policy = iam.parse(key.policy)
+        except iam.MalformedPolicy:  # stored before enforce: it allows nothing
+            key_policy = iam.Policy("2012-10-17", ())
+        context = condition_context(ctx, operation, key, encryption_context)
+        for action in ACTIONS.get(operation, ("kms:" + operation,)):
+            request = iam.Request(caller, action, key.arn, context)
+            decision = decide(request, key.account, key_policy, None,
+                              cross_account_ok=operation in CROSS_ACCOUNT)
+            if not decision.allowed:
+                raise AccessDeniedException(decision.message(caller.arn, action, key.arn))
+
+    def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
+        parsed = validate(key.policy)
+        if bypass:
+            return
+        caller = iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+        request = iam.Request(caller, "kms:PutKeyPolicy", key.arn,
+                              condition_context(ctx, "PutKeyPolicy", key))
+        if not decide(request, key.account, parsed, None, cross_account_ok=False).allowed:
+            raise MalformedPolicyDocumentException(LOCKOUT)

@@ -6,19 +6,22 @@ GIL while it generates, so other threads go on meanwhile.
 
 :meth:`KeyMaterials.prepare` runs in a worker thread *before* the request takes the lock (the
 server offloads CreateKey and GenerateDataKeyPair* requests, :data:`PREPARED_OPERATIONS`, to a
-thread): it makes one material of the slow spec the request names and puts it in the pool; the
-request then takes it under the lock at no cost. Material is used once: :meth:`take` pops it
-(or makes it inline when nothing prepared it, e.g. in-process mode). Prepared material is kept
-in memory only, at most :data:`SPARES` per spec (a request that failed after its preparation
-leaves one for the next), and never written anywhere. No material is made ahead of demand: a
-server that makes no RSA keys spends nothing on them.
+thread, and then handles the request in that same thread): it makes one material of the slow
+spec the request names and keeps it *for that thread*; the request then takes it under the lock
+at no cost. So concurrent requests never take each other's material (with one shared pool, three
+concurrent RSA_4096 CreateKeys would leave one of them generating under the lock). Material is
+used once: :meth:`take` hands out the thread's prepared material (or makes it inline when
+nothing prepared it, e.g. in-process mode). A request that failed after its preparation leaves
+its material to the next request of that spec on its thread, which then makes none (so requests
+that fail, even unauthenticated ones, cannot make the server generate without end): at most one
+material per slow spec and worker thread is kept, in memory only, and never written anywhere.
+No material is made ahead of demand: a server that makes no RSA keys spends nothing on them.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections import defaultdict, deque
 from collections.abc import Callable
 
 from hsmkms import pkcrypto
@@ -26,41 +29,38 @@ from hsmkms import pkcrypto
 #: Specs whose generation is too slow for the lock (RSA; elliptic curves, Ed25519, ML-DSA and
 #: ML-KEM take well under a millisecond with the C libraries).
 SLOW = frozenset({"RSA_2048", "RSA_3072", "RSA_4096"})
-SPARES = 2
 #: Operation -> the request member that names the spec to make.
 PREPARED_OPERATIONS = {"CreateKey": "KeySpec", "GenerateDataKeyPair": "KeyPairSpec",
                        "GenerateDataKeyPairWithoutPlaintext": "KeyPairSpec"}
 
 
+class _Prepared(threading.local):
+    def __init__(self) -> None:
+        #: Spec -> material prepared in this thread and not taken yet.
+        self.ready: dict[str, bytes] = {}
+
+
 class KeyMaterials:
     def __init__(self, generate: Callable[[str], bytes] = pkcrypto.generate) -> None:
         self._generate = generate
-        self._ready: dict[str, deque[bytes]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self._prepared = _Prepared()
 
     def take(self, spec: str) -> bytes:
-        """New private material of ``spec`` (see :mod:`hsmkms.pkcrypto`)."""
-        with self._lock:
-            ready = self._ready[spec]
-            material = ready.popleft() if ready else None
+        """New private material of ``spec`` (see :mod:`hsmkms.pkcrypto`), never handed out
+        before."""
+        material = self._prepared.ready.pop(spec, None)
         return material if material is not None else self._generate(spec)
 
     def prepare(self, operation: str, body: bytes) -> None:
-        """Make the material a request will need, outside the app lock (any error is left to
-        the request itself to report)."""
+        """Make the material a request will need, outside the app lock, for :meth:`take` in
+        this thread (any error in the body is left to the request itself to report)."""
         member = PREPARED_OPERATIONS.get(operation)
         try:
             spec = json.loads(body).get(member) if member else None
         except (ValueError, AttributeError):
             return
-        if spec in SLOW:
-            self._add(spec)
-
-    def _add(self, spec: str) -> None:
-        with self._lock:
-            if len(self._ready[spec]) >= SPARES:
-                return
-        material = self._generate(spec)  # no lock held: the GIL is released inside
-        with self._lock:
-            if len(self._ready[spec]) < SPARES:
-                self._ready[spec].append(material)
+        if not isinstance(spec, str) or spec not in SLOW:
+            return
+        ready = self._prepared.ready
+        if spec not in ready:  # else a failed request's leftover serves
+            ready[spec] = self._generate(spec)  # GIL released inside

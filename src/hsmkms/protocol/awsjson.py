@@ -109,7 +109,7 @@ class JsonService:
     def error_body(self, error: ServiceError) -> bytes:
         doc: dict[str, str] = {"__type": error.code()}
         if error.message is not None:
-            doc[self.message_member] = error.message
+            doc[error.message_member or self.message_member] = error.message
         return json.dumps(doc).encode()
 
 

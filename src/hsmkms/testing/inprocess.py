@@ -68,12 +68,23 @@ class InProcess:
             body = body.read()
         headers = {k.lower(): (v.decode() if isinstance(v, bytes) else v)
                    for k, v in request.headers.items()}
+        headers.setdefault("host", parts.netloc)  # as the HTTP client would send it
         resp = self.app.handle(HttpRequest(request.method, parts.path or "/", headers, body,
                                            parts.query))
         return AWSResponse(request.url, resp.status, dict(resp.headers), _RawBody(resp.body))
 
+    @property
+    def root_credentials(self) -> dict[str, str]:
+        """The default account's root access key (``verify``/``enforce``; in ``off`` the
+        test credentials, which are not checked)."""
+        auth = self.app.auth
+        if auth is None:
+            return dict(TEST_CREDENTIALS)
+        return {"aws_access_key_id": auth.root.access_key_id,
+                "aws_secret_access_key": auth.root.secret_text}
+
     def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
-        creds = {**TEST_CREDENTIALS, **kwargs.pop("credentials", {})}
+        creds = {**self.root_credentials, **kwargs.pop("credentials", {})}
         client = boto3.client(service, region_name=region, endpoint_url=ENDPOINT,
                               config=client_config(kwargs.pop("config", None)),
                               **creds, **kwargs)

@@ -145,7 +145,7 @@ class HsmkmsMock:
         self._inproc = InProcess(data_dir, **self._config)
         session = _fresh_botocore_session()
         with _lock:
-            self._env_saved = _set_missing_env(session)
+            self._env_saved = _set_missing_env(session, self._inproc)
             self._default_session = boto3.DEFAULT_SESSION
             boto3.DEFAULT_SESSION = boto3.Session(botocore_session=session)
             if not _active:
@@ -212,13 +212,23 @@ def _fresh_botocore_session() -> botocore.session.Session:
     return session
 
 
-def _set_missing_env(session: botocore.session.Session) -> dict[str, str | None]:
+def _set_missing_env(session: botocore.session.Session,
+                     inproc: InProcess) -> dict[str, str | None]:
     """Test credentials when the environment has no access key id (both halves, so a secret
     left alone in the environment is not paired with a test key id), a region when botocore
-    finds none; returns what was there before, to restore."""
+    finds none; returns what was there before, to restore. With ``auth`` ``verify`` or
+    ``enforce``, the root credentials of the default account, whatever the environment had
+    (no other key would be accepted)."""
     saved: dict[str, str | None] = {}
-    if not os.environ.get("AWS_ACCESS_KEY_ID"):
-        for name, value in _TEST_ENV.items():
+    env = _TEST_ENV
+    if inproc.app.auth is not None:
+        root = inproc.root_credentials
+        env = {"AWS_ACCESS_KEY_ID": root["aws_access_key_id"],
+               "AWS_SECRET_ACCESS_KEY": root["aws_secret_access_key"]}
+    if inproc.app.auth is not None and "AWS_SESSION_TOKEN" in os.environ:
+        saved["AWS_SESSION_TOKEN"] = os.environ.pop("AWS_SESSION_TOKEN")
+    if inproc.app.auth is not None or not os.environ.get("AWS_ACCESS_KEY_ID"):
+        for name, value in env.items():
             saved[name] = os.environ.get(name)
             os.environ[name] = value
     if not region_configured(session):

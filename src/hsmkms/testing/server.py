@@ -93,10 +93,36 @@ class ServerProcess:
             self.stop()
         return self.start()
 
+    @property
+    def admin_token(self) -> str:
+        """The admin token of a server in ``verify``/``enforce`` ("" when it has none)."""
+        from hsmkms.auth.credentials import find_admin_token  # noqa: PLC0415
+
+        return find_admin_token({"HSMKMS_ADMIN_TOKEN": self.env.get("HSMKMS_ADMIN_TOKEN", "")},
+                                str(self.data_dir))
+
+    @property
+    def root_credentials(self) -> dict[str, str]:
+        """The default account's root key (given, or from ``<data dir>/credentials``); the
+        test credentials when there is none (``--auth off``: they are not checked)."""
+        from hsmkms.auth.credentials import CREDENTIALS_FILE, read_credentials_file  # noqa: PLC0415
+
+        if self.env.get("HSMKMS_ROOT_ACCESS_KEY_ID"):
+            return {"aws_access_key_id": self.env["HSMKMS_ROOT_ACCESS_KEY_ID"],
+                    "aws_secret_access_key": self.env.get("HSMKMS_ROOT_SECRET_ACCESS_KEY", "")}
+        found = read_credentials_file(self.data_dir / CREDENTIALS_FILE)
+        if found is None:
+            return dict(TEST_CREDENTIALS)
+        return {"aws_access_key_id": found[0], "aws_secret_access_key": found[1]}
+
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        token = self.admin_token
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         req = urllib.request.Request(f"{self.endpoint}/_hsmkms/{path}", data=data,  # noqa: S310
-                                     method=method, headers={"content-type": "application/json"})
+                                     method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
             raw = resp.read()
         return json.loads(raw) if raw else None
@@ -105,13 +131,18 @@ class ServerProcess:
         return float(self.admin("POST", "clock", {"advance_seconds": seconds})["now"])
 
     def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
-        creds = {**TEST_CREDENTIALS, **kwargs.pop("credentials", {})}
+        creds = {**self.root_credentials, **kwargs.pop("credentials", {})}
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
                             config=client_config(kwargs.pop("config", None)), **creds, **kwargs)
 
     def cli_env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment for the AWS CLI and ``cloudhsm-cli`` pointed at this server."""
-        return {**os.environ, "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": region,
-                "AWS_REGION": region, "AWS_ACCESS_KEY_ID": TEST_CREDENTIALS["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": TEST_CREDENTIALS["aws_secret_access_key"],
-                "AWS_MAX_ATTEMPTS": "1", "AWS_PAGER": ""}
+        creds = self.root_credentials
+        env = {**os.environ, "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": region,
+               "AWS_REGION": region, "AWS_ACCESS_KEY_ID": creds["aws_access_key_id"],
+               "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+               "AWS_MAX_ATTEMPTS": "1", "AWS_PAGER": ""}
+        token = self.admin_token
+        if token:  # the admin token of a server in verify/enforce, for cloudhsm-cli and hsmkms
+            env["HSMKMS_ADMIN_TOKEN"] = token
+        return env

@@ -75,12 +75,18 @@ SOURCES = {"kms": record.KMS_SOURCE, "cloudhsm": "cloudhsm.amazonaws.com",
 AfterCommit = Callable[[Callable[[], None]], None]
 
 
+#: Errors whose events carry another code than the API's: KMS's authorization failures are
+#: recorded as ``AccessDenied`` (spec authz.md §6, §10 Q14: the only captured value).
+TRAIL_CODES = {"AccessDeniedException": "AccessDenied"}
+
+
 def _error_code(source: str, error: ServiceError) -> str:
     """EC2's events name the party at fault before the code (``Client.UnauthorizedOperation``,
     ``Server.InternalError``), as EC2's SOAP-era error codes did; other services' do not."""
     if source == SOURCES["ec2"]:
         return ("Server." if error.fault else "Client.") + error.code()
-    return error.code()
+    code = error.code()
+    return TRAIL_CODES.get(code, code)
 
 
 class Trail:

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from hsmkms import crypto
+from hsmkms import crypto, pkcrypto
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
 from hsmkms.ids import IdSource
@@ -51,6 +51,8 @@ class LocalBackend:
 
     def delete_material(self, scope: str, key: Key) -> dict[str, str] | None:  # noqa: ARG002
         self._ciphers.pop(key.key_id, None)  # the material goes with the key's document
+        if key.material is not None and key.key_spec != "SYMMETRIC_DEFAULT":
+            pkcrypto.forget(bytes(key.material))  # nor does its parsed private key stay
         return None
 
     def metadata_extras(self, key: Key) -> dict[str, Any]:  # noqa: ARG002

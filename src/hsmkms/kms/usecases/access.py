@@ -20,9 +20,11 @@ class KeyAccess:
         """The state a caller sees (Unavailable while its key store is not connected)."""
         return states.reported_state(key, self.backends.available)
 
-    def admit(self, ctx: RequestContext, operation: str, key: Key) -> Key:
-        """Authorize, then the origin's capability, then the key-state policy."""
-        self.authz.authorize(ctx, operation, key)
+    def admit(self, ctx: RequestContext, operation: str, key: Key,
+              encryption_context: dict[str, str] | None = None) -> Key:
+        """Authorize, then the origin's capability, then the key-state policy
+        (``encryption_context``: the request's, for policy conditions on it)."""
+        self.authz.authorize(ctx, operation, key, encryption_context)
         return self.usable(operation, key)
 
     def usable(self, operation: str, key: Key) -> Key:
@@ -31,9 +33,11 @@ class KeyAccess:
         states.check(operation, self.reported(key), key.arn)
         return key
 
-    def key(self, ctx: RequestContext, key_id: str, operation: str, *, aliases: bool) -> Key:
+    def key(self, ctx: RequestContext, key_id: str, operation: str, *, aliases: bool,
+            encryption_context: dict[str, str] | None = None) -> Key:
         """The key ``key_id`` names, if ``operation`` may use it now."""
-        return self.admit(ctx, operation, self.keys.resolve(ctx, key_id, aliases=aliases))
+        return self.admit(ctx, operation, self.keys.resolve(ctx, key_id, aliases=aliases),
+                          encryption_context)
 
     def refuse(self, ctx: RequestContext, operation: str, key_id: str) -> None:
         """Raise the key's refusal of an operation every origin refuses

@@ -56,7 +56,9 @@ def check_algorithm(key: Key, algorithm: str | None, operation: str = "Encrypt")
 
 
 def _asymmetric(key: Key) -> bool:
-    return key.key_spec != ALGORITHM
+    """An asymmetric key, whose ciphertexts are the algorithm's raw output (HMAC keys are not:
+    a blob decrypted with one named is another key's, IncorrectKeyException)."""
+    return rules.spec_of(key).asymmetric
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ class Crypto:
                 context: dict[str, str] | None, *, dry_run: bool = False,
                 operation: str = "Encrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
-        key = self.access.key(ctx, key_id, operation, aliases=True)
+        key = self.access.key(ctx, key_id, operation, aliases=True, encryption_context=context)
         check_algorithm(key, algorithm, operation)
         if _asymmetric(key):
             return key, self._public_encrypt(key, algorithm or ALGORITHM, plaintext, context,
@@ -125,14 +127,14 @@ class Crypto:
         check_context(context)
         named = self.keys.resolve(ctx, key_id, aliases=True) if key_id else None
         if named is not None:  # authorized before the ciphertext's key is compared with it
-            self.access.authz.authorize(ctx, operation, named)
+            self.access.authz.authorize(ctx, operation, named, context)
             if _asymmetric(named):  # the blob is the algorithm's raw output: no header
                 self.access.usable(operation, named)
                 return named, self._private_decrypt(named, blob, context, operation, algorithm,
                                                     dry_run=dry_run)
         header, key = self._blob_key(ctx, blob, named)
         if named is None:
-            self.access.admit(ctx, operation, key)
+            self.access.admit(ctx, operation, key, context)
         else:  # the named key, authorized above
             self.access.usable(operation, key)
         check_algorithm(key, algorithm, operation)

@@ -33,6 +33,7 @@ class NewKey:
     tags: tuple[dict[str, str], ...] = ()
     multi_region: bool = False
     custom_key_store_id: str | None = None
+    bypass_policy_lockout_safety_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ class KeyLifecycle:
         backend = self.backends.for_origin(new.origin)
         key = self.keys.new(ctx, description=new.description, policy=new.policy, tags=tags,
                             origin=new.origin, key_spec=spec.name, key_usage=usage)
+        if new.policy is not None:  # the default policy is not checked (spec authz.md §4.9)
+            self.access.authz.check_policy(ctx, key,
+                                           bypass=new.bypass_policy_lockout_safety_check)
         key = backend.create_material(ctx, key, new.custom_key_store_id)
         self.keys.save(ctx, key)
         ctx.audit.add(additional_event_data=backend.trail_extras(ctx.scope, key, "CreateKey"))
@@ -155,10 +159,12 @@ class KeyLifecycle:
         return key.policy
 
     def put_policy(self, ctx: RequestContext, key_id: str, name: str | None,
-                   policy: str) -> None:
+                   policy: str, *, bypass_lockout_check: bool = False) -> None:
         key = self.access.key(ctx, key_id, "PutKeyPolicy", aliases=False)
         _policy_name(name, key)
-        self.keys.save(ctx, replace(key, policy=self.keys.check_policy(policy)))
+        changed = replace(key, policy=self.keys.check_policy(policy))
+        self.access.authz.check_policy(ctx, changed, bypass=bypass_lockout_check)
+        self.keys.save(ctx, changed)
 
     def policy_names(self, ctx: RequestContext, key_id: str) -> list[str]:
         self.access.key(ctx, key_id, "ListKeyPolicies", aliases=False)
