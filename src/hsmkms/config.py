@@ -60,7 +60,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
 #: Settings that change what the service answers: every node of one database must have the same
 #: (:mod:`hsmkms.store.node`).
 SHARED = ("account", "region", "timing", "max_clusters", "max_hsms", "pkcs11_sessions",
-          "cli_idle_timeout")
+          "cli_idle_timeout", "auth")
 #: What a ``--database`` URL starts with (libpq accepts both).
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
