@@ -1,0 +1,193 @@
+"""Instructions per request, bare endpoint against hsmkms, under callgrind: a measure that
+other load on the machine does not disturb. ``python bench/instructions.py [--requests 3000]
+[--connections 4] [--rev HEAD]``.
+
+Each server (``bench/bare.py``, then ``hsmkms serve``) runs under ``valgrind --tool=callgrind
+--instr-atstart=no``; after a warm-up, counting is switched on (``callgrind_control -i on``),
+``--requests`` Encrypt requests are sent over ``--connections`` keep-alive connections (one
+request in flight on each), then, for hsmkms, one ``LookupEvents`` (it writes every pending
+trail event, so the trail's whole cost falls inside the window), and the counts are dumped.
+Printed: user-space instructions (Ir) per request of every thread of the server, and the ratio
+bare / hsmkms, which is what the throughput ratio would be if instructions were time (system
+calls and the kernel's network stack are not counted: they are about the same per request for
+both). Needs ``valgrind`` (``apt-get install valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from revision import reexec_for_revision
+
+if __name__ == "__main__":
+    reexec_for_revision(__file__)
+
+from run import request_headers
+
+from hsmkms.testing import free_port
+
+HERE = Path(__file__).resolve().parent
+LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+
+
+def raw_request(port: int, target: str, body: bytes) -> bytes:
+    headers = request_headers("Encrypt")
+    headers["X-Amz-Target"] = target
+    if not target.startswith("TrentService."):
+        headers["Authorization"] = headers["Authorization"].replace("/kms/", "/cloudtrail/")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class Conn:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=600)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self) -> tuple[int, bytes]:
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        length = next(int(x.split(b":", 1)[1]) for x in head.split(b"\r\n")
+                      if x.lower().startswith(b"content-length:"))
+        while len(self.buf) < length:
+            self.buf += self.sock.recv(65536)
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return int(head[9:12]), body
+
+    def call(self, data: bytes) -> bytes:
+        self.send(data)
+        status, body = self.read()
+        if status != 200:
+            raise SystemExit(f"answered {status}: {body[:300]!r}")
+        return body
+
+
+def drive(conns: list[Conn], request: bytes, count: int) -> None:
+    """``count`` requests, one in flight on each connection."""
+    sent = 0
+    while sent < count:
+        batch = conns[:count - sent]
+        for conn in batch:
+            conn.send(request)
+        for conn in batch:
+            status, body = conn.read()
+            if status != 200:
+                raise SystemExit(f"answered {status}: {body[:300]!r}")
+        sent += len(batch)
+
+
+def wait_up(port: int, proc: subprocess.Popen[bytes], probe: bytes) -> None:
+    deadline = time.monotonic() + 600
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit("the server exited")
+        try:
+            Conn(port).call(probe)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        else:
+            return
+
+
+def totals(path: Path) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {path}")
+
+
+def measure(target: str, args: argparse.Namespace, workdir: Path) -> float:
+    port = free_port()
+    out = workdir / f"{target}.callgrind"
+    if target == "bare":
+        cmd = [sys.executable, str(HERE / "bare.py"), str(port)]
+    else:
+        cmd = [sys.executable, "-m", "hsmkms", "serve", "--port", str(port),
+               "--data-dir", str(workdir / "data")]
+    log = (workdir / f"{target}.log").open("wb")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                             "--separate-threads=yes",
+                             f"--callgrind-out-file={out}", *cmd],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        plaintext = base64.b64encode(os.urandom(128)).decode()
+        wait_up(port, proc, raw_request(port, "TrentService.Encrypt", b"{}")
+                if target == "bare" else raw_request(port, "TrentService.ListKeys", b"{}"))
+        key_id = "k"
+        if target == "hsmkms":
+            created = Conn(port).call(raw_request(port, "TrentService.CreateKey", b"{}"))
+            key_id = json.loads(created)["KeyMetadata"]["KeyId"]
+        body = json.dumps({"KeyId": key_id, "Plaintext": plaintext}).encode()
+        request = raw_request(port, "TrentService.Encrypt", body)
+        conns = [Conn(port) for _ in range(args.connections)]
+        drive(conns, request, args.warmup)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
+                       capture_output=True)
+        drive(conns, request, args.requests)
+        if target == "hsmkms":
+            conns[0].call(raw_request(port, LOOKUP_TARGET, b'{"MaxResults": 1}'))
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
+                       capture_output=True)
+        # One file per thread: those of the dump (named "-NN" after the dump's number).
+        dumps = [p for p in workdir.glob(f"{target}.callgrind*") if "-" in p.name]
+        counts = {p.name: totals(p) for p in dumps}
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for p in dumps:
+                shutil.copy(p, args.keep / p.name)
+        if len(counts) > 1:
+            print("  by thread: " + ", ".join(f"{name} {n / args.requests / 1e3:,.0f} k"
+                                             for name, n in sorted(counts.items())))
+        return sum(counts.values()) / args.requests
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+        log.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rev", help="measure this git revision's src/ (e.g. HEAD)")
+    parser.add_argument("--only", choices=("bare", "hsmkms"))
+    parser.add_argument("--keep", type=Path, help="copy the callgrind outputs to this folder "
+                        "(callgrind_annotate reads them), one file per thread")
+    args = parser.parse_args()
+    label = os.environ.get("HSMKMS_BENCH_REV", "work tree")
+    with tempfile.TemporaryDirectory(prefix="hsmkms-instr-") as tmp:
+        results = {}
+        for target in ("bare", "hsmkms"):
+            if args.only in (None, target):
+                results[target] = measure(target, args, Path(tmp))
+                print(f"{label}: {target:6} Encrypt c={args.connections}: "
+                      f"{results[target] / 1e3:,.0f} k instructions/request", flush=True)
+    if len(results) == 2:
+        print(f"bare / hsmkms: {results['bare'] / results['hsmkms']:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
