@@ -32,9 +32,9 @@ from revision import reexec_for_revision
 if __name__ == "__main__":
     reexec_for_revision(__file__)
 
-from run import request_headers
-
 from hsmkms.testing import free_port
+
+from run import request_headers
 
 HERE = Path(__file__).resolve().parent
 LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
@@ -110,6 +110,14 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], probe: bytes) -> None:
             return
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(x) for x in text]
+    return found
+
+
 def totals(path: Path) -> int:
     for line in path.read_text().splitlines():
         if line.startswith(("totals:", "summary:")):
@@ -127,8 +135,8 @@ def measure(target: str, args: argparse.Namespace, workdir: Path) -> float:
                "--data-dir", str(workdir / "data")]
     log = (workdir / f"{target}.log").open("wb")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                             "--separate-threads=yes",
-                             f"--callgrind-out-file={out}", *cmd],
+                             "--separate-threads=yes", "--trace-children=yes",
+                             f"--callgrind-out-file={out}.%p", *cmd],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         plaintext = base64.b64encode(os.urandom(128)).decode()
@@ -142,15 +150,18 @@ def measure(target: str, args: argparse.Namespace, workdir: Path) -> float:
         request = raw_request(port, "TrentService.Encrypt", body)
         conns = [Conn(port) for _ in range(args.connections)]
         drive(conns, request, args.warmup)
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
-                       capture_output=True)
+        pids = [proc.pid, *children(proc.pid)]  # the trail's writer process too
+        for pid in pids:
+            subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True,
+                           capture_output=True)
         drive(conns, request, args.requests)
         if target == "hsmkms":
             conns[0].call(raw_request(port, LOOKUP_TARGET, b'{"MaxResults": 1}'))
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
-                       capture_output=True)
-        # One file per thread: those of the dump (named "-NN" after the dump's number).
-        dumps = [p for p in workdir.glob(f"{target}.callgrind*") if "-" in p.name]
+        for pid in pids:
+            subprocess.run(["callgrind_control", "-d", str(pid)], check=True,
+                           capture_output=True)
+        # One file per process and thread: those of the dump ("<pid>.1-<thread>").
+        dumps = [p for p in workdir.glob(f"{target}.callgrind.*") if "-" in p.name]
         counts = {p.name: totals(p) for p in dumps}
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)

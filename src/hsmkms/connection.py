@@ -138,13 +138,29 @@ class BoundedHttpTools(HttpToolsProtocol):
             super().data_received(data)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        if self.direct_max_body:
+            # What uvicorn's on_message_begin sets, but its ASGI scope, made only for a request
+            # that takes the ASGI path (_asgi_scope).
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
+        else:
+            super().on_message_begin()
         self._arm()
+
+    def _asgi_scope(self) -> None:
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect
+        self.headers.extend(headers)  # the list the scope holds
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        if not self.direct_max_body or not self._take_directly():
-            super().on_headers_complete()
+        if self.direct_max_body:
+            if self._take_directly():
+                return
+            self._asgi_scope()
+        super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if self._direct is not None:
@@ -189,7 +205,6 @@ class BoundedHttpTools(HttpToolsProtocol):
             path = urllib.parse.unquote(path)
         if not self.takes(method, path):
             return False
-        self.scope["method"] = method
         client = self.client[0] if self.client else "127.0.0.1"
         server = self.server[0] if self.server else ""
         self._direct = HttpRequest(method, path, headers, b"",

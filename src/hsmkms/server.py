@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from hsmkms.app import App
@@ -193,6 +194,8 @@ def serve(config: Config, *, demo: bool = False) -> None:
     # every full collection (a gen-2 collection of them took 90-340 ms under load).
     gc.collect()
     gc.freeze()
+    # CloudTrail rows are built and inserted by a process of their own (hsmkms.trail.writer).
+    app.trail.start_writer_process(str(Path(config.data_dir) / "hsmkms.db"))
     _raise_open_files_limit()
     # Between requests a connection may idle TIMEOUT_KEEP_ALIVE seconds; during one, the
     # protocol's request deadline applies (hsmkms.connection). No limit_concurrency: past it
