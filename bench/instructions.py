@@ -111,10 +111,11 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], probe: bytes) -> None:
 
 
 def children(pid: int) -> list[int]:
+    """Child processes of ``pid`` and theirs (hsmkms's trail writer, granian's worker)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(x) for x in text]
+        for child in (task / "children").read_text().split():
+            found += [int(child), *children(int(child))]
     return found
 
 
@@ -128,7 +129,13 @@ def totals(path: Path) -> int:
 def measure(target: str, args: argparse.Namespace, workdir: Path) -> float:
     port = free_port()
     out = workdir / f"{target}.callgrind"
-    if target == "bare":
+    if target == "bare" and args.bare_server == "granian":
+        # The same ASGI app under granian (pip install granian; not a dependency), one worker.
+        cmd = [str(Path(sys.executable).with_name("granian")), "--interface", "asgi",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+               "--runtime-threads", "1", "--loop", "uvloop", "--no-ws", "--log-level",
+               "warning", "--working-dir", str(HERE), "bare:app"]
+    elif target == "bare":
         cmd = [sys.executable, str(HERE / "bare.py"), str(port)]
     else:
         cmd = [sys.executable, "-m", "hsmkms", "serve", "--port", str(port),
@@ -184,6 +191,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rev", help="measure this git revision's src/ (e.g. HEAD)")
     parser.add_argument("--only", choices=("bare", "hsmkms"))
+    parser.add_argument("--bare-server", choices=("uvicorn", "granian"), default="uvicorn",
+                        help="serve bench/bare.py with uvicorn (as hsmkms) or granian")
     parser.add_argument("--keep", type=Path, help="copy the callgrind outputs to this folder "
                         "(callgrind_annotate reads them), one file per thread")
     args = parser.parse_args()
