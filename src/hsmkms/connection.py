@@ -191,9 +191,8 @@ class BoundedHttpTools(HttpToolsProtocol):
         method = parser.get_method().decode("ascii")
         if method == "HEAD":
             return False
-        headers: dict[str, str] = {}
-        for name, value in self.headers:
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+        headers = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in self.headers}
         if not _ASGI_ONLY.isdisjoint(headers):
             return False
         declared = headers.get("content-length", "0")
