@@ -196,7 +196,8 @@ class BoundedHttpTools(HttpToolsProtocol):
         if not _ASGI_ONLY.isdisjoint(headers):
             return False
         declared = headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > self.direct_max_body:
+        if not (declared.isascii() and declared.isdigit()) \
+                or int(declared) > self.direct_max_body:
             return False
         url = httptools.parse_url(self.url)
         path = url.path.decode("ascii")
@@ -226,6 +227,8 @@ class BoundedHttpTools(HttpToolsProtocol):
             self.transport.write(_INTERNAL_ERROR)
             self.transport.close()
             return
+        if self.transport.is_closing():
+            return  # the client went away meanwhile
         if not self._direct_keep_alive:
             content.append(b"connection: close\r\n")
         content.append(b"\r\n")

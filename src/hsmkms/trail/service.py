@@ -157,9 +157,15 @@ class Trail:
         operations = {source: {name: (op.input, op.output)
                                for name, op in audited.operations.items()}
                       for source, audited in self._by_source.items()}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hsmkms.trail.writer"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hsmkms.trail.writer"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        except OSError:
+            log.exception("the CloudTrail writer process could not start: the server writes "
+                          "events itself")
+            self._start_writer_thread()
+            return
         assert proc.stdin is not None
         assert proc.stdout is not None
         self._closed = False
