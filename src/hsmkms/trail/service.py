@@ -133,6 +133,8 @@ class Trail:
         self._writer: threading.Thread | None = None
         #: The writer process, once started (its stdin takes frames, its stdout acknowledges).
         self._process: subprocess.Popen[bytes] | None = None
+        #: Sends the writer process its setup (joined before anything else is sent).
+        self._setup: threading.Thread | None = None
         self._db = db
         if writer:
             self._start_writer_thread()
@@ -170,7 +172,16 @@ class Trail:
         assert proc.stdout is not None
         self._closed = False
         self._process = proc
-        self._send(SETUP, pickle.dumps((path, operations), protocol=pickle.HIGHEST_PROTOCOL))
+        # The shapes (~140 KB pickled) fill the pipe until the process has started and reads
+        # them: sent from a thread, so that the server starts meanwhile (_send waits for it).
+        self._setup = threading.Thread(target=self._send_setup, args=(path, operations),
+                                       name="hsmkms-trail-setup", daemon=True)
+        self._setup.start()
+
+    def _send_setup(self, path: str, operations: object) -> None:
+        with contextlib.suppress(OSError):  # a process gone: the next _send finds out
+            self._write_all(frame(SETUP, pickle.dumps((path, operations),
+                                                      protocol=pickle.HIGHEST_PROTOCOL)))
 
     def audit(self, name: str, audited: Audited) -> None:
         """Record the calls of the service signed as ``name`` (KMS joins once it is built with
@@ -226,6 +237,9 @@ class Trail:
         then on) if it is gone."""
         assert self._process is not None
         assert self._process.stdin is not None
+        if self._setup is not None:
+            self._setup.join()
+            self._setup = None
         try:
             os.write(self._process.stdin.fileno(), frame(kind, payload)) \
                 if len(payload) < SMALL_FRAME else self._write_all(frame(kind, payload))
