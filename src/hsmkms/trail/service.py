@@ -69,6 +69,9 @@ WRITE_AGE = 0.5
 ACK_SECONDS = 10.0
 #: Frames shorter than a pipe's atomic write go out in one write.
 SMALL_FRAME = 4000
+#: The pipe to the writer process holds this much (Linux's default most a user may ask for):
+#: about 4,000 calls.
+PIPE_BYTES = 1 << 20
 
 
 class HasNodes(Protocol):
@@ -96,6 +99,18 @@ class Audited:
 SOURCES = {"kms": record.KMS_SOURCE, "cloudhsm": "cloudhsm.amazonaws.com",
            "ec2": "ec2.amazonaws.com"}
 AfterCommit = Callable[[Callable[[], None]], None]
+
+
+def _widen(fd: int) -> None:
+    """A pipe of PIPE_BYTES (Linux): a writer process late by a fraction of a second (its CPU
+    busy elsewhere) does not make the request thread wait on a full pipe."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        return
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _error_code(source: str, error: ServiceError) -> str:
@@ -170,6 +185,7 @@ class Trail:
             return
         assert proc.stdin is not None
         assert proc.stdout is not None
+        _widen(proc.stdin.fileno())
         self._closed = False
         self._process = proc
         # The shapes (~140 KB pickled) fill the pipe until the process has started and reads
