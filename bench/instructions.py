@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -114,8 +115,9 @@ def children(pid: int) -> list[int]:
     """Child processes of ``pid`` and theirs (hsmkms's trail writer, granian's worker)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += [int(child), *children(int(child))]
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            for child in (task / "children").read_text().split():
+                found += [int(child), *children(int(child))]
     return found
 
 

@@ -148,7 +148,8 @@ def children(pid: int) -> list[int]:
     found: list[int] = []
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(x) for x in (task / "children").read_text().split()]
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                found += [int(x) for x in (task / "children").read_text().split()]
     return found
 
 

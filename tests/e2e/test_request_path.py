@@ -4,6 +4,7 @@ writer process keeps what it was handed when the server is killed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -124,7 +125,8 @@ def writer_pids(server: ServerProcess) -> list[int]:
     assert server.proc is not None
     pids = []
     for task in Path(f"/proc/{server.proc.pid}/task").iterdir():
-        pids += [int(x) for x in (task / "children").read_text().split()]
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            pids += [int(x) for x in (task / "children").read_text().split()]
     return pids
 
 

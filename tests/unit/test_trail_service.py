@@ -4,6 +4,7 @@ persistence, indexes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -292,7 +293,8 @@ def writer_processes() -> list[int]:
     """This process's children: the trail writer process started by the test."""
     pids: list[int] = []
     for task in Path("/proc/self/task").iterdir():
-        pids += [int(x) for x in (task / "children").read_text().split()]
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            pids += [int(x) for x in (task / "children").read_text().split()]
     return pids
 
 
