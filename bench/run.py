@@ -16,8 +16,11 @@ The request bodies are the exact bytes boto3 sends (captured with a ``before-sen
 making the key and the ciphertexts with boto3); the headers carry ``X-Amz-Target``, the JSON 1.1
 content type and a SigV4-shaped ``Authorization`` with a credential scope.
 
-Targets (issue 2, item 10): Encrypt >= 40% of the bare endpoint's throughput, p99 < 5 ms at
-4 connections, in-process overhead <= 0.15 ms per call.
+Targets (issue 10, item 1): Encrypt >= 50% of the bare endpoint's throughput, p99 < 3 ms at
+4 connections, with the trail on; in-process overhead <= 0.15 ms per call (issue 2).
+
+hsmkms's trail writer process (``hsmkms.trail.writer``) runs on the other CPU, the load
+generator's; the server CPU per request printed is the server's and its writer's together.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ if __name__ == "__main__":
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config as BotoConfig
-
 from hsmkms.testing import InProcess, ServerProcess, free_port
 from hsmkms.testing.inprocess import ENDPOINT, _RawBody
 from hsmkms.testing.server import TEST_CREDENTIALS
@@ -59,8 +61,8 @@ HERE = Path(__file__).resolve().parent
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 BODIES_PER_OPERATION = 16
 PLAINTEXT_BYTES = 128
-TARGET_RATIO = 0.40
-TARGET_P99_MS = 5.0
+TARGET_RATIO = 0.50
+TARGET_P99_MS = 3.0
 TARGET_OVERHEAD_MS = 0.15
 
 
@@ -77,6 +79,8 @@ class Result:
     server_cpu_us: float = 0.0  # the server process's CPU time (user + system) per request
     server_busy: float = 0.0  # its CPU time / wall time: ~1.0 means the server was saturated
     client_cpu_us: float | None = None  # Python generator only: its CPU time per request
+    #: The part of server_cpu_us spent in the server's child processes (the trail writer).
+    child_cpu_us: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -139,13 +143,28 @@ def request_headers(operation: str) -> dict[str, str]:
 # -- the servers --------------------------------------------------------------------------------
 
 
-def pin(pid: int, cpus: set[int] | None) -> None:
-    """Pin every thread of ``pid`` to ``cpus`` (server on one core, load on the other)."""
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (hsmkms: its trail writer process)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                found += [int(x) for x in (task / "children").read_text().split()]
+    return found
+
+
+def pin(pid: int, cpus: set[int] | None, other: set[int] | None = None) -> None:
+    """Pin every thread of ``pid`` to ``cpus`` (server on one core, load on the other), and
+    its child processes (the trail writer) to ``other``."""
     if not cpus:
         return
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
             os.sched_setaffinity(int(task.name), cpus)
+    for child in children(pid):
+        for task in Path(f"/proc/{child}/task").iterdir():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), other or cpus)
 
 
 @contextlib.contextmanager
@@ -174,10 +193,14 @@ def bare_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         log.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU time so far of a process, and of its child processes (Linux
+    ``/proc``)."""
+    times = []
+    for each in (pid, *children(pid)):
+        fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+        times.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return times[0], sum(times[1:])
 
 
 # -- load generators ----------------------------------------------------------------------------
@@ -416,7 +439,7 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
             files[operation].write_bytes(b"\n".join(items) + b"\n")
         with bare_server(workdir) as (bare_endpoint, bare_proc):
             endpoints = {"bare": bare_endpoint, "hsmkms": server.endpoint}
-            pin(server.proc.pid, server_cpus)
+            pin(server.proc.pid, server_cpus, load_cpus)
             pin(bare_proc.pid, server_cpus)
             for operation in args.operations:
                 for endpoint in endpoints.values():
@@ -426,7 +449,7 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
 
             def one(target: str, operation: str, conns: int, seconds: float) -> Result:
                 endpoint = endpoints[target]
-                cpu0, wall0 = cpu_seconds(pids[target]), time.monotonic()
+                (cpu0, child0), wall0 = cpu_seconds(pids[target]), time.monotonic()
                 if wrk is not None:
                     n, secs, p50, p99, errors = run_wrk(wrk, endpoint, operation,
                                                         files[operation], conns, seconds,
@@ -435,10 +458,12 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
                 else:
                     n, secs, p50, p99, errors, cpu = run_python(
                         endpoint, operation, bodies[operation], conns, seconds, load_cpus)
-                used = cpu_seconds(pids[target]) - cpu0
+                cpu1, child1 = cpu_seconds(pids[target])
+                used, child = cpu1 - cpu0, child1 - child0
                 busy = used / (time.monotonic() - wall0)
                 return Result(target, operation, conns, n, secs, p50, p99, errors,
-                              used / n * 1e6 if n else 0.0, busy, cpu)
+                              (used + child) / n * 1e6 if n else 0.0, busy, cpu,
+                              child / n * 1e6 if n else 0.0)
 
             for target in endpoints:  # warm-up: imports, caches, the key's cipher
                 one(target, "Encrypt", 4, args.warmup)
@@ -454,6 +479,8 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
                                   f"{result.p99_ms:6.3f} ms  server CPU "
                                   f"{result.server_cpu_us:5.1f} µs/req (busy "
                                   f"{result.server_busy:.0%})"
+                                  + (f" of which trail writer {result.child_cpu_us:.1f}"
+                                     if result.child_cpu_us else "")
                                   + (f"  errors {result.errors}" if result.errors else "")
                                   + client_note(result, load_cpus), flush=True)
             # with --repeat: the run of median throughput
@@ -466,7 +493,7 @@ def http_bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
 
 def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tuple[str, bool]:
     lines = [("| operation | conns | bare req/s | hsmkms req/s | ratio | bare p50 / p99 ms "
-              "| hsmkms p50 / p99 ms | server CPU µs/req bare / hsmkms |"),
+              "| hsmkms p50 / p99 ms | server CPU µs/req bare / hsmkms (trail writer) |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     ok = True
     verdicts = []
@@ -479,7 +506,8 @@ def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tup
         lines.append(f"| {operation} | {conns} | {bare.rps:,.0f} | {hsm.rps:,.0f} | "
                      f"{ratio:.0%} | {bare.p50_ms:.3f} / {bare.p99_ms:.3f} | "
                      f"{hsm.p50_ms:.3f} / {hsm.p99_ms:.3f} | "
-                     f"{bare.server_cpu_us:.0f} / {hsm.server_cpu_us:.0f} |")
+                     f"{bare.server_cpu_us:.0f} / {hsm.server_cpu_us:.0f} "
+                     f"({hsm.child_cpu_us:.0f}) |")
         if hsm.errors or bare.errors:
             ok = False
             verdicts.append(f"FAIL {operation} c={conns}: {hsm.errors} hsmkms errors, "
@@ -488,9 +516,12 @@ def report(results: list[Result], inproc: list[tuple[str, float, float]]) -> tup
             good = ratio >= TARGET_RATIO
             ok &= good
             cpu_ratio = bare.server_cpu_us / hsm.server_cpu_us if hsm.server_cpu_us else 0.0
+            own = hsm.server_cpu_us - hsm.child_cpu_us
+            own_ratio = bare.server_cpu_us / own if own > 0 else 0.0
             verdicts.append(f"{'PASS' if good else 'MISS'} Encrypt c={conns} throughput "
                             f"{ratio:.1%} of bare (target >= {TARGET_RATIO:.0%}); by server "
-                            f"CPU per request {cpu_ratio:.1%}")
+                            f"CPU per request {cpu_ratio:.1%} (the server process alone, without "
+                            f"its trail writer: {own_ratio:.1%})")
         if conns == 4:
             good = hsm.p99_ms < TARGET_P99_MS
             ok &= good

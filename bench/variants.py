@@ -5,8 +5,8 @@
 uvicorn stack, and prints throughput and the server's CPU time per request:
 
 * ``bare``: ``bench/bare.py`` (parse the JSON body, answer a fixed body);
-* ``adapter``: hsmkms's ASGI adapter (``hsmkms.server.AsgiApp``) with ``App.handle`` answering
-  a canned response: the cost of the adapter alone;
+* ``adapter``: hsmkms's connection protocol and ASGI adapter (direct answers, as ``hsmkms
+  serve`` runs them) with ``App.handle`` answering a canned response: their cost alone;
 * ``hsmkms``: the real server, as ``hsmkms serve`` runs it;
 * ``hsmkms-trail``: the real server without CloudTrail recording (the trail removed from the
   envelope's recorders): the cost of the trail (recording calls, preparing rows and the
@@ -101,8 +101,12 @@ def serve(variant: str, port: int, data_dir: str) -> None:
             close()
 
         app.close = report_and_close  # type: ignore[method-assign]
-    uvicorn.run(asgi, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                lifespan="on", log_level="warning", access_log=False)
+    if "-trail" not in mods:  # as hsmkms.server.serve does
+        app.trail.start_writer_process(str(Path(data_dir) / "hsmkms.db"))
+    # hsmkms's connection protocol, as `hsmkms serve` runs it (direct answers included).
+    uvicorn.run(asgi, host="127.0.0.1", port=port, loop="uvloop", http=server._protocol(app),
+                lifespan="on", log_level="warning", access_log=False,
+                timeout_keep_alive=server.TIMEOUT_KEEP_ALIVE)
 
 
 def _report(variant: str, timings: list[float]) -> None:

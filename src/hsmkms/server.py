@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from hsmkms.app import App
@@ -22,6 +23,9 @@ TIMEOUT_KEEP_ALIVE = 5
 CLOCK_PATH = "/_hsmkms/clock"
 #: Bodies up to this many times the limit are read to the end (and dropped) before the 413.
 DRAIN_FACTOR = 16
+#: Requests with bodies up to this size are answered directly on the event loop
+#: (hsmkms.connection); larger ones through the ASGI adapter.
+DIRECT_MAX_BODY = 64 * 1024
 
 Scope = dict[str, Any]
 
@@ -149,9 +153,28 @@ def _server_class(uvicorn: Any) -> Any:
     return Server
 
 
-def _protocol(config: Config) -> type[BoundedHttpTools]:
+def _protocol(app: App) -> type[BoundedHttpTools]:
+    """The connection protocol: bounded (:mod:`hsmkms.connection`), and answering every
+    request but a clock jump (run in a worker thread, hence the ASGI way) directly on the event
+    loop, as the ASGI adapter would."""
+
     class Protocol(BoundedHttpTools):
-        request_timeout = float(config.request_timeout)
+        request_timeout = float(app.config.request_timeout)
+        # Bodies past uvicorn's read high-water mark (and 413s) take the ASGI path.
+        direct_max_body = min(app.config.max_body, DIRECT_MAX_BODY)
+
+        def takes(self, method: str, path: str) -> bool:
+            return not (method == "POST" and path.rstrip("/") == CLOCK_PATH)
+
+        def answer(self, req: HttpRequest) -> HttpResponse:
+            return app.handle(req)
+
+        def answered(self) -> None:
+            if app.after_response:
+                with app.lock:
+                    for duty in app.after_response:
+                        duty()
+
     return Protocol
 
 
@@ -178,13 +201,17 @@ def serve(config: Config, *, demo: bool = False) -> None:
     # every full collection (a gen-2 collection of them took 90-340 ms under load).
     gc.collect()
     gc.freeze()
+    # CloudTrail rows are built and inserted by a process of their own (hsmkms.trail.writer),
+    # which opens the SQLite file; on PostgreSQL the trail's writer thread keeps the job.
+    if not config.database:
+        app.trail.start_writer_process(str(Path(config.data_dir) / "hsmkms.db"))
     _raise_open_files_limit()
     # Between requests a connection may idle TIMEOUT_KEEP_ALIVE seconds; during one, the
     # protocol's request deadline applies (hsmkms.connection). No limit_concurrency: past it
     # uvicorn answers 503, health checks included.
     server = _server_class(uvicorn)(uvicorn.Config(
         AsgiApp(app), host=config.host, port=config.port, loop="uvloop",
-        http=_protocol(config), lifespan="on", log_level=config.log_level, access_log=False,
+        http=_protocol(app), lifespan="on", log_level=config.log_level, access_log=False,
         timeout_keep_alive=TIMEOUT_KEEP_ALIVE, timeout_graceful_shutdown=5))
     if demo:
         host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host  # noqa: S104

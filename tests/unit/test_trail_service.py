@@ -4,7 +4,10 @@ persistence, indexes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -283,4 +286,54 @@ def test_rows_written_with_whole_records_still_read(tmp_path: Path) -> None:
     assert new["eventType"] == "AwsServiceEvent"
     assert new["resources"] == [{"accountId": "111122223333", "type": "AWS::KMS::Key",
                                  "ARN": ARN}]
+    app.close()
+
+
+def writer_processes() -> list[int]:
+    """This process's children: the trail writer process started by the test."""
+    pids: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            pids += [int(x) for x in (task / "children").read_text().split()]
+    return pids
+
+
+def test_the_writer_process_writes_calls_and_lookups_see_them_at_once(tmp_path: Path) -> None:
+    """With the writer process (what ``hsmkms serve`` runs) a lookup right after a call finds
+    its event, every operation's shapes reach the process (the logged request parameters),
+    and the close writes what is still buffered."""
+    app = make_app(tmp_path)
+    before = set(writer_processes())
+    app.trail.start_writer_process(str(tmp_path / "hsmkms.db"))
+    assert len(set(writer_processes()) - before) == 1
+    call(app.trail, ctx(app), "Encrypt", {"KeyId": ARN, "Plaintext": b"secret"},
+         {"KeyId": ARN, "CiphertextBlob": b"x", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+    [event] = stored(app)
+    assert event["requestParameters"] == {"keyId": ARN,
+                                          "encryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+    assert [r["ARN"] for r in event["resources"]] == [ARN]
+    call(app.trail, ctx(app, "req-2"), "GenerateRandom", {"NumberOfBytes": 8}, {})
+    app.close()
+    assert set(writer_processes()) == before  # ended and reaped
+    again = make_app(tmp_path)
+    assert [e["eventName"] for e in stored(again)] == ["GenerateRandom", "Encrypt"]
+    again.close()
+
+
+def test_a_lost_writer_process_is_replaced_by_the_writer_thread(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    before = set(writer_processes())
+    app.trail.start_writer_process(str(tmp_path / "hsmkms.db"))
+    [pid] = set(writer_processes()) - before
+    call(app.trail, ctx(app), "GenerateRandom", {"NumberOfBytes": 8}, {})
+    assert len(stored(app)) == 1
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    call(app.trail, ctx(app, "req-2"), "Encrypt", {"KeyId": ARN}, {"KeyId": ARN})
+    names = [e["eventName"] for e in stored(app)]  # handed to a dead process: written here
+    assert names == ["Encrypt", "GenerateRandom"]
+    call(app.trail, ctx(app, "req-3"), "Decrypt", {"KeyId": ARN}, {"KeyId": ARN})
+    assert [e["eventName"] for e in stored(app)] == ["Decrypt", "Encrypt", "GenerateRandom"]
+    seqs = [row.seq for row in app.trail.lookup(Query(SCOPE, *EVERYTHING))]
+    assert len(set(seqs)) == 3  # numbered on from what the process wrote
     app.close()

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from hsmkms.errors import (
     NotImplementedYet,
     SerializationException,
@@ -80,8 +82,7 @@ class JsonService:
             raise UnknownOperationException(f"Operation {operation} is not supported by "
                                             f"{self.target_prefix}.")
         try:
-            # AWS JSON is UTF-8: decoding first spares json.loads its encoding sniffing.
-            doc = json.loads(body.decode()) if body.strip() else {}
+            doc = loads(body) if body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise SerializationException(f"Malformed JSON request body: {exc}") from None
         except RecursionError:
@@ -104,13 +105,35 @@ class JsonService:
     def serialize(self, op: Operation, result: dict[str, Any]) -> bytes:
         if op.output is None:
             return b"{}"
-        return _ENCODER.encode(_encode(op.output, result)).encode()
+        return dumps(_encode(op.output, result))
 
     def error_body(self, error: ServiceError) -> bytes:
         doc: dict[str, str] = {"__type": error.code()}
         if error.message is not None:
             doc[error.message_member or self.message_member] = error.message
         return json.dumps(doc).encode()
+
+
+def loads(body: bytes) -> Any:
+    """A JSON document: orjson's when it reads it (about 3x faster), else the standard
+    library's, which accepts what orjson refuses (numbers past 64 bits, lone surrogate escapes,
+    ``NaN``, deep nesting) and words its errors as hsmkms always has: answers and messages are
+    the same either way. ``ValueError``/``UnicodeDecodeError``/``RecursionError`` as
+    ``json.loads`` raises them."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # AWS JSON is UTF-8: decoding first spares json.loads its encoding sniffing.
+        return json.loads(body.decode())
+
+
+def dumps(doc: Any) -> bytes:
+    """Compact JSON: orjson's (about 10x faster than the standard library's encoder), or the
+    standard library's for what orjson refuses (integers past 64 bits)."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return _ENCODER.encode(doc).encode()
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

@@ -47,14 +47,13 @@ def _fail(node: Node, value: Any, path: str, rule: str, problems: list[str]) -> 
 
 def _structure(node: Node, value: dict[str, Any], prefix: str, problems: list[str]) -> None:
     for name, _wire, path_name, child, required in node.members:
-        path = f"{prefix}{path_name}"
         member = value.get(name)
-        if member is None:
+        if member is None:  # most members of most requests: no path built for them
             if required:
-                problems.append(f"Value null at '{path}' failed to satisfy constraint: "
-                                "Member must not be null")
+                problems.append(f"Value null at '{prefix}{path_name}' failed to satisfy "
+                                "constraint: Member must not be null")
             continue
-        _value(child, member, path, problems)
+        _value(child, member, prefix + path_name, problems)
 
 
 def _value(node: Node, value: Any, path: str, problems: list[str]) -> None:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hsmkms.protocol.awsjson import dumps
 from hsmkms.trail.record import expand
 
 if TYPE_CHECKING:
@@ -32,6 +33,13 @@ COLUMNS: dict[str, tuple[str, str | None]] = {
 RESOURCE_COLUMNS = {"ResourceType": "type", "ResourceName": "name"}
 
 _JSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _text(doc: object) -> str:
+    """Compact JSON text for a column (orjson's: a fifth of the standard encoder's time)."""
+    return dumps(doc).decode()
+
+
 _FIELDS = ("seq, t, event_id, event_name, read_only, access_key_id, event_source, username, "
            "resources, body")
 
@@ -89,7 +97,7 @@ class EventLog:
             batch.events.append((self._seq, event.scope, event.time, event.event_id,
                                  event.event_name, event.read_only, event.username,
                                  event.access_key_id, event.event_source,
-                                 _JSON(event.resources), _JSON(event.stored)))
+                                 _text(event.resources), _text(event.stored)))
             batch.resources.extend((self._seq, event.scope, event.time, kind, name)
                                    for kind, name in dict.fromkeys(event.resources))
         return batch

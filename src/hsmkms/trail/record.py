@@ -262,6 +262,13 @@ class Call:
     source: str = KMS_SOURCE
 
 
+#: A :class:`Call`'s fields in order, as the trail buffers and hands them on (a tuple is
+#: cheaper to make and to pickle than the dataclass).
+CallFields = tuple[str, str, str, float, str, str, str, str, Mapping[str, Any],
+                   Mapping[str, Any] | None, str | None, str | None, Mapping[str, Any] | None,
+                   tuple[str, ...], str]
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event as stored: the columns LookupEvents filters and answers on, plus ``stored``,

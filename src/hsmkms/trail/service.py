@@ -12,11 +12,29 @@ services raise themselves, flushes them to the event history in batches, and ans
                                  response_elements={"keyId": key.arn})
 
 * :meth:`Trail.flush` writes everything recorded so far.
+
+**The writer process** (:meth:`Trail.start_writer_process`, what ``hsmkms serve`` runs): the
+request thread only keeps each call as it was (``record.Call``, cheap) and hands them, pickled,
+in slices of :data:`SLICE` (or once the oldest is :data:`PREPARE_AGE` old) through a pipe to a
+process forked at start, which turns them into rows and inserts them with its own SQLite
+connection, on another core: building and inserting an event costs the request thread about
+nothing (``bench/instructions.py``). Read-your-writes: a lookup first hands over what is
+buffered and waits until the writer process has committed it (one round trip through the
+pipe). What a crash may lose: ``kill -9`` of the server loses the calls still in its buffer
+(at most :data:`SLICE` calls or :data:`PREPARE_AGE` seconds of them); what the writer process
+was handed it still writes, reading the pipe to its end before it exits. A writer process that
+dies is replaced by the writer thread (without the process, as in process mode and tests).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import pickle
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hsmkms.trail import record
 from hsmkms.trail.log import Batch, EventLog, Query, Row
+from hsmkms.trail.writer import ACK, CALLS, CLOSE, SETUP, SYNC, frame
 
 if TYPE_CHECKING:
     from hsmkms.context import RequestContext
@@ -46,6 +65,13 @@ PREPARE_AGE = 0.25
 #: event loop goes on serving meanwhile.
 WRITE_SIZE = 512
 WRITE_AGE = 0.5
+#: How long a lookup or the close waits for the writer process to acknowledge, at most.
+ACK_SECONDS = 10.0
+#: Frames shorter than a pipe's atomic write go out in one write.
+SMALL_FRAME = 4000
+#: The pipe to the writer process holds this much (Linux's default most a user may ask for):
+#: about 4,000 calls.
+PIPE_BYTES = 1 << 20
 
 
 class HasNodes(Protocol):
@@ -80,6 +106,18 @@ AfterCommit = Callable[[Callable[[], None]], None]
 TRAIL_CODES = {"AccessDeniedException": "AccessDenied"}
 
 
+def _widen(fd: int) -> None:
+    """A pipe of PIPE_BYTES (Linux): a writer process late by a fraction of a second (its CPU
+    busy elsewhere) does not make the request thread wait on a full pipe."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        return
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
 def _error_code(source: str, error: ServiceError) -> str:
     """EC2's events name the party at fault before the code (``Client.UnauthorizedOperation``,
     ``Server.InternalError``), as EC2's SOAP-era error codes did; other services' do not."""
@@ -104,7 +142,7 @@ class Trail:
         for name, audited in services.items():
             self.audit(name, audited)
         self._monotonic = monotonic
-        self._buffer: list[record.Call | record.Event] = []
+        self._buffer: list[record.CallFields | record.Event] = []
         self._oldest = 0.0
         #: Prepared rows for the writer, guarded by ``_ready_cond``.
         self._ready = Batch()
@@ -114,10 +152,58 @@ class Trail:
         self._write_lock = threading.Lock()
         self._closed = False
         self._writer: threading.Thread | None = None
+        #: The writer process, once started (its stdin takes frames, its stdout acknowledges).
+        self._process: subprocess.Popen[bytes] | None = None
+        #: Sends the writer process its setup (joined before anything else is sent).
+        self._setup: threading.Thread | None = None
+        self._db = db
         if writer:
-            self._writer = threading.Thread(target=self._write_forever, name="hsmkms-trail",
-                                            daemon=True)
-            self._writer.start()
+            self._start_writer_thread()
+
+    def _start_writer_thread(self) -> None:
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_forever, name="hsmkms-trail",
+                                        daemon=True)
+        self._writer.start()
+
+    def start_writer_process(self, path: str) -> None:
+        """From now on, rows are built and inserted by a writer process
+        (:mod:`hsmkms.trail.writer`) with its own connection to the database at ``path`` (see
+        the module's doc). The server calls it before it serves."""
+        if self._writer is not None:  # not needed any more
+            with self._ready_cond:
+                self._closed = True
+                self._ready_cond.notify()
+            self._writer.join(timeout=10)
+            self._writer = None
+        self.flush()
+        operations = {source: {name: (op.input, op.output)
+                               for name, op in audited.operations.items()}
+                      for source, audited in self._by_source.items()}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hsmkms.trail.writer"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        except OSError:
+            log.exception("the CloudTrail writer process could not start: the server writes "
+                          "events itself")
+            self._start_writer_thread()
+            return
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        _widen(proc.stdin.fileno())
+        self._closed = False
+        self._process = proc
+        # The shapes (~140 KB pickled) fill the pipe until the process has started and reads
+        # them: sent from a thread, so that the server starts meanwhile (_send waits for it).
+        self._setup = threading.Thread(target=self._send_setup, args=(path, operations),
+                                       name="hsmkms-trail-setup", daemon=True)
+        self._setup.start()
+
+    def _send_setup(self, path: str, operations: object) -> None:
+        with contextlib.suppress(OSError):  # a process gone: the next _send finds out
+            self._write_all(frame(SETUP, pickle.dumps((path, operations),
+                                                      protocol=pickle.HIGHEST_PROTOCOL)))
 
     def audit(self, name: str, audited: Audited) -> None:
         """Record the calls of the service signed as ``name`` (KMS joins once it is built with
@@ -142,15 +228,78 @@ class Trail:
     def flush(self) -> None:
         """Write everything recorded so far before returning (lookups, close)."""
         self._prepare()
+        if self._process is not None and self._send(SYNC, b"") and not self._acknowledged():
+            self._lost_process()
         self._write_ready()
 
     def close(self) -> None:
+        if self._process is not None:
+            self._prepare()
+            proc = self._process
+            if self._send(CLOSE, b"") and not self._acknowledged():
+                log.error("the CloudTrail writer process ended before writing everything")
+            self._process = None
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=ACK_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         with self._ready_cond:
             self._closed = True
             self._ready_cond.notify()
         if self._writer is not None:
             self._writer.join(timeout=10)
         self.flush()
+
+    def _send(self, kind: int, payload: bytes) -> bool:
+        """One frame to the writer process; False (and the server writes events itself from
+        then on) if it is gone."""
+        assert self._process is not None
+        assert self._process.stdin is not None
+        if self._setup is not None:
+            self._setup.join()
+            self._setup = None
+        try:
+            os.write(self._process.stdin.fileno(), frame(kind, payload)) \
+                if len(payload) < SMALL_FRAME else self._write_all(frame(kind, payload))
+        except OSError:
+            self._lost_process()
+            return False
+        return True
+
+    def _write_all(self, data: bytes) -> None:
+        assert self._process is not None
+        assert self._process.stdin is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._process.stdin.fileno(), view):]
+
+    def _acknowledged(self) -> bool:
+        """Wait (at most ACK_SECONDS) for the writer process to say it committed all it was
+        handed before."""
+        assert self._process is not None
+        assert self._process.stdout is not None
+        fd = self._process.stdout.fileno()
+        if not select.select([fd], [], [], ACK_SECONDS)[0]:
+            return False
+        return os.read(fd, 1) == ACK
+
+    def _lost_process(self) -> None:
+        log.error("the CloudTrail writer process is gone: events not yet written are lost; "
+                  "the server writes them itself from now on")
+        proc, self._process = self._process, None
+        if proc is not None:
+            proc.kill()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            proc.wait()
+        self._log = EventLog(self._db)  # numbered on from what the process wrote
+        self._start_writer_thread()
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -163,14 +312,20 @@ class Trail:
         if audited is None or call.operation not in audited.operations:
             return
         detail = ctx.audit
-        self._append(record.Call(
-            ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id, ctx.source_ip,
-            ctx.user_agent, call.operation, call.params,
-            call.result if error is None else None,
-            None if error is None else _error_code(audited.source, error),
-            None if error is None else error.message,
-            dict(detail.additional_event_data) or None, tuple(detail.resources),
-            audited.source))
+        # A tuple of record.Call's fields: cheaper to make and to pickle than the dataclass.
+        item: record.CallFields
+        if error is None:
+            item = (ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id,
+                    ctx.source_ip, ctx.user_agent, call.operation, call.params, call.result,
+                    None, None, dict(detail.additional_event_data) or None,
+                    tuple(detail.resources), audited.source)
+        else:
+            item = (ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id,
+                    ctx.source_ip, ctx.user_agent, call.operation, call.params, None,
+                    _error_code(audited.source, error), error.message,
+                    dict(detail.additional_event_data) or None, tuple(detail.resources),
+                    audited.source)
+        self._append(item)
 
     def background(self) -> None:
         """Tick duty: prepare the calls that have waited long enough."""
@@ -189,7 +344,7 @@ class Trail:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _append(self, item: record.Call | record.Event) -> None:
+    def _append(self, item: record.CallFields | record.Event) -> None:
         if not self._buffer:
             self._oldest = self._monotonic()
         self._buffer.append(item)
@@ -199,6 +354,14 @@ class Trail:
         calls, self._buffer = self._buffer, []
         if not calls:
             return
+        if self._process is not None:
+            try:
+                payload = pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                log.exception("could not record %d CloudTrail events; dropped", len(calls))
+                return
+            if self._send(CALLS, payload):
+                return
         try:
             batch = self._log.prepare([self._finish(item) for item in calls])
         except Exception:
@@ -246,9 +409,11 @@ class Trail:
                 log.exception("could not write %d CloudTrail events; dropped",
                               len(batch.events))
 
-    def _finish(self, item: record.Call | record.Event) -> record.Event:
+    def _finish(self, item: record.CallFields | record.Event) -> record.Event:
         if isinstance(item, record.Event):
             return item
-        op = self._by_source[item.source].operations.get(item.operation)
-        return record.api_call_event(item, self._ids.event_id(item.now),
+        call = record.Call(*item)
+        op = self._by_source[call.source].operations.get(call.operation)
+        return record.api_call_event(call, self._ids.event_id(call.now),
                                      op.input if op else None, op.output if op else None)
+
