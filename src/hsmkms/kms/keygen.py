@@ -57,7 +57,7 @@ class KeyMaterials:
         member = PREPARED_OPERATIONS.get(operation)
         try:
             spec = json.loads(body).get(member) if member else None
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: deep nesting
             return
         if not isinstance(spec, str) or spec not in SLOW:
             return
