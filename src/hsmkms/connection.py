@@ -13,7 +13,8 @@
 A body held while its app call waits is bounded by uvicorn (it pauses reading past 64 KiB) and
 by the ASGI adapter (``max_body``).
 
-**Direct answers.** A request the subclass takes (:meth:`BoundedHttpTools.takes`: a plain
+**Direct answers.** A request the subclass takes (:meth:`BoundedHttpTools.takes`, from its
+head: one quick to answer; a plain
 request with a ``Content-Length`` within ``direct_max_body``, no ``Expect``, no upgrade, no
 ``X-Forwarded-*`` header for uvicorn's proxy-headers middleware to apply, nothing of an ASGI
 request still in flight on the connection) is not handed to an ASGI task: its body is collected
@@ -82,8 +83,9 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     # -- direct answers (the subclass's) -----------------------------------------------------
 
-    def takes(self, method: str, path: str) -> bool:  # noqa: ARG002
-        """Whether a request for ``path`` is answered directly (:meth:`answer`)."""
+    def takes(self, req: HttpRequest) -> bool:  # noqa: ARG002
+        """Whether ``req`` (its head read, its body still to come) is answered directly
+        (:meth:`answer`): an answer made on the event loop, so it must be quick."""
         return False
 
     def answer(self, req: HttpRequest) -> HttpResponse:
@@ -203,12 +205,13 @@ class BoundedHttpTools(HttpToolsProtocol):
         path = url.path.decode("ascii")
         if "%" in path:
             path = urllib.parse.unquote(path)
-        if not self.takes(method, path):
-            return False
         client = self.client[0] if self.client else "127.0.0.1"
         server = self.server[0] if self.server else ""
-        self._direct = HttpRequest(method, path, headers, b"",
-                                   (url.query or b"").decode("latin-1"), client, server)
+        req = HttpRequest(method, path, headers, b"", (url.query or b"").decode("latin-1"),
+                          client, server)
+        if not self.takes(req):
+            return False
+        self._direct = req
         self._direct_body = []
         self._direct_keep_alive = parser.should_keep_alive() \
             and parser.get_http_version() != "1.0"

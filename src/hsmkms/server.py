@@ -155,16 +155,19 @@ def _server_class(uvicorn: Any) -> Any:
 
 def _protocol(app: App) -> type[BoundedHttpTools]:
     """The connection protocol: bounded (:mod:`hsmkms.connection`), and answering every
-    request but a clock jump (run in a worker thread, hence the ASGI way) directly on the event
-    loop, as the ASGI adapter would."""
+    request directly on the event loop, as the ASGI adapter would, but those the adapter runs
+    in a worker thread (:meth:`AsgiApp._dispatch`): a clock jump, and a request with slow work
+    to prepare (CreateKey, GenerateDataKeyPair*: RSA generation, hsmkms.kms.keygen), which on
+    the event loop would stall every connection, health checks and the ticker meanwhile."""
 
     class Protocol(BoundedHttpTools):
         request_timeout = float(app.config.request_timeout)
         # Bodies past uvicorn's read high-water mark (and 413s) take the ASGI path.
         direct_max_body = min(app.config.max_body, DIRECT_MAX_BODY)
 
-        def takes(self, method: str, path: str) -> bool:
-            return not (method == "POST" and path.rstrip("/") == CLOCK_PATH)
+        def takes(self, req: HttpRequest) -> bool:
+            return req.method != "POST" or not (req.path.rstrip("/") == CLOCK_PATH
+                                                or app.preparable(req))
 
         def answer(self, req: HttpRequest) -> HttpResponse:
             return app.handle(req)

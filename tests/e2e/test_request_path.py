@@ -173,3 +173,35 @@ def test_a_graceful_stop_ends_the_writer_process(tmp_path: Path) -> None:
     [writer] = writer_pids(server)
     assert server.stop() == 0
     wait_gone(writer)
+
+
+def test_rsa_generation_does_not_stall_other_connections(server: ServerProcess) -> None:
+    """A CreateKey RSA_4096 prepares its key material in a worker thread (hsmkms.kms.keygen),
+    not on the event loop: meanwhile another connection keeps being answered. Ordering, not
+    time: on the event loop, at most the one or two health checks already read before the
+    CreateKey could be answered ahead of it; here many are."""
+    health = b"GET /_hsmkms/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(server) as slow, connect(server) as other:
+        other.sendall(health)  # both connections open and served before the CreateKey
+        [(status, _, _)] = read_responses(other, 1)
+        assert status == 200
+        slow.sendall(kms_request("CreateKey", {"KeySpec": "RSA_4096",
+                                               "KeyUsage": "SIGN_VERIFY"}))
+        answered_before = 0
+        slow.setblocking(False)
+        while True:
+            try:
+                first = slow.recv(1, socket.MSG_PEEK)
+            except BlockingIOError:
+                first = b""
+            if first:
+                break
+            other.sendall(health)
+            [(status, _, _)] = read_responses(other, 1)
+            assert status == 200
+            answered_before += 1
+        slow.setblocking(True)
+        [(status, _, body)] = read_responses(slow, 1)
+    assert status == 200, body
+    assert json.loads(body)["KeyMetadata"]["KeySpec"] == "RSA_4096"
+    assert answered_before >= 5
