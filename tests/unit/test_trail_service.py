@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import pickle
 import signal
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hsmkms.app import App
 from hsmkms.config import Config
@@ -19,8 +25,18 @@ from hsmkms.envelope import Exchange
 from hsmkms.errors import ServiceError, ValidationException
 from hsmkms.ids import IdSource
 from hsmkms.kms.errors import KMSInternalException
+from hsmkms.trail import record
 from hsmkms.trail.log import EventLog, Query
-from hsmkms.trail.service import PREPARE_AGE, SLICE, WRITE_AGE, WRITE_SIZE, Audited, Trail
+from hsmkms.trail.service import (
+    PIPE_BYTES,
+    PREPARE_AGE,
+    SLICE,
+    WRITE_AGE,
+    WRITE_SIZE,
+    Audited,
+    Trail,
+)
+from hsmkms.trail.writer import ACK, CALLS, NAK, SYNC, Writer
 
 SCOPE = "111122223333/us-west-2"
 ARN = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -336,4 +352,159 @@ def test_a_lost_writer_process_is_replaced_by_the_writer_thread(tmp_path: Path) 
     assert [e["eventName"] for e in stored(app)] == ["Decrypt", "Encrypt", "GenerateRandom"]
     seqs = [row.seq for row in app.trail.lookup(Query(SCOPE, *EVERYTHING))]
     assert len(set(seqs)) == 3  # numbered on from what the process wrote
+    app.close()
+
+
+# -- a database the writer process cannot write for now ----------------------------------------
+
+
+def call_fields(request_id: str) -> record.CallFields:
+    return ("111122223333", "us-west-2", request_id, 1_700_000_000.0, "AKIAEXAMPLE",
+            "192.0.2.1", "test/1", "GenerateRandom", {"NumberOfBytes": 8}, {}, None, None, None,
+            (), record.KMS_SOURCE)
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[tuple[str, sqlite3.Connection]]:
+    """The trail's database, its write lock held by another connection (as the server's own
+    transactions hold it), until the test lets go."""
+    make_app(tmp_path).close()  # the schema
+    path = str(tmp_path / "hsmkms.db")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield path, holder
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+
+
+def sync(writer: Writer, acks: int) -> bytes:
+    writer.handle(SYNC, b"")
+    return os.read(acks, 1)
+
+
+def test_a_locked_database_delays_the_writer_process_rows_and_drops_none(
+        tmp_path: Path, locked: tuple[str, sqlite3.Connection],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Past its busy timeout the writer process keeps the rows, says so (an error, and NAK
+    for a SYNC: not acknowledged before it is committed), and writes them once it can."""
+    path, holder = locked
+    acks, answers = os.pipe()
+    writer = Writer(path, {}, answers, busy_ms=10, sync_seconds=0.1)
+    writer.handle(CALLS, pickle.dumps([call_fields("req-1"), call_fields("req-2")]))
+    with caplog.at_level(logging.ERROR, "hsmkms.trail.writer"):
+        assert sync(writer, acks) == NAK
+    assert writer.pending == 2
+    assert any("could not write 2 CloudTrail events" in r.getMessage() and "kept" in
+               r.getMessage() for r in caplog.records)
+    holder.execute("ROLLBACK")
+    assert sync(writer, acks) == ACK
+    assert writer.pending == 0
+    writer.close()
+    os.close(acks)
+    os.close(answers)
+    app = make_app(tmp_path)
+    assert sorted(e["requestID"] for e in stored(app)) == ["req-1", "req-2"]
+    app.close()
+
+
+def test_a_sync_retries_until_the_lock_is_let_go(
+        tmp_path: Path, locked: tuple[str, sqlite3.Connection]) -> None:
+    """The lock is let go when the first attempt has failed (from the log record, not a
+    timer): the SYNC's retry commits and acknowledges."""
+    path, holder = locked
+
+    class LetGo(logging.Handler):
+        def emit(self, rec: logging.LogRecord) -> None:
+            if "kept" in rec.getMessage() and holder.in_transaction:
+                holder.execute("ROLLBACK")
+
+    handler = LetGo()
+    logging.getLogger("hsmkms.trail.writer").addHandler(handler)
+    acks, answers = os.pipe()
+    try:
+        writer = Writer(path, {}, answers, busy_ms=10, sync_seconds=60)
+        writer.handle(CALLS, pickle.dumps([call_fields("req-1")]))
+        assert sync(writer, acks) == ACK
+        assert not holder.in_transaction  # it did fail once
+        writer.close()
+    finally:
+        logging.getLogger("hsmkms.trail.writer").removeHandler(handler)
+        os.close(acks)
+        os.close(answers)
+    app = make_app(tmp_path)
+    assert [e["requestID"] for e in stored(app)] == ["req-1"]
+    app.close()
+
+
+def test_rows_kept_for_a_locked_database_are_bounded_and_the_drop_is_logged(
+        tmp_path: Path, locked: tuple[str, sqlite3.Connection],
+        caplog: pytest.LogCaptureFixture) -> None:
+    path, holder = locked
+    acks, answers = os.pipe()
+    writer = Writer(path, {}, answers, busy_ms=10, sync_seconds=0, max_pending=3)
+    writer.handle(CALLS, pickle.dumps([call_fields(f"req-{i}") for i in range(5)]))
+    with caplog.at_level(logging.ERROR, "hsmkms.trail.writer"):
+        assert sync(writer, acks) == NAK
+    assert writer.pending == 3
+    assert any("dropped the 2 oldest" in r.getMessage() for r in caplog.records)
+    holder.execute("ROLLBACK")
+    assert sync(writer, acks) == ACK
+    writer.close()
+    os.close(acks)
+    os.close(answers)
+    app = make_app(tmp_path)
+    assert sorted(e["requestID"] for e in stored(app)) == ["req-2", "req-3", "req-4"]
+    app.close()
+
+
+def test_a_full_pipe_to_the_writer_process_never_blocks_the_server(tmp_path: Path) -> None:
+    """The writer process stopped (as when it waits on a locked database): calls worth several
+    pipes are handed over without blocking (the rest waits in memory), and once it runs again
+    a lookup finds every one of them."""
+    app = make_app(tmp_path)
+    before = set(writer_processes())
+    app.trail.start_writer_process(str(tmp_path / "hsmkms.db"))
+    [pid] = set(writer_processes()) - before
+    call(app.trail, ctx(app), "GenerateRandom", {"NumberOfBytes": 8}, {})
+    assert len(stored(app)) == 1  # the setup went through; the process runs
+    size = 8192
+    count = 4 * PIPE_BYTES // size
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(count):
+            big = os.urandom(size // 2).hex()  # each its own (pickle would share one string)
+            call(app.trail, ctx(app, f"req-{i}"), "Encrypt", {"KeyId": big}, {"KeyId": ARN})
+            app.trail.after_response()
+        assert app.trail.backlog  # what the pipe did not take waits here
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    rows = app.trail.lookup(Query(SCOPE, *EVERYTHING, limit=count + 10))
+    assert len(rows) == count + 1
+    assert not app.trail.backlog
+    app.close()
+
+
+def test_the_writer_thread_keeps_rows_a_locked_database_refused(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The server's own writer thread (PostgreSQL, or after a lost writer process) keeps a
+    refused batch for its next attempt too, rather than dropping it."""
+    app = make_app(tmp_path)
+    app.db.execute("PRAGMA busy_timeout=10")
+    trail = own_trail(app, FakeMonotonic())
+    holder = sqlite3.connect(str(tmp_path / "hsmkms.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        call(trail, ctx(app), "GenerateRandom", {"NumberOfBytes": 8}, {})
+        with caplog.at_level(logging.ERROR, "hsmkms.trail.service"):
+            trail.flush()
+        assert count(app) == 0
+        assert any("kept for a retry" in r.getMessage() for r in caplog.records)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    trail.flush()
+    assert count(app) == 1
     app.close()

@@ -24,6 +24,16 @@ pipe). What a crash may lose: ``kill -9`` of the server loses the calls still in
 (at most :data:`SLICE` calls or :data:`PREPARE_AGE` seconds of them); what the writer process
 was handed it still writes, reading the pipe to its end before it exits. A writer process that
 dies is replaced by the writer thread (without the process, as in process mode and tests).
+A database the writer process cannot write for now (the server holds it locked) delays rows,
+never drops them silently (:mod:`hsmkms.trail.writer`): a lookup then waits for the commit at
+most about ``SYNC_SECONDS`` and, refused (``NAK``), logs an error and answers without them.
+
+**Never blocking on the pipe.** The pipe holds about 4,000 calls (:data:`PIPE_BYTES`); a writer
+process waiting on a locked database reads nothing meanwhile, and a blocking write into a full
+pipe would stall the event loop under the app lock. So the pipe is non-blocking: what it does
+not take waits in memory (:attr:`Trail.backlog`, at most :data:`BACKLOG_BYTES`; past that a
+slice is dropped with an error) and goes out on the next send or tick, in order. Only a lookup
+or the close waits for the pipe (at most ``ACK_SECONDS``), as it waits for the commit anyway.
 """
 
 from __future__ import annotations
@@ -43,7 +53,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hsmkms.trail import record
 from hsmkms.trail.log import Batch, EventLog, Query, Row
-from hsmkms.trail.writer import ACK, CALLS, CLOSE, SETUP, SYNC, frame
+from hsmkms.trail.writer import (
+    ACK,
+    CALLS,
+    CLOSE,
+    MAX_PENDING,
+    NAK,
+    RETRY_FIRST,
+    RETRY_MAX,
+    SETUP,
+    SYNC,
+    bound,
+    frame,
+)
 
 if TYPE_CHECKING:
     from hsmkms.context import RequestContext
@@ -67,11 +89,11 @@ WRITE_SIZE = 512
 WRITE_AGE = 0.5
 #: How long a lookup or the close waits for the writer process to acknowledge, at most.
 ACK_SECONDS = 10.0
-#: Frames shorter than a pipe's atomic write go out in one write.
-SMALL_FRAME = 4000
 #: The pipe to the writer process holds this much (Linux's default most a user may ask for):
 #: about 4,000 calls.
 PIPE_BYTES = 1 << 20
+#: Frames the pipe did not take wait in memory up to this many bytes (about 250,000 calls).
+BACKLOG_BYTES = 64 << 20
 
 
 class HasNodes(Protocol):
@@ -157,6 +179,8 @@ class Trail:
         #: Sends the writer process its setup (joined before anything else is sent).
         self._setup: threading.Thread | None = None
         self._db = db
+        #: Frames (bytes) the pipe to the writer process did not take yet, in order.
+        self.backlog = bytearray()
         if writer:
             self._start_writer_thread()
 
@@ -253,22 +277,56 @@ class Trail:
         if self._writer is not None:
             self._writer.join(timeout=10)
         self.flush()
+        if self._ready.events:
+            log.error("could not write %d CloudTrail events before closing; lost",
+                      len(self._ready.events))
 
     def _send(self, kind: int, payload: bytes) -> bool:
-        """One frame to the writer process; False (and the server writes events itself from
-        then on) if it is gone."""
+        """One frame to the writer process, never blocking for a CALLS frame (what the pipe
+        does not take waits in :attr:`backlog`); a SYNC or CLOSE waits until the pipe took
+        everything (at most ACK_SECONDS). False (and the server writes events itself from then
+        on) if the process is gone or stuck."""
         assert self._process is not None
         assert self._process.stdin is not None
+        fd = self._process.stdin.fileno()
         if self._setup is not None:
             self._setup.join()
             self._setup = None
+            os.set_blocking(fd, False)  # the setup is written whole: blocking until here
+        data = frame(kind, payload)
+        if kind == CALLS and len(self.backlog) + len(data) > BACKLOG_BYTES:
+            log.error("the CloudTrail writer process is %d bytes behind: a slice of events "
+                      "dropped", len(self.backlog))
+            return True
+        self.backlog += data
         try:
-            os.write(self._process.stdin.fileno(), frame(kind, payload)) \
-                if len(payload) < SMALL_FRAME else self._write_all(frame(kind, payload))
+            self._pump(fd)
+            taken = kind == CALLS or self._drain(fd)
         except OSError:
+            taken = False
+        if not taken:
             self._lost_process()
-            return False
+        return taken
+
+    def _drain(self, fd: int) -> bool:
+        """Wait until the pipe took the whole backlog (at most ACK_SECONDS)."""
+        deadline = time.monotonic() + ACK_SECONDS
+        while self.backlog:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                return False
+            self._pump(fd)
         return True
+
+    def _pump(self, fd: int) -> None:
+        """Write what the pipe takes of the backlog now."""
+        backlog = self.backlog
+        while backlog:
+            try:
+                written = os.write(fd, backlog[:PIPE_BYTES])
+            except BlockingIOError:
+                return
+            del backlog[:written]
 
     def _write_all(self, data: bytes) -> None:
         assert self._process is not None
@@ -285,12 +343,19 @@ class Trail:
         fd = self._process.stdout.fileno()
         if not select.select([fd], [], [], ACK_SECONDS)[0]:
             return False
-        return os.read(fd, 1) == ACK
+        answer = os.read(fd, 1)
+        if answer == NAK:
+            log.error("the CloudTrail writer process could not commit the latest events yet "
+                      "(the database refuses them for now): it keeps them and retries; until "
+                      "then lookups miss them")
+            return True
+        return answer == ACK
 
     def _lost_process(self) -> None:
         log.error("the CloudTrail writer process is gone: events not yet written are lost; "
                   "the server writes them itself from now on")
         proc, self._process = self._process, None
+        self.backlog.clear()
         if proc is not None:
             proc.kill()
             for stream in (proc.stdin, proc.stdout):
@@ -328,7 +393,13 @@ class Trail:
         self._append(item)
 
     def background(self) -> None:
-        """Tick duty: prepare the calls that have waited long enough."""
+        """Tick duty: prepare the calls that have waited long enough; hand the writer process
+        what its pipe did not take before."""
+        if self.backlog and self._process is not None and self._process.stdin is not None:
+            try:
+                self._pump(self._process.stdin.fileno())
+            except OSError:
+                self._lost_process()
         if self._buffer and (len(self._buffer) >= WRITE_SIZE
                              or self._monotonic() - self._oldest >= PREPARE_AGE):
             self._prepare()
@@ -389,25 +460,41 @@ class Trail:
         return due
 
     def _write_forever(self) -> None:
+        backoff = RETRY_FIRST
         while True:
             with self._ready_cond:
                 while not self._closed and not self._write_due():
                     self._ready_cond.wait(WRITE_AGE / 2)
                 if self._closed:
                     return
-            self._write_ready()
+            if self._write_ready():
+                backoff = RETRY_FIRST
+                continue
+            with self._ready_cond:  # refused: kept, tried again after a backoff
+                if not self._closed:
+                    self._ready_cond.wait(backoff)
+            backoff = min(backoff * 2, RETRY_MAX)
 
-    def _write_ready(self) -> None:
+    def _write_ready(self) -> bool:
+        """Insert the prepared rows; whether it did. Rows the database refuses are kept for
+        the next attempt (at most MAX_PENDING of them: past that the oldest are dropped, with
+        an error), as the writer process keeps them (hsmkms.trail.writer)."""
         with self._write_lock:
             with self._ready_cond:
                 batch, self._ready = self._ready, Batch()
             if not batch.events:
-                return
+                return True
             try:
                 self._log.write(batch)
             except Exception:
-                log.exception("could not write %d CloudTrail events; dropped",
+                log.exception("could not write %d CloudTrail events; kept for a retry",
                               len(batch.events))
+                with self._ready_cond:
+                    batch.extend(self._ready)  # numbered before what came meanwhile
+                    self._ready = batch
+                    bound(batch, MAX_PENDING)
+                return False
+            return True
 
     def _finish(self, item: record.CallFields | record.Event) -> record.Event:
         if isinstance(item, record.Event):
