@@ -204,4 +204,4 @@ def test_rsa_generation_does_not_stall_other_connections(server: ServerProcess) 
         [(status, _, body)] = read_responses(slow, 1)
     assert status == 200, body
     assert json.loads(body)["KeyMetadata"]["KeySpec"] == "RSA_4096"
-    assert answered_before >= 5
+    assert answered_before >= 10  # on the event loop: 2 (measured), here thousands
