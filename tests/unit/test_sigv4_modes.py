@@ -18,7 +18,8 @@ from botocore.credentials import Credentials
 
 from hsmkms import cli
 from hsmkms.auth import credentials as creds
-from hsmkms.auth.modes import Auth, Mode, Verifier, without_token
+from hsmkms.auth import modes
+from hsmkms.auth.modes import Auth, Mode, Verifier
 from hsmkms.auth.sigv4 import Failure, SigV4Error
 from hsmkms.config import Config
 from hsmkms.context import RequestContext
@@ -212,7 +213,7 @@ def test_a_mismatch_log_hides_the_session_token(keys: creds.AccessKeys,
     assert "signature mismatch" in text
     assert "x-amz-security-token:***" in text
     assert "SeCrEtToKeN" not in text
-    assert without_token("GET\n/\nAction=X&X-Amz-Security-Token=abc%2B&b=1\nhost:h\n") == \
+    assert modes.without_token("GET\n/\nAction=X&X-Amz-Security-Token=abc%2B&b=1\nhost:h\n") == \
         "GET\n/\nAction=X&X-Amz-Security-Token=***&b=1\nhost:h\n"
 
 
