@@ -200,12 +200,12 @@ class App:
 
     def context(self, req: HttpRequest, service: str = "", operation: str = "") -> RequestContext:
         account, region, akid = self.config.account, self.config.region, ""
-        scope = req.credential_scope()
+        # verify/enforce: the defaults until the signature is verified; the authenticator
+        # then sets the verified key's account, access key id and signed region.
+        scope = req.credential_scope() if self.auth is None else None
         if scope is not None:
             akid, region = scope[0], scope[1]
-            if self.auth is not None:
-                account = self.auth.account_of(akid) or account
-            elif len(akid) == 12 and akid.isdigit():
+            if len(akid) == 12 and akid.isdigit():
                 account = akid
         return RequestContext(account=account, region=region, request_id=self.ids.request_id(),
                               now=self.clock.now(), access_key_id=akid, source_ip=req.client,
@@ -245,8 +245,7 @@ class App:
         if req.method == "POST" and target:
             return self._json(req, target)
         if self.query_handlers and (req.method == "POST" or "Action=" in req.query):
-            scope = req.credential_scope()
-            name = scope[2] if scope is not None and scope[2] in self.query_handlers else "ec2"
+            name = self._query_service(req)
             if name in self.query_handlers:
                 ctx = self.context(req)
                 query, style = self.query_handlers[name], self._query_styles[name]
@@ -260,8 +259,18 @@ class App:
         if ctx.service:
             service = self.json_services.get(TARGET_ALIASES.get(ctx.service, ctx.service))
             return service.signing_name if service is not None else ""
-        scope = req.credential_scope()
-        return scope[2] if scope is not None and scope[2] in self.query_handlers else "ec2"
+        return self._query_service(req)
+
+    def _query_service(self, req: HttpRequest) -> str:
+        """The query service ``req`` goes to: its credential scope's, else EC2. In
+        verify/enforce, the scope the verifier reads (the same parse: header or presigned
+        query), so what routes a request is what its signature covers."""
+        if self.auth is not None:
+            name = self.auth.signed_service(req)
+        else:
+            scope = req.credential_scope()
+            name = scope[2] if scope is not None else ""
+        return name if name in self.query_handlers else "ec2"
 
     def add_query_service(self, name: str, handler: QueryHandler, style: Style) -> None:
         """Serve a query-protocol service (``name``: its signing name) in ``style``."""

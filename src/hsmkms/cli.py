@@ -25,8 +25,8 @@ KEPT_FILES = ("root.key", "credentials", "admin-token")
 ROOT_KEY_WARNING = ("hsmkms: warning: --root-key shows in the process list (ps) to every user "
                     "of this machine; set HSMKMS_ROOT_KEY or let hsmkms keep "
                     "<data-dir>/root.key (mode 0600) instead\n")
-#: Flags whose value is a secret (shown in ``ps``).
-SECRET_FLAGS = ("root_key", "root_secret_access_key", "root_keys", "admin_token")
+#: Flags whose value is a secret (shown in ``ps``); ``database`` only when its URL has a password.
+SECRET_FLAGS = ("root_key", "root_secret_access_key", "root_keys", "admin_token", "database")
 OFF_WARNING = ("hsmkms: warning: listening on {host} with --auth off: anyone who can reach "
                "this port can use every key; use --auth verify or enforce (see README, "
                "Authentication)\n")
@@ -240,8 +240,11 @@ def _clock_reset_database(url: str) -> int:
 
 def _warn_about_auth(args: argparse.Namespace, config: Config) -> None:
     """Secrets given as flags (``ps`` shows them); ``--auth off`` on a non-loopback address."""
+    from hsmkms.store.databases import has_password  # noqa: PLC0415 - keeps --help light
+
     for name in SECRET_FLAGS[1:]:
-        if getattr(args, name) is not None:
+        value = getattr(args, name)
+        if value is not None and (name != "database" or has_password(value)):
             flag = "--" + name.replace("_", "-")
             sys.stderr.write(f"hsmkms: warning: {flag} shows in the process list (ps) to "
                              f"every user of this machine; set {SETTINGS[name][0]} instead\n")

@@ -20,7 +20,7 @@ from unittest import mock
 
 import botocore.exceptions
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -59,7 +59,7 @@ def send(server: ServerProcess, headers: dict[str, str], body: bytes = b"{}",
 def signed(server: ServerProcess, body: bytes, *, target: str | None = "TrentService.ListKeys",
            creds: dict[str, str] | None = None, at: dt.datetime | None = None,
            service: str = "kms", content_type: str = "application/x-amz-json-1.1",
-           host: str | None = None) -> dict[str, str]:
+           host: str | None = None, region: str = "us-east-1") -> dict[str, str]:
     """Headers botocore's signer makes for ``body`` (signed at ``at``, default now)."""
     creds = creds or server.root_credentials
     headers = {"Content-Type": content_type}
@@ -68,7 +68,7 @@ def signed(server: ServerProcess, body: bytes, *, target: str | None = "TrentSer
     req = AWSRequest("POST", f"http://{host or server.endpoint[7:]}/", data=body,
                      headers=headers)
     signer = SigV4Auth(Credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"]),
-                       service, "us-east-1")
+                       service, region)
     when = (at or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
     with mock.patch("botocore.auth.get_current_datetime", return_value=when):
         signer.add_auth(req)
@@ -381,3 +381,98 @@ def test_cloudhsm_cli_route_binds_the_body_to_the_signing_key(server: ServerProc
         got, _h, answer = send(server, headers, body, path="/_hsmkms/cloudhsm-cli/user-list")
         assert got == status
         assert json.loads(answer)["error_code"] == 1  # no cluster selected / refused
+
+
+def test_cloudhsm_cli_route_needs_the_signers_access_key_id(server: ServerProcess) -> None:
+    """A body without access_key_id (or an empty one) must not fall back to the default
+    account: signed by another account's key, it is refused."""
+    from hsmkms.auth.sigv4 import sign_request  # noqa: PLC0415
+
+    host = server.endpoint[len("http://"):]
+    for doc in ({}, {"access_key_id": ""}, {"access_key_id": None}, {"access_key_id": []},
+                {"access_key_id": OTHER_AKID}):
+        body = json.dumps({**doc, "args": {}}).encode()
+        headers = sign_request("POST", "/_hsmkms/cloudhsm-cli/user-list",
+                               {"host": host, "content-type": "application/json"}, body,
+                               access_key_id=OTHER_AKID, secret=OTHER_SECRET,
+                               region="us-east-1", service="cloudhsm", now=time.time())
+        headers.pop("host")
+        got, _h, answer = send(server, headers, body, path="/_hsmkms/cloudhsm-cli/user-list")
+        expected = 200 if doc.get("access_key_id") == OTHER_AKID else 401
+        assert (doc, got) == (doc, expected)
+        assert json.loads(answer)["error_code"] == 1
+
+
+# -- the request runs as the key that signed it ------------------------------------------
+
+
+OTHER = {"aws_access_key_id": OTHER_AKID, "aws_secret_access_key": OTHER_SECRET}
+
+
+def test_a_second_credential_in_the_header_is_refused(server: ServerProcess) -> None:
+    """The victim's key id first, the attacker's signed Credential second: refused, not run
+    as the victim."""
+    victim = server.root_credentials["aws_access_key_id"]
+    headers = signed(server, b"{}", creds=OTHER)
+    algorithm, _, rest = headers["Authorization"].partition(" ")
+    day = headers["X-Amz-Date"][:8]
+    headers["Authorization"] = (f"{algorithm} Credential={victim}/{day}/us-east-1/kms/"
+                                f"aws4_request, {rest}")
+    status, _h, body = send(server, headers)
+    assert status == 400
+    doc = json.loads(body)
+    assert doc["__type"] == "IncompleteSignatureException"
+    assert doc["message"].startswith("'Credential' appears more than once in Authorization "
+                                     "header: (Hashed with SHA-256 and encoded with Base64)")
+
+
+def test_an_uppercase_region_is_refused(server: ServerProcess) -> None:
+    status, _h, body = send(server, signed(server, b"{}", creds=OTHER, region="US-EAST-1"))
+    assert (status, json.loads(body)) == (400, {
+        "__type": "InvalidSignatureException",
+        "message": "Credential should be scoped to a valid region, not 'US-EAST-1'."})
+
+
+def _presigned(method: str, url: str, creds: dict[str, str], service: str,
+               headers: dict[str, str] | None = None) -> AWSRequest:
+    """A presigned URL as botocore makes it (signing the headers given, an empty body)."""
+    req = AWSRequest(method, url, headers=headers or {})
+    SigV4QueryAuth(Credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"]),
+                   service, "us-east-1", expires=60).add_auth(req)
+    return req
+
+
+def test_a_presigned_request_runs_as_its_signer(server: ServerProcess) -> None:
+    mine = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    req = _presigned("POST", f"{server.endpoint}/", OTHER, "kms", {
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"})
+    status, _h, body = send(server, dict(req.headers.items()), b"",
+                            query=req.url.split("?", 1)[1])
+    assert status == 200, body
+    arns = [k["KeyArn"] for k in json.loads(body)["Keys"]]
+    assert mine not in arns
+    assert all(arn.startswith(f"arn:aws:kms:us-east-1:{OTHER_ACCOUNT}:key/") for arn in arns)
+    # A presigned STS query is routed to STS by the scope it signed, and answers the signer.
+    req = _presigned("GET", f"{server.endpoint}/?Action=GetCallerIdentity&Version=2011-06-15",
+                     OTHER, "sts")
+    with urllib.request.urlopen(req.url, timeout=30) as resp:  # noqa: S310 - loopback
+        text = resp.read().decode()
+    assert f"<Arn>arn:aws:iam::{OTHER_ACCOUNT}:root</Arn>" in text
+
+
+def test_a_presigned_url_is_not_replayable_as_another_operation(server: ServerProcess) -> None:
+    """A leaked presigned ListKeys URL (x-amz-target signed) cannot run CreateKey, and one
+    that did not sign its target is refused."""
+    req = _presigned("POST", f"{server.endpoint}/", OTHER, "kms", {
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"})
+    query = req.url.split("?", 1)[1]
+    headers = {**dict(req.headers.items()), "X-Amz-Target": "TrentService.CreateKey"}
+    status, _h, body = send(server, headers, b"", query=query)
+    assert (status, json.loads(body)["__type"]) == (400, "InvalidSignatureException")
+    bare = _presigned("POST", f"{server.endpoint}/", OTHER, "kms")
+    status, _h, body = send(server, {"Content-Type": "application/x-amz-json-1.1",
+                                     "X-Amz-Target": "TrentService.CreateKey"}, b"",
+                            query=bare.url.split("?", 1)[1])
+    assert (status, json.loads(body)) == (400, {
+        "__type": "InvalidSignatureException",
+        "message": "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Mapping
 from unittest import mock
@@ -172,15 +173,103 @@ def test_presigned_query_missing_a_parameter() -> None:
 
 def test_payload_hash_header() -> None:
     body = b'{"KeyId":"alias/x"}'
-    import hashlib  # noqa: PLC0415
-
     good = botocore_signed(headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
                                     "X-Amz-Target": "TrentService.Encrypt"})
     check(good)
     assert refused(good, body=b"{}").failure is Failure.INVALID_SIGNATURE
+
+
+
+def test_unsigned_payload_is_refused() -> None:
+    """UNSIGNED-PAYLOAD is S3's: for the services hsmkms serves the body is always signed, so
+    a signature over "UNSIGNED-PAYLOAD" does not cover the body and does not match."""
     unsigned = botocore_signed(headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
                                         "X-Amz-Target": "TrentService.Encrypt"})
-    check(unsigned, b"anything")
+    err = refused(unsigned, body=b"anything")
+    assert (err.failure, err.message) == (Failure.INVALID_SIGNATURE, sigv4.SIGNATURE_MISMATCH)
+
+
+def _presigned_kms(payload: str, *, sign_target: bool) -> tuple[dict[str, str], str]:
+    """A presigned KMS URL, as a leaked one: signed over ``host`` (and the target when
+    ``sign_target``) with ``payload`` in place of the body's hash."""
+    amz_date = "20261202T100000Z"
+    names = ("host", "x-amz-target") if sign_target else ("host",)
+    query = ("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+             f"{AKID}%2F20261202%2Fus-east-1%2Fkms%2Faws4_request&X-Amz-Date={amz_date}"
+             f"&X-Amz-Expires=300&X-Amz-SignedHeaders={'%3B'.join(names)}")
+    headers = {"host": HOST, "x-amz-target": "TrentService.Decrypt"}
+    auth = sigv4.parse(headers, query + "&X-Amz-Signature=0")
+    canonical = sigv4.canonical_request("POST", "/", query, headers, names, payload,
+                                        presigned=True)
+    signature = sigv4.sign(SECRET, auth,
+                           sigv4.string_to_sign(auth.amz_date, auth.scope, canonical))
+    return headers, f"{query}&X-Amz-Signature={signature}"
+
+
+def test_presigned_unsigned_payload_is_refused() -> None:
+    """A presigned KMS URL signed with UNSIGNED-PAYLOAD cannot carry any body (S3 only)."""
+    headers, query = _presigned_kms("UNSIGNED-PAYLOAD", sign_target=True)
+    err = refused(headers, body=b'{"CiphertextBlob":"x"}', query=query)
+    assert (err.failure, err.message) == (Failure.INVALID_SIGNATURE, sigv4.SIGNATURE_MISMATCH)
+    # The same URL signed over the body's hash verifies: only the unsigned body is refused.
+    headers, query = _presigned_kms(
+        hashlib.sha256(b'{"CiphertextBlob":"x"}').hexdigest(), sign_target=True)
+    check(headers, b'{"CiphertextBlob":"x"}', query=query)
+
+
+def test_an_unsigned_target_is_refused() -> None:
+    """X-Amz-Target names the operation: a JSON request must sign it, or a signature for one
+    operation would serve for any."""
+    body = b'{"CiphertextBlob":"x"}'
+    headers, query = _presigned_kms(hashlib.sha256(body).hexdigest(), sign_target=False)
+    err = refused(headers, body=body, query=query)
+    assert (err.failure, err.message) == (
+        Failure.INVALID_SIGNATURE,
+        "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+    # botocore signs it in the header: a refusal of a header request lacking it too.
+    signed = botocore_signed()
+    signed["authorization"] = signed["authorization"].replace(";x-amz-target", "")
+    assert refused(signed).message.startswith("'X-Amz-Target' must be")
+
+
+def test_duplicate_credential_is_incomplete() -> None:
+    """Two Credential= (a victim's key id first, the signer's second) are refused, never read
+    one way by the router and another by the verifier."""
+    headers = botocore_signed()
+    algorithm, _, rest = headers["authorization"].partition(" ")
+    headers["authorization"] = (f"{algorithm} Credential=111122223333/20261202/us-east-1/kms/"
+                                f"aws4_request, {rest}")
+    err = refused(headers)
+    assert err.failure is Failure.INCOMPLETE
+    assert err.message.startswith("'Credential' appears more than once in Authorization "
+                                  "header: (Hashed with SHA-256")
+
+
+def test_uppercase_region_is_refused() -> None:
+    headers = botocore_signed(region="US-EAST-1")
+    err = refused(headers)
+    assert (err.failure, err.message) == (
+        Failure.INVALID_SIGNATURE,
+        "Credential should be scoped to a valid region, not 'US-EAST-1'.")
+
+
+@pytest.mark.parametrize("signature", ["\xe9" * 64, "\u0100" + "0" * 63, "A" * 64, "0" * 63])
+def test_a_malformed_signature_is_a_mismatch_not_a_crash(signature: str) -> None:
+    headers = botocore_signed()
+    good = headers["authorization"].rsplit("Signature=", 1)[1]
+    headers["authorization"] = headers["authorization"].replace(good, signature)
+    err = refused(headers)
+    assert (err.failure, err.message) == (Failure.INVALID_SIGNATURE, sigv4.SIGNATURE_MISMATCH)
+
+
+def test_non_ascii_digits_in_expires_are_incomplete() -> None:
+    query = ("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a%2Fb%2Fc%2Fd%2Fe&"
+             "X-Amz-Signature=0&X-Amz-Date=20261202T100000Z&X-Amz-SignedHeaders=host&"
+             "X-Amz-Expires=%C2%B2")
+    err = refused({"host": HOST}, query=query)
+    assert (err.failure, err.message) == (
+        Failure.INCOMPLETE,
+        "X-Amz-Expires must be a whole number of seconds from 1 to 604800, not '\u00b2'.")
 
 
 # -- refusals, in the order a Coral service checks ------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 from unittest import mock
@@ -17,14 +18,18 @@ from botocore.credentials import Credentials
 
 from hsmkms import cli
 from hsmkms.auth import credentials as creds
-from hsmkms.auth.modes import Verifier
+from hsmkms.auth import modes
+from hsmkms.auth.modes import Auth, Mode, Verifier
 from hsmkms.auth.sigv4 import Failure, SigV4Error
 from hsmkms.config import Config
+from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
 from hsmkms.demo import banner
+from hsmkms.errors import ClientError
 from hsmkms.http import HttpRequest
 from hsmkms.store.base import Store
 from hsmkms.store.codec import Codec
+from hsmkms.store.databases import redacted
 from hsmkms.store.sqlite import SqliteDatabase
 
 NOW = float(calendar.timegm((2026, 12, 2, 10, 0, 0)))
@@ -169,3 +174,66 @@ def test_fresh_keeps_the_credentials_and_the_admin_token(tmp_path: Path) -> None
     assert cli.wipe_state(tmp_path) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["admin-token", "credentials",
                                                           "root.key"]
+
+
+def test_a_database_password_on_the_command_line_warns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--database`` shows in ``ps``: a warning when its URL carries a password (either
+    form libpq takes), none when it does not."""
+    with mock.patch("hsmkms.server.serve"), mock.patch("hsmkms.cli.announce_when_listening"):
+        for url in ("postgresql://app:s3cret@db/kms", "postgresql://app@db/kms?password=s3cret"):
+            assert cli.main(["serve", "--database", url, "--data-dir", str(tmp_path)]) == 0
+            assert ("hsmkms: warning: --database shows in the process list (ps) to every user "
+                    "of this machine; set HSMKMS_DATABASE instead\n") in capsys.readouterr().err
+        assert cli.main(["serve", "--database", "postgresql://app@db/kms?sslmode=require",
+                         "--data-dir", str(tmp_path)]) == 0
+        assert "--database" not in capsys.readouterr().err
+
+
+def test_a_password_parameter_is_redacted() -> None:
+    assert redacted("postgresql://app@db/kms?sslmode=require&password=s3cret") == \
+        "postgresql://app@db/kms?sslmode=require&password=***"
+    assert redacted("postgresql://app:pw@db/kms?PASSWORD=x") == \
+        "postgresql://app:***@db/kms?PASSWORD=***"
+    assert redacted("postgresql://app@db/kms?sslmode=require") == \
+        "postgresql://app@db/kms?sslmode=require"
+
+
+def test_a_mismatch_log_hides_the_session_token(keys: creds.AccessKeys,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The canonical request logged on a mismatch names the signed token, not its value."""
+    keys.add_temporary("111122223333", ASIA, SECRET, session_token="SeCrEtToKeN==",  # noqa: S106
+                       expires=NOW + 3600,
+                       principal_arn="arn:aws:sts::111122223333:assumed-role/app/s1")
+    req = request(ASIA, "wrong" * 8, "SeCrEtToKeN==")
+    verifier = Verifier(keys, wall=lambda: NOW)
+    with caplog.at_level(logging.INFO, logger="hsmkms.auth"), pytest.raises(ClientError):
+        verifier.authenticate(req, "kms", NOW)
+    text = caplog.text
+    assert "signature mismatch" in text
+    assert "x-amz-security-token:***" in text
+    assert "SeCrEtToKeN" not in text
+    assert modes.without_token("GET\n/\nAction=X&X-Amz-Security-Token=abc%2B&b=1\nhost:h\n") == \
+        "GET\n/\nAction=X&X-Amz-Security-Token=***&b=1\nhost:h\n"
+
+
+def test_a_non_ascii_session_token_is_refused_not_a_crash(keys: creds.AccessKeys) -> None:
+    keys.add_temporary("111122223333", ASIA, SECRET, session_token=TOKEN, expires=NOW + 3600,
+                       principal_arn="arn:aws:sts::111122223333:assumed-role/app/s1")
+    req = request(ASIA, SECRET, "\u00e9t\u00e9")
+    err = failure(Verifier(keys, wall=lambda: NOW), req, NOW)
+    assert err.failure is Failure.INVALID_TOKEN
+
+
+def test_the_context_is_the_verified_keys(keys: creds.AccessKeys) -> None:
+    """After verification the context names the signer's account, key and signed region,
+    whatever the app guessed before."""
+    other = keys.add("444455556666", "AKIAOTHERACCOUNTKEY1",
+                          "otherSecretKeyForTheSecondAccount0000000")
+    auth = Auth(Mode.VERIFY, keys, other, "t", Verifier(keys, wall=lambda: NOW))
+    ctx = RequestContext(account="111122223333", region="eu-west-1", request_id="r", now=NOW,
+                         access_key_id="AKIAVICTIM0000000000")
+    auth.authenticator(lambda _req, _ctx: "kms")(
+        request(other.access_key_id, other.secret_text, None), ctx)
+    assert (ctx.account, ctx.region, ctx.access_key_id, ctx.scope) == (
+        "444455556666", "us-east-1", other.access_key_id, "444455556666/us-east-1")

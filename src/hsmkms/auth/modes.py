@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from hsmkms.auth.credentials import (
 from hsmkms.auth.errors import EC2, JSON, QUERY, answer
 from hsmkms.auth.sigv4 import Failure, SigV4Error
 from hsmkms.errors import ClientError
+from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
     from hsmkms.config import Config
@@ -100,7 +102,8 @@ class Verifier:
                      req.body)
         if key.session_token or auth.session_token is not None:
             if not key.session_token or not hmac.compare_digest(
-                    key.session_token, auth.session_token or ""):
+                    key.session_token.encode(),
+                    (auth.session_token or "").encode("utf-8", "surrogateescape")):
                 raise SigV4Error(Failure.INVALID_TOKEN, sigv4.INVALID_TOKEN)
             if now >= key.expires:
                 raise SigV4Error(Failure.EXPIRED_TOKEN, sigv4.EXPIRED_TOKEN)
@@ -113,9 +116,20 @@ class Verifier:
         except SigV4Error as err:
             if err.canonical_request:
                 log.info("signature mismatch; expected canonical request %r, string to sign "
-                         "%r", err.canonical_request, err.string_to_sign)
+                         "%r", without_token(err.canonical_request), err.string_to_sign)
             raise answer(protocol_of(req, service), err,
                          long_messages=self.long_messages) from None
+
+
+_TOKEN_IN_HEADERS = re.compile(r"^(x-amz-security-token:).*$", re.MULTILINE)
+_TOKEN_IN_QUERY = re.compile(r"(X-Amz-Security-Token=)[^&\n]*")
+
+
+def without_token(canonical: str) -> str:
+    """A canonical request with a signed session token's value hidden (it is a credential;
+    logs keep only that one was there)."""
+    canonical = _TOKEN_IN_HEADERS.sub(r"\1***", canonical)
+    return _TOKEN_IN_QUERY.sub(r"\1***", canonical)
 
 
 class Auth:
@@ -136,13 +150,27 @@ class Auth:
     def account_of(self, akid: str) -> str | None:
         return self.keys.account_of(akid)
 
+    @staticmethod
+    def signed_service(req: HttpRequest) -> str:
+        """The service of ``req``'s credential scope as the verifier parses it ("" for none)."""
+        try:
+            return sigv4.parse(req.headers, req.query).service
+        except SigV4Error:
+            return ""
+
     def authenticator(self, service_of: Callable[[HttpRequest, RequestContext], str]
                       ) -> Callable[[HttpRequest, RequestContext], None]:
-        """The app authenticator: verify each AWS request for the service it is routed to."""
+        """The app authenticator: verify each AWS request for the service it is routed to,
+        then make the request's context the verified key's: its account, its access key id,
+        and the region of the scope it signed (whatever the header says elsewhere)."""
         verifier = self.verifier
 
         def authenticate(req: HttpRequest, ctx: RequestContext) -> None:
-            verifier.authenticate(req, service_of(req, ctx), ctx.now)
+            verified = verifier.authenticate(req, service_of(req, ctx), ctx.now)
+            ctx.account = verified.key.account
+            ctx.access_key_id = verified.key.access_key_id
+            ctx.region = verified.auth.region
+            ctx.scope = Scope.of(ctx.account, ctx.region)
 
         return authenticate
 
@@ -153,7 +181,9 @@ class Auth:
 
     def check_admin(self, req: HttpRequest, now: float) -> None:
         """An admin request needs the admin token; the ``cloudhsm-cli`` route takes SigV4
-        (signing name ``cloudhsm``) instead."""
+        (signing name ``cloudhsm``) instead, and then its body must name the signer's access
+        key id (``access_key_id``: the route's account is that key's; a body without it would
+        fall back to the default account)."""
         if (req.method, req.path) in OPEN_ADMIN or self.has_admin_token(req):
             return
         if req.path.startswith("/_hsmkms/cloudhsm-cli/") and sigv4.has_authentication(
@@ -166,8 +196,9 @@ class Auth:
                 doc = req.json()
             except ValueError:
                 return  # the route answers a body that is not JSON
-            named = doc.get("access_key_id") if isinstance(doc, dict) else None
-            if named and named != signer:
+            if not isinstance(doc, dict):
+                return  # the route answers a body that is not a JSON object
+            if doc.get("access_key_id") != signer:
                 raise Unauthorized("The access_key_id of the request is not the key that "
                                    "signed it.")
             return

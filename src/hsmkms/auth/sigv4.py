@@ -143,7 +143,12 @@ def _parse_header(header: str, headers: Mapping[str, str]) -> Authentication:
             raise SigV4Error(Failure.INCOMPLETE,
                              f"'{part}' not a valid key=value pair (missing equal-sign) in "
                              f"Authorization header: {_hashed(header)}.")
-        parts[name.strip()] = value.strip()
+        name = name.strip()
+        if name in parts:  # which one counts would be a guess: refuse (never the first/last)
+            raise SigV4Error(Failure.INCOMPLETE,
+                             f"'{name}' appears more than once in Authorization header: "
+                             f"{_hashed(header)}.")
+        parts[name] = value.strip()
     problems = "".join(
         f"Authorization header requires '{name}' parameter. "
         for name in ("Credential", "Signature", "SignedHeaders") if not parts.get(name))
@@ -168,7 +173,9 @@ def _parse_presigned(params: dict[str, str], headers: Mapping[str, str]) -> Auth
                              "Re-examine the query-string parameters.")
     amz_date, timestamp = _request_time(params["X-Amz-Date"], from_date_header=False)
     raw_expires = params.get("X-Amz-Expires", str(MAX_EXPIRES))
-    if not raw_expires.isdigit() or not 1 <= int(raw_expires) <= MAX_EXPIRES:
+    # isascii: "²".isdigit() is true, and int() refuses it.
+    if not (raw_expires.isascii() and raw_expires.isdigit()) or not (
+            1 <= int(raw_expires) <= MAX_EXPIRES):
         raise SigV4Error(Failure.INCOMPLETE,
                          f"X-Amz-Expires must be a whole number of seconds from 1 to "
                          f"{MAX_EXPIRES}, not '{raw_expires}'.")
@@ -200,7 +207,9 @@ def _authentication(algorithm: str, credential: str, signed: str, signature: str
                           timestamp, presigned, expires, session_token)
 
 
-_REGION = re.compile(r"[A-Za-z0-9-]+")
+#: A region in a credential scope: lower case, as AWS's are (``US-EAST-1`` is refused).
+_REGION = re.compile(r"[a-z0-9-]+")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _BASIC = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
@@ -296,14 +305,13 @@ def canonical_query(query: str, *, presigned: bool = False) -> str:
 
 
 def payload_hash(headers: Mapping[str, str], body: bytes, signed: tuple[str, ...]) -> str:
-    """SHA-256 of the body; a signed ``X-Amz-Content-SHA256`` may say ``UNSIGNED-PAYLOAD``,
-    and one that disagrees with the body is refused (spec §10 Q20)."""
+    """SHA-256 of the body; a signed ``X-Amz-Content-SHA256`` that disagrees with the body is
+    refused (spec §10 Q20), ``UNSIGNED-PAYLOAD`` included: only S3 accepts an unsigned body,
+    and hsmkms serves no S3 (the KMS, CloudHSM, STS, IAM, EC2 and CloudTrail APIs hash it)."""
     actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     declared = headers.get("x-amz-content-sha256")
     if declared is None or "x-amz-content-sha256" not in signed:
         return actual
-    if declared == UNSIGNED_PAYLOAD:
-        return declared
     if declared.lower() != actual:
         raise SigV4Error(Failure.INVALID_SIGNATURE, SIGNATURE_MISMATCH)
     return declared
@@ -346,21 +354,24 @@ def sign(secret: str, auth: Authentication, to_sign: str) -> str:
 
 def verify(auth: Authentication, secret: str, method: str, path: str, query: str,
            headers: Mapping[str, str], body: bytes) -> None:
-    """Recompute the signature over the request as sent; refuse a mismatch."""
+    """Recompute the signature over the request as sent; refuse a mismatch.
+
+    The body is always signed (no ``UNSIGNED-PAYLOAD``: that is S3's), and a JSON-protocol
+    request's ``X-Amz-Target`` (its operation) must be a signed header, or a presigned URL
+    that signs only ``host`` could be replayed as any operation (spec authz.md §2).
+    """
+    if "x-amz-target" in headers and "x-amz-target" not in auth.signed_headers:
+        raise SigV4Error(Failure.INVALID_SIGNATURE,
+                         "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
     payload = payload_hash(headers, body, auth.signed_headers)
     canonical = canonical_request(method, path, query, headers, auth.signed_headers, payload,
                                   presigned=auth.presigned)
     to_sign = string_to_sign(auth.amz_date, auth.scope, canonical)
-    if hmac.compare_digest(sign(secret, auth, to_sign), auth.signature):
+    # A signature that is not 64 lower-case hex digits cannot match (and compare_digest
+    # refuses non-ASCII text with a TypeError: bytes are compared).
+    if _SIGNATURE.fullmatch(auth.signature) is not None and hmac.compare_digest(
+            sign(secret, auth, to_sign).encode(), auth.signature.encode()):
         return
-    if auth.presigned and payload != UNSIGNED_PAYLOAD:
-        # S3-style presigners put UNSIGNED-PAYLOAD where the others hash the body.
-        unsigned = canonical_request(method, path, query, headers, auth.signed_headers,
-                                     UNSIGNED_PAYLOAD, presigned=True)
-        if hmac.compare_digest(
-                sign(secret, auth, string_to_sign(auth.amz_date, auth.scope, unsigned)),
-                auth.signature):
-            return
     raise SigV4Error(Failure.INVALID_SIGNATURE, SIGNATURE_MISMATCH,
                      canonical_request=canonical, string_to_sign=to_sign)
 

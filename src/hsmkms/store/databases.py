@@ -27,11 +27,28 @@ def describe(url: str, data_dir: Path) -> str:
     return redacted(url) if url else str(data_dir)
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, to show in messages and logs."""
+def _password_params(query: str) -> bool:
+    return any(name.strip().lower() == "password"
+               for name, _, _ in (part.partition("=") for part in query.split("&")))
+
+
+def has_password(url: str) -> bool:
+    """Whether the URL carries a password (``user:password@`` or a ``password=`` parameter)."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return parts.password is not None or _password_params(parts.query)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password (``user:password@`` or ``?password=``), to show in
+    messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    if _password_params(parts.query):
+        query = "&".join(
+            f"{name}=***" if name.strip().lower() == "password" else f"{name}{eq}{value}"
+            for name, eq, value in (part.partition("=") for part in parts.query.split("&")))
+        parts = parts._replace(query=query)
+    return urllib.parse.urlunsplit(parts)
