@@ -168,15 +168,15 @@ class Load:
         off must not be charged to the next case."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            before = run.cpu_seconds(self.pid)
+            before = run.cpu_total(self.pid)
             time.sleep(quiet)
-            if run.cpu_seconds(self.pid) - before < quiet * 0.1:
+            if run.cpu_total(self.pid) - before < quiet * 0.1:
                 return
 
     def run(self, case: str, seconds: float) -> Run:
         operation = CASES[case]
         self.settle()
-        cpu0 = run.cpu_seconds(self.pid)
+        cpu0 = run.cpu_total(self.pid)
         if self.wrk is not None:
             n, secs, p50, p99, errors, extra = wrk_run(self.wrk, self.server.endpoint, operation,
                                                        self.files[case], seconds, self.load_cpus)
@@ -186,7 +186,7 @@ class Load:
                 self.server.endpoint, operation, self.bodies[case], CONNECTIONS, seconds,
                 self.load_cpus)
             p999 = worst = float("nan")
-        used = run.cpu_seconds(self.pid) - cpu0
+        used = run.cpu_total(self.pid) - cpu0
         return Run(case, n, secs, p50, p99, p999, worst, errors, used / n * 1e6 if n else 0.0)
 
 

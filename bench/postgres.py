@@ -42,7 +42,7 @@ from hsmkms.testing import ServerProcess
 from run import (
     capture_bodies,
     check_replay,
-    cpu_seconds,
+    cpu_total,
     ensure_wrk,
     machine,
     machine_busy,
@@ -116,7 +116,7 @@ def measure(args: argparse.Namespace, wrk: str | None, server: ServerProcess,
             pg_pids: list[int], load_cpus: set[int] | None) -> Run:
     assert server.proc is not None
     pid = server.proc.pid
-    cpu0, db0, wall0 = cpu_seconds(pid), sum(map(cpu_seconds, pg_pids)), time.monotonic()
+    cpu0, db0, wall0 = cpu_total(pid), sum(map(cpu_total, pg_pids)), time.monotonic()
     if wrk is not None:
         n, _secs, p50, p99, errors = run_wrk(wrk, server.endpoint, operation, files[operation],
                                             conns, args.duration, load_cpus)
@@ -125,7 +125,7 @@ def measure(args: argparse.Namespace, wrk: str | None, server: ServerProcess,
                                                       bodies[operation], conns, args.duration,
                                                       load_cpus)
     wall = time.monotonic() - wall0
-    used, db_used = cpu_seconds(pid) - cpu0, sum(map(cpu_seconds, pg_pids)) - db0
+    used, db_used = cpu_total(pid) - cpu0, sum(map(cpu_total, pg_pids)) - db0
     per = 1e6 / n if n else 0.0
     return Run(n / wall if wall else 0.0, p50, p99, errors, used * per, db_used * per)
 

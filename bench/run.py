@@ -203,6 +203,12 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return times[0], sum(times[1:])
 
 
+def cpu_total(pid: int) -> float:
+    """User + system CPU time so far of a process and its child processes together (the
+    server with its trail writer)."""
+    return sum(cpu_seconds(pid))
+
+
 # -- load generators ----------------------------------------------------------------------------
 
 

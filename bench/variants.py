@@ -198,12 +198,12 @@ def main() -> int:
                 run.run_wrk(wrk, endpoint, "Encrypt", path, args.connections, 1, {1})
             for _ in range(args.repeat):
                 for variant, (proc, endpoint) in procs.items():
-                    cpu0 = run.cpu_seconds(proc.pid)
+                    cpu0 = run.cpu_total(proc.pid)
                     n, secs, _p50, p99, errors = run.run_wrk(
                         wrk, endpoint, "Encrypt", path, args.connections, args.seconds, {1})
                     if errors:
                         print(f"{variant}: {errors} errors")
-                    cpu = (run.cpu_seconds(proc.pid) - cpu0) / n * 1e6
+                    cpu = (run.cpu_total(proc.pid) - cpu0) / n * 1e6
                     results[variant].append((n / secs, cpu, p99))
             print(f"\nEncrypt, {args.connections} connections, median of {args.repeat} x "
                   f"{args.seconds} s")
