@@ -84,9 +84,13 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
         "GetPublicKey", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
         "Encapsulate", "Decapsulate"), _BOTH),
     **dict.fromkeys(("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"), _PAIRS),
+    # Rotation (issue 12 item 2).
     **dict.fromkeys((
         "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-        "ListKeyRotations", "ReplicateKey", "UpdatePrimaryRegion"), _NOT_FOR_CLOUDHSM),
+        "ListKeyRotations"), _NOT_FOR_CLOUDHSM),
+    # Multi-Region keys (issue 12 item 4).
+    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _NOT_FOR_CLOUDHSM),
+    # Imported key material (issue 12 item 3).
     **dict.fromkeys(("GetParametersForImport", "ImportKeyMaterial",
                      "DeleteImportedKeyMaterial"), _IMPORT),
 }

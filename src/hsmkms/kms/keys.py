@@ -24,6 +24,7 @@ from hsmkms.kms.errors import (
     TagException,
 )
 from hsmkms.kms.keyspecs import partition
+from hsmkms.kms.materials import Materials
 from hsmkms.kms.model import (
     ALIAS_ARN_RE,
     ALIASES,
@@ -67,6 +68,7 @@ class Keys:
         self.keys = store.repository(KEYS, Key)
         self.aliases = store.repository(ALIASES, Alias)
         self.deleted = store.repository(DELETED_KEYS, DeletedKey)
+        self.materials = Materials(store)
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -149,8 +151,14 @@ class Keys:
         """The end of the waiting period: the key and its aliases disappear."""
         self.keys.delete(scope, key.key_id)
         self.deleted.put(scope, key.key_id, DeletedKey(key.key_id, now))
+        self.materials.delete_all(scope, key.key_id)
         for name in self.aliases.ids_by(scope, _alias_target, key.key_id):
             self.aliases.delete(scope, name)
+
+    def related(self, scope: str, key: Key) -> list[tuple[str, Key]]:
+        """``(scope, key)`` of the key and every key sharing its material (the members of a
+        multi-Region key set; a single-Region key alone): what a rotation changes."""
+        return [(scope, key)]
 
     def was_deleted(self, who: RequestContext, key_id: str) -> bool:
         return self.deleted.get(who.scope, key_id) is not None

@@ -19,6 +19,9 @@ KEYS = "kms.key"
 ALIASES = "kms.alias"
 #: Ids of keys whose waiting period ended (a blob naming one gets NotFoundException).
 DELETED_KEYS = "kms.deleted-key"
+#: The key materials of symmetric encryption keys (:class:`KeyMaterial`), by
+#: ``<key id>/<material id>``.
+MATERIALS = "kms.key-material"
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MRK_RE = re.compile(r"^mrk-[0-9a-f]{32}$")
@@ -42,6 +45,16 @@ class Origin(enum.StrEnum):
     EXTERNAL = "EXTERNAL"
     AWS_CLOUDHSM = "AWS_CLOUDHSM"
     EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
+
+
+class MaterialState(enum.StrEnum):
+    """``KeyMaterialState`` (spec kms-keys.md 3.2): exactly one material of a key is CURRENT
+    (it encrypts); NON_CURRENT ones only decrypt; pending ones do neither yet."""
+
+    CURRENT = "CURRENT"
+    NON_CURRENT = "NON_CURRENT"
+    PENDING_ROTATION = "PENDING_ROTATION"
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
 
 
 def key_arn(region: str, account: str, key_id: str) -> str:
@@ -80,6 +93,47 @@ class Key:
     @property
     def arn(self) -> str:
         return key_arn(self.region, self.account, self.key_id)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """One key material of a symmetric encryption key (spec kms-keys.md 3.2).
+
+    A key's materials are its history: the first one, one per rotation, and imported ones
+    pending rotation. The key's ``material`` and ``key_material_id`` are a copy of its CURRENT
+    one (the hot path reads the key alone); :mod:`hsmkms.kms.materials` keeps the two in step.
+    A key that never rotated and imported nothing has no rows: its one material is the key's
+    own (:meth:`hsmkms.kms.materials.Materials.of` makes the row it would have).
+    """
+
+    key_id: str
+    material_id: str
+    state: MaterialState
+    #: Place among the key's materials: 0 for the first, then increasing (ListKeyRotations).
+    seq: int
+    #: When the material became associated with the key (created or imported).
+    created: float
+    #: The AES-256 material; None once imported material was deleted or expired.
+    secret: Secret | None = None
+    #: When a rotation made it CURRENT, and how (``AUTOMATIC``/``ON_DEMAND``); None for the
+    #: first material and for pending ones.
+    rotation_date: float | None = None
+    rotation_type: str | None = None
+    #: Imported material (``Origin: EXTERNAL``): ``IMPORTED``/``PENDING_IMPORT``, the
+    #: ``ExpirationModel``, ``ValidTo`` and ``KeyMaterialDescription``.
+    import_state: str | None = None
+    expiration_model: str | None = None
+    valid_to: float | None = None
+    description: str | None = None
+
+    @property
+    def row_id(self) -> str:
+        return material_row(self.key_id, self.material_id)
+
+
+def material_row(key_id: str, material_id: str) -> str:
+    """The store id of a key's material."""
+    return f"{key_id}/{material_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,10 @@ class LocalBackend:
         self._ids = ids
         #: Where asymmetric and HMAC material comes from (made off the lock when slow).
         self._materials = materials or KeyMaterials()
-        #: One cipher per key, built on first use (AES-GCM setup shows in profiles).
-        self._ciphers: dict[str, crypto.KeyCipher] = {}
+        #: One cipher per key material (key id -> material id -> cipher), built on first use
+        #: (AES-GCM setup shows in profiles). A key's material id names its bytes for good
+        #: (a rotation makes a new id), so an entry never goes stale.
+        self._ciphers: dict[str, dict[str, crypto.KeyCipher]] = {}
 
     def available(self, key: Key) -> bool:  # noqa: ARG002 - always reachable
         return True
@@ -43,11 +45,17 @@ class LocalBackend:
 
     def cipher(self, ctx: RequestContext,  # noqa: ARG002
                key: Key) -> AbstractContextManager[crypto.KeyCipher]:
-        cached = self._ciphers.get(key.key_id)
+        by_material = self._ciphers.get(key.key_id)
+        cached = by_material.get(key.key_material_id) if by_material is not None else None
         if cached is None:
             assert key.material is not None, f"AWS_KMS key {key.key_id} has no material"
-            cached = self._ciphers[key.key_id] = crypto.KeyCipher(key.material)
+            cached = crypto.KeyCipher(key.material)
+            self._ciphers.setdefault(key.key_id, {})[key.key_material_id] = cached
         return contextlib.nullcontext(cached)
+
+    def forget(self, key: Key, material_id: str) -> None:
+        """Drop the cipher of a material that is gone (deleted imported material)."""
+        self._ciphers.get(key.key_id, {}).pop(material_id, None)
 
     def delete_material(self, scope: str, key: Key) -> dict[str, str] | None:  # noqa: ARG002
         self._ciphers.pop(key.key_id, None)  # the material goes with the key's document

@@ -13,7 +13,7 @@ decrypts), and Decrypt needs the KeyId and the EncryptionAlgorithm (spec kms-key
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hsmkms import crypto, pkcrypto
 from hsmkms.context import RequestContext
@@ -24,7 +24,7 @@ from hsmkms.kms.errors import (
     InvalidCiphertextException,
     NotFoundException,
 )
-from hsmkms.kms.model import Key, key_arn
+from hsmkms.kms.model import Key, KeyMaterial, key_arn
 from hsmkms.kms.usecases import rules
 from hsmkms.kms.usecases.access import KeyAccess
 
@@ -138,16 +138,28 @@ class Crypto:
         else:  # the named key, authorized above
             self.access.usable(operation, key)
         check_algorithm(key, algorithm, operation)
-        if header.material_id and header.material_id != key.key_material_id:
-            # A key has one key material until rotation comes (it will look the id up).
-            raise InvalidCiphertextException(None)
+        under = self._material(ctx, key, header.material_id)
         if dry_run:
             raise DryRunOperationException(DRY_RUN)
-        with self._cipher(ctx, key, operation) as cipher:
+        with self._cipher(ctx, under, operation) as cipher:
             try:
-                return key, cipher.decrypt(blob, context)
+                return under, cipher.decrypt(blob, context)
             except crypto.CryptoError:
                 raise InvalidCiphertextException(None) from None
+
+    def _material(self, ctx: RequestContext, key: Key, material_id: str) -> Key:
+        """``key`` as it was under the material that made a blob (the key itself when that is
+        its current material): its ``key_material_id`` is what Decrypt
+        and ReEncrypt answer as the material used."""
+        if material_id == key.key_material_id:
+            return key
+        if not material_id:  # a version 1 blob: made under the key's first material
+            found: KeyMaterial | None = self.keys.materials.of(ctx.scope, key)[0]
+        else:
+            found = self.keys.materials.get(ctx.scope, key, material_id)
+        if found is None or found.secret is None:  # not this key's, or deleted since
+            raise InvalidCiphertextException(None)
+        return replace(key, material=found.secret, key_material_id=found.material_id)
 
     def _blob_key(self, ctx: RequestContext, blob: bytes,
                   named: Key | None) -> tuple[crypto.BlobHeader, Key]:
