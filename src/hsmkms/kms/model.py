@@ -85,6 +85,9 @@ class Key:
     key_material_id: str = ""
     deletion_date: float | None = None
     pending_window_days: int | None = None
+    #: Multi-Region keys: the Region of the set's primary key ("" for a single-Region key).
+    #: Owned by the multi-Region use cases (issue 12 item 4).
+    primary_region: str = ""
     #: AWS_CLOUDHSM keys: where the backing key lives (its ``id`` attribute, hex).
     custom_key_store_id: str | None = None
     backing_key_id: str | None = None
@@ -93,6 +96,15 @@ class Key:
     @property
     def arn(self) -> str:
         return key_arn(self.region, self.account, self.key_id)
+
+    @property
+    def multi_region(self) -> bool:
+        return bool(self.primary_region)
+
+    @property
+    def is_replica(self) -> bool:
+        """A multi-Region replica key (its shared properties are managed on the primary)."""
+        return bool(self.primary_region) and self.primary_region != self.region
 
 
 @dataclass(frozen=True, slots=True)
