@@ -34,7 +34,8 @@ SUPPORTED_BY_BOTH = (
     "CreateKey", "DescribeKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion",
     "CancelKeyDeletion", "UpdateKeyDescription", "TagResource", "UntagResource",
     "ListResourceTags", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies", "CreateAlias",
-    "UpdateAlias", "ListAliases", "GetKeyLastUsage", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+    "UpdateAlias", "ListAliases", "GetKeyLastUsage", "Encrypt", "Decrypt", "ReEncrypt",
+    "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext", "GetPublicKey", "Sign", "Verify", "GenerateMac",
     "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate")
 #: Supported for AWS_KMS keys; AWS refuses them for keys in CloudHSM key stores
