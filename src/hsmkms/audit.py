@@ -39,8 +39,9 @@ class AuditLog(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class KeyUsage:
-    """A key's latest use: the operation, when (the event's time, whole seconds), the
-    CloudTrail event that recorded it and the request id its caller was answered with."""
+    """A key's latest use: the operation, when (the call's exact time; its event's
+    ``eventTime`` is the whole second), the CloudTrail event that recorded it and the request
+    id its caller was answered with."""
 
     operation: str
     timestamp: float

@@ -423,3 +423,24 @@ def test_timestamps_are_the_server_clock(server: ServerProcess) -> None:
                               region.kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x"))
     assert used["Timestamp"].timestamp() >= ahead - 0.001  # the wire rounds to milliseconds
     assert used["Timestamp"] - meta["CreationDate"] >= dt.timedelta(days=30)
+
+
+def test_in_process_where_the_trail_writes_from_a_thread(tmp_path: Path) -> None:
+    """``mock_hsmkms`` (no server, no writer process: the trail's writer thread) answers the
+    same way."""
+    import boto3  # noqa: PLC0415
+
+    from hsmkms.testing import mock  # noqa: PLC0415
+
+    with mock.mock_hsmkms(data_dir=tmp_path / "inprocess"):
+        kms = boto3.client("kms", region_name="us-east-1")
+        trail = boto3.client("cloudtrail", region_name="us-east-1")
+        meta = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+        assert kms.get_key_last_usage(KeyId=meta["KeyId"])["KeyLastUsage"] == {}
+        made = kms.generate_mac(KeyId=meta["KeyId"], Message=MESSAGE,
+                                MacAlgorithm="HMAC_SHA_256")
+        usage = kms.get_key_last_usage(KeyId=meta["Arn"])["KeyLastUsage"]
+        event = trail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "GenerateMac"}])["Events"][0]
+        assert (usage["Operation"], usage["KmsRequestId"], usage["CloudTrailEventId"]) == (
+            "GenerateMac", made["ResponseMetadata"]["RequestId"], event["EventId"])

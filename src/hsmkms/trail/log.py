@@ -78,7 +78,6 @@ class Batch:
         self.usage.update(other.usage)  # numbered after ours: the later use wins
 
 
-
 @dataclass(frozen=True, slots=True)
 class Use:
     """A key's latest use, as its event recorded it (``time``: the call's exact time)."""
@@ -145,9 +144,8 @@ class EventLog:
         if not found:
             return None
         at, event_id, event_name, body = found[0]
-        stored = json.loads(str(body))
-        # Compact rows keep the request id as "rid"; rows of whole records as "requestID".
-        request_id = stored.get("rid", stored.get("requestID"))
+        # Only events written since this table exists are pointed to: compact rows ("rid").
+        request_id = json.loads(str(body))["rid"]
         return Use(str(event_name), float(str(at)), str(event_id), str(request_id))
 
     def append(self, events: list[Event]) -> None:
