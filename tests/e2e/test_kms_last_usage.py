@@ -444,3 +444,37 @@ def test_in_process_where_the_trail_writes_from_a_thread(tmp_path: Path) -> None
             {"AttributeKey": "EventName", "AttributeValue": "GenerateMac"}])["Events"][0]
         assert (usage["Operation"], usage["KmsRequestId"], usage["CloudTrailEventId"]) == (
             "GenerateMac", made["ResponseMetadata"]["RequestId"], event["EventId"])
+
+
+def test_denied_calls_are_no_use_and_the_key_policy_governs_the_call(tmp_path: Path) -> None:
+    """``--auth enforce``: a call the key policy denies is no use; GetKeyLastUsage itself needs
+    ``kms:GetKeyLastUsage`` (spec authz.md §4.6: a key-policy operation)."""
+    akid, secret = "AKIALASTUSAGEROOTKEY", "lastUsageRootSecretAccessKey000000000000"
+    node = ServerProcess(tmp_path / "enforce", args=["--auth", "enforce"], env={
+        "HSMKMS_ROOT_ACCESS_KEY_ID": akid, "HSMKMS_ROOT_SECRET_ACCESS_KEY": secret}).start()
+    root = f"arn:aws:iam::{ACCOUNT}:root"
+
+    def key_policy(*denied: str) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": list(denied), "Resource": "*"}]})
+
+    try:
+        kms = node.client("kms")
+        meta = kms.create_key(Policy=key_policy("kms:Encrypt"))["KeyMetadata"]
+        with pytest.raises(ClientError) as denied:
+            kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")
+        assert error(denied)[0] == "AccessDeniedException"
+        assert kms.get_key_last_usage(KeyId=meta["KeyId"])["KeyLastUsage"] == {}
+        kms.generate_data_key(KeyId=meta["KeyId"], NumberOfBytes=32)
+        assert kms.get_key_last_usage(KeyId=meta["KeyId"])["KeyLastUsage"]["Operation"] == \
+            "GenerateDataKey"
+        closed = kms.create_key(Policy=key_policy("kms:GetKeyLastUsage"))["KeyMetadata"]
+        with pytest.raises(ClientError) as refused:
+            kms.get_key_last_usage(KeyId=closed["Arn"])
+        assert error(refused) == (
+            "AccessDeniedException",
+            (f"User: {root} is not authorized to perform: kms:GetKeyLastUsage on resource: "
+             f"{closed['Arn']} with an explicit deny in a resource-based policy"), 400)
+    finally:
+        node.kill()
