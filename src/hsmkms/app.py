@@ -170,7 +170,8 @@ class App:
         trent = self.add_json_service(kms.build(
             store=self.store, scheduler=self.scheduler, now=self.clock.now, config=self.config,
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
-            audit=self.trail, ids=self.ids,
+            audit=self.trail, usage=self.trail,
+            tracking_start=self.trail.track_key_usage(self.clock.now()), ids=self.ids,
             authz=KeyPolicyAuthorizer() if self.auth is not None and self.auth.enforce
             else None))
         self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))

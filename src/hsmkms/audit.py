@@ -4,6 +4,8 @@
   case adds what the event of its call carries beyond the request and the response
   (``additionalEventData``, the resources it touched). The recorder reads it after the call's
   unit of work has ended, so the event says what was committed.
+* :class:`UsageLog` is the port ``GetKeyLastUsage`` reads: each key's latest successful
+  cryptographic use, as CloudTrail recorded it (so its event id is a ``LookupEvents`` event's).
 * :class:`AuditLog` is the port for events nobody called for (``DeleteKey`` at the end of a
   waiting period): the recorder writes them only if the work that raised them commits.
 """
@@ -33,3 +35,22 @@ class AuditLog(Protocol):
                              additional_event_data: dict[str, Any] | None = None,
                              response_elements: dict[str, Any] | None = None) -> None:
         """Record an event AWS raises itself, dated ``when`` (e.g. a job's due time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUsage:
+    """A key's latest use: the operation, when (the call's exact time; its event's
+    ``eventTime`` is the whole second), the CloudTrail event that recorded it and the request
+    id its caller was answered with."""
+
+    operation: str
+    timestamp: float
+    event_id: str
+    request_id: str
+
+
+class UsageLog(Protocol):
+    def last_key_usage(self, scope: str, key_arn: str) -> KeyUsage | None:
+        """The latest successful tracked use of the key ``key_arn`` of ``scope`` (None: no use
+        since tracking began)."""
+        ...

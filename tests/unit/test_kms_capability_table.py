@@ -25,7 +25,8 @@ def _key(origin: Origin) -> Key:
 
 def _wire_operations() -> set[str]:
     nothing = cast("Any", None)  # building the table calls no use case
-    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing)))
+    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing,
+                                                   nothing)))
 
 
 #: The operations both key origins support (a use case answers them).
@@ -33,7 +34,8 @@ SUPPORTED_BY_BOTH = (
     "CreateKey", "DescribeKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion",
     "CancelKeyDeletion", "UpdateKeyDescription", "TagResource", "UntagResource",
     "ListResourceTags", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies", "CreateAlias",
-    "UpdateAlias", "ListAliases", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+    "UpdateAlias", "ListAliases", "GetKeyLastUsage", "Encrypt", "Decrypt", "ReEncrypt",
+    "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext", "GetPublicKey", "Sign", "Verify", "GenerateMac",
     "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate")
 #: Supported for AWS_KMS keys; AWS refuses them for keys in CloudHSM key stores

@@ -13,7 +13,7 @@ from hsmkms.store.databases import describe, open_database, redacted
 from hsmkms.store.migrate import for_dialect, migrations, statements
 from hsmkms.store.postgres import PostgresDatabase, placeholders, schema_sql
 from hsmkms.store.sqlite import SqliteDatabase
-from hsmkms.trail.log import EventLog, Query
+from hsmkms.trail.log import Batch, EventLog, Query
 from hsmkms.trail.record import Event
 
 
@@ -132,3 +132,60 @@ def test_postgresql_connections_are_made_again_after_they_broke(postgres_schema:
         assert (db.get_meta("k"), db.get_meta("k2")) == ("v", None)
     finally:
         db.close()
+
+
+def use(n: int, name: str, arns: tuple[str, ...], *, failed: bool = False,
+        source: str = "kms.amazonaws.com") -> Event:
+    """A compact KMS event (as the trail writes them) of a call naming ``arns``."""
+    stored: dict[str, object] = {"rid": f"req-{n}", "req": {}, "resp": None}
+    if failed:
+        stored["err"] = ["KMSInvalidSignatureException", None]
+    return Event("111122223333/us-east-1", 2000 + n, f"ev-{n}", name, "true", "bob",
+                 "AKIAEXAMPLE", source, tuple(("AWS::KMS::Key", a) for a in arns), stored,
+                 2000 + n + 0.25)
+
+
+def test_key_usage_is_the_latest_successful_tracked_event(db: Database) -> None:
+    log, scope = EventLog(db), "111122223333/us-east-1"
+
+    def last(arn: str) -> tuple[str, float, str, str] | None:
+        found = log.last_use(scope, arn)
+        return None if found is None else (found.operation, found.time, found.event_id,
+                                           found.request_id)
+
+    log.append([use(1, "Encrypt", ("k1",)), use(2, "Verify", ("k1",), failed=True),
+                use(3, "DescribeKey", ("k1",)), use(4, "GetPublicKey", ("k1",))])
+    assert last("k1") == ("Encrypt", 2001.25, "ev-1", "req-1")
+    assert last("k2") is None
+    assert log.last_use("222233334444/us-east-1", "k1") is None  # another scope's key
+    # ReEncrypt is a use of both keys; an untracked operation or another service's call is none.
+    log.append([use(5, "ReEncrypt", ("k1", "k2")), use(6, "DeleteKey", ("k2",)),
+                use(7, "Decrypt", ("k2",), source="cloudhsm.amazonaws.com")])
+    assert last("k1") == last("k2") == ("ReEncrypt", 2005.25, "ev-5", "req-5")
+    # A batch numbered before another but written after it (refused, then retried) does not
+    # replace the later use; of one batch, the latest use of each key is written.
+    older = log.prepare([use(8, "Sign", ("k1",)), use(9, "Verify", ("k1",))])
+    newer = log.prepare([use(10, "GenerateMac", ("k1",))])
+    assert older.usage == {(scope, "k1"): (older.events[-1][0], 2009.25)}
+    log.write(newer)
+    log.write(older)
+    assert last("k1") == ("GenerateMac", 2010.25, "ev-10", "req-10")
+    # Kept and retried together, in order: the later use wins.
+    merged = log.prepare([use(11, "Encrypt", ("k2",))])
+    merged.extend(log.prepare([use(12, "Decrypt", ("k2",))]))
+    log.write(merged)
+    assert last("k2") == ("Decrypt", 2012.25, "ev-12", "req-12")
+
+
+def test_rows_dropped_while_refused_take_their_uses_with_them() -> None:
+    from hsmkms.trail.writer import bound  # noqa: PLC0415
+
+    batch = Batch()
+    seqs = iter(range(1, 10))
+    for event in (use(1, "Encrypt", ("k1",)), use(2, "Encrypt", ("k2",)),
+                  use(3, "Encrypt", ("k2",))):
+        n = next(seqs)
+        batch.events.append((n,))
+        batch.usage[event.scope, event.resources[0][1]] = (n, event.at)
+    bound(batch, 2)
+    assert batch.usage == {("111122223333/us-east-1", "k2"): (3, 2003.25)}

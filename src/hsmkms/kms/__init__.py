@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hsmkms.audit import AuditLog
+from hsmkms.audit import AuditLog, UsageLog
 from hsmkms.config import Config
 from hsmkms.ids import IdSource
 from hsmkms.kms import api, jobs, keygen
@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
+from hsmkms.kms.usecases.usage import KeyUsageReport
 from hsmkms.protocol.awsjson import JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
@@ -35,9 +36,11 @@ from hsmkms.store.base import Store
 
 def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], config: Config,
           clusters: ClusterView, hsm: HsmClient, network: NetworkPort, faults: FaultView,
-          audit: AuditLog, ids: IdSource | None = None,
-          authz: Authorizer | None = None) -> JsonService:
-    """The KMS JSON service, its scheduled tasks registered with ``scheduler``."""
+          audit: AuditLog, usage: UsageLog, tracking_start: float,
+          ids: IdSource | None = None, authz: Authorizer | None = None) -> JsonService:
+    """The KMS JSON service, its scheduled tasks registered with ``scheduler``
+    (``usage``/``tracking_start``: where keys' uses are recorded and since when, for
+    GetKeyLastUsage)."""
     ids = ids or IdSource()
     keys = Keys(store, ids)
     stores = Stores(store)
@@ -51,7 +54,8 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
         access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
         crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
-                         scheduler=scheduler, timing=config.timing, ids=ids))
+                         scheduler=scheduler, timing=config.timing, ids=ids),
+        usage=KeyUsageReport(access, usage, tracking_start))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
                   jobs.KeyStoreJobs(store, stores, connection))
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,

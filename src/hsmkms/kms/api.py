@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
+from hsmkms.kms.usecases.usage import KeyUsageReport
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -42,6 +43,7 @@ class UseCases:
     crypto: Crypto
     stores: KeyStores
     public: PublicKeyCrypto
+    usage: KeyUsageReport
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
@@ -108,6 +110,14 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
 
     def list_key_policies(ctx: RequestContext, p: Params) -> Result:
         return {"PolicyNames": keys.policy_names(ctx, p["KeyId"]), "Truncated": False}
+
+    def get_key_last_usage(ctx: RequestContext, p: Params) -> Result:
+        found = uc.usage.last_usage(ctx, p["KeyId"])
+        use = found.usage
+        return {"KeyId": found.key.arn, "KeyLastUsage": {} if use is None else {
+                    "Operation": use.operation, "Timestamp": use.timestamp,
+                    "CloudTrailEventId": use.event_id, "KmsRequestId": use.request_id},
+                "TrackingStartDate": found.tracking_start, "KeyCreationDate": found.key.created}
 
     # -- aliases ------------------------------------------------------------------------------
 
@@ -308,7 +318,7 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         "TagResource": tag_resource, "UntagResource": untag_resource,
         "ListResourceTags": list_resource_tags,
         "GetKeyPolicy": get_key_policy, "PutKeyPolicy": put_key_policy,
-        "ListKeyPolicies": list_key_policies,
+        "ListKeyPolicies": list_key_policies, "GetKeyLastUsage": get_key_last_usage,
         "CreateAlias": create_alias, "UpdateAlias": update_alias, "DeleteAlias": delete_alias,
         "ListAliases": list_aliases,
         "Encrypt": encrypt, "Decrypt": decrypt, "ReEncrypt": re_encrypt,

@@ -78,7 +78,7 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
         "DescribeKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
         "UpdateKeyDescription", "TagResource", "UntagResource", "ListResourceTags",
         "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies", "CreateAlias", "UpdateAlias",
-        "ListAliases", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+        "ListAliases", "GetKeyLastUsage", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
         "GenerateDataKeyWithoutPlaintext",
         # CloudHSM keys are symmetric encryption keys: the key-usage check refuses them.
         "GetPublicKey", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",

@@ -1,5 +1,6 @@
 """The event history in the database (tables of migration ``0002_trail.sql``): batched appends and
-indexed, keyset-paginated lookups, newest first.
+indexed, keyset-paginated lookups, newest first; and each key's latest use (``trail_key_usage``,
+migration ``0005_key_usage.sql``) for ``GetKeyLastUsage``, kept with the events it points to.
 
 ``body`` holds what :func:`hsmkms.trail.record.expand` needs beyond the columns (written by
 hsmkms 0.1 after this change), or the whole record (rows written before it): lookups turn
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hsmkms.protocol.awsjson import dumps
-from hsmkms.trail.record import expand
+from hsmkms.trail.record import expand, key_uses
 
 if TYPE_CHECKING:
     from hsmkms.store.base import Database
@@ -40,6 +41,12 @@ def _text(doc: object) -> str:
     return dumps(doc).decode()
 
 
+#: Records a key's latest use; a batch numbered before one already written (rows the
+#: database refused and were retried) never replaces a later use.
+_USE = ("INSERT INTO trail_key_usage VALUES (?, ?, ?, ?) ON CONFLICT (scope, name) "
+        "DO UPDATE SET seq = excluded.seq, used_at = excluded.used_at "
+        "WHERE excluded.seq > trail_key_usage.seq")
+
 _FIELDS = ("seq, t, event_id, event_name, read_only, access_key_id, event_source, username, "
            "resources, body")
 
@@ -60,10 +67,25 @@ class Batch:
 
     events: list[tuple[object, ...]] = field(default_factory=list)
     resources: list[tuple[object, ...]] = field(default_factory=list)
+    #: (scope, key ARN) -> (seq, exact time) of the batch's latest event that used the key
+    #: (see :func:`hsmkms.trail.record.key_uses`): one ``trail_key_usage`` row per key and
+    #: batch, however many calls used it.
+    usage: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
     def extend(self, other: Batch) -> None:
         self.events.extend(other.events)
         self.resources.extend(other.resources)
+        self.usage.update(other.usage)  # numbered after ours: the later use wins
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A key's latest use, as its event recorded it (``time``: the call's exact time)."""
+
+    operation: str
+    time: float
+    event_id: str
+    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +122,31 @@ class EventLog:
                                  _text(event.resources), _text(event.stored)))
             batch.resources.extend((self._seq, event.scope, event.time, kind, name)
                                    for kind, name in dict.fromkeys(event.resources))
+            for arn in key_uses(event):
+                batch.usage[event.scope, arn] = (self._seq, event.at)
         return batch
 
     def write(self, batch: Batch) -> None:
-        """Insert prepared rows; resource rows first (see __init__), in one transaction."""
+        """Insert prepared rows; resource rows first (see __init__), in one transaction, with
+        each used key's latest use (never replacing a later one)."""
         self._db.executemany(
             ("INSERT INTO trail_resources VALUES (?, ?, ?, ?, ?)", batch.resources),
-            ("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.events))
+            ("INSERT INTO trail_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.events),
+            (_USE, [(scope, arn, seq, at) for (scope, arn), (seq, at) in batch.usage.items()]))
+
+    def last_use(self, scope: str, arn: str) -> Use | None:
+        """The latest event recorded as a use of the key ``arn`` (see
+        :func:`hsmkms.trail.record.key_uses`), if any: one primary-key read and one join."""
+        found = self._db.execute(
+            "SELECT u.used_at, e.event_id, e.event_name, e.body FROM trail_key_usage AS u "
+            "JOIN trail_events AS e ON e.seq = u.seq WHERE u.scope = ? AND u.name = ?",
+            (scope, arn))
+        if not found:
+            return None
+        at, event_id, event_name, body = found[0]
+        # Only events written since this table exists are pointed to: compact rows ("rid").
+        request_id = json.loads(str(body))["rid"]
+        return Use(str(event_name), float(str(at)), str(event_id), str(request_id))
 
     def append(self, events: list[Event]) -> None:
         self.write(self.prepare(events))

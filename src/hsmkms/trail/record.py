@@ -37,6 +37,16 @@ _READ_ONLY_CRYPTO = frozenset({
 })
 _READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
+#: The cryptographic operations ``GetKeyLastUsage`` reports (the model's
+#: ``KeyLastUsageTrackingOperation`` enum; spec kms-keys.md §7): a successful call of one of them
+#: is a use of every key its event names. GenerateRandom (no key), GetPublicKey, DescribeKey and
+#: the management calls are not uses.
+USAGE_OPERATIONS = frozenset({
+    "Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
+    "ReEncrypt", "Sign", "Verify", "VerifyMac", "Encapsulate", "Decapsulate",
+})
+
 #: Operations whose event carries ``responseElements`` (all others: ``null``), per the DG
 #: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion and CreateCustomKeyStore.
 RESPONSE_OPERATIONS = frozenset({
@@ -285,6 +295,9 @@ class Event:
     event_source: str
     resources: tuple[tuple[str, str], ...]  # (ResourceType, ResourceName)
     stored: dict[str, Any]
+    #: The call's time to the microsecond (``time`` is its whole seconds, as the record shows):
+    #: what GetKeyLastUsage reports as the ``Timestamp`` of a use.
+    at: float = 0.0
 
     @property
     def record(self) -> dict[str, Any]:
@@ -314,7 +327,17 @@ def api_call_event(call: Call, event_id: str, input_node: Node | None,
     flag = _flag(value=read_only(call.operation))
     return Event(Scope.of(call.account, call.region), int(call.now), event_id, call.operation,
                  flag, username, call.access_key_id, call.source,
-                 tuple((KEY_TYPE, a) for a in arns), stored)
+                 tuple((KEY_TYPE, a) for a in arns), stored, call.now)
+
+
+def key_uses(event: Event) -> tuple[str, ...]:
+    """The key ARNs ``event`` is a use of: those it names, if it records a successful call of a
+    tracked operation (HTTP 200 only: a failed Verify or VerifyMac, a DryRun, a denied call are
+    errors; spec kms-keys.md §7), else none. ReEncrypt names both keys."""
+    if (event.event_name not in USAGE_OPERATIONS or event.event_source != KMS_SOURCE
+            or "err" in event.stored or event.stored.get("svc")):
+        return ()
+    return tuple(name for _kind, name in event.resources)
 
 
 def other_request(node: Node | None, params: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -51,6 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hsmkms.audit import KeyUsage
 from hsmkms.trail import record
 from hsmkms.trail.log import Batch, EventLog, Query, Row
 from hsmkms.trail.writer import (
@@ -122,6 +123,9 @@ SOURCES = {"kms": record.KMS_SOURCE, "cloudhsm": "cloudhsm.amazonaws.com",
            "ec2": "ec2.amazonaws.com"}
 AfterCommit = Callable[[Callable[[], None]], None]
 
+
+#: The meta entry that records when the data store began tracking key usage.
+TRACKING_START = "key_usage_tracking_start"
 
 #: Errors whose events carry another code than the API's: KMS's authorization failures are
 #: recorded as ``AccessDenied`` (spec authz.md §6, §10 Q14: the only captured value).
@@ -412,6 +416,23 @@ class Trail:
     def lookup(self, query: Query) -> list[Row]:
         self.flush()
         return self._log.lookup(query)
+
+    # -- key usage (the hsmkms.audit.UsageLog port) ---------------------------------------------
+
+    def track_key_usage(self, now: float) -> float:
+        """When this data store began tracking key usage: ``now`` the first time it is asked
+        (recorded in the store's meta; of several nodes starting at once, one sets it), the
+        recorded time ever after."""
+        return float(self._db.init_meta(TRACKING_START, repr(now)))
+
+    def last_key_usage(self, scope: str, key_arn: str) -> KeyUsage | None:
+        """The latest successful tracked use of the key (what its event recorded), written
+        first like a lookup (read-your-writes)."""
+        self.flush()
+        use = self._log.last_use(scope, key_arn)
+        if use is None:
+            return None
+        return KeyUsage(use.operation, use.time, use.event_id, use.request_id)
 
     # -- internals ------------------------------------------------------------------------------
 

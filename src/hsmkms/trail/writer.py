@@ -197,6 +197,8 @@ def bound(batch: Batch, most: int) -> None:
     last = events[excess - 1][0]
     del events[:excess]
     batch.resources = [row for row in batch.resources if row[0] > last]  # type: ignore[operator]
+    batch.usage = {k: use for k, use in batch.usage.items()
+                   if use[0] > last}  # type: ignore[operator]
     log.error("the database refused CloudTrail events for too long: dropped the %d oldest of "
               "them (at most %d are kept)", excess, most)
 
