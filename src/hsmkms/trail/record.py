@@ -38,9 +38,11 @@ _READ_ONLY_CRYPTO = frozenset({
 _READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
 #: Operations whose event carries ``responseElements`` (all others: ``null``), per the DG
-#: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion and CreateCustomKeyStore.
+#: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion, CreateCustomKeyStore and
+#: RotateKeyOnDemand.
 RESPONSE_OPERATIONS = frozenset({
     "CreateKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "CreateCustomKeyStore",
+    "RotateKeyOnDemand",
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
