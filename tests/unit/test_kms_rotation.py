@@ -22,6 +22,7 @@ from hsmkms.kms.authz import AllowAll
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.keys import DAY, Keys
+from hsmkms.kms.materials import _place as materials_place
 from hsmkms.kms.model import Key, KeyMaterial, KeyState, MaterialState, Origin
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.crypto import Crypto
@@ -314,7 +315,7 @@ def test_imported_material_listed_while_pending(world: World) -> None:
     pending = rotation_entry(key, listed[1])
     assert (pending["RotationDate"], pending["RotationType"]) == (None, None)
     _key, listed = world.call(world.rotation.rotations, key.key_id, None)
-    assert listed == []
+    assert list(listed) == []
 
 
 def test_imported_key_without_material_pending_rotation(world: World) -> None:
@@ -366,3 +367,52 @@ def test_a_replica_rotation_is_managed_on_its_primary(world: World) -> None:
     world.call(world.lifecycle.enable, key.key_id)  # the primary's job rotates a replica
     world.advance(100 * DAY)
     assert len(world.materials(key)) == 1
+
+
+# -- the listing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rotations", "pending"), [(0, False), (0, True), (1, False),
+                                                    (5, True), (30, False)])
+def test_the_listing_is_the_materials_in_order(store: Store, rotations: int,
+                                               pending: bool) -> None:  # noqa: FBT001
+    world = World(store, limit=100)
+    others = [world.key() for _ in range(3)]  # their materials share the index
+    key = world.key()
+    for other in others:
+        world.call(world.rotation.rotate_on_demand, other.key_id)
+    for _ in range(rotations):
+        world.call(world.rotation.rotate_on_demand, key.key_id)
+        world.advance(1)
+    key = world.get(key)
+    scope = world.ctx().scope
+    if pending:  # imported, waiting to be rotated in (crafted)
+        with world.store.unit_of_work():
+            world.keys.materials.put(scope, KeyMaterial(
+                key_id=key.key_id, material_id="c" * 64, state=M.PENDING_ROTATION,
+                seq=max(m.seq for m in world.materials(key)) + 1, created=T0,
+                secret=Secret(os.urandom(32)), import_state="IMPORTED"))
+    listing = world.keys.materials.listing(scope, key)
+    assert list(listing) == world.materials(key)
+    assert [m.seq for m in listing] == sorted(m.seq for m in listing)
+    assert list(listing.trimmed()) == [m for m in world.materials(key)
+                                       if m.rotation_date is not None]
+    assert listing[-1] == world.materials(key)[-1]
+    assert listing[1:3] == world.materials(key)[1:3]
+    with pytest.raises(IndexError):
+        listing[len(listing)]
+
+
+def test_a_page_reads_the_page(store: Store) -> None:
+    world = World(store, limit=100)
+    key = world.key()
+    for _ in range(40):
+        world.call(world.rotation.rotate_on_demand, key.key_id)
+        world.advance(1)
+    rows = world.keys.materials.rows.ordered(world.ctx().scope, materials_place)
+    reads = rows.reads  # type: ignore[attr-defined]
+    listing = world.keys.materials.listing(world.ctx().scope, world.get(key))
+    page = listing.trimmed()[10:12]
+    assert [m.rotation_type for m in page] == ["ON_DEMAND", "ON_DEMAND"]
+    # The bisects and the page: far fewer than the key's 41 materials.
+    assert rows.reads - reads < 41  # type: ignore[attr-defined]

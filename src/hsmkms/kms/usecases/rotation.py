@@ -10,6 +10,7 @@ rotation; a multi-Region replica's rotation is managed on its primary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,15 +143,15 @@ class KeyRotation:
     # -- history --------------------------------------------------------------------------------
 
     def rotations(self, ctx: RequestContext, key_id: str,
-                  include: str | None) -> tuple[Key, list[KeyMaterial]]:
+                  include: str | None) -> tuple[Key, Sequence[KeyMaterial]]:
         """ListKeyRotations: the key's materials, oldest first (the first, each rotation in
         turn, a material pending rotation last); ``ROTATIONS_ONLY`` (the default) keeps those
-        a rotation made current."""
+        a rotation made current. Read when asked: a page costs the page."""
         key = self.access.key(ctx, key_id, "ListKeyRotations", aliases=False)
         _refuse_unless_rotates(key)
-        found = self.keys.materials.of(ctx.scope, key)
+        found = self.keys.materials.listing(ctx.scope, key)
         if (include or ROTATIONS_ONLY) == ROTATIONS_ONLY:
-            found = [m for m in found if m.rotation_date is not None]
+            return key, found.trimmed()
         return key, found
 
 
