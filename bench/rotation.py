@@ -13,6 +13,11 @@ same round, interleaved, so drift hits both alike:
    with 1 rotation. Target: flat (within 1.1x). ListKeyRotations asks for one entry
    (``Limit=1``), so both answers are the same size and the ratio is what finding the page
    costs; the whole history of 100 (one page) is shown beside it, for scale.
+
+Both parts also run **in process** (``hsmkms.testing.InProcess``): the captured requests handed
+to the app directly, timed by the CPU time of the calling thread (waiting for a CPU on a busy
+machine doesn't count), interleaved, the least disturbed of ``--rounds`` rounds. These ratios
+hold on a busy machine, where the HTTP ones move with whatever else runs.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from revision import REV_ENV, reexec_for_revision
 if __name__ == "__main__":
     reexec_for_revision(__file__)
 
-from hsmkms.testing import ServerProcess
+from hsmkms.http import HttpRequest
+from hsmkms.testing import InProcess, ServerProcess
 
 import run
 from keytypes import Run, spread, wrk_run
@@ -53,7 +59,7 @@ CASES: dict[str, str | None] = {
 OPERATION = {case: case.split(",")[0].split(" ")[0] for case in CASES}
 
 
-def capture(server: ServerProcess) -> dict[str, list[bytes]]:
+def capture(server: ServerProcess | InProcess) -> dict[str, list[bytes]]:
     """The keys, their histories, and the exact bodies boto3 sends for each case."""
     kms = server.client("kms")
     # 100 automatic rotations in one clock jump (a 90-day period), then a key with one.
@@ -79,7 +85,7 @@ def capture(server: ServerProcess) -> dict[str, list[bytes]]:
     assert len(materials) == 2, materials
 
     sent: list[bytes] = []
-    kms.meta.events.register("before-send", lambda request, **_: sent.append(
+    kms.meta.events.register_first("before-send", lambda request, **_: sent.append(
         request.body if isinstance(request.body, bytes) else request.body.encode()))
     plans: dict[str, Any] = {
         "Decrypt, current material": lambda: [kms.decrypt(CiphertextBlob=b) for b in last],
@@ -138,6 +144,47 @@ class Load:
         return Run(case, n, secs, p50, p99, p999, worst, errors, used / n * 1e6 if n else 0.0)
 
 
+def inprocess(workdir: Path, calls: int, rounds: int) -> dict[str, float]:
+    """Case -> CPU µs per call of the app's handling (least disturbed round)."""
+    with InProcess(workdir / "inprocess") as inproc:
+        bodies = capture(inproc)
+        requests = {case: [HttpRequest("POST", "/", {
+            **{k.lower(): v for k, v in run.request_headers(OPERATION[case]).items()},
+            "host": "localhost"}, body) for body in items] for case, items in bodies.items()}
+
+        def once(case: str, n: int) -> float:
+            todo = requests[case]
+            start = time.thread_time()
+            for i in range(n):
+                resp = inproc.app.handle(todo[i % len(todo)])
+                if resp.status != 200:
+                    raise SystemExit(f"{case} answered {resp.status}: {resp.body[:200]!r}")
+            return (time.thread_time() - start) / n * 1e6
+
+        for case in CASES:
+            once(case, calls // 4)  # warm up
+        found: dict[str, list[float]] = {case: [] for case in CASES}
+        for _ in range(rounds):
+            for case in CASES:
+                found[case].append(once(case, calls))
+        return {case: min(values) for case, values in found.items()}
+
+
+def inprocess_table(us: dict[str, float]) -> tuple[list[str], bool]:
+    lines = ["| case (in process) | CPU µs/call | ratio |", "|---|---:|---:|"]
+    verdicts, ok = [], True
+    for case, value in us.items():
+        base = CASES[case]
+        ratio = value / us[base] if base is not None else None
+        lines.append(f"| {case} | {value:,.1f} | {'-' if ratio is None else f'{ratio:.3f}x'} |")
+        if ratio is not None:
+            good = ratio <= TARGET
+            ok &= good
+            verdicts.append(f"{'PASS' if good else 'MISS'} in process: {case} vs {base}: "
+                            f"{ratio:.3f}x (target <= {TARGET}x)")
+    return [*lines, "", *verdicts], ok
+
+
 def table(runs: dict[str, list[Run]]) -> tuple[list[str], bool]:
     lines = [("| case (c=4) | req/s | p50 / p99 ms | server CPU µs/req | time/req ratio | "
               "server CPU/req ratio |"), "|---|---:|---:|---:|---:|---:|"]
@@ -174,6 +221,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin the server and the load generator to separate CPUs")
+    parser.add_argument("--calls", type=int, default=2000, help="calls per in-process round")
+    parser.add_argument("--rounds", type=int, default=7, help="in-process rounds")
+    parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--rev", help="bench this git revision's src/ (e.g. HEAD)")
     return parser.parse_args(argv)
 
@@ -193,7 +243,15 @@ def main(argv: list[str] | None = None) -> int:
                                                                                          None)
     print(f"load generator: {wrk or 'python'}; server pinned to {server_cpus or 'any CPU'}, "
           f"load to {load_cpus or 'any CPU'}", flush=True)
+    lines: list[str] = []
+    ok = True
     with tempfile.TemporaryDirectory(prefix="hsmkms-rotation-") as tmp:
+        print("  in process ...", flush=True)
+        lines, ok = inprocess_table(inprocess(Path(tmp), args.calls, args.rounds))
+        if args.skip_http:
+            print()
+            print("\n".join(lines))
+            return 0 if ok else 1
         server = ServerProcess(Path(tmp) / "data").start()
         try:
             bodies = capture(server)
@@ -212,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {case:42} {r.rps:8.0f} req/s  p50 {r.p50_ms:7.3f} ms  p99 "
                           f"{r.p99_ms:7.3f} ms  server CPU {r.server_cpu_us:7.0f} µs/req"
                           + (f"  errors {r.errors}" if r.errors else ""), flush=True)
-            lines, ok = table(runs)
+            http_lines, http_ok = table(runs)
+            lines, ok = [*http_lines, "", *lines], ok and http_ok
         finally:
             server.kill()
     print()
