@@ -33,8 +33,10 @@ class AuditLog(Protocol):
     def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> None:
-        """Record an event AWS raises itself, dated ``when`` (e.g. a job's due time)."""
+                             response_elements: dict[str, Any] | None = None,
+                             service_event_details: dict[str, Any] | None = None) -> None:
+        """Record an event AWS raises itself, dated ``when`` (e.g. a job's due time);
+        ``service_event_details``: its ``serviceEventDetails`` (``RotateKey``'s, say)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "pkcs11_sessions": ("HSMKMS_PKCS11_SESSIONS", "1024",
                         ("PKCS #11 sessions of each HSM, shared by all applications (AWS: 1,024 "
                          "per application)")),
+    "on_demand_rotations": ("HSMKMS_ON_DEMAND_ROTATIONS", "25",
+                            ("RotateKeyOnDemand calls allowed per KMS key (AWS: 25; 10 before "
+                             "2025)")),
     "cli_idle_timeout": ("HSMKMS_CLI_IDLE_TIMEOUT", "1800",
                          "seconds after which an idle cloudhsm-cli login session ends"),
     "request_timeout": ("HSMKMS_REQUEST_TIMEOUT", "30",
@@ -60,7 +63,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
 #: Settings that change what the service answers: every node of one database must have the same
 #: (:mod:`hsmkms.store.node`).
 SHARED = ("account", "region", "timing", "max_clusters", "max_hsms", "pkcs11_sessions",
-          "cli_idle_timeout", "auth")
+          "on_demand_rotations", "cli_idle_timeout", "auth")
 #: What a ``--database`` URL starts with (libpq accepts both).
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -80,6 +83,7 @@ class Config:
     max_clusters: int = 4
     max_hsms: int = 6
     pkcs11_sessions: int = 1024
+    on_demand_rotations: int = 25
     cli_idle_timeout: int = 1800
     request_timeout: int = 30
     allowed_hosts: str = ""
@@ -119,7 +123,7 @@ class Config:
 
 def _coerce(name: str, raw: object) -> object:
     if name in ("port", "max_body", "max_clusters", "max_hsms", "pkcs11_sessions",
-                "cli_idle_timeout", "request_timeout"):
+                "on_demand_rotations", "cli_idle_timeout", "request_timeout"):
         try:
             value = int(str(raw))
         except ValueError:

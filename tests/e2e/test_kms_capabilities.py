@@ -54,7 +54,7 @@ REQUESTS: dict[str, Request] = {
     "UntagResource": _with_key(TagKeys=["k"]), "ListResourceTags": _with_key(),
     "GetKeyPolicy": _with_key(PolicyName="default"),
     "PutKeyPolicy": _with_key(PolicyName="default", Policy=POLICY),
-    "ListKeyPolicies": _with_key(),
+    "ListKeyPolicies": _with_key(), "GetKeyLastUsage": _with_key(),
     "CreateAlias": lambda _kms, key_id: {"AliasName": f"alias/cap-{uuid.uuid4().hex}",
                                          "TargetKeyId": key_id},
     "UpdateAlias": _alias, "ListAliases": _with_key(),
@@ -97,6 +97,9 @@ UNSUPPORTED_AWS_KMS: Answer = (
 UNSUPPORTED_AWS_CLOUDHSM: Answer = (
     "UnsupportedOperationException",
     "{arn} origin is AWS_CLOUDHSM which is not valid for this operation.", 400)
+UNSUPPORTED_EXTERNAL: Answer = (
+    "UnsupportedOperationException",
+    "{arn} origin is EXTERNAL which is not valid for this operation.", 400)
 BOTH: dict[str, Answer] = {"AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT}
 
 
@@ -130,19 +133,20 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     "DescribeKey": BOTH, "EnableKey": BOTH, "DisableKey": BOTH, "ScheduleKeyDeletion": BOTH,
     "CancelKeyDeletion": BOTH, "UpdateKeyDescription": BOTH, "TagResource": BOTH,
     "UntagResource": BOTH, "ListResourceTags": BOTH, "GetKeyPolicy": BOTH,
-    "PutKeyPolicy": BOTH, "ListKeyPolicies": BOTH, "CreateAlias": BOTH, "UpdateAlias": BOTH,
+    "PutKeyPolicy": BOTH, "ListKeyPolicies": BOTH, "GetKeyLastUsage": BOTH, "CreateAlias": BOTH, "UpdateAlias": BOTH,
     "ListAliases": BOTH, "Encrypt": BOTH, "Decrypt": BOTH, "ReEncrypt": BOTH,
     "GenerateDataKey": BOTH, "GenerateDataKeyWithoutPlaintext": BOTH,
-    "EnableKeyRotation": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.EnableKeyRotation yet."),
-    "DisableKeyRotation": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.DisableKeyRotation yet."),
-    "GetKeyRotationStatus": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.GetKeyRotationStatus yet."),
-    "RotateKeyOnDemand": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.RotateKeyOnDemand yet."),
-    "ListKeyRotations": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.ListKeyRotations yet."),
+    # AWS refuses rotation for keys in CloudHSM key stores; keys with imported material
+    # rotate on demand only (a new one is PendingImport). No EXTERNAL key can be made yet:
+    # their cells are written, not run (KEY_ORIGINS).
+    **{op: {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM,
+            "EXTERNAL": UNSUPPORTED_EXTERNAL}
+       for op in ("EnableKeyRotation", "DisableKeyRotation")},
+    **{op: {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM, "EXTERNAL": RESULT}
+       for op in ("GetKeyRotationStatus", "ListKeyRotations")},
+    "RotateKeyOnDemand": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM,
+                          "EXTERNAL": ("KMSInvalidStateException", "{arn} is pending import.",
+                                       400)},
     "ReplicateKey": _not_for_cloudhsm(
         "hsmkms does not implement TrentService.ReplicateKey yet."),
     "UpdatePrimaryRegion": _not_for_cloudhsm(

@@ -3,6 +3,7 @@ the KMS model and the wire table."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 import pytest
@@ -25,10 +26,12 @@ def _key(origin: Origin) -> Key:
 
 def _wire_operations() -> set[str]:
     nothing = cast("Any", None)  # building the table calls no use case
-    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing,
-                                                   nothing)))
+    return set(api.handlers(api.UseCases(*[nothing] * len(dataclasses.fields(api.UseCases)))))
 
 
+#: Rotation: AWS_KMS keys rotate; AWS refuses it for CloudHSM keys (KMS DG keystore-cloudhsm).
+ROTATION = ("EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus",
+            "RotateKeyOnDemand", "ListKeyRotations")
 #: The operations both key origins support (a use case answers them).
 SUPPORTED_BY_BOTH = (
     "CreateKey", "DescribeKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion",
@@ -43,9 +46,7 @@ SUPPORTED_BY_BOTH = (
 PAIRS = ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")
 #: AWS refuses these for keys in CloudHSM key stores (KMS DG keystore-cloudhsm, "Unsupported
 #: features"); hsmkms does not implement them for AWS_KMS keys yet (docs/compatibility.md).
-NOT_FOR_CLOUDHSM = (
-    "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-    "ListKeyRotations", "ReplicateKey", "UpdatePrimaryRegion")
+NOT_FOR_CLOUDHSM = ("ReplicateKey", "UpdatePrimaryRegion")
 #: Only EXTERNAL keys may import key material (KMS API reference).
 IMPORT = ("GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial")
 Expected = tuple[str, str, int] | None
@@ -57,7 +58,7 @@ def _expected(operation: str, origin: Origin) -> Expected:
                    f"{ARN} origin is {origin.value} which is not valid for this operation.", 400)
     if operation in SUPPORTED_BY_BOTH:
         return None
-    if operation in PAIRS:
+    if operation in PAIRS or operation in ROTATION:
         return unsupported if origin is Origin.AWS_CLOUDHSM else None
     if operation in NOT_FOR_CLOUDHSM:
         if origin is Origin.AWS_CLOUDHSM:
@@ -68,14 +69,15 @@ def _expected(operation: str, origin: Origin) -> Expected:
     return unsupported
 
 
-CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *PAIRS, *NOT_FOR_CLOUDHSM, *IMPORT)
+CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *PAIRS, *ROTATION, *NOT_FOR_CLOUDHSM,
+                                  *IMPORT)
          for origin in (Origin.AWS_KMS, Origin.AWS_CLOUDHSM)]
 
 
 def test_the_expected_rows_are_the_tables_rows() -> None:
-    expected = {*SUPPORTED_BY_BOTH, *PAIRS, *NOT_FOR_CLOUDHSM, *IMPORT}
-    assert len(expected) == len(SUPPORTED_BY_BOTH) + len(PAIRS) + len(NOT_FOR_CLOUDHSM) + len(
-        IMPORT)
+    expected = {*SUPPORTED_BY_BOTH, *PAIRS, *ROTATION, *NOT_FOR_CLOUDHSM, *IMPORT}
+    assert len(expected) == len(SUPPORTED_BY_BOTH) + len(PAIRS) + len(ROTATION) + len(
+        NOT_FOR_CLOUDHSM) + len(IMPORT)
     assert set(capabilities.TABLE) == expected
 
 
@@ -95,6 +97,9 @@ def test_cell(operation: str, origin: Origin) -> None:
 def test_the_refusals_are_the_aws_error_classes() -> None:
     with pytest.raises(UnsupportedOperationException):
         capabilities.check("EnableKeyRotation", _key(Origin.AWS_CLOUDHSM))
+    with pytest.raises(UnsupportedOperationException):  # imported keys rotate on demand only
+        capabilities.check("EnableKeyRotation", _key(Origin.EXTERNAL))
+    capabilities.check("RotateKeyOnDemand", _key(Origin.EXTERNAL))
     with pytest.raises(NotImplementedYet):
         capabilities.check("ReplicateKey", _key(Origin.AWS_KMS))
 
@@ -135,5 +140,6 @@ def test_supported_rows_have_handlers_and_refused_rows_are_wired() -> None:
     supported = {op for op, row in capabilities.TABLE.items() if SUPPORTED in row.values()}
     assert supported <= wired
     assert set(capabilities.REFUSED_ONLY) <= wired
-    assert "EnableKeyRotation" in capabilities.REFUSED_ONLY
+    assert "GetParametersForImport" in capabilities.REFUSED_ONLY
+    assert "EnableKeyRotation" not in capabilities.REFUSED_ONLY
     assert "Encrypt" not in capabilities.REFUSED_ONLY

@@ -45,10 +45,11 @@ class Recorder:
     def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> None:
+                             response_elements: dict[str, Any] | None = None,
+                             service_event_details: dict[str, Any] | None = None) -> None:
         self.events.append((scope, event_name, when, {
             "resources": resources, "extra": additional_event_data,
-            "response": response_elements}))
+            "response": response_elements, "details": service_event_details}))
 
 
 class Denied(Exception):
@@ -115,7 +116,8 @@ def test_deletion_is_recorded_when_it_was_due(store: Store) -> None:
         deletion.run({"scope": _ctx().scope, "key": key.key_id}, done.deletion_date)
     assert access.keys.get(_ctx().scope, key.key_id) is None
     assert audit.events == [(_ctx().scope, "DeleteKey", 1000.0 + 7 * 86400, {
-        "resources": [key.arn], "extra": None, "response": {"keyId": key.arn}})]
+        "resources": [key.arn], "extra": None, "response": {"keyId": key.arn},
+        "details": None})]
 
 
 def test_a_local_key_adds_nothing_to_the_audit_of_its_call(store: Store) -> None:
@@ -222,8 +224,8 @@ def test_refused_operations_authorize_before_refusing(store: Store) -> None:
     with store.unit_of_work():
         access, _keys, key, _ = _two_keys(store, authz)
         with pytest.raises(NotImplementedYet):
-            access.refuse(_ctx(), "EnableKeyRotation", key)
-    assert authz.take() == [("EnableKeyRotation", key)]
+            access.refuse(_ctx(), "UpdatePrimaryRegion", key)
+    assert authz.take() == [("UpdatePrimaryRegion", key)]
 
 
 def test_aliases_authorize_every_key_they_touch(store: Store) -> None:

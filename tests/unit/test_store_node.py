@@ -30,6 +30,7 @@ def opened() -> Iterator[list[Database]]:
 def test_shared_settings_are_the_ones_that_change_answers() -> None:
     assert FAST == {"--account": "111122223333", "--region": "us-east-1", "--timing": "fast",
                     "--max-clusters": "4", "--max-hsms": "6", "--pkcs11-sessions": "1024",
+                    "--on-demand-rotations": "25",
                     "--cli-idle-timeout": "1800", "--auth": "off"}
 
 

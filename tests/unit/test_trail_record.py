@@ -219,3 +219,21 @@ def test_delete_key_service_event_matches_the_guide() -> None:
     assert event.record == guide
     assert list(event.record) == list(guide)  # same member order, too
     assert (event.username, event.access_key_id, event.read_only) == (None, None, "false")
+
+
+def test_rotate_key_service_event_carries_its_details() -> None:
+    """CloudTrail user guide, "AWS service events": RotateKey's serviceEventDetails, between
+    recipientAccountId and eventCategory."""
+    arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    details = {"rotationType": "AUTOMATIC", "keyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+               "keyMaterialId": "ab" * 32}
+    event = record.service_event("111122223333/us-west-2", "RotateKey", 1610588519.0,
+                                 "a24b3967-ddad-417f-9b22-2332b918db06", resources=[arn],
+                                 additional_event_data=None, response_elements=None,
+                                 service_event_details=details)
+    rec = record.expand(event.scope, event.time, event.event_id, event.event_name, None,
+                        [arn], event.stored)
+    assert list(rec)[-5:] == ["eventType", "recipientAccountId", "serviceEventDetails",
+                              "managementEvent", "eventCategory"]
+    assert rec["serviceEventDetails"] == details
+    assert (rec["requestParameters"], rec["responseElements"]) == (None, None)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from hsmkms.audit import AuditLog, UsageLog
 from hsmkms.config import Config
 from hsmkms.ids import IdSource
-from hsmkms.kms import api, jobs, keygen
+from hsmkms.kms import api, jobs, keygen, rotation
 from hsmkms.kms.authz import AllowAll, Authorizer
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
+from hsmkms.kms.usecases.rotation import KeyRotation, RotationSettings
 from hsmkms.kms.usecases.usage import KeyUsageReport
 from hsmkms.protocol.awsjson import JsonService
 from hsmkms.scheduler import Scheduler
@@ -55,8 +56,11 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
         crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
                          scheduler=scheduler, timing=config.timing, ids=ids),
-        usage=KeyUsageReport(access, usage, tracking_start))
+        usage=KeyUsageReport(access, usage, tracking_start),
+        rotation=KeyRotation(access, scheduler, RotationSettings(
+            timing=config.timing, on_demand_limit=config.on_demand_rotations)))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
                   jobs.KeyStoreJobs(store, stores, connection))
+    rotation.Rotations(keys, scheduler, audit, ids).register()
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
                        prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))

@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
+from hsmkms.kms.usecases.rotation import KeyRotation, rotation_entry, rotation_position
 from hsmkms.kms.usecases.usage import KeyUsageReport
 
 Params = dict[str, Any]
@@ -44,6 +45,7 @@ class UseCases:
     stores: KeyStores
     public: PublicKeyCrypto
     usage: KeyUsageReport
+    rotation: KeyRotation
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
@@ -270,6 +272,25 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
             return {"Plaintext": stores.random(ctx, p["CustomKeyStoreId"], p["NumberOfBytes"])}
         return {"Plaintext": crypto.random(p["NumberOfBytes"])}
 
+    # -- rotation -----------------------------------------------------------------------------
+
+    def enable_key_rotation(ctx: RequestContext, p: Params) -> None:
+        uc.rotation.enable(ctx, p["KeyId"], p.get("RotationPeriodInDays"))
+
+    def disable_key_rotation(ctx: RequestContext, p: Params) -> None:
+        uc.rotation.disable(ctx, p["KeyId"])
+
+    def get_key_rotation_status(ctx: RequestContext, p: Params) -> Result:
+        return uc.rotation.status(ctx, p["KeyId"])
+
+    def rotate_key_on_demand(ctx: RequestContext, p: Params) -> Result:
+        return {"KeyId": uc.rotation.rotate_on_demand(ctx, p["KeyId"]).arn}
+
+    def list_key_rotations(ctx: RequestContext, p: Params) -> Result:
+        key, found = uc.rotation.rotations(ctx, p["KeyId"], p.get("IncludeKeyMaterial"))
+        page, more = paginate(found, p.get("Limit"), p.get("Marker"), 100, rotation_position)
+        return {"Rotations": [rotation_entry(key, m) for m in page], **more}
+
     # -- custom key stores --------------------------------------------------------------------
 
     def create_custom_key_store(ctx: RequestContext, p: Params) -> Result:
@@ -333,6 +354,9 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         "DeriveSharedSecret": derive_shared_secret,
         "Encapsulate": encapsulate, "Decapsulate": decapsulate,
         "GenerateRandom": generate_random,
+        "EnableKeyRotation": enable_key_rotation, "DisableKeyRotation": disable_key_rotation,
+        "GetKeyRotationStatus": get_key_rotation_status,
+        "RotateKeyOnDemand": rotate_key_on_demand, "ListKeyRotations": list_key_rotations,
         "CreateCustomKeyStore": create_custom_key_store,
         "DescribeCustomKeyStores": describe_custom_key_stores,
         "ConnectCustomKeyStore": connect_custom_key_store,

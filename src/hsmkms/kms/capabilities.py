@@ -14,7 +14,8 @@ hsmkms does not implement yet for a key answers ``NotImplementedYetException``
 ``NotImplementedYetException`` and have no row.
 
 Only AWS_KMS and AWS_CLOUDHSM keys can exist yet: EXTERNAL and EXTERNAL_KEY_STORE have a row only
-for CreateKey (which refuses them).
+for CreateKey (which refuses them), and EXTERNAL for the rotation operations (what AWS answers
+for keys with imported material, ready for them).
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ _PAIRS: dict[Origin, Capability] = {Origin.AWS_KMS: SUPPORTED,
 #: Only EXTERNAL keys may import key material.
 _IMPORT = {Origin.AWS_KMS: NOT_VALID_FOR_ORIGIN, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 
+#: Automatic rotation: AWS_KMS keys only (never CloudHSM keys, nor imported material).
+_ROTATION_SETTINGS: dict[Origin, Capability] = {
+    Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN,
+    Origin.EXTERNAL: NOT_VALID_FOR_ORIGIN}
+#: Rotation status, on-demand rotation and its history: imported material rotates on demand.
+_ROTATION: dict[Origin, Capability] = {
+    Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN,
+    Origin.EXTERNAL: SUPPORTED}
+
 TABLE: dict[str, Mapping[Origin, Capability]] = {
     "CreateKey": {**_BOTH, Origin.EXTERNAL: ORIGIN_NOT_IMPLEMENTED,
                   Origin.EXTERNAL_KEY_STORE: ORIGIN_NOT_IMPLEMENTED},
@@ -84,10 +94,11 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
         "GetPublicKey", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
         "Encapsulate", "Decapsulate"), _BOTH),
     **dict.fromkeys(("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"), _PAIRS),
-    # Rotation (issue 12 item 2).
-    **dict.fromkeys((
-        "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-        "ListKeyRotations"), _NOT_FOR_CLOUDHSM),
+    # Rotation: never for CloudHSM keys; keys with imported material rotate on demand only
+    # (their GetKeyRotationStatus says false), spec kms-keys.md 3.1.
+    **dict.fromkeys(("EnableKeyRotation", "DisableKeyRotation"), _ROTATION_SETTINGS),
+    **dict.fromkeys(("GetKeyRotationStatus", "RotateKeyOnDemand", "ListKeyRotations"),
+                    _ROTATION),
     # Multi-Region keys (issue 12 item 4).
     **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _NOT_FOR_CLOUDHSM),
     # Imported key material (issue 12 item 3).

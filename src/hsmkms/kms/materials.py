@@ -18,7 +18,10 @@ Material-level transitions (spec kms-keys.md 6)::
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import overload
 
 from hsmkms.kms.model import MATERIALS, Key, KeyMaterial, MaterialState, material_row
 from hsmkms.store.base import Store
@@ -51,6 +54,53 @@ def _key_of(material: KeyMaterial) -> str:
     return material.key_id
 
 
+def _place(material: KeyMaterial) -> str:
+    """A material's place among all materials of a scope: its key's, then in its key's order
+    (the index :meth:`Materials.listing` pages)."""
+    return f"{material.key_id}|{material.seq + 10**9:012d}"
+
+
+class Listing(Sequence[KeyMaterial]):
+    """A key's materials oldest first, read when asked: ``first`` (its implicit first material,
+    if it has no row) then ``rows[lo:hi]`` (a range of the scope's sorted index)."""
+
+    def __init__(self, first: list[KeyMaterial], rows: Sequence[KeyMaterial], lo: int,
+                 hi: int) -> None:
+        self._first, self._rows, self._lo, self._hi = first, rows, lo, hi
+
+    def __len__(self) -> int:
+        return len(self._first) + self._hi - self._lo
+
+    @overload
+    def __getitem__(self, index: int) -> KeyMaterial: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[KeyMaterial]: ...
+
+    def __getitem__(self, index: int | slice) -> KeyMaterial | list[KeyMaterial]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index < len(self._first):
+            return self._first[index]
+        return self._rows[self._lo + index - len(self._first)]
+
+    def trimmed(self) -> Listing:
+        """Without the materials no rotation made current, at either end (the first material;
+        one pending rotation): what ``ROTATIONS_ONLY`` lists. Rotated materials are contiguous:
+        each rotation appends its material (:meth:`Materials.rotate`, :meth:`Materials.promote`).
+        """
+        lo, hi = self._lo, self._hi
+        while lo < hi and self._rows[lo].rotation_date is None:
+            lo += 1
+        while hi > lo and self._rows[hi - 1].rotation_date is None:
+            hi -= 1
+        return Listing([], self._rows, lo, hi)
+
+
 class Materials:
     def __init__(self, store: Store) -> None:
         self.rows = store.repository(MATERIALS, KeyMaterial)
@@ -70,6 +120,20 @@ class Materials:
         if found is not None or material_id != key.key_material_id:
             return found
         return self._implicit(key, [])
+
+    def listing(self, scope: str, key: Key) -> Listing:
+        """The key's materials oldest first (pending ones last), as :meth:`of` lists them, but
+        read when asked: a page of a key with a hundred rotations reads the page
+        (ListKeyRotations)."""
+        rows = self.rows.ordered(scope, _place)
+        lo = bisect.bisect_left(rows, f"{key.key_id}|", key=_place)
+        hi = bisect.bisect_left(rows, f"{key.key_id}}}", lo=lo, key=_place)
+        first = [] if key.key_material_id and self.rows.get(
+            scope, material_row(key.key_id, key.key_material_id)) is not None else (
+            [m for m in [self._implicit(key, [])] if m is not None])
+        if first and hi > lo:  # ordered before the rows, as :meth:`of` does
+            first = [replace(first[0], seq=rows[lo].seq - 1)]
+        return Listing(first, rows, lo, hi)
 
     def current(self, scope: str, key: Key) -> KeyMaterial | None:
         return next((m for m in self.of(scope, key) if m.state is M.CURRENT), None)

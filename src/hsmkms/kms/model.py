@@ -85,6 +85,15 @@ class Key:
     key_material_id: str = ""
     deletion_date: float | None = None
     pending_window_days: int | None = None
+    #: Automatic rotation (:mod:`hsmkms.kms.rotation`): the period in days while it is enabled
+    #: (None: disabled), and the date its schedule counts from (enabling it, then each automatic
+    #: rotation): the next one is due a period after it.
+    rotation_period_days: int | None = None
+    rotation_anchor: float | None = None
+    #: RotateKeyOnDemand: when the rotation under way started (None: none is), and how many
+    #: were ever started (the per-key limit counts them).
+    on_demand_started: float | None = None
+    on_demand_rotations: int = 0
     #: Multi-Region keys: the Region of the set's primary key ("" for a single-Region key).
     #: Owned by the multi-Region use cases (issue 12 item 4).
     primary_region: str = ""

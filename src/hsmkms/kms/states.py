@@ -17,7 +17,11 @@ import enum
 from collections.abc import Callable
 
 from hsmkms.errors import ServiceError
-from hsmkms.kms.errors import DisabledException, KMSInvalidStateException
+from hsmkms.kms.errors import (
+    DisabledException,
+    KMSInvalidStateException,
+    UnsupportedOperationException,
+)
 from hsmkms.kms.model import Key, KeyState
 
 S = KeyState
@@ -77,6 +81,16 @@ _NOT_PENDING = {S.PENDING_DELETION: PENDING_DELETION,
 _ENABLE_DISABLE = {**_NOT_PENDING, S.PENDING_IMPORT: PENDING_IMPORT, S.CREATING: CREATING,
                    S.UPDATING: UPDATING}
 _ANY: dict[KeyState, ErrorFactory] = {}
+#: [6]: only keys with imported material are ever PendingImport.
+EXTERNAL_ORIGIN = lambda arn: UnsupportedOperationException(  # noqa: E731
+    f"{arn} origin is EXTERNAL which is not valid for this operation.")
+#: Enable/DisableKeyRotation: [1] or [7], [3] or [7], [6], [14] ([7]: CloudHSM keys, refused by
+#: the capability table before the state is looked at).
+_ROTATION_SETTINGS = {S.DISABLED: DISABLED, **_NOT_PENDING, S.PENDING_IMPORT: EXTERNAL_ORIGIN,
+                      S.CREATING: CREATING}
+#: RotateKeyOnDemand (not in the archived table): as a cryptographic operation, its recorded
+#: answers for Disabled and PendingImport keys; Updating as the other management operations.
+_ON_DEMAND = {**_CRYPTO, S.UPDATING: UPDATING}
 
 POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
     **dict.fromkeys(("Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
@@ -95,6 +109,14 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
     "UpdateAlias": _NOT_PENDING,
     **dict.fromkeys(("DescribeKey", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies",
                      "ListResourceTags", "DeleteAlias", "ListAliases", "GetKeyLastUsage"), _ANY),
+    "EnableKeyRotation": _ROTATION_SETTINGS,
+    "DisableKeyRotation": _ROTATION_SETTINGS,
+    "RotateKeyOnDemand": _ON_DEMAND,
+    # ?[7] in every state a key that rotates can be in: PendingDeletion keys answer "false",
+    # PendingImport (imported) keys answer as spec kms-keys.md 10 Q11 proposes.
+    "GetKeyRotationStatus": _ANY,
+    # Listed in every state, pending deletion included (spec kms-keys.md 3.5, inferred).
+    "ListKeyRotations": _ANY,
 }
 
 

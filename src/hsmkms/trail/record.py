@@ -48,9 +48,11 @@ USAGE_OPERATIONS = frozenset({
 })
 
 #: Operations whose event carries ``responseElements`` (all others: ``null``), per the DG
-#: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion and CreateCustomKeyStore.
+#: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion, CreateCustomKeyStore and
+#: RotateKeyOnDemand.
 RESPONSE_OPERATIONS = frozenset({
     "CreateKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "CreateCustomKeyStore",
+    "RotateKeyOnDemand",
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
@@ -361,13 +363,17 @@ def other_response(operation: str, node: Node | None,
 
 def service_event(scope: str, event_name: str, now: float, event_id: str, *,
                   resources: list[str], additional_event_data: Mapping[str, Any] | None,
-                  response_elements: Mapping[str, Any] | None) -> Event:
+                  response_elements: Mapping[str, Any] | None,
+                  service_event_details: Mapping[str, Any] | None = None) -> Event:
     """An event KMS itself causes, e.g. ``DeleteKey`` at the end of the waiting period
-    (field for field as the CloudHSM key store guide's DeleteKey example)."""
+    (field for field as the CloudHSM key store guide's DeleteKey example), or ``RotateKey``
+    with its ``serviceEventDetails`` (CloudTrail user guide, "AWS service events")."""
     stored: dict[str, Any] = {"svc": True,
                               "resp": dict(response_elements) if response_elements else None}
     if additional_event_data:
         stored["extra"] = dict(additional_event_data)
+    if service_event_details:
+        stored["sed"] = dict(service_event_details)
     arns = list(dict.fromkeys(resources))
     return Event(scope, int(now), event_id, event_name, "false", None, None, KMS_SOURCE,
                  tuple((KEY_TYPE, a) for a in arns), stored)
@@ -405,8 +411,10 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
     if service or arns or event_name == "GenerateRandom":
         record["resources"] = resource_entries(arns, account)
     if service:
-        record.update({"eventType": "AwsServiceEvent", "recipientAccountId": account,
-                       "managementEvent": True, "eventCategory": "Management"})
+        record.update({"eventType": "AwsServiceEvent", "recipientAccountId": account})
+        if stored.get("sed"):
+            record["serviceEventDetails"] = dict(stored["sed"])
+        record.update({"managementEvent": True, "eventCategory": "Management"})
     else:
         record.update({"eventType": "AwsApiCall", "managementEvent": True,
                        "recipientAccountId": account, "eventCategory": "Management"})

@@ -32,6 +32,8 @@ DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 ALGORITHM = "SYMMETRIC_DEFAULT"
 DRY_RUN = "The request would have succeeded, but the DryRun option is set."
 INCORRECT_KEY = "The key ID in the request does not identify a CMK that can perform this operation."
+#: Keys remembered as under one of their older materials (:meth:`Crypto._material`).
+UNDER_CACHE = 4096
 #: The blob format encodes each encryption context key and value with a 2-byte length.
 CONTEXT_ITEM_MAX = 0xFFFF
 
@@ -73,6 +75,10 @@ class Crypto:
         self.access = access
         self.keys = access.keys
         self.backends = access.backends
+        #: ``(key id, material id) -> (key, material, key as under that material)``: copying
+        #: a key costs more than the rest of a Decrypt under an older material, and the store
+        #: hands out the same documents until they change (then the identities differ).
+        self._under: dict[tuple[str, str], tuple[Key, KeyMaterial, Key]] = {}
 
     def _cipher(self, ctx: RequestContext, key: Key,
                 operation: str) -> AbstractContextManager[crypto.KeyCipher]:
@@ -154,12 +160,19 @@ class Crypto:
         if material_id == key.key_material_id:
             return key
         if not material_id:  # a version 1 blob: made under the key's first material
-            found: KeyMaterial | None = self.keys.materials.of(ctx.scope, key)[0]
+            found: KeyMaterial | None = self.keys.materials.listing(ctx.scope, key)[0]
         else:
             found = self.keys.materials.get(ctx.scope, key, material_id)
         if found is None or found.secret is None:  # not this key's, or deleted since
             raise InvalidCiphertextException(None)
-        return replace(key, material=found.secret, key_material_id=found.material_id)
+        cached = self._under.get((key.key_id, found.material_id))
+        if cached is not None and cached[0] is key and cached[1] is found:
+            return cached[2]  # the same key and material documents as last time
+        under = replace(key, material=found.secret, key_material_id=found.material_id)
+        if len(self._under) >= UNDER_CACHE:
+            self._under.clear()
+        self._under[key.key_id, found.material_id] = (key, found, under)
+        return under
 
     def _blob_key(self, ctx: RequestContext, blob: bytes,
                   named: Key | None) -> tuple[crypto.BlobHeader, Key]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from hsmkms.context import RequestContext
 from hsmkms.errors import NotImplementedYet
-from hsmkms.kms import capabilities, jobs, keyspecs, states
+from hsmkms.kms import capabilities, jobs, keyspecs, rotation, states
 from hsmkms.kms.capabilities import UNSUPPORTED_SPEC
 from hsmkms.kms.errors import NotFoundException, UnsupportedOperationException
 from hsmkms.kms.keys import DAY
@@ -104,7 +104,9 @@ class KeyLifecycle:
 
     def enable(self, ctx: RequestContext, key_id: str) -> None:
         key = self.access.key(ctx, key_id, "EnableKey", aliases=False)
-        self.keys.apply(ctx, key, states.Event.ENABLE)
+        enabled = self.keys.apply(ctx, key, states.Event.ENABLE)
+        if key.state is not KeyState.ENABLED:  # a rotation missed while disabled is due
+            rotation.resume(self.scheduler, ctx.scope, enabled, ctx.now)
 
     def disable(self, ctx: RequestContext, key_id: str) -> None:
         key = self.access.key(ctx, key_id, "DisableKey", aliases=False)
