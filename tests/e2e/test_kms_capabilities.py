@@ -107,6 +107,8 @@ def _not_for_cloudhsm(not_implemented: str) -> dict[str, Answer]:
             "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM}
 
 
+NOT_PRIMARY: Answer = ("UnsupportedOperationException",
+                       "{arn} is not a multi-region primary key.", 400)
 NOT_ASYMMETRIC: Answer = (
     "UnsupportedOperationException",
     "{arn} is not an asymmetric KMS key. GetPublicKey works only with asymmetric KMS keys.", 400)
@@ -143,10 +145,12 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         "hsmkms does not implement TrentService.RotateKeyOnDemand yet."),
     "ListKeyRotations": _not_for_cloudhsm(
         "hsmkms does not implement TrentService.ListKeyRotations yet."),
-    "ReplicateKey": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.ReplicateKey yet."),
-    "UpdatePrimaryRegion": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.UpdatePrimaryRegion yet."),
+    # A single-Region key is no multi-Region primary (LS test_replicate_replica_key_should_fail
+    # for the message); CloudHSM keys are never multi-Region. EXTERNAL keys may be
+    # multi-Region primaries (no such key is made here).
+    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), {
+        "AWS_KMS": NOT_PRIMARY, "EXTERNAL": NOT_PRIMARY,
+        "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM}),
     # AWS refuses data key pairs under keys in CloudHSM key stores.
     "GenerateDataKeyPair": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
     "GenerateDataKeyPairWithoutPlaintext": {"AWS_KMS": RESULT,

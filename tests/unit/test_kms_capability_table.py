@@ -25,7 +25,8 @@ def _key(origin: Origin) -> Key:
 
 def _wire_operations() -> set[str]:
     nothing = cast("Any", None)  # building the table calls no use case
-    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing)))
+    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing,
+                                                  nothing)))
 
 
 #: The operations both key origins support (a use case answers them).
@@ -43,7 +44,9 @@ PAIRS = ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")
 #: features"); hsmkms does not implement them for AWS_KMS keys yet (docs/compatibility.md).
 NOT_FOR_CLOUDHSM = (
     "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
-    "ListKeyRotations", "ReplicateKey", "UpdatePrimaryRegion")
+    "ListKeyRotations")
+#: Supported for AWS_KMS keys; CloudHSM keys are never multi-Region (KMS DG keystore-cloudhsm).
+MULTI_REGION = ("ReplicateKey", "UpdatePrimaryRegion")
 #: Only EXTERNAL keys may import key material (KMS API reference).
 IMPORT = ("GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial")
 Expected = tuple[str, str, int] | None
@@ -55,7 +58,7 @@ def _expected(operation: str, origin: Origin) -> Expected:
                    f"{ARN} origin is {origin.value} which is not valid for this operation.", 400)
     if operation in SUPPORTED_BY_BOTH:
         return None
-    if operation in PAIRS:
+    if operation in PAIRS or operation in MULTI_REGION:
         return unsupported if origin is Origin.AWS_CLOUDHSM else None
     if operation in NOT_FOR_CLOUDHSM:
         if origin is Origin.AWS_CLOUDHSM:
@@ -66,14 +69,15 @@ def _expected(operation: str, origin: Origin) -> Expected:
     return unsupported
 
 
-CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *PAIRS, *NOT_FOR_CLOUDHSM, *IMPORT)
+CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *PAIRS, *MULTI_REGION, *NOT_FOR_CLOUDHSM,
+                                  *IMPORT)
          for origin in (Origin.AWS_KMS, Origin.AWS_CLOUDHSM)]
 
 
 def test_the_expected_rows_are_the_tables_rows() -> None:
-    expected = {*SUPPORTED_BY_BOTH, *PAIRS, *NOT_FOR_CLOUDHSM, *IMPORT}
-    assert len(expected) == len(SUPPORTED_BY_BOTH) + len(PAIRS) + len(NOT_FOR_CLOUDHSM) + len(
-        IMPORT)
+    expected = {*SUPPORTED_BY_BOTH, *PAIRS, *MULTI_REGION, *NOT_FOR_CLOUDHSM, *IMPORT}
+    assert len(expected) == len(SUPPORTED_BY_BOTH) + len(PAIRS) + len(MULTI_REGION) + len(
+        NOT_FOR_CLOUDHSM) + len(IMPORT)
     assert set(capabilities.TABLE) == expected
 
 
@@ -94,7 +98,7 @@ def test_the_refusals_are_the_aws_error_classes() -> None:
     with pytest.raises(UnsupportedOperationException):
         capabilities.check("EnableKeyRotation", _key(Origin.AWS_CLOUDHSM))
     with pytest.raises(NotImplementedYet):
-        capabilities.check("ReplicateKey", _key(Origin.AWS_KMS))
+        capabilities.check("RotateKeyOnDemand", _key(Origin.AWS_KMS))
 
 
 def test_origins_without_keys_only_refuse() -> None:

@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
+from hsmkms.kms.usecases.replicas import Replicas
 from hsmkms.protocol.awsjson import JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store.base import Store
@@ -47,12 +48,15 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
     access = KeyAccess(keys, backends, authz or AllowAll())
     crypto = Crypto(access)
+    lifecycle = KeyLifecycle(access, scheduler)
     uc = api.UseCases(
-        access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
+        access=access, keys=lifecycle, aliases=Aliases(access),
         crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
-                         scheduler=scheduler, timing=config.timing, ids=ids))
-    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
+                         scheduler=scheduler, timing=config.timing, ids=ids),
+        replicas=Replicas(lifecycle, scheduler, config.timing, audit))
+    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit,
+                                              jobs.ReplicaJobs(keys, scheduler)),
                   jobs.KeyStoreJobs(store, stores, connection))
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
                        prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))

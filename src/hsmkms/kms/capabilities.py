@@ -71,6 +71,11 @@ _PAIRS: dict[Origin, Capability] = {Origin.AWS_KMS: SUPPORTED,
 #: Only EXTERNAL keys may import key material.
 _IMPORT = {Origin.AWS_KMS: NOT_VALID_FOR_ORIGIN, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 
+#: Multi-Region keys: CloudHSM keys are never multi-Region (DG keystore-cloudhsm).
+_MULTI_REGION: Mapping[Origin, Capability] = {
+    Origin.AWS_KMS: SUPPORTED, Origin.EXTERNAL: SUPPORTED,
+    Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
+
 TABLE: dict[str, Mapping[Origin, Capability]] = {
     "CreateKey": {**_BOTH, Origin.EXTERNAL: ORIGIN_NOT_IMPLEMENTED,
                   Origin.EXTERNAL_KEY_STORE: ORIGIN_NOT_IMPLEMENTED},
@@ -88,8 +93,7 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
     **dict.fromkeys((
         "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
         "ListKeyRotations"), _NOT_FOR_CLOUDHSM),
-    # Multi-Region keys (issue 12 item 4).
-    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _NOT_FOR_CLOUDHSM),
+    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _MULTI_REGION),
     # Imported key material (issue 12 item 3).
     **dict.fromkeys(("GetParametersForImport", "ImportKeyMaterial",
                      "DeleteImportedKeyMaterial"), _IMPORT),
