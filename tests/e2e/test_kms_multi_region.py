@@ -531,4 +531,3 @@ def test_state_across_a_restart(server: ServerProcess, kms: Regions) -> None:
     meta = east.describe_key(KeyId=key_id)["KeyMetadata"]
     assert meta["KeyState"] == "Enabled"
     assert meta["MultiRegionConfiguration"]["PrimaryKey"] == member(WEST, key_id)
-    kms.__init__(server)  # type: ignore[misc] - later tests use fresh clients
