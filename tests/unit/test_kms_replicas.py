@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
 from hsmkms.ids import IdSource
+from hsmkms.kms import jobs
 from hsmkms.kms.authz import AllowAll
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.local import LocalBackend
@@ -58,8 +60,9 @@ def _ctx(region: str = "us-east-1", now: float = 1000.0) -> RequestContext:
 
 
 def _parts(store: Store) -> tuple[KeyLifecycle, Replicas, Audit]:
-    access = KeyAccess(Keys(store),
-                       Backends({Origin.AWS_KMS: LocalBackend(IdSource())}), AllowAll())
+    local = LocalBackend(IdSource())  # EXTERNAL keys' material is local too
+    access = KeyAccess(Keys(store), Backends({Origin.AWS_KMS: local, Origin.EXTERNAL: local}),
+                       AllowAll())
     scheduler = Scheduler(store, lambda: 0.0)
     lifecycle = KeyLifecycle(access, scheduler)
     audit = Audit()
@@ -103,3 +106,29 @@ def test_a_single_region_key_is_related_to_itself_only(store: Store) -> None:
         key = lifecycle.create(_ctx(), NewKey())
     assert not key.multi_region
     assert lifecycle.keys.related(_ctx().scope, key) == [(_ctx().scope, key)]
+
+
+def test_an_external_primarys_replica_awaits_its_own_import(store: Store) -> None:
+    """Spec kms-keys.md 4.6: created without material, Creating -> PendingImport."""
+    lifecycle, replicas, _audit = _parts(store)
+    keys = lifecycle.keys
+    ctx = _ctx()
+    with store.unit_of_work():
+        made = lifecycle.create(ctx, NewKey(multi_region=True))
+        primary = replace(made, origin=Origin.EXTERNAL)  # as an imported key would be
+        keys.save(ctx, primary)
+        replica = replicas.replicate(ctx, NewReplica(primary.key_id, "us-west-2"))
+    assert (replica.state, replica.material, replica.key_material_id) == (
+        KeyState.CREATING, None, "")
+    west = _ctx("us-west-2").scope
+    assert keys.materials.of(west, replica) == []
+    job = jobs.ReplicaJobs(keys, Scheduler(store, lambda: 0.0))
+    with store.unit_of_work():
+        job.created({"scope": west, "key": primary.key_id}, 1001.0)
+    found = keys.get(west, primary.key_id)
+    assert found is not None
+    assert found.state is KeyState.PENDING_IMPORT
+    # A stale job (the key moved on) changes nothing.
+    with store.unit_of_work():
+        job.created({"scope": west, "key": primary.key_id}, 1002.0)
+    assert keys.get(west, primary.key_id) == found

@@ -32,7 +32,7 @@ from hsmkms.kms.errors import (
     UnsupportedOperationException,
 )
 from hsmkms.kms.keyspecs import partition
-from hsmkms.kms.model import Key, KeyState, key_arn
+from hsmkms.kms.model import Key, KeyState, Origin, key_arn
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.scheduler import Scheduler
 from hsmkms.scope import Scope
@@ -105,10 +105,15 @@ class Replicas:
         if new.policy is not None:
             self.access.authz.check_policy(ctx, replica,
                                            bypass=new.bypass_policy_lockout_safety_check)
+        if primary.origin is Origin.EXTERNAL:
+            # Created without material: the user imports the primary's into the replica with
+            # the replica's own import parameters (spec kms-keys.md 4.6).
+            replica = replace(replica, material=None, key_material_id="")
+        else:
+            # Every material, not only the current one: old ciphertexts decrypt in the replica.
+            for material in self.keys.materials.of(ctx.scope, primary):
+                self.keys.materials.put(scope, material)
         self.keys.put(scope, replica)
-        # Every material, not only the current one: old ciphertexts decrypt in the replica.
-        for material in self.keys.materials.of(ctx.scope, primary):
-            self.keys.materials.put(scope, material)
         self.keys.forget_deletion(scope, primary.key_id)  # replicating again after a deletion
         self.keys.save(ctx, replace(primary,
                                     replica_regions=(*primary.replica_regions, region)))
@@ -148,8 +153,9 @@ class Replicas:
         target = self.keys.get(scope, primary.key_id)
         if target is None:  # the list and the keys are written together: not reachable
             raise NotFoundException(f"Key '{key_arn(region, ctx.account, key_id)}' does not exist")
-        # Both keys must be Enabled (DG multi-region-update): the new primary answers the same
-        # errors, naming itself.
+        # The caller needs kms:UpdatePrimaryRegion on both keys, and both must be Enabled (DG
+        # multi-region-update): the new primary answers the same errors, naming itself.
+        self.access.authz.authorize(ctx, "UpdatePrimaryRegion", target)
         states.check("UpdatePrimaryRegion", self.access.reported(target), target.arn)
         replicas = tuple(r for r in (*primary.replica_regions, primary.region) if r != region)
         for member_scope, member in self.keys.related(ctx.scope, primary):
