@@ -15,10 +15,11 @@ import pytest
 from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
 from hsmkms.ids import IdSource
-from hsmkms.kms import jobs
+from hsmkms.kms import jobs, keyspecs
 from hsmkms.kms.authz import AllowAll
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.local import LocalBackend
+from hsmkms.kms.errors import UnsupportedOperationException
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.model import KeyState, Origin
 from hsmkms.kms.usecases.access import KeyAccess
@@ -132,3 +133,18 @@ def test_an_external_primarys_replica_awaits_its_own_import(store: Store) -> Non
     with store.unit_of_work():
         job.created({"scope": west, "key": primary.key_id}, 1002.0)
     assert keys.get(west, primary.key_id) == found
+
+
+def test_a_spec_the_table_marks_single_region_is_refused(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every spec may be multi-Region today (spec 10 Q15); the table's column still decides."""
+    lifecycle, _replicas, _audit = _parts(store)
+    single_only = replace(keyspecs.get("HMAC_256"), multi_region=False)
+    monkeypatch.setattr(keyspecs, "get", lambda _name: single_only)
+    with store.unit_of_work(), pytest.raises(UnsupportedOperationException) as exc:
+        lifecycle.create(_ctx(), NewKey(key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC",
+                                        multi_region=True))
+    assert exc.value.message == "KeySpec HMAC_256 is not supported for multi-Region keys."
+    with store.unit_of_work():
+        assert not lifecycle.create(_ctx(), NewKey(
+            key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC")).multi_region

@@ -95,6 +95,9 @@ class KeyLifecycle:
                                             new.key_usage, ctx.region)
         if new.origin is Origin.AWS_CLOUDHSM:
             _cloudhsm_key_shape(spec.name, multi_region=new.multi_region)
+        if new.multi_region and not spec.multi_region:  # the key spec table's column
+            raise UnsupportedOperationException(
+                f"KeySpec {spec.name} is not supported for multi-Region keys.")
         if new.policy is not None:
             self.keys.check_policy(new.policy)
         tags = self.keys.merged_tags({}, list(new.tags))
