@@ -122,7 +122,7 @@ class MultiRegionMachine(RuleBasedStateMachine):
     def enable_or_disable(self, region: str, enable: bool) -> None:  # noqa: FBT001
         self.act(region, "enable_key" if enable else "disable_key")
 
-    @rule(region=st.sampled_from(REGIONS), days=st.sampled_from([7, 10, 30]))
+    @rule(region=st.sampled_from(REGIONS), days=st.sampled_from([7, 10]))
     def schedule_deletion(self, region: str, days: int) -> None:
         self.act(region, "schedule_key_deletion", PendingWindowInDays=days)
 
@@ -134,7 +134,7 @@ class MultiRegionMachine(RuleBasedStateMachine):
         if ok:
             assert self.members()[region]["KeyState"] == "Disabled"
 
-    @rule(days=st.integers(min_value=1, max_value=8))
+    @rule(days=st.sampled_from([8, 1, 4]))
     def advance_days(self, days: int) -> None:
         self.world.inproc.advance(days * DAY)
 
@@ -174,7 +174,7 @@ class MultiRegionMachine(RuleBasedStateMachine):
 MultiRegionMachine.TestCase.settings = settings(
     # Derandomized: the same examples every run, so the check of what the run reached below
     # cannot fail by chance.
-    max_examples=30, stateful_step_count=20, deadline=None, derandomize=True,
+    max_examples=30, stateful_step_count=30, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
