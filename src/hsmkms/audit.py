@@ -29,6 +29,16 @@ class AuditDetail:
             self.resources.extend(resources)
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made the call that caused another event (its identity, address and request)."""
+
+    access_key_id: str
+    source_ip: str
+    user_agent: str
+    request_id: str
+
+
 class AuditLog(Protocol):
     def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
@@ -37,6 +47,13 @@ class AuditLog(Protocol):
                              service_event_details: dict[str, Any] | None = None) -> None:
         """Record an event AWS raises itself, dated ``when`` (e.g. a job's due time);
         ``service_event_details``: its ``serviceEventDetails`` (``RotateKey``'s, say)."""
+
+    def record_call_event(self, scope: str, operation: str, when: float, *, caller: Caller,
+                          params: dict[str, Any], result: dict[str, Any] | None,
+                          invoked_by: str, resources: bool = True) -> None:
+        """Record a further ``AwsApiCall`` event that a call makes in another Region on the
+        caller's behalf (ReplicateKey's ``CreateKey`` in the replica Region), its identity
+        ``invokedBy`` the service; ``resources``: whether it names the keys it is about."""
 
 
 @dataclass(frozen=True, slots=True)

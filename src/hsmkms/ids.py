@@ -40,6 +40,11 @@ class IdSource:
         """``length`` random lower-case hex digits (job ids, fault ids)."""
         return f"{self._rand.getrandbits(4 * length):0{length}x}"
 
+    def mrk(self) -> str:
+        """A multi-Region key id: ``mrk-`` and 32 lower-case hex digits (KMS DG
+        multi-region-keys-overview; every member of the set shares it)."""
+        return f"mrk-{self.hex(32)}"
+
     def prefixed(self, prefix: str) -> str:
         """``<prefix>-`` and 17 lower-case hex digits: AWS's long resource ids (``vpc-``,
         ``eni-``, ``sg-``, KMS's ``cks-``)."""

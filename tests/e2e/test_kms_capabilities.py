@@ -103,13 +103,8 @@ UNSUPPORTED_EXTERNAL: Answer = (
 BOTH: dict[str, Answer] = {"AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT}
 
 
-def _not_for_cloudhsm(not_implemented: str) -> dict[str, Answer]:
-    """Not implemented yet for AWS_KMS keys (docs/compatibility.md: the exact message
-    given), refused for CloudHSM keys as AWS does."""
-    return {"AWS_KMS": ("NotImplementedYetException", not_implemented, 400),
-            "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM}
-
-
+NOT_PRIMARY: Answer = ("UnsupportedOperationException",
+                       "{arn} is not a multi-region primary key.", 400)
 NOT_ASYMMETRIC: Answer = (
     "UnsupportedOperationException",
     "{arn} is not an asymmetric KMS key. GetPublicKey works only with asymmetric KMS keys.", 400)
@@ -147,10 +142,12 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     "RotateKeyOnDemand": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM,
                           "EXTERNAL": ("KMSInvalidStateException", "{arn} is pending import.",
                                        400)},
-    "ReplicateKey": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.ReplicateKey yet."),
-    "UpdatePrimaryRegion": _not_for_cloudhsm(
-        "hsmkms does not implement TrentService.UpdatePrimaryRegion yet."),
+    # A single-Region key is no multi-Region primary (LS test_replicate_replica_key_should_fail
+    # for the message); CloudHSM keys are never multi-Region. EXTERNAL keys may be
+    # multi-Region primaries (no such key is made here).
+    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), {
+        "AWS_KMS": NOT_PRIMARY, "EXTERNAL": NOT_PRIMARY,
+        "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM}),
     # AWS refuses data key pairs under keys in CloudHSM key stores.
     "GenerateDataKeyPair": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
     "GenerateDataKeyPairWithoutPlaintext": {"AWS_KMS": RESULT,

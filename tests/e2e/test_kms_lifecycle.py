@@ -261,11 +261,7 @@ def test_account_from_access_key(module_server: ServerProcess) -> None:
     assert meta["Arn"] == f"arn:aws:kms:{REGION}:444455556666:key/{meta['KeyId']}"
 
 
-def test_multi_region_answers_not_implemented(kms: Any) -> None:
-    with pytest.raises(ClientError) as exc:
-        kms.create_key(MultiRegion=True)
-    assert error(exc) == ("NotImplementedYetException",
-                          "hsmkms does not implement KMS keys with MultiRegion yet.", 400)
+def test_incompatible_usage_is_refused(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.create_key(KeyUsage="SIGN_VERIFY")
     assert error(exc) == ("ValidationException",

@@ -44,9 +44,8 @@ SUPPORTED_BY_BOTH = (
 #: Supported for AWS_KMS keys; AWS refuses them for keys in CloudHSM key stores
 #: (GenerateDataKeyPair doc string).
 PAIRS = ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")
-#: AWS refuses these for keys in CloudHSM key stores (KMS DG keystore-cloudhsm, "Unsupported
-#: features"); hsmkms does not implement them for AWS_KMS keys yet (docs/compatibility.md).
-NOT_FOR_CLOUDHSM = ("ReplicateKey", "UpdatePrimaryRegion")
+#: Supported for AWS_KMS keys; CloudHSM keys are never multi-Region (KMS DG keystore-cloudhsm).
+MULTI_REGION = ("ReplicateKey", "UpdatePrimaryRegion")
 #: Only EXTERNAL keys may import key material (KMS API reference).
 IMPORT = ("GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial")
 Expected = tuple[str, str, int] | None
@@ -58,26 +57,21 @@ def _expected(operation: str, origin: Origin) -> Expected:
                    f"{ARN} origin is {origin.value} which is not valid for this operation.", 400)
     if operation in SUPPORTED_BY_BOTH:
         return None
-    if operation in PAIRS or operation in ROTATION:
+    if operation in PAIRS or operation in ROTATION or operation in MULTI_REGION:
         return unsupported if origin is Origin.AWS_CLOUDHSM else None
-    if operation in NOT_FOR_CLOUDHSM:
-        if origin is Origin.AWS_CLOUDHSM:
-            return unsupported
-        return ("NotImplementedYetException",
-                f"hsmkms does not implement TrentService.{operation} yet.", 400)
     assert operation in IMPORT, operation
     return unsupported
 
 
-CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *PAIRS, *ROTATION, *NOT_FOR_CLOUDHSM,
+CELLS = [(op, origin) for op in (*SUPPORTED_BY_BOTH, *PAIRS, *ROTATION, *MULTI_REGION,
                                   *IMPORT)
          for origin in (Origin.AWS_KMS, Origin.AWS_CLOUDHSM)]
 
 
 def test_the_expected_rows_are_the_tables_rows() -> None:
-    expected = {*SUPPORTED_BY_BOTH, *PAIRS, *ROTATION, *NOT_FOR_CLOUDHSM, *IMPORT}
+    expected = {*SUPPORTED_BY_BOTH, *PAIRS, *ROTATION, *MULTI_REGION, *IMPORT}
     assert len(expected) == len(SUPPORTED_BY_BOTH) + len(PAIRS) + len(ROTATION) + len(
-        NOT_FOR_CLOUDHSM) + len(IMPORT)
+        MULTI_REGION) + len(IMPORT)
     assert set(capabilities.TABLE) == expected
 
 
@@ -100,8 +94,7 @@ def test_the_refusals_are_the_aws_error_classes() -> None:
     with pytest.raises(UnsupportedOperationException):  # imported keys rotate on demand only
         capabilities.check("EnableKeyRotation", _key(Origin.EXTERNAL))
     capabilities.check("RotateKeyOnDemand", _key(Origin.EXTERNAL))
-    with pytest.raises(NotImplementedYet):
-        capabilities.check("ReplicateKey", _key(Origin.AWS_KMS))
+    capabilities.check("RotateKeyOnDemand", _key(Origin.AWS_KMS))
 
 
 def test_origins_without_keys_only_refuse() -> None:

@@ -12,7 +12,6 @@ import pytest
 
 from hsmkms.context import RequestContext
 from hsmkms.crypto import RootKey
-from hsmkms.errors import NotImplementedYet
 from hsmkms.hsm import errors as hsm_errors
 from hsmkms.ids import IdSource
 from hsmkms.kms import connection, jobs
@@ -223,9 +222,9 @@ def test_refused_operations_authorize_before_refusing(store: Store) -> None:
     authz = Recording()
     with store.unit_of_work():
         access, _keys, key, _ = _two_keys(store, authz)
-        with pytest.raises(NotImplementedYet):
-            access.refuse(_ctx(), "UpdatePrimaryRegion", key)
-    assert authz.take() == [("UpdatePrimaryRegion", key)]
+        with pytest.raises(UnsupportedOperationException):  # only EXTERNAL keys import
+            access.refuse(_ctx(), "ImportKeyMaterial", key)
+    assert authz.take() == [("ImportKeyMaterial", key)]
 
 
 def test_aliases_authorize_every_key_they_touch(store: Store) -> None:

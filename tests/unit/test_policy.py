@@ -461,3 +461,28 @@ def test_any_document_parses_or_is_refused(document: Any) -> None:
         return
     for caller in CALLERS:  # and what parses evaluates
         iam.evaluate(parsed, request(caller))
+
+
+def test_multi_region_condition_keys() -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from hsmkms.context import RequestContext  # noqa: PLC0415
+    from hsmkms.kms.authz import KeyPolicyAuthorizer  # noqa: PLC0415
+
+    ctx = RequestContext(account=A, region="us-west-2", request_id="r", now=1796205600.0)
+
+    def allowed(condition: dict[str, Any], primary_region: str) -> bool:
+        key = replace(_key(doc(allow(Condition=condition))), region="us-west-2",
+                      key_id="mrk-" + "ab" * 16, primary_region=primary_region)
+        try:
+            KeyPolicyAuthorizer().authorize(ctx, "Encrypt", key)
+        except AccessDeniedException:
+            return False
+        return True
+
+    replica = {"StringEquals": {"kms:MultiRegionKeyType": "REPLICA"}}
+    assert allowed({"Bool": {"kms:MultiRegion": "true"}}, "us-east-1")
+    assert allowed(replica, "us-east-1")
+    assert not allowed(replica, "us-west-2")  # the primary
+    assert not allowed(replica, "")  # a single-Region key has no such key
+    assert allowed({"Bool": {"kms:MultiRegion": "false"}}, "")

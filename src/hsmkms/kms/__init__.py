@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
+from hsmkms.kms.usecases.replicas import Replicas
 from hsmkms.kms.usecases.rotation import KeyRotation, RotationSettings
 from hsmkms.kms.usecases.usage import KeyUsageReport
 from hsmkms.protocol.awsjson import JsonService
@@ -51,15 +52,18 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
     access = KeyAccess(keys, backends, authz or AllowAll())
     crypto = Crypto(access)
+    lifecycle = KeyLifecycle(access, scheduler)
     uc = api.UseCases(
-        access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
+        access=access, keys=lifecycle, aliases=Aliases(access),
         crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
                          scheduler=scheduler, timing=config.timing, ids=ids),
         usage=KeyUsageReport(access, usage, tracking_start),
         rotation=KeyRotation(access, scheduler, RotationSettings(
-            timing=config.timing, on_demand_limit=config.on_demand_rotations)))
-    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
+            timing=config.timing, on_demand_limit=config.on_demand_rotations)),
+        replicas=Replicas(lifecycle, scheduler, config.timing, audit))
+    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit,
+                                              jobs.ReplicaJobs(keys, scheduler)),
                   jobs.KeyStoreJobs(store, stores, connection))
     rotation.Rotations(keys, scheduler, audit, ids).register()
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,

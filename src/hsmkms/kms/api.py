@@ -20,7 +20,7 @@ from hsmkms.kms.capabilities import REFUSED_ONLY
 from hsmkms.kms.errors import DryRunOperationException
 from hsmkms.kms.keyspecs import Usage
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore
-from hsmkms.kms.model import KeyState, Origin, alias_arn
+from hsmkms.kms.model import Origin, alias_arn
 from hsmkms.kms.pagination import paginate
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
@@ -28,6 +28,7 @@ from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
+from hsmkms.kms.usecases.replicas import NewReplica, Replicas
 from hsmkms.kms.usecases.rotation import KeyRotation, rotation_entry, rotation_position
 from hsmkms.kms.usecases.usage import KeyUsageReport
 
@@ -46,6 +47,7 @@ class UseCases:
     public: PublicKeyCrypto
     usage: KeyUsageReport
     rotation: KeyRotation
+    replicas: Replicas
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
@@ -82,7 +84,7 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
     def schedule_key_deletion(ctx: RequestContext, p: Params) -> Result:
         done = keys.schedule_deletion(ctx, p["KeyId"], p.get("PendingWindowInDays"))
         return {"KeyId": done.key.arn, "DeletionDate": done.deletion_date,
-                "KeyState": KeyState.PENDING_DELETION,
+                "KeyState": done.state,
                 "PendingWindowInDays": done.pending_window_days}
 
     def cancel_key_deletion(ctx: RequestContext, p: Params) -> Result:
@@ -120,6 +122,20 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
                     "Operation": use.operation, "Timestamp": use.timestamp,
                     "CloudTrailEventId": use.event_id, "KmsRequestId": use.request_id},
                 "TrackingStartDate": found.tracking_start, "KeyCreationDate": found.key.created}
+
+    # -- multi-Region keys --------------------------------------------------------------------
+
+    def replicate_key(ctx: RequestContext, p: Params) -> Result:
+        replica = uc.replicas.replicate(ctx, NewReplica(
+            key_id=p["KeyId"], replica_region=p["ReplicaRegion"],
+            description=p.get("Description", ""), policy=p.get("Policy"),
+            tags=tuple(p.get("Tags", [])),
+            bypass_policy_lockout_safety_check=bool(p.get("BypassPolicyLockoutSafetyCheck"))))
+        return {"ReplicaKeyMetadata": keys.metadata(replica), "ReplicaPolicy": replica.policy,
+                "ReplicaTags": [{"TagKey": k, "TagValue": v} for k, v in replica.tags.items()]}
+
+    def update_primary_region(ctx: RequestContext, p: Params) -> None:
+        uc.replicas.update_primary_region(ctx, p["KeyId"], p["PrimaryRegion"])
 
     # -- aliases ------------------------------------------------------------------------------
 
@@ -340,6 +356,7 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         "ListResourceTags": list_resource_tags,
         "GetKeyPolicy": get_key_policy, "PutKeyPolicy": put_key_policy,
         "ListKeyPolicies": list_key_policies, "GetKeyLastUsage": get_key_last_usage,
+        "ReplicateKey": replicate_key, "UpdatePrimaryRegion": update_primary_region,
         "CreateAlias": create_alias, "UpdateAlias": update_alias, "DeleteAlias": delete_alias,
         "ListAliases": list_aliases,
         "Encrypt": encrypt, "Decrypt": decrypt, "ReEncrypt": re_encrypt,

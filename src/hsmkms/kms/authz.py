@@ -161,7 +161,7 @@ CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
     "kms:keyusage": _key_value(lambda k: k.key_usage),
     "kms:customermasterkeyusage": _key_value(lambda k: k.key_usage),
     "kms:keyorigin": _key_value(lambda k: str(k.origin.value)),
-    "kms:multiregion": _constant("false"),
+    "kms:multiregion": _key_value(lambda k: "true" if k.multi_region else "false"),
 }
 
 
@@ -188,6 +188,9 @@ class _Lazy:
         compute = CONTEXT_KEYS.get(name)
         if compute is not None:
             return compute(self)
+        if name == "kms:multiregionkeytype":  # multi-Region keys only
+            key = self.key
+            return (("REPLICA" if key.is_replica else "PRIMARY"),) if key.multi_region else None
         if name == "aws:useragent":
             return (self.ctx.user_agent,) if self.ctx.user_agent else None
         if name == "kms:encryptionalgorithm":  # symmetric keys have one algorithm

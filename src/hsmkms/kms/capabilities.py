@@ -80,6 +80,10 @@ _ROTATION_SETTINGS: dict[Origin, Capability] = {
 _ROTATION: dict[Origin, Capability] = {
     Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN,
     Origin.EXTERNAL: SUPPORTED}
+#: Multi-Region keys: CloudHSM keys are never multi-Region (DG keystore-cloudhsm).
+_MULTI_REGION: Mapping[Origin, Capability] = {
+    Origin.AWS_KMS: SUPPORTED, Origin.EXTERNAL: SUPPORTED,
+    Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 
 TABLE: dict[str, Mapping[Origin, Capability]] = {
     "CreateKey": {**_BOTH, Origin.EXTERNAL: ORIGIN_NOT_IMPLEMENTED,
@@ -100,7 +104,7 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
     **dict.fromkeys(("GetKeyRotationStatus", "RotateKeyOnDemand", "ListKeyRotations"),
                     _ROTATION),
     # Multi-Region keys (issue 12 item 4).
-    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _NOT_FOR_CLOUDHSM),
+    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _MULTI_REGION),
     # Imported key material (issue 12 item 3).
     **dict.fromkeys(("GetParametersForImport", "ImportKeyMaterial",
                      "DeleteImportedKeyMaterial"), _IMPORT),

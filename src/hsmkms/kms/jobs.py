@@ -9,27 +9,40 @@ waiting period ended.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hsmkms.audit import AuditLog
-from hsmkms.kms import keystores
+from hsmkms.kms import keystores, states
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.connection import Connected, ConnectFailed, Connection
-from hsmkms.kms.keys import Keys
+from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
-from hsmkms.kms.model import KeyState
+from hsmkms.kms.model import Key, KeyState, Origin
 from hsmkms.scheduler import Scheduler
+from hsmkms.scope import Scope
 from hsmkms.store.base import Store
 
 log = logging.getLogger(__name__)
 
 DELETE_TASK = "kms.delete-key"
+#: A replica's creation completes (ReplicateKey), and UpdatePrimaryRegion completes for one of
+#: its two keys.
+REPLICA_TASK = "kms.create-replica"
+PRIMARY_UPDATE_TASK = "kms.update-primary-region"
 CONNECT_TASK = "kms.connect-custom-key-store"
 DISCONNECT_TASK = "kms.disconnect-custom-key-store"
 
 
 def deletion_job(scope: str, key_id: str) -> str:
     return f"kms-delete:{scope}:{key_id}"
+
+
+def replica_job(scope: str, key_id: str) -> str:
+    return f"kms-replica:{scope}:{key_id}"
+
+
+def primary_update_job(scope: str, key_id: str) -> str:
+    return f"kms-primary-update:{scope}:{key_id}"
 
 
 def connect_job(store_id: str) -> str:
@@ -41,10 +54,59 @@ def disconnect_job(store_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaJobs:
+    """The asynchronous ends of multi-Region key operations (spec kms-keys.md 5.3-5.5), each
+    a stale no-op if the key moved on meanwhile (deleted, scheduled for deletion)."""
+
+    keys: Keys
+    scheduler: Scheduler
+
+    def created(self, args: dict[str, str], _due: float) -> None:
+        scope = args["scope"]
+        key = self.keys.get(scope, args["key"])
+        if key is None or key.state is not KeyState.CREATING:
+            return
+        # An EXTERNAL primary's replica waits for its own import (spec kms-keys.md 4.6).
+        event = (states.Event.REPLICA_AWAITS_IMPORT if key.origin is Origin.EXTERNAL
+                 else states.Event.REPLICA_CREATED)
+        self.keys.move(scope, key, event)
+
+    def primary_updated(self, args: dict[str, str], _due: float) -> None:
+        scope = args["scope"]
+        key = self.keys.get(scope, args["key"])
+        if key is None or key.state is not KeyState.UPDATING:
+            return
+        self.keys.move(scope, key, states.Event.PRIMARY_UPDATED)
+
+    def member_deleted(self, key: Key, due: float) -> None:
+        """A replica is gone: its primary forgets it, and a primary that was waiting for its
+        last replica starts its own waiting period now (spec kms-keys.md 5.5)."""
+        if not key.is_replica:
+            return
+        primary = self.keys.primary_of(key)
+        if primary is None:
+            return
+        primary_scope = Scope.of(key.account, primary.region)
+        left = tuple(r for r in primary.replica_regions if r != key.region)
+        if left or primary.state is not KeyState.PENDING_REPLICA_DELETION:
+            self.keys.put(primary_scope, replace(primary, replica_regions=left))
+            return
+        days = primary.pending_window_days or 30
+        when = round(due + days * DAY, 3)
+        self.keys.move(primary_scope, primary, states.Event.REPLICAS_DELETED,
+                       replica_regions=left, deletion_date=when)
+        self.scheduler.schedule(DELETE_TASK, when, {"scope": primary_scope,
+                                                    "key": primary.key_id},
+                                job_id=deletion_job(primary_scope, primary.key_id))
+
+
+@dataclass(frozen=True, slots=True)
 class KeyDeletion:
     keys: Keys
     backends: Backends
     audit: AuditLog
+    #: Keeps multi-Region sets whole when a member goes (None: no multi-Region keys).
+    replicas: ReplicaJobs | None = None
 
     def run(self, args: dict[str, str], due: float) -> None:
         scope = args["scope"]
@@ -52,6 +114,8 @@ class KeyDeletion:
         if key is None or key.state is not KeyState.PENDING_DELETION:
             return
         self.keys.delete_now(scope, key, due)
+        if self.replicas is not None:
+            self.replicas.member_deleted(key, due)
         extra = self.backends.of(key).delete_material(scope, key)
         # An event nobody called for, dated when the waiting period ended.
         self.audit.record_service_event(scope, "DeleteKey", due, resources=[key.arn],
@@ -110,5 +174,8 @@ class KeyStoreJobs:
 
 def register(scheduler: Scheduler, deletion: KeyDeletion, store_jobs: KeyStoreJobs) -> None:
     scheduler.register(DELETE_TASK, deletion.run)
+    if deletion.replicas is not None:
+        scheduler.register(REPLICA_TASK, deletion.replicas.created)
+        scheduler.register(PRIMARY_UPDATE_TASK, deletion.replicas.primary_updated)
     scheduler.register(CONNECT_TASK, store_jobs.connect)
     scheduler.register(DISCONNECT_TASK, store_jobs.disconnect)

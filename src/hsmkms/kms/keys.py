@@ -41,6 +41,7 @@ from hsmkms.kms.model import (
     alias_arn,
     key_arn,
 )
+from hsmkms.scope import Scope
 from hsmkms.store.base import Store
 
 MAX_TAGS = 50
@@ -122,21 +123,36 @@ class Keys:
 
     def new(self, who: RequestContext, *, description: str = "", policy: str | None = None,
             tags: dict[str, str] | None = None, origin: Origin = Origin.AWS_KMS,
-            key_spec: str = "SYMMETRIC_DEFAULT", key_usage: str = "ENCRYPT_DECRYPT") -> Key:
-        """A new key, not stored yet and without material (its backend makes that)."""
+            key_spec: str = "SYMMETRIC_DEFAULT", key_usage: str = "ENCRYPT_DECRYPT",
+            multi_region: bool = False) -> Key:
+        """A new key, not stored yet and without material (its backend makes that); a
+        multi-Region one is the primary of its set, in the caller's Region."""
         return Key(
-            key_id=self._ids.uuid(), account=who.account, region=who.region, created=who.now,
+            key_id=self._ids.mrk() if multi_region else self._ids.uuid(), account=who.account,
+            region=who.region, created=who.now,
+            primary_region=who.region if multi_region else "",
             state=KeyState.ENABLED, description=description,
-            policy=policy if policy is not None else DEFAULT_POLICY.format(
-                account=who.account, partition=partition(who.region)),
+            policy=policy if policy is not None else self.default_policy(who.account,
+                                                                         who.region),
             tags=dict(tags or {}), origin=origin, key_spec=key_spec, key_usage=key_usage,
         )
 
     def save(self, who: RequestContext, key: Key) -> None:
         self.keys.put(who.scope, key.key_id, key)
 
+    def put(self, scope: str, key: Key) -> None:
+        """Store ``key`` in ``scope`` (another Region's member of a multi-Region set)."""
+        self.keys.put(scope, key.key_id, key)
+
+    def default_policy(self, account: str, region: str) -> str:
+        return DEFAULT_POLICY.format(account=account, partition=partition(region))
+
     def apply(self, who: RequestContext, key: Key, event: states.Event, **changes: object) -> Key:
         """Move the key's stored state by ``event`` (policy already checked by the caller)."""
+        return self.move(who.scope, key, event, **changes)
+
+    def move(self, scope: str, key: Key, event: states.Event, **changes: object) -> Key:
+        """:meth:`apply` for a key of ``scope`` (scheduled work, other Regions' members)."""
         try:
             new_state = states.transition(key.state, event)
         except states.IllegalTransition:
@@ -144,7 +160,7 @@ class Keys:
             # know (none today); report it the way AWS reports a wrong state.
             raise KMSInvalidStateException(f"{key.arn} is {key.state.value}.") from None
         updated = replace(key, state=new_state, **changes)  # type: ignore[arg-type]
-        self.save(who, updated)
+        self.put(scope, updated)
         return updated
 
     def delete_now(self, scope: str, key: Key, now: float) -> None:
@@ -157,8 +173,33 @@ class Keys:
 
     def related(self, scope: str, key: Key) -> list[tuple[str, Key]]:
         """``(scope, key)`` of the key and every key sharing its material (the members of a
-        multi-Region key set; a single-Region key alone): what a rotation changes."""
-        return [(scope, key)]
+        multi-Region key set, primary first, each in its own Region; a single-Region key
+        alone): what a rotation changes."""
+        if not key.multi_region:
+            return [(scope, key)]
+        account = Scope(scope).account
+        primary = self.primary_of(key)
+        regions = [key.primary_region, *(primary.replica_regions if primary else ())]
+        found = []
+        for region in regions:
+            member_scope = Scope.of(account, region)
+            member = key if region == key.region else self.keys.get(member_scope, key.key_id)
+            if member is not None:
+                found.append((str(member_scope), member))
+        return found
+
+    def primary_of(self, key: Key) -> Key | None:
+        """The primary of ``key``'s multi-Region set (``key`` itself when it is the primary).
+        The set's replica list lives on its primary only (:attr:`Key.replica_regions`), so
+        every member reads the same list."""
+        if not key.is_replica:
+            return key
+        return self.keys.get(Scope.of(key.account, key.primary_region), key.key_id)
+
+    def forget_deletion(self, scope: str, key_id: str) -> None:
+        """A replica made again where its key was deleted: the id names a key again."""
+        if self.deleted.get(scope, key_id) is not None:
+            self.deleted.delete(scope, key_id)
 
     def was_deleted(self, who: RequestContext, key_id: str) -> bool:
         return self.deleted.get(who.scope, key_id) is not None

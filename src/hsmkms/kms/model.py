@@ -97,6 +97,9 @@ class Key:
     #: Multi-Region keys: the Region of the set's primary key ("" for a single-Region key).
     #: Owned by the multi-Region use cases (issue 12 item 4).
     primary_region: str = ""
+    #: The primary of a multi-Region set: the Regions of its replicas, in the order they were
+    #: made (empty on replicas, which read it from their primary: one list, one writer).
+    replica_regions: tuple[str, ...] = ()
     #: AWS_CLOUDHSM keys: where the backing key lives (its ``id`` attribute, hex).
     custom_key_store_id: str | None = None
     backing_key_id: str | None = None

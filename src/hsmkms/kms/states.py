@@ -32,6 +32,16 @@ class Event(enum.StrEnum):
     DISABLE = "disable"
     SCHEDULE_DELETION = "schedule-deletion"
     CANCEL_DELETION = "cancel-deletion"
+    #: A multi-Region primary that still has replicas is scheduled for deletion.
+    SCHEDULE_REPLICA_DELETION = "schedule-replica-deletion"
+    #: The last replica of a primary pending replica deletion was deleted.
+    REPLICAS_DELETED = "replicas-deleted"
+    #: A replica's creation finished: its material is there (AWS_KMS) or is to be imported.
+    REPLICA_CREATED = "replica-created"
+    REPLICA_AWAITS_IMPORT = "replica-awaits-import"
+    #: UpdatePrimaryRegion starts (both keys) and completes.
+    UPDATE_PRIMARY = "update-primary"
+    PRIMARY_UPDATED = "primary-updated"
 
 
 TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
@@ -44,6 +54,22 @@ TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
     (S.PENDING_IMPORT, Event.SCHEDULE_DELETION): S.PENDING_DELETION,
     # CancelKeyDeletion always lands in Disabled, never back in Enabled (API reference).
     (S.PENDING_DELETION, Event.CANCEL_DELETION): S.DISABLED,
+    # Multi-Region keys (spec kms-keys.md 5, 6). A key still Creating may be scheduled for
+    # deletion ([DG key-state] table); its creation then never completes.
+    (S.CREATING, Event.SCHEDULE_DELETION): S.PENDING_DELETION,
+    (S.CREATING, Event.REPLICA_CREATED): S.ENABLED,
+    # An EXTERNAL primary's replica is created without material (spec kms-keys.md 4.6).
+    (S.CREATING, Event.REPLICA_AWAITS_IMPORT): S.PENDING_IMPORT,
+    # A primary with replicas waits for them; its waiting period starts once they are gone.
+    (S.ENABLED, Event.SCHEDULE_REPLICA_DELETION): S.PENDING_REPLICA_DELETION,
+    (S.DISABLED, Event.SCHEDULE_REPLICA_DELETION): S.PENDING_REPLICA_DELETION,
+    (S.PENDING_IMPORT, Event.SCHEDULE_REPLICA_DELETION): S.PENDING_REPLICA_DELETION,
+    (S.PENDING_REPLICA_DELETION, Event.REPLICAS_DELETED): S.PENDING_DELETION,
+    (S.PENDING_REPLICA_DELETION, Event.CANCEL_DELETION): S.DISABLED,
+    # UpdatePrimaryRegion needs both keys Enabled and returns them to Enabled (DG
+    # multi-region-update).
+    (S.ENABLED, Event.UPDATE_PRIMARY): S.UPDATING,
+    (S.UPDATING, Event.PRIMARY_UPDATED): S.ENABLED,
 }
 
 
@@ -91,6 +117,7 @@ _ROTATION_SETTINGS = {S.DISABLED: DISABLED, **_NOT_PENDING, S.PENDING_IMPORT: EX
 #: RotateKeyOnDemand (not in the archived table): as a cryptographic operation, its recorded
 #: answers for Disabled and PendingImport keys; Updating as the other management operations.
 _ON_DEMAND = {**_CRYPTO, S.UPDATING: UPDATING}
+_MULTI_REGION = {**_CRYPTO, S.UPDATING: UPDATING}
 
 POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
     **dict.fromkeys(("Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
@@ -107,6 +134,10 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
                           if s not in (S.PENDING_DELETION, S.PENDING_REPLICA_DELETION)},
     # [10]: the alias's new target must not be pending deletion (the old one may be).
     "UpdateAlias": _NOT_PENDING,
+    # [1], [2]/[3], [5], [14], [15]; UpdatePrimaryRegion on an Updating key: the archived table
+    # says allowed, but both keys must be Enabled when it starts (DG multi-region-update), so
+    # hsmkms refuses it as "updating" (docs/compatibility.md).
+    **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _MULTI_REGION),
     **dict.fromkeys(("DescribeKey", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies",
                      "ListResourceTags", "DeleteAlias", "ListAliases", "GetKeyLastUsage"), _ANY),
     "EnableKeyRotation": _ROTATION_SETTINGS,

@@ -53,6 +53,8 @@ USAGE_OPERATIONS = frozenset({
 RESPONSE_OPERATIONS = frozenset({
     "CreateKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "CreateCustomKeyStore",
     "RotateKeyOnDemand",
+    # DGa ct-replicate-key: replicaKeyMetadata and replicaPolicy.
+    "ReplicateKey",
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
@@ -387,6 +389,8 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
     service = bool(stored.get("svc"))
     identity = ({"accountId": account, "invokedBy": AWS_INTERNAL} if service else
                 user_identity(account, access_key_id or "", region)[0])
+    if stored.get("by"):  # a call made on the caller's behalf (DGa ct-update-primary-region)
+        identity = {**identity, "invokedBy": stored["by"]}
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION, "userIdentity": dict(identity),
         "eventTime": iso_time(t), "eventSource": source, "eventName": event_name,

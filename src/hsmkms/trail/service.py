@@ -39,6 +39,7 @@ or the close waits for the pipe (at most ``ACK_SECONDS``), as it waits for the c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import pickle
@@ -52,6 +53,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hsmkms.audit import KeyUsage
+from hsmkms.scope import Scope
 from hsmkms.trail import record
 from hsmkms.trail.log import Batch, EventLog, Query, Row
 from hsmkms.trail.writer import (
@@ -69,6 +71,7 @@ from hsmkms.trail.writer import (
 )
 
 if TYPE_CHECKING:
+    from hsmkms.audit import Caller
     from hsmkms.context import RequestContext
     from hsmkms.envelope import Exchange
     from hsmkms.errors import ServiceError
@@ -253,6 +256,25 @@ class Trail:
             scope, event_name, when, ident, resources=resources,
             additional_event_data=additional_event_data, response_elements=response_elements,
             service_event_details=service_event_details)
+        self._after_commit(lambda: self._append(event))
+
+    def record_call_event(self, scope: str, operation: str, when: float, *, caller: Caller,
+                          params: dict[str, Any], result: dict[str, Any] | None,
+                          invoked_by: str, resources: bool = True) -> None:
+        """Record a KMS call made on a caller's behalf in another Region (see
+        :class:`~hsmkms.audit.AuditLog`); inside a unit of work, only once it commits."""
+        account, region = Scope(scope).parts()
+        audited = self._by_source.get(record.KMS_SOURCE)
+        op = audited.operations.get(operation) if audited is not None else None
+        call = record.Call(account, region, caller.request_id, when, caller.access_key_id,
+                           caller.source_ip, caller.user_agent, operation, params, result,
+                           None, None, None, ())
+        event = record.api_call_event(call, self._ids.event_id(when),
+                                      op.input if op is not None else None,
+                                      op.output if op is not None else None)
+        event.stored["by"] = invoked_by
+        if not resources:
+            event = dataclasses.replace(event, resources=())
         self._after_commit(lambda: self._append(event))
 
     def flush(self) -> None:

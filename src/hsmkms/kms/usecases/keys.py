@@ -7,13 +7,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hsmkms.context import RequestContext
-from hsmkms.errors import NotImplementedYet
 from hsmkms.kms import capabilities, jobs, keyspecs, rotation, states
-from hsmkms.kms.capabilities import UNSUPPORTED_SPEC
 from hsmkms.kms.errors import NotFoundException, UnsupportedOperationException
 from hsmkms.kms.keys import DAY
 from hsmkms.kms.keyspecs import Usage
-from hsmkms.kms.model import Key, KeyState, Origin
+from hsmkms.kms.model import Key, KeyState, Origin, key_arn
 from hsmkms.kms.usecases import rules
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.scheduler import Scheduler
@@ -39,8 +37,10 @@ class NewKey:
 @dataclass(frozen=True, slots=True)
 class Deletion:
     key: Key
-    deletion_date: float
+    #: None while a multi-Region primary waits for its replicas' deletion.
+    deletion_date: float | None
     pending_window_days: int
+    state: KeyState = KeyState.PENDING_DELETION
 
 
 class KeyLifecycle:
@@ -63,10 +63,30 @@ class KeyLifecycle:
             "DeletionDate": key.deletion_date if state is KeyState.PENDING_DELETION else None,
             "Origin": key.origin, "KeyManager": "CUSTOMER",
             "CustomerMasterKeySpec": key.key_spec, "KeySpec": key.key_spec,
-            **algorithms, "MultiRegion": False,
-            "CurrentKeyMaterialId": key.key_material_id or None,
+            **algorithms, "MultiRegion": key.multi_region,
+            **self._multi_region(key, state),
+            # A replica has no current material until its creation completes (spec
+            # kms-keys.md 5.3).
+            "CurrentKeyMaterialId": (key.key_material_id or None)
+            if state is not KeyState.CREATING else None,
             **self.backends.of(key).metadata_extras(key),
         }
+
+    def _multi_region(self, key: Key, state: KeyState) -> dict[str, Any]:
+        """``MultiRegionConfiguration`` (spec kms-keys.md 5.2: every member names the same
+        primary and the same replicas, read from the primary) and, for a primary waiting for
+        its replicas' deletion, ``PendingDeletionWindowInDays``."""
+        if not key.multi_region:
+            return {}
+        primary = self.keys.primary_of(key)
+        replicas = primary.replica_regions if primary is not None else ()
+        found: dict[str, Any] = {"MultiRegionConfiguration": {
+            "MultiRegionKeyType": "REPLICA" if key.is_replica else "PRIMARY",
+            "PrimaryKey": _member(key, key.primary_region),
+            "ReplicaKeys": [_member(key, region) for region in replicas]}}
+        if state is KeyState.PENDING_REPLICA_DELETION:
+            found["PendingDeletionWindowInDays"] = key.pending_window_days
+        return found
 
     # -- create, describe, list ---------------------------------------------------------------
 
@@ -75,15 +95,17 @@ class KeyLifecycle:
                                             new.key_usage, ctx.region)
         if new.origin is Origin.AWS_CLOUDHSM:
             _cloudhsm_key_shape(spec.name, multi_region=new.multi_region)
-        if new.multi_region:
-            raise NotImplementedYet(UNSUPPORTED_SPEC.format(what="MultiRegion"))
+        if new.multi_region and not spec.multi_region:  # the key spec table's column
+            raise UnsupportedOperationException(
+                f"KeySpec {spec.name} is not supported for multi-Region keys.")
         if new.policy is not None:
             self.keys.check_policy(new.policy)
         tags = self.keys.merged_tags({}, list(new.tags))
         capabilities.check_origin("CreateKey", new.origin)
         backend = self.backends.for_origin(new.origin)
         key = self.keys.new(ctx, description=new.description, policy=new.policy, tags=tags,
-                            origin=new.origin, key_spec=spec.name, key_usage=usage)
+                            origin=new.origin, key_spec=spec.name, key_usage=usage,
+                            multi_region=new.multi_region)
         if new.policy is not None:  # the default policy is not checked (spec authz.md §4.9)
             self.access.authz.check_policy(ctx, key,
                                            bypass=new.bypass_policy_lockout_safety_check)
@@ -116,6 +138,13 @@ class KeyLifecycle:
                           pending_window_days: int | None) -> Deletion:
         key = self.access.key(ctx, key_id, "ScheduleKeyDeletion", aliases=False)
         days = self.keys.schedule_window(pending_window_days)
+        if key.replica_regions:
+            # A primary with replicas (even ones pending deletion) waits for them: no
+            # DeletionDate and no job yet; the deletion of its last replica starts its window
+            # (spec kms-keys.md 5.5, :class:`hsmkms.kms.jobs.KeyDeletion`).
+            self.keys.apply(ctx, key, states.Event.SCHEDULE_REPLICA_DELETION,
+                            deletion_date=None, pending_window_days=days)
+            return Deletion(key, None, days, KeyState.PENDING_REPLICA_DELETION)
         # To the millisecond, as the wire carries it: the DeleteKey event (dated when the
         # job was due) then falls in the same second as the DeletionDate the caller saw.
         when = round(ctx.now + days * DAY, 3)
@@ -177,6 +206,10 @@ def key_position(key: Key) -> str:
     """A key's place in ListKeys: creation time, then id (paging stays right even if the wall
     clock once stepped back between two CreateKey calls)."""
     return f"{key.created:020.6f}|{key.key_id}"
+
+
+def _member(key: Key, region: str) -> dict[str, str]:
+    return {"Arn": key_arn(region, key.account, key.key_id), "Region": region}
 
 
 def _policy_name(name: str | None, key: Key) -> None:
