@@ -31,5 +31,7 @@ class AuditLog(Protocol):
     def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> None:
-        """Record an event AWS raises itself, dated ``when`` (e.g. a job's due time)."""
+                             response_elements: dict[str, Any] | None = None,
+                             service_event_details: dict[str, Any] | None = None) -> None:
+        """Record an event AWS raises itself, dated ``when`` (e.g. a job's due time), with its
+        ``serviceEventDetails`` (``DeleteExpiredKeyMaterial``, ``RotateKey``)."""

@@ -45,10 +45,12 @@ class Recorder:
     def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> None:
+                             response_elements: dict[str, Any] | None = None,
+                             service_event_details: dict[str, Any] | None = None) -> None:
+        details = {"details": service_event_details} if service_event_details else {}
         self.events.append((scope, event_name, when, {
             "resources": resources, "extra": additional_event_data,
-            "response": response_elements}))
+            "response": response_elements, **details}))
 
 
 class Denied(Exception):

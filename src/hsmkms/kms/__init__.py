@@ -15,6 +15,7 @@ from hsmkms.kms import api, jobs, keygen
 from hsmkms.kms.authz import AllowAll, Authorizer
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
+from hsmkms.kms.backends.imported import ImportedBackend
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.connection import Connection
 from hsmkms.kms.keygen import KeyMaterials
@@ -22,6 +23,7 @@ from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import Stores
 from hsmkms.kms.model import Origin
 from hsmkms.kms.ports import ClusterView, FaultView, HsmClient, NetworkPort
+from hsmkms.kms.usecases import imports
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
@@ -44,15 +46,18 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     connection = Connection(clusters=clusters, hsm=hsm, network=network, faults=faults, now=now)
     materials = KeyMaterials()
     backends = Backends({Origin.AWS_KMS: LocalBackend(ids, materials),
-                         Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
+                         Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids),
+                         Origin.EXTERNAL: ImportedBackend(ids, keys.materials)})
     access = KeyAccess(keys, backends, authz or AllowAll())
     crypto = Crypto(access)
     uc = api.UseCases(
         access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
         crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
-                         scheduler=scheduler, timing=config.timing, ids=ids))
+                         scheduler=scheduler, timing=config.timing, ids=ids),
+        imports=imports.Imports(access, store, scheduler, materials, ids))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
                   jobs.KeyStoreJobs(store, stores, connection))
+    imports.register(scheduler, imports.ImportJobs(keys, backends, audit, store))
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
                        prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))

@@ -26,6 +26,7 @@ from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
+from hsmkms.kms.usecases.imports import Import, Imports
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
 
@@ -42,6 +43,7 @@ class UseCases:
     crypto: Crypto
     stores: KeyStores
     public: PublicKeyCrypto
+    imports: Imports
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
@@ -108,6 +110,26 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
 
     def list_key_policies(ctx: RequestContext, p: Params) -> Result:
         return {"PolicyNames": keys.policy_names(ctx, p["KeyId"]), "Truncated": False}
+
+    # -- imported key material ----------------------------------------------------------------
+
+    def get_parameters_for_import(ctx: RequestContext, p: Params) -> Result:
+        made = uc.imports.get_parameters(ctx, p["KeyId"], p["WrappingAlgorithm"],
+                                         p["WrappingKeySpec"])
+        return {"KeyId": made.key.arn, "ImportToken": made.token, "PublicKey": made.public_key,
+                "ParametersValidTo": made.valid_to}
+
+    def import_key_material(ctx: RequestContext, p: Params) -> Result:
+        key, material_id = uc.imports.import_material(ctx, p["KeyId"], Import(
+            token=p["ImportToken"], encrypted_material=p["EncryptedKeyMaterial"],
+            valid_to=p.get("ValidTo"), expiration_model=p.get("ExpirationModel"),
+            import_type=p.get("ImportType"), description=p.get("KeyMaterialDescription"),
+            key_material_id=p.get("KeyMaterialId")))
+        return {"KeyId": key.arn, "KeyMaterialId": material_id}
+
+    def delete_imported_key_material(ctx: RequestContext, p: Params) -> Result:
+        key, material_id = uc.imports.delete_material(ctx, p["KeyId"], p.get("KeyMaterialId"))
+        return {"KeyId": key.arn, "KeyMaterialId": material_id}
 
     # -- aliases ------------------------------------------------------------------------------
 
@@ -309,6 +331,9 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         "ListResourceTags": list_resource_tags,
         "GetKeyPolicy": get_key_policy, "PutKeyPolicy": put_key_policy,
         "ListKeyPolicies": list_key_policies,
+        "GetParametersForImport": get_parameters_for_import,
+        "ImportKeyMaterial": import_key_material,
+        "DeleteImportedKeyMaterial": delete_imported_key_material,
         "CreateAlias": create_alias, "UpdateAlias": update_alias, "DeleteAlias": delete_alias,
         "ListAliases": list_aliases,
         "Encrypt": encrypt, "Decrypt": decrypt, "ReEncrypt": re_encrypt,

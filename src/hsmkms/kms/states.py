@@ -28,6 +28,12 @@ class Event(enum.StrEnum):
     DISABLE = "disable"
     SCHEDULE_DELETION = "schedule-deletion"
     CANCEL_DELETION = "cancel-deletion"
+    #: Imported key material (spec kms-keys.md 4.1, 6): the import that gives the key every
+    #: material it needs; a needed material deleted or expired; CancelKeyDeletion of a key whose
+    #: imported material went away while it was pending deletion.
+    IMPORT_COMPLETE = "import-complete"
+    MATERIAL_GONE = "material-gone"
+    CANCEL_DELETION_WITHOUT_MATERIAL = "cancel-deletion-without-material"
 
 
 TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
@@ -40,6 +46,16 @@ TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
     (S.PENDING_IMPORT, Event.SCHEDULE_DELETION): S.PENDING_DELETION,
     # CancelKeyDeletion always lands in Disabled, never back in Enabled (API reference).
     (S.PENDING_DELETION, Event.CANCEL_DELETION): S.DISABLED,
+    # A successful import makes the key Enabled (ImportKeyMaterial doc; kms-keys.md 10 Q17);
+    # re-importing into a key that still has its material applies no event (keeps its state).
+    (S.PENDING_IMPORT, Event.IMPORT_COMPLETE): S.ENABLED,
+    (S.ENABLED, Event.MATERIAL_GONE): S.PENDING_IMPORT,
+    (S.DISABLED, Event.MATERIAL_GONE): S.PENDING_IMPORT,
+    (S.PENDING_IMPORT, Event.MATERIAL_GONE): S.PENDING_IMPORT,
+    # A key pending deletion stays so when its material goes (kms.md 1.1); cancelled, it has
+    # nothing to be Disabled with: it waits for its material (ours, docs/compatibility.md).
+    (S.PENDING_DELETION, Event.MATERIAL_GONE): S.PENDING_DELETION,
+    (S.PENDING_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
 }
 
 
@@ -93,6 +109,11 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
                           if s not in (S.PENDING_DELETION, S.PENDING_REPLICA_DELETION)},
     # [10]: the alias's new target must not be pending deletion (the old one may be).
     "UpdateAlias": _NOT_PENDING,
+    # Imported key material ([8], [14], [15]; DeleteImportedKeyMaterial works while pending
+    # deletion, [9], and on a PendingImport key, changing nothing).
+    "GetParametersForImport": {**_NOT_PENDING, S.CREATING: CREATING, S.UPDATING: UPDATING},
+    "ImportKeyMaterial": {**_NOT_PENDING, S.CREATING: CREATING},
+    "DeleteImportedKeyMaterial": {S.CREATING: CREATING, S.UPDATING: UPDATING},
     **dict.fromkeys(("DescribeKey", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies",
                      "ListResourceTags", "DeleteAlias", "ListAliases", "GetKeyLastUsage"), _ANY),
 }

@@ -41,6 +41,8 @@ _READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 #: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion and CreateCustomKeyStore.
 RESPONSE_OPERATIONS = frozenset({
     "CreateKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "CreateCustomKeyStore",
+    # DG ct-importkeymaterial, ct-deleteimportedkeymaterial (2025 examples).
+    "ImportKeyMaterial", "DeleteImportedKeyMaterial",
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
@@ -338,13 +340,16 @@ def other_response(operation: str, node: Node | None,
 
 def service_event(scope: str, event_name: str, now: float, event_id: str, *,
                   resources: list[str], additional_event_data: Mapping[str, Any] | None,
-                  response_elements: Mapping[str, Any] | None) -> Event:
+                  response_elements: Mapping[str, Any] | None,
+                  service_event_details: Mapping[str, Any] | None = None) -> Event:
     """An event KMS itself causes, e.g. ``DeleteKey`` at the end of the waiting period
     (field for field as the CloudHSM key store guide's DeleteKey example)."""
     stored: dict[str, Any] = {"svc": True,
                               "resp": dict(response_elements) if response_elements else None}
     if additional_event_data:
         stored["extra"] = dict(additional_event_data)
+    if service_event_details:
+        stored["details"] = dict(service_event_details)
     arns = list(dict.fromkeys(resources))
     return Event(scope, int(now), event_id, event_name, "false", None, None, KMS_SOURCE,
                  tuple((KEY_TYPE, a) for a in arns), stored)
@@ -383,7 +388,10 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
         record["resources"] = resource_entries(arns, account)
     if service:
         record.update({"eventType": "AwsServiceEvent", "recipientAccountId": account,
-                       "managementEvent": True, "eventCategory": "Management"})
+                       "managementEvent": True})
+        if stored.get("details"):  # DG ct-deleteexpiredkeymaterial: before eventCategory
+            record["serviceEventDetails"] = dict(stored["details"])
+        record["eventCategory"] = "Management"
     else:
         record.update({"eventType": "AwsApiCall", "managementEvent": True,
                        "recipientAccountId": account, "eventCategory": "Management"})

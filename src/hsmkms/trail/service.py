@@ -240,13 +240,15 @@ class Trail:
     def record_service_event(self, scope: str, event_name: str, when: float, *,
                              resources: list[str],
                              additional_event_data: dict[str, Any] | None = None,
-                             response_elements: dict[str, Any] | None = None) -> None:
+                             response_elements: dict[str, Any] | None = None,
+                             service_event_details: dict[str, Any] | None = None) -> None:
         """Record an event a service raises itself, dated ``when``; inside a unit of work, only
         once it commits."""
         ident = self._ids.event_id(when)
         event = record.service_event(
             scope, event_name, when, ident, resources=resources,
-            additional_event_data=additional_event_data, response_elements=response_elements)
+            additional_event_data=additional_event_data, response_elements=response_elements,
+            service_event_details=service_event_details)
         self._after_commit(lambda: self._append(event))
 
     def flush(self) -> None:
