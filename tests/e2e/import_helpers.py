@@ -17,7 +17,8 @@ NO_EXPIRY = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
 def wrap(public_der: bytes, algorithm: str, material: bytes) -> bytes:
     public = serialization.load_der_public_key(public_der)
     assert isinstance(public, rsa.RSAPublicKey)
-    h: hashes.HashAlgorithm = hashes.SHA1() if algorithm.endswith("SHA_1") else hashes.SHA256()
+    sha1 = algorithm.endswith("SHA_1")  # AWS's *_SHA_1 wrapping: SHA-1 inside OAEP
+    h: hashes.HashAlgorithm = hashes.SHA1() if sha1 else hashes.SHA256()  # noqa: S303
     oaep = padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
     if algorithm.startswith("RSAES_OAEP"):
         return public.encrypt(material, oaep)

@@ -1,8 +1,9 @@
 """Every cell of the origin x operation capability table (hsmkms.kms.capabilities), driven with
 boto3 against a real server: a key of each origin (AWS_KMS, AWS_CLOUDHSM in a connected
-CloudHSM key store, and EXTERNAL with its material imported) gets a result for every supported operation, and exactly the error AWS (or,
-for what hsmkms does not implement yet, docs/compatibility.md) documents - code, message with
-the key's ARN, HTTP status - for every other one. The expected answers are written here, not
+CloudHSM key store, EXTERNAL with its material imported) gets a result for every supported
+operation, and exactly the error AWS (or, for what hsmkms does not implement yet,
+docs/compatibility.md) documents - code, message with the key's ARN, HTTP status - for every
+other one. The expected answers are written here, not
 read from the table, so a wrong row or a changed message fails; and the table and
 :data:`EXPECTED` must name the same operations and origins, so a new row needs its answers."""
 
