@@ -232,3 +232,22 @@ def test_expiring_material_from_the_cli(walk: Walkthrough) -> None:
         walk.cli_error("import-key-material", "--key-id", key_id, "--encrypted-key-material",
                        "fileb://EncryptedKeyMaterial.bin", "--import-token",
                        "fileb://ImportToken.bin"))
+
+
+def test_sm2_key_in_china_with_sm2pke_wrapping(walk: Walkthrough) -> None:
+    """China Regions: SM2 material made by openssl, wrapped with SM2PKE by ``pkeyutl``."""
+    china = ("--region", "cn-north-1")
+    key_id = walk.create_key("--key-spec", "SM2", "--key-usage", "SIGN_VERIFY", *china)
+    pem, der = walk.work / "sm2.pem", walk.work / "sm2.der"
+    openssl("genpkey", "-algorithm", "SM2", "-out", pem)
+    openssl("pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in", pem, "-out", der)
+    public_b64, token_b64 = walk.text(
+        "get-parameters-for-import", "--key-id", key_id, "--wrapping-algorithm", "SM2PKE",
+        "--wrapping-key-spec", "SM2", "--query", "[PublicKey, ImportToken]", *china).split()
+    (walk.work / "WrappingPublicKey.bin").write_bytes(base64.b64decode(public_b64))
+    (walk.work / "ImportToken.bin").write_bytes(base64.b64decode(token_b64))
+    openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", walk.work / "WrappingPublicKey.bin",
+            "-keyform", "DER", "-in", der, "-out", walk.work / "EncryptedKeyMaterial.bin")
+    walk.import_material(key_id, "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE", *china)
+    public = walk.text("get-public-key", "--key-id", key_id, "--query", "PublicKey", *china)
+    assert base64.b64decode(public) == openssl("pkey", "-in", pem, "-pubout", "-outform", "DER")
