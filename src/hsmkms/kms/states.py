@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from hsmkms.errors import ServiceError
 from hsmkms.kms.errors import DisabledException, KMSInvalidStateException
-from hsmkms.kms.model import Key, KeyState
+from hsmkms.kms.model import Key, KeyState, Origin
 
 S = KeyState
 
@@ -57,6 +57,15 @@ TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
     (S.PENDING_DELETION, Event.MATERIAL_GONE): S.PENDING_DELETION,
     (S.PENDING_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
 }
+
+
+#: The state CreateKey gives a new key of an origin (default Enabled): an EXTERNAL key has no
+#: material until the customer imports it (kms.md 1.1).
+INITIAL: dict[Origin, KeyState] = {Origin.EXTERNAL: S.PENDING_IMPORT}
+
+
+def initial_state(origin: Origin) -> KeyState:
+    return INITIAL.get(origin, S.ENABLED)
 
 
 class IllegalTransition(Exception):

@@ -86,8 +86,7 @@ class KeyLifecycle:
         backend = self.backends.for_origin(new.origin)
         key = self.keys.new(ctx, description=new.description, policy=new.policy, tags=tags,
                             origin=new.origin, key_spec=spec.name, key_usage=usage)
-        if new.origin is Origin.EXTERNAL:  # no material until the customer imports it
-            key = replace(key, state=KeyState.PENDING_IMPORT)
+        key = replace(key, state=states.initial_state(new.origin))
         if new.policy is not None:  # the default policy is not checked (spec authz.md §4.9)
             self.access.authz.check_policy(ctx, key,
                                            bypass=new.bypass_policy_lockout_safety_check)
