@@ -90,7 +90,7 @@ class ImportedMaterials(RuleBasedStateMachine):
     # -- rules ------------------------------------------------------------------------------
 
     @precondition(lambda self: self.current is None)
-    @rule(index=st.integers(0, 2), hours=st.one_of(st.none(), st.integers(1, 48)))
+    @rule(index=st.integers(0, 2), hours=st.one_of(st.none(), st.integers(1, 6)))
     def first_import(self, index: int, hours: int | None) -> None:
         valid_to = self._expiry_of(hours)
         done = self._import(index, valid_to)
@@ -98,7 +98,7 @@ class ImportedMaterials(RuleBasedStateMachine):
         self.current, self.imported, self.valid_to = index, True, valid_to
 
     @precondition(lambda self: self.current is not None)
-    @rule(hours=st.one_of(st.none(), st.integers(1, 48)))
+    @rule(hours=st.one_of(st.none(), st.integers(1, 6)))
     def import_again(self, hours: int | None) -> None:
         assert self.current is not None
         valid_to = self._expiry_of(hours)
@@ -118,7 +118,7 @@ class ImportedMaterials(RuleBasedStateMachine):
             raise AssertionError("other material was imported as existing material")
 
     @precondition(lambda self: self.current is not None)
-    @rule(index=st.integers(0, 2), hours=st.one_of(st.none(), st.integers(1, 48)))
+    @rule(index=st.integers(0, 2), hours=st.one_of(st.none(), st.integers(1, 6)))
     def new_material(self, index: int, hours: int | None) -> None:
         valid_to = self._expiry_of(hours)
         try:
@@ -158,7 +158,7 @@ class ImportedMaterials(RuleBasedStateMachine):
         blob = self.kms.encrypt(KeyId=self.key_id, Plaintext=data)["CiphertextBlob"]
         self.blobs.append((blob, data, self.current))
 
-    @rule(hours=st.integers(1, 30))
+    @rule(hours=st.integers(1, 12))
     def time_passes(self, hours: int) -> None:
         now = self.inproc.advance(hours * HOUR)
         if self.valid_to is not None and self.valid_to <= now:
@@ -199,6 +199,6 @@ class ImportedMaterials(RuleBasedStateMachine):
 
 
 ImportedMaterials.TestCase.settings = settings(
-    max_examples=15, stateful_step_count=12, deadline=None,
+    max_examples=25, stateful_step_count=15, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 TestImportedMaterials = ImportedMaterials.TestCase
