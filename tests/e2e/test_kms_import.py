@@ -760,3 +760,28 @@ def test_cloudtrail_request_parameters(hsmkms_server: ServerProcess) -> None:
 
         assert base64.b64encode(secret).decode()[:40] not in text
     assert "importToken" not in text and "encryptedKeyMaterial" not in text
+
+
+def test_imported_material_and_wrapping_keys_never_reach_the_disk_in_clear(
+        hsmkms_server: ServerProcess) -> None:
+    import base64  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    kms = hsmkms_server.client("kms")
+    material = os.urandom(32)
+    hmac_material = os.urandom(64)
+    key_id = external(kms)["KeyId"]
+    hmac_key = external(kms, KeySpec="HMAC_512", KeyUsage="GENERATE_VERIFY_MAC")["KeyId"]
+    import_material(kms, key_id, material)
+    import_material(kms, hmac_key, hmac_material)
+    params = kms.get_parameters_for_import(KeyId=key_id, **PARAMS_RSA)
+    public = serialization.load_der_public_key(params["PublicKey"])
+    assert isinstance(public, rsa.RSAPublicKey)
+    # The wrapping private key holds the modulus: a private key kept in clear would show it.
+    modulus = public.public_numbers().n.to_bytes(256, "big")
+    hsmkms_server.stop()  # everything flushed, WAL included
+    blobs = [p.read_bytes() for p in Path(hsmkms_server.data_dir).rglob("*") if p.is_file()]
+    assert blobs
+    for secret in (material, hmac_material, modulus[:64]):
+        for form in (secret, base64.b64encode(secret), secret.hex().encode()):
+            assert not any(form in blob for blob in blobs)
