@@ -54,7 +54,7 @@ from Crypto.PublicKey import ECC, MLKEM
 from Crypto.Signature import eddsa
 from Crypto.Util.asn1 import DerBitString, DerObjectId, DerOctetString, DerSequence
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
 from pqcrypto.kem import ml_kem_512
 
@@ -378,3 +378,126 @@ def _sm2_keys(pkcs8: bytes) -> tuple[bytes, bytes]:
     private = DerOctetString().decode(ec_key[1]).payload
     point = DerBitString(explicit=1).decode(ec_key[2]).value
     return bytes(private), bytes(point[1:])
+
+
+# -- imported key material (spec kms-keys.md 4.2, 4.3) -----------------------------------------
+
+#: Lengths of an imported HMAC key, in bytes (spec kms-keys.md 4.3).
+HMAC_IMPORT_BYTES = {"HMAC_224": (28, 64), "HMAC_256": (32, 64), "HMAC_384": (48, 128),
+                     "HMAC_512": (64, 128)}
+#: Bytes of imported symmetric encryption key material (AES-256).
+SYMMETRIC_IMPORT_BYTES = 32
+#: The ephemeral AES key of RSA_AES_KEY_WRAP_* blobs (AES-256).
+_WRAP_AES_BYTES = 32
+
+
+class BadKeyMaterial(ValueError):
+    """Imported key material that is not a key of the KMS key's spec (the text says why)."""
+
+
+def imported(spec: str, material: bytes) -> bytes:
+    """The material to keep for key material imported into a key of ``spec``: AES-256 and HMAC
+    keys as they are, private keys as DER PKCS #8 (re-encoded, checked for the spec's size or
+    curve); :class:`BadKeyMaterial` if it is not such a key."""
+    if spec == "SYMMETRIC_DEFAULT":
+        if len(material) != SYMMETRIC_IMPORT_BYTES:
+            raise BadKeyMaterial(f"Key material for SYMMETRIC_DEFAULT must be "
+                                 f"{SYMMETRIC_IMPORT_BYTES} bytes.")
+        return material
+    if spec in HMAC_IMPORT_BYTES:
+        low, high = HMAC_IMPORT_BYTES[spec]
+        if not low <= len(material) <= high:
+            raise BadKeyMaterial(f"Key material for {spec} must be {low} to {high} bytes.")
+        return material
+    _check_pkcs8(spec, material)
+    if spec == "SM2":
+        return _imported_sm2(material)
+    return _imported_private(spec, material)
+
+
+def _imported_private(spec: str, material: bytes) -> bytes:
+    try:
+        key: Any = serialization.load_der_private_key(material, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise BadKeyMaterial(_NOT_PKCS8.format(spec=spec)) from None
+    if spec.startswith("RSA_"):
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != int(spec[4:]):
+            raise BadKeyMaterial(_WRONG_KEY.format(spec=spec))
+    elif spec in _CURVES:
+        if not (isinstance(key, ec.EllipticCurvePrivateKey)
+                and key.curve.name == _CURVES[spec].name):
+            raise BadKeyMaterial(_WRONG_KEY.format(spec=spec))
+    else:
+        raise BadKeyMaterial(f"Key material cannot be imported into {spec} keys.")
+    return bytes(key.private_bytes(_DER, _PKCS8, _NONE))
+
+
+_NOT_PKCS8 = "Key material for {spec} must be a DER-encoded PKCS #8 private key."
+_WRONG_KEY = "The private key in the key material is not a {spec} key."
+
+
+def _check_pkcs8(spec: str, material: bytes) -> None:
+    """A PKCS #8 ``PrivateKeyInfo`` (version, AlgorithmIdentifier, key), not a bare PKCS #1 or
+    SEC 1 key (which the DER loader also takes)."""
+    try:
+        info = DerSequence().decode(material, strict=True)
+        ok = len(info) >= 3 and info[0] in (0, 1) and isinstance(info[1], bytes) \
+            and info[1][:1] == b"\x30"
+    except (ValueError, TypeError, IndexError):
+        ok = False
+    if not ok:
+        raise BadKeyMaterial(_NOT_PKCS8.format(spec=spec))
+
+
+def _imported_sm2(material: bytes) -> bytes:
+    try:
+        info = DerSequence().decode(material, strict=True)
+        algorithm = DerSequence().decode(info[1])
+        oids = (DerObjectId().decode(algorithm[0]).value,
+                DerObjectId().decode(algorithm[1]).value)
+        ec_key = DerSequence().decode(DerOctetString().decode(info[2]).payload)
+        private = bytes(DerOctetString().decode(ec_key[1]).payload)
+        public_part = next((ec_key[i] for i in range(2, len(ec_key))
+                            if isinstance(ec_key[i], bytes) and ec_key[i][:1] == b"\xa1"), None)
+        point = DerBitString(explicit=1).decode(public_part).value if public_part else b""
+    except (ValueError, TypeError, IndexError):
+        raise BadKeyMaterial(_NOT_PKCS8.format(spec="SM2")) from None
+    if oids != (_EC_PUBLIC_KEY, _SM2_CURVE) or len(private) != sm2.FIELD_BYTES:
+        raise BadKeyMaterial(_WRONG_KEY.format(spec="SM2"))
+    if len(point) != 1 + 2 * sm2.FIELD_BYTES or point[:1] != b"\x04":
+        raise BadKeyMaterial("SM2 key material must include its public key (uncompressed).")
+    stored = _sm2_pkcs8(private, bytes(point[1:]))
+    probe = SignInput("SM2DSA", b"hsmkms import check", "RAW", "sm3")
+    try:  # the public key must be the private key's
+        valid = verify("SM2", stored, probe, sign("SM2", stored, probe))
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise BadKeyMaterial("The public key in the SM2 key material does not match its "
+                             "private key.")
+    return stored
+
+
+def unwrap(wrapping_key_spec: str, private: bytes, algorithm: str, blob: bytes) -> bytes:
+    """Key material wrapped for import with the public key of ``private`` (a wrapping key of
+    GetParametersForImport) by ``algorithm``; :class:`CryptoError` if it does not unwrap.
+
+    ``RSAES_OAEP_SHA_*``: RSAES-OAEP of the material (MGF1 with the same hash, empty label).
+    ``RSA_AES_KEY_WRAP_SHA_*``: RSAES-OAEP of a 32-byte AES key, as long as the modulus,
+    followed by AES key wrap with padding (RFC 5649) of the material under that key.
+    ``SM2PKE``: SM2 public-key encryption of the material (DER ``C1C3C2``)."""
+    if wrapping_key_spec == "SM2":
+        return decrypt("SM2", private, "SM2PKE", blob)
+    key = _parse(private)  # a wrapping key is used a few times at most: not cached
+    h: hashes.HashAlgorithm = hashes.SHA1() if algorithm.endswith("SHA_1") else hashes.SHA256()  # noqa: S303
+    oaep = padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
+    try:
+        if algorithm.startswith("RSAES_OAEP"):
+            return bytes(key.decrypt(blob, oaep))
+        size = key.key_size // 8
+        aes = bytes(key.decrypt(blob[:size], oaep))
+        if len(aes) != _WRAP_AES_BYTES or len(blob) <= size:
+            raise CryptoError("the wrapped AES key is not 256 bits")
+        return bytes(keywrap.aes_key_unwrap_with_padding(aes, blob[size:]))
+    except (ValueError, keywrap.InvalidUnwrap) as exc:
+        raise CryptoError("the key material does not unwrap") from exc

@@ -1,13 +1,15 @@
 """Every cell of the origin x operation capability table (hsmkms.kms.capabilities), driven with
-boto3 against a real server: a key of each origin (AWS_KMS, and AWS_CLOUDHSM in a connected
-CloudHSM key store) gets a result for every supported operation, and exactly the error AWS (or,
-for what hsmkms does not implement yet, docs/compatibility.md) documents - code, message with
-the key's ARN, HTTP status - for every other one. The expected answers are written here, not
+boto3 against a real server: a key of each origin (AWS_KMS, AWS_CLOUDHSM in a connected
+CloudHSM key store, EXTERNAL with its material imported) gets a result for every supported
+operation, and exactly the error AWS (or, for what hsmkms does not implement yet,
+docs/compatibility.md) documents - code, message with the key's ARN, HTTP status - for every
+other one. The expected answers are written here, not
 read from the table, so a wrong row or a changed message fails; and the table and
 :data:`EXPECTED` must name the same operations and origins, so a new row needs its answers."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 from guide_helpers import Env, build_env, module_env_server
+from import_helpers import import_material
 
 from hsmkms.kms import capabilities
 from hsmkms.testing.server import ServerProcess
@@ -100,7 +103,10 @@ UNSUPPORTED_AWS_CLOUDHSM: Answer = (
 UNSUPPORTED_EXTERNAL: Answer = (
     "UnsupportedOperationException",
     "{arn} origin is EXTERNAL which is not valid for this operation.", 400)
-BOTH: dict[str, Answer] = {"AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT}
+#: Supported for every origin that has keys (EXTERNAL: imported key material, issue 12 item 3).
+BOTH: dict[str, Answer] = {"AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT, "EXTERNAL": RESULT}
+INVALID_TOKEN: Answer = ("InvalidImportTokenException",
+                         "The import token is not valid for KMS key {arn}.", 400)
 
 
 NOT_PRIMARY: Answer = ("UnsupportedOperationException",
@@ -119,9 +125,7 @@ def _usage(operation: str) -> Answer:
 #: Every operation of the table x origin: the answer a valid request gets.
 EXPECTED: dict[str, dict[str, Answer]] = {
     "CreateKey": {
-        "AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT,
-        "EXTERNAL": ("NotImplementedYetException",
-                     "hsmkms does not implement KMS keys with Origin EXTERNAL yet.", 400),
+        "AWS_KMS": RESULT, "AWS_CLOUDHSM": RESULT, "EXTERNAL": RESULT,
         "EXTERNAL_KEY_STORE": ("NotImplementedYetException",
                                ("hsmkms does not implement KMS keys with Origin "
                                 "EXTERNAL_KEY_STORE yet."), 400)},
@@ -139,9 +143,11 @@ EXPECTED: dict[str, dict[str, Answer]] = {
        for op in ("EnableKeyRotation", "DisableKeyRotation")},
     **{op: {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM, "EXTERNAL": RESULT}
        for op in ("GetKeyRotationStatus", "ListKeyRotations")},
+    # The EXTERNAL key here has its material and none pending rotation (LS recording).
     "RotateKeyOnDemand": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM,
-                          "EXTERNAL": ("KMSInvalidStateException", "{arn} is pending import.",
-                                       400)},
+                          "EXTERNAL": ("KMSInvalidStateException",
+                                       "No available key material pending rotation for the "
+                                       "key: {arn}.", 400)},
     # A single-Region key is no multi-Region primary (LS test_replicate_replica_key_should_fail
     # for the message); CloudHSM keys are never multi-Region. EXTERNAL keys may be
     # multi-Region primaries (no such key is made here).
@@ -149,25 +155,30 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         "AWS_KMS": NOT_PRIMARY, "EXTERNAL": NOT_PRIMARY,
         "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM}),
     # AWS refuses data key pairs under keys in CloudHSM key stores.
-    "GenerateDataKeyPair": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
-    "GenerateDataKeyPairWithoutPlaintext": {"AWS_KMS": RESULT,
+    "GenerateDataKeyPair": {"AWS_KMS": RESULT, "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM,
+                            "EXTERNAL": RESULT},
+    "GenerateDataKeyPairWithoutPlaintext": {"AWS_KMS": RESULT, "EXTERNAL": RESULT,
                                             "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
     # Both origins hold symmetric encryption keys only here: the key usage refuses these
     # (GetPublicKey: the key is not asymmetric).
-    "GetPublicKey": {"AWS_KMS": NOT_ASYMMETRIC, "AWS_CLOUDHSM": NOT_ASYMMETRIC},
-    **{op: {"AWS_KMS": _usage(op), "AWS_CLOUDHSM": _usage(op)} for op in (
+    "GetPublicKey": {"AWS_KMS": NOT_ASYMMETRIC, "AWS_CLOUDHSM": NOT_ASYMMETRIC,
+                     "EXTERNAL": NOT_ASYMMETRIC},
+    **{op: {"AWS_KMS": _usage(op), "AWS_CLOUDHSM": _usage(op), "EXTERNAL": _usage(op)} for op in (
         "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate",
         "Decapsulate")},
-    # Only EXTERNAL keys may import key material; no other origin can.
+    # Only EXTERNAL keys may import key material; no other origin can (the request's token is
+    # no token at all).
     "GetParametersForImport": {"AWS_KMS": UNSUPPORTED_AWS_KMS,
-                               "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
+                               "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM, "EXTERNAL": RESULT},
     "ImportKeyMaterial": {"AWS_KMS": UNSUPPORTED_AWS_KMS,
-                          "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
+                          "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM, "EXTERNAL": INVALID_TOKEN},
     "DeleteImportedKeyMaterial": {"AWS_KMS": UNSUPPORTED_AWS_KMS,
-                                  "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM},
+                                  "AWS_CLOUDHSM": UNSUPPORTED_AWS_CLOUDHSM, "EXTERNAL": RESULT},
 }
-KEY_ORIGINS = ("AWS_KMS", "AWS_CLOUDHSM")
-CELLS = [(op, origin) for op in EXPECTED if op != "CreateKey" for origin in KEY_ORIGINS]
+KEY_ORIGINS = ("AWS_KMS", "AWS_CLOUDHSM", "EXTERNAL")
+#: Rows without an EXTERNAL cell (rotation, multi-Region) are not implemented for it yet.
+CELLS = [(op, origin) for op in EXPECTED if op != "CreateKey" for origin in KEY_ORIGINS
+         if origin in EXPECTED[op]]
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +198,11 @@ def env(server: ServerProcess) -> Env:
 def _new_key(env: Env, origin: str) -> str:
     if origin == "AWS_CLOUDHSM":
         return env.create_key("capabilities")
+    if origin == "EXTERNAL":  # with its key material imported
+        key_id = str(env.kms.create_key(Description="capabilities", Origin="EXTERNAL")[
+            "KeyMetadata"]["KeyId"])
+        import_material(env.kms, key_id, os.urandom(32))
+        return key_id
     return str(env.kms.create_key(Description="capabilities")["KeyMetadata"]["KeyId"])
 
 

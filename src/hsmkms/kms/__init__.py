@@ -15,6 +15,7 @@ from hsmkms.kms import api, jobs, keygen, rotation
 from hsmkms.kms.authz import AllowAll, Authorizer
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
+from hsmkms.kms.backends.imported import ImportedBackend
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.connection import Connection
 from hsmkms.kms.keygen import KeyMaterials
@@ -22,6 +23,7 @@ from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import Stores
 from hsmkms.kms.model import Origin
 from hsmkms.kms.ports import ClusterView, FaultView, HsmClient, NetworkPort
+from hsmkms.kms.usecases import imports
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
@@ -49,7 +51,8 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     connection = Connection(clusters=clusters, hsm=hsm, network=network, faults=faults, now=now)
     materials = KeyMaterials()
     backends = Backends({Origin.AWS_KMS: LocalBackend(ids, materials),
-                         Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
+                         Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids),
+                         Origin.EXTERNAL: ImportedBackend(ids, keys.materials)})
     access = KeyAccess(keys, backends, authz or AllowAll())
     crypto = Crypto(access)
     lifecycle = KeyLifecycle(access, scheduler)
@@ -61,10 +64,12 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
         usage=KeyUsageReport(access, usage, tracking_start),
         rotation=KeyRotation(access, scheduler, RotationSettings(
             timing=config.timing, on_demand_limit=config.on_demand_rotations)),
-        replicas=Replicas(lifecycle, scheduler, config.timing, audit))
+        replicas=Replicas(lifecycle, scheduler, config.timing, audit),
+        imports=imports.Imports(access, store, scheduler, materials, ids))
     jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit,
                                               jobs.ReplicaJobs(keys, scheduler)),
                   jobs.KeyStoreJobs(store, stores, connection))
     rotation.Rotations(keys, scheduler, audit, ids).register()
+    imports.register(scheduler, imports.ImportJobs(keys, backends, audit, store))
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
                        prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))

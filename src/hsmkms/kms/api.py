@@ -26,6 +26,7 @@ from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
+from hsmkms.kms.usecases.imports import Import, Imports
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
 from hsmkms.kms.usecases.replicas import NewReplica, Replicas
@@ -48,6 +49,7 @@ class UseCases:
     usage: KeyUsageReport
     rotation: KeyRotation
     replicas: Replicas
+    imports: Imports
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
@@ -136,6 +138,26 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
 
     def update_primary_region(ctx: RequestContext, p: Params) -> None:
         uc.replicas.update_primary_region(ctx, p["KeyId"], p["PrimaryRegion"])
+
+    # -- imported key material ----------------------------------------------------------------
+
+    def get_parameters_for_import(ctx: RequestContext, p: Params) -> Result:
+        made = uc.imports.get_parameters(ctx, p["KeyId"], p["WrappingAlgorithm"],
+                                         p["WrappingKeySpec"])
+        return {"KeyId": made.key.arn, "ImportToken": made.token, "PublicKey": made.public_key,
+                "ParametersValidTo": made.valid_to}
+
+    def import_key_material(ctx: RequestContext, p: Params) -> Result:
+        key, material_id = uc.imports.import_material(ctx, p["KeyId"], Import(
+            token=p["ImportToken"], encrypted_material=p["EncryptedKeyMaterial"],
+            valid_to=p.get("ValidTo"), expiration_model=p.get("ExpirationModel"),
+            import_type=p.get("ImportType"), description=p.get("KeyMaterialDescription"),
+            key_material_id=p.get("KeyMaterialId")))
+        return {"KeyId": key.arn, "KeyMaterialId": material_id}
+
+    def delete_imported_key_material(ctx: RequestContext, p: Params) -> Result:
+        key, material_id = uc.imports.delete_material(ctx, p["KeyId"], p.get("KeyMaterialId"))
+        return {"KeyId": key.arn, "KeyMaterialId": material_id}
 
     # -- aliases ------------------------------------------------------------------------------
 
@@ -357,6 +379,9 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
         "GetKeyPolicy": get_key_policy, "PutKeyPolicy": put_key_policy,
         "ListKeyPolicies": list_key_policies, "GetKeyLastUsage": get_key_last_usage,
         "ReplicateKey": replicate_key, "UpdatePrimaryRegion": update_primary_region,
+        "GetParametersForImport": get_parameters_for_import,
+        "ImportKeyMaterial": import_key_material,
+        "DeleteImportedKeyMaterial": delete_imported_key_material,
         "CreateAlias": create_alias, "UpdateAlias": update_alias, "DeleteAlias": delete_alias,
         "ListAliases": list_aliases,
         "Encrypt": encrypt, "Decrypt": decrypt, "ReEncrypt": re_encrypt,

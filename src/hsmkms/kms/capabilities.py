@@ -13,9 +13,8 @@ hsmkms does not implement yet for a key answers ``NotImplementedYetException``
 (docs/compatibility.md). Operations with no handler at all answer the service's generic
 ``NotImplementedYetException`` and have no row.
 
-Only AWS_KMS and AWS_CLOUDHSM keys can exist yet: EXTERNAL and EXTERNAL_KEY_STORE have a row only
-for CreateKey (which refuses them), and EXTERNAL for the rotation operations (what AWS answers
-for keys with imported material, ready for them).
+AWS_KMS, AWS_CLOUDHSM and EXTERNAL (imported key material) keys can exist; EXTERNAL_KEY_STORE has a
+row only for CreateKey (which refuses it).
 """
 
 from __future__ import annotations
@@ -63,14 +62,16 @@ UNSUPPORTED_SPEC = "hsmkms does not implement KMS keys with {what} yet."
 ORIGIN_NOT_IMPLEMENTED = Refusal(NotImplementedYet,
                                  UNSUPPORTED_SPEC.format(what="Origin {origin}"))
 
-_BOTH = {Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: SUPPORTED}
+_BOTH = {Origin.AWS_KMS: SUPPORTED, Origin.AWS_CLOUDHSM: SUPPORTED, Origin.EXTERNAL: SUPPORTED}
 #: Implemented for local keys some day; AWS refuses them for CloudHSM keys.
 _NOT_FOR_CLOUDHSM = {Origin.AWS_KMS: NOT_IMPLEMENTED, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 #: AWS refuses data key pairs under keys in CloudHSM key stores (GenerateDataKeyPair doc).
-_PAIRS: dict[Origin, Capability] = {Origin.AWS_KMS: SUPPORTED,
+_PAIRS: dict[Origin, Capability] = {Origin.AWS_KMS: SUPPORTED, Origin.EXTERNAL: SUPPORTED,
                                    Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 #: Only EXTERNAL keys may import key material.
-_IMPORT = {Origin.AWS_KMS: NOT_VALID_FOR_ORIGIN, Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
+_IMPORT: dict[Origin, Capability] = {Origin.AWS_KMS: NOT_VALID_FOR_ORIGIN,
+                                    Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN,
+                                    Origin.EXTERNAL: SUPPORTED}
 
 #: Automatic rotation: AWS_KMS keys only (never CloudHSM keys, nor imported material).
 _ROTATION_SETTINGS: dict[Origin, Capability] = {
@@ -86,8 +87,7 @@ _MULTI_REGION: Mapping[Origin, Capability] = {
     Origin.AWS_CLOUDHSM: NOT_VALID_FOR_ORIGIN}
 
 TABLE: dict[str, Mapping[Origin, Capability]] = {
-    "CreateKey": {**_BOTH, Origin.EXTERNAL: ORIGIN_NOT_IMPLEMENTED,
-                  Origin.EXTERNAL_KEY_STORE: ORIGIN_NOT_IMPLEMENTED},
+    "CreateKey": {**_BOTH, Origin.EXTERNAL_KEY_STORE: ORIGIN_NOT_IMPLEMENTED},
     **dict.fromkeys((
         "DescribeKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
         "UpdateKeyDescription", "TagResource", "UntagResource", "ListResourceTags",

@@ -31,7 +31,9 @@ from hsmkms import pkcrypto
 SLOW = frozenset({"RSA_2048", "RSA_3072", "RSA_4096"})
 #: Operation -> the request member that names the spec to make.
 PREPARED_OPERATIONS = {"CreateKey": "KeySpec", "GenerateDataKeyPair": "KeyPairSpec",
-                       "GenerateDataKeyPairWithoutPlaintext": "KeyPairSpec"}
+                       "GenerateDataKeyPairWithoutPlaintext": "KeyPairSpec",
+                       # the wrapping key pair of import parameters (kms.usecases.imports)
+                       "GetParametersForImport": "WrappingKeySpec"}
 
 
 class _Prepared(threading.local):

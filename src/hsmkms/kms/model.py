@@ -174,3 +174,21 @@ class DeletedKey:
 
     key_id: str
     deleted: float
+
+
+#: The parameters GetParametersForImport issued (:class:`ImportParameters`), by token id.
+IMPORT_PARAMETERS = "kms.import-parameters"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportParameters:
+    """One GetParametersForImport answer: the wrapping key pair (its private half sealed at
+    rest like key material), what it is for, and until when. The import token refers to it by
+    ``token_id`` (random, 256 bits: a token can't be made to point at other parameters)."""
+
+    token_id: str
+    key_id: str
+    wrapping_algorithm: str
+    wrapping_key_spec: str
+    private: Secret
+    valid_to: float

@@ -22,7 +22,7 @@ from hsmkms.kms.errors import (
     KMSInvalidStateException,
     UnsupportedOperationException,
 )
-from hsmkms.kms.model import Key, KeyState
+from hsmkms.kms.model import Key, KeyState, Origin
 
 S = KeyState
 
@@ -42,6 +42,12 @@ class Event(enum.StrEnum):
     #: UpdatePrimaryRegion starts (both keys) and completes.
     UPDATE_PRIMARY = "update-primary"
     PRIMARY_UPDATED = "primary-updated"
+    #: Imported key material (spec kms-keys.md 4.1, 6): the import that gives the key every
+    #: material it needs; a needed material deleted or expired; CancelKeyDeletion of a key whose
+    #: imported material went away while it was pending deletion.
+    IMPORT_COMPLETE = "import-complete"
+    MATERIAL_GONE = "material-gone"
+    CANCEL_DELETION_WITHOUT_MATERIAL = "cancel-deletion-without-material"
 
 
 TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
@@ -70,7 +76,26 @@ TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
     # multi-region-update).
     (S.ENABLED, Event.UPDATE_PRIMARY): S.UPDATING,
     (S.UPDATING, Event.PRIMARY_UPDATED): S.ENABLED,
+    # A successful import makes the key Enabled (ImportKeyMaterial doc; kms-keys.md 10 Q17);
+    # re-importing into a key that still has its material applies no event (keeps its state).
+    (S.PENDING_IMPORT, Event.IMPORT_COMPLETE): S.ENABLED,
+    (S.ENABLED, Event.MATERIAL_GONE): S.PENDING_IMPORT,
+    (S.DISABLED, Event.MATERIAL_GONE): S.PENDING_IMPORT,
+    (S.PENDING_IMPORT, Event.MATERIAL_GONE): S.PENDING_IMPORT,
+    # A key pending deletion stays so when its material goes (kms.md 1.1); cancelled, it has
+    # nothing to be Disabled with: it waits for its material (ours, docs/compatibility.md).
+    (S.PENDING_DELETION, Event.MATERIAL_GONE): S.PENDING_DELETION,
+    (S.PENDING_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
 }
+
+
+#: The state CreateKey gives a new key of an origin (default Enabled): an EXTERNAL key has no
+#: material until the customer imports it (kms.md 1.1).
+INITIAL: dict[Origin, KeyState] = {Origin.EXTERNAL: S.PENDING_IMPORT}
+
+
+def initial_state(origin: Origin) -> KeyState:
+    return INITIAL.get(origin, S.ENABLED)
 
 
 class IllegalTransition(Exception):
@@ -138,6 +163,11 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
     # says allowed, but both keys must be Enabled when it starts (DG multi-region-update), so
     # hsmkms refuses it as "updating" (docs/compatibility.md).
     **dict.fromkeys(("ReplicateKey", "UpdatePrimaryRegion"), _MULTI_REGION),
+    # Imported key material ([8], [14], [15]; DeleteImportedKeyMaterial works while pending
+    # deletion, [9], and on a PendingImport key, changing nothing).
+    "GetParametersForImport": {**_NOT_PENDING, S.CREATING: CREATING, S.UPDATING: UPDATING},
+    "ImportKeyMaterial": {**_NOT_PENDING, S.CREATING: CREATING},
+    "DeleteImportedKeyMaterial": {S.CREATING: CREATING, S.UPDATING: UPDATING},
     **dict.fromkeys(("DescribeKey", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies",
                      "ListResourceTags", "DeleteAlias", "ListAliases", "GetKeyLastUsage"), _ANY),
     "EnableKeyRotation": _ROTATION_SETTINGS,

@@ -55,6 +55,8 @@ RESPONSE_OPERATIONS = frozenset({
     "RotateKeyOnDemand",
     # DGa ct-replicate-key: replicaKeyMetadata and replicaPolicy.
     "ReplicateKey",
+    # DG ct-importkeymaterial, ct-deleteimportedkeymaterial (2025 examples).
+    "ImportKeyMaterial", "DeleteImportedKeyMaterial",
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
@@ -375,7 +377,7 @@ def service_event(scope: str, event_name: str, now: float, event_id: str, *,
     if additional_event_data:
         stored["extra"] = dict(additional_event_data)
     if service_event_details:
-        stored["sed"] = dict(service_event_details)
+        stored["details"] = dict(service_event_details)
     arns = list(dict.fromkeys(resources))
     return Event(scope, int(now), event_id, event_name, "false", None, None, KMS_SOURCE,
                  tuple((KEY_TYPE, a) for a in arns), stored)
@@ -416,8 +418,8 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
         record["resources"] = resource_entries(arns, account)
     if service:
         record.update({"eventType": "AwsServiceEvent", "recipientAccountId": account})
-        if stored.get("sed"):
-            record["serviceEventDetails"] = dict(stored["sed"])
+        if stored.get("details"):  # CloudTrail UG "AWS service events"; DG ct-rotatekey
+            record["serviceEventDetails"] = dict(stored["details"])
         record.update({"managementEvent": True, "eventCategory": "Management"})
     else:
         record.update({"eventType": "AwsApiCall", "managementEvent": True,

@@ -12,7 +12,7 @@ from hsmkms.kms.errors import NotFoundException, UnsupportedOperationException
 from hsmkms.kms.keys import DAY
 from hsmkms.kms.keyspecs import Usage
 from hsmkms.kms.model import Key, KeyState, Origin, key_arn
-from hsmkms.kms.usecases import rules
+from hsmkms.kms.usecases import imports, rules
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.scheduler import Scheduler
 
@@ -95,6 +95,8 @@ class KeyLifecycle:
                                             new.key_usage, ctx.region)
         if new.origin is Origin.AWS_CLOUDHSM:
             _cloudhsm_key_shape(spec.name, multi_region=new.multi_region)
+        if new.origin is Origin.EXTERNAL:
+            imports.check_importable(spec)
         if new.multi_region and not spec.multi_region:  # the key spec table's column
             raise UnsupportedOperationException(
                 f"KeySpec {spec.name} is not supported for multi-Region keys.")
@@ -106,6 +108,7 @@ class KeyLifecycle:
         key = self.keys.new(ctx, description=new.description, policy=new.policy, tags=tags,
                             origin=new.origin, key_spec=spec.name, key_usage=usage,
                             multi_region=new.multi_region)
+        key = replace(key, state=states.initial_state(new.origin))
         if new.policy is not None:  # the default policy is not checked (spec authz.md §4.9)
             self.access.authz.check_policy(ctx, key,
                                            bypass=new.bypass_policy_lockout_safety_check)
@@ -158,8 +161,11 @@ class KeyLifecycle:
 
     def cancel_deletion(self, ctx: RequestContext, key_id: str) -> Key:
         key = self.access.key(ctx, key_id, "CancelKeyDeletion", aliases=False)
-        self.keys.apply(ctx, key, states.Event.CANCEL_DELETION, deletion_date=None,
-                        pending_window_days=None)
+        event = states.Event.CANCEL_DELETION
+        if key.origin is Origin.EXTERNAL and imports.missing_material(
+                self.keys.materials, ctx.scope, key):  # its material expired or was deleted
+            event = states.Event.CANCEL_DELETION_WITHOUT_MATERIAL
+        self.keys.apply(ctx, key, event, deletion_date=None, pending_window_days=None)
         self.scheduler.cancel(jobs.deletion_job(ctx.scope, key.key_id))
         return key
 
