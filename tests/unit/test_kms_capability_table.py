@@ -25,7 +25,8 @@ def _key(origin: Origin) -> Key:
 
 def _wire_operations() -> set[str]:
     nothing = cast("Any", None)  # building the table calls no use case
-    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing)))
+    return set(api.handlers(api.UseCases(nothing, nothing, nothing, nothing, nothing, nothing,
+                                                 nothing)))
 
 
 #: The operations both key origins support (a use case answers them).
@@ -35,7 +36,8 @@ SUPPORTED_BY_BOTH = (
     "ListResourceTags", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies", "CreateAlias",
     "UpdateAlias", "ListAliases", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext", "GetPublicKey", "Sign", "Verify", "GenerateMac",
-    "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate")
+    "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate", "CreateGrant",
+    "ListGrants", "RetireGrant", "RevokeGrant")
 #: Supported for AWS_KMS keys; AWS refuses them for keys in CloudHSM key stores
 #: (GenerateDataKeyPair doc string).
 PAIRS = ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")

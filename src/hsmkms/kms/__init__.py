@@ -17,6 +17,7 @@ from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.connection import Connection
+from hsmkms.kms.grants import Grants
 from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import Stores
@@ -26,6 +27,7 @@ from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
+from hsmkms.kms.usecases.grants import GrantLimits, GrantUseCases
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
 from hsmkms.protocol.awsjson import JsonService
@@ -45,14 +47,17 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     materials = KeyMaterials()
     backends = Backends({Origin.AWS_KMS: LocalBackend(ids, materials),
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids)})
+    grants = Grants(store)
     access = KeyAccess(keys, backends, authz or AllowAll())
     crypto = Crypto(access)
     uc = api.UseCases(
         access=access, keys=KeyLifecycle(access, scheduler), aliases=Aliases(access),
         crypto=crypto, public=PublicKeyCrypto(access, crypto, materials),
         stores=KeyStores(stores=stores, keys=keys, connection=connection, clusters=clusters,
-                         scheduler=scheduler, timing=config.timing, ids=ids))
-    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit),
+                         scheduler=scheduler, timing=config.timing, ids=ids),
+        grants=GrantUseCases(access, grants, ids, GrantLimits(
+            per_key=config.max_grants_per_key, per_principal=config.max_grants_per_principal)))
+    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit, grants),
                   jobs.KeyStoreJobs(store, stores, connection))
     return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
                        prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))

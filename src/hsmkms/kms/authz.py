@@ -10,6 +10,9 @@ account's IAM policies - hsmkms has no IAM yet, so only the root user, who has e
 permission, is allowed through it. Another account's caller needs the key policy to allow it and
 an operation that is used across accounts. Refusals are ``AccessDeniedException`` with AWS's
 message forms (§4.8). Policies are parsed once per text (:func:`hsmkms.auth.policy.parse`).
+Grants (:mod:`hsmkms.kms.grants`) allow on their own, even a caller of another account, once no
+explicit ``Deny`` applies (§4.5 step 3c); only ``enforce`` resolves other accounts' keys
+(:attr:`Authorizer.cross_account`).
 
 :func:`decide` is the pure decision; :class:`KeyPolicyAuthorizer` feeds it from the request.
 """
@@ -18,23 +21,39 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from hsmkms.auth import policy as iam
 from hsmkms.context import RequestContext
 from hsmkms.errors import AccessDeniedException
+from hsmkms.kms import grants as grant_rules
 from hsmkms.kms.errors import MalformedPolicyDocumentException
+from hsmkms.kms.grants import Grant, Grants
 from hsmkms.kms.model import Key
+from hsmkms.scope import Scope
+
+#: Which grants may count for a request (CreateGrant through a grant: only a parent grant the
+#: new one narrows).
+GrantFilter = Callable[[Grant], bool]
 
 
 class Authorizer(Protocol):
+    #: Whether a key ARN of another account resolves (the key's policy and grants then decide).
+    cross_account: bool
+
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
-                  encryption_context: dict[str, str] | None = None) -> None:
+                  encryption_context: dict[str, str] | None = None,
+                  grant_filter: GrantFilter | None = None) -> None:
         """Return if the caller may run ``operation`` on ``key``; else raise the AWS error
         (``AccessDeniedException``). ``encryption_context``: the request's, for the
-        ``kms:EncryptionContext...`` condition keys."""
+        ``kms:EncryptionContext...`` condition keys and grant constraints."""
+        ...
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        """Return if the caller may retire ``grant`` (its retiring principal, its grantee when
+        it allows RetireGrant, the account it was created in); else AccessDeniedException."""
         ...
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
@@ -44,9 +63,15 @@ class Authorizer(Protocol):
 
 
 class AllowAll:
+    cross_account = False
+
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
-                  encryption_context: dict[str, str] | None = None) -> None:
+                  encryption_context: dict[str, str] | None = None,
+                  grant_filter: GrantFilter | None = None) -> None:
         """Everything is allowed (``--auth off`` and ``verify``)."""
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        """Any caller of the account may retire its grants."""
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Policies are not evaluated, so none can lock anyone out."""
@@ -103,16 +128,21 @@ class Decision:
 ALLOW = Decision(allowed=True)
 
 
-def decide(request: iam.Request, key_account: str, key_policy: iam.Policy,
-           identity: iam.Outcome | None, *, cross_account_ok: bool) -> Decision:
-    """KMS's decision (spec §4.5) without grants. ``identity``: what the caller's IAM
-    policies say about the request; None for a root user (every IAM permission, no deny)."""
+def decide(request: iam.Request, key_account: str, key_policy: iam.Policy,  # noqa: PLR0911 - one answer per rule of §4.5
+           identity: iam.Outcome | None, *, cross_account_ok: bool,
+           grant: iam.Match | None = None) -> Decision:
+    """KMS's decision (spec §4.5). ``identity``: what the caller's IAM policies say about the
+    request; None for a root user (every IAM permission, no deny). ``grant``: how a grant on
+    the key that covers the request names the caller (None: no grant does); a grant to the
+    caller's account needs its IAM policies to allow too, like the key policy's delegation."""
     on_key = iam.evaluate(key_policy, request)
     if on_key.denied:
         return Decision(allowed=False, reason=Reason.EXPLICIT_RESOURCE)
     if identity is not None and identity.denied:
         return Decision(allowed=False, reason=Reason.EXPLICIT_IDENTITY)
     identity_allows = identity is None or bool(identity.allows)
+    if grant is iam.Match.DIRECT or (grant is iam.Match.ACCOUNT and identity_allows):
+        return ALLOW
     direct = iam.Match.DIRECT in on_key.allows
     delegated = iam.Match.ACCOUNT in on_key.allows
     if request.caller.account == key_account:
@@ -243,13 +273,40 @@ def validate(text: str) -> iam.Policy:
     return parsed
 
 
+def grant_match(found: Sequence[Grant], caller: iam.Caller, action: str,
+                context: Mapping[str, str] | None,
+                grant_filter: GrantFilter | None = None) -> iam.Match | None:
+    """The best way any of a key's grants lets ``caller`` run ``action`` (DIRECT before
+    ACCOUNT), or None."""
+    best: iam.Match | None = None
+    for grant in found:
+        match = grant_rules.allows(grant, caller, action, context)
+        if match is None or (grant_filter is not None and not grant_filter(grant)):
+            continue
+        if match is iam.Match.DIRECT:
+            return match
+        best = match
+    return best
+
+
+def caller_of(ctx: RequestContext) -> iam.Caller:
+    """Who is calling: its account's root user (hsmkms has no IAM principals yet)."""
+    return iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+
+
 class KeyPolicyAuthorizer:
-    """``--auth enforce``: key policies decide (the caller is its account's root user until
-    hsmkms has IAM principals)."""
+    """``--auth enforce``: key policies and grants decide (the caller is its account's root
+    user until hsmkms has IAM principals)."""
+
+    cross_account = True
+
+    def __init__(self, grants: Grants | None = None) -> None:
+        self.grants = grants
 
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
-                  encryption_context: dict[str, str] | None = None) -> None:
-        caller = iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+                  encryption_context: dict[str, str] | None = None,
+                  grant_filter: GrantFilter | None = None) -> None:
+        caller = caller_of(ctx)
         try:
             key_policy = iam.parse(key.policy)
         except iam.MalformedPolicy:  # stored before enforce: it allows nothing
@@ -257,10 +314,31 @@ class KeyPolicyAuthorizer:
         context = condition_context(ctx, operation, key, encryption_context)
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
-            decision = decide(request, key.account, key_policy, None,
-                              cross_account_ok=operation in CROSS_ACCOUNT)
+            cross_ok = operation in CROSS_ACCOUNT
+            decision = decide(request, key.account, key_policy, None, cross_account_ok=cross_ok)
+            if not decision.allowed and decision.reason in (Reason.NO_RESOURCE,
+                                                            Reason.NO_IDENTITY):
+                # Only now read the key's grants: most requests are allowed by the policy.
+                match = grant_match(self._grants_of(key), caller, action, encryption_context,
+                                    grant_filter)
+                if match is not None:
+                    decision = decide(request, key.account, key_policy, None,
+                                      cross_account_ok=cross_ok, grant=match)
             if not decision.allowed:
                 raise AccessDeniedException(decision.message(caller.arn, action, key.arn))
+
+    def _grants_of(self, key: Key) -> Sequence[Grant]:
+        if self.grants is None:
+            return ()
+        return self.grants.of_key(Scope.of(key.account, key.region), key.key_id)
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        caller = caller_of(ctx)
+        if not grant_rules.may_retire(grant, caller):
+            action = "kms:RetireGrant"
+            raise AccessDeniedException(
+                Decision(allowed=False, reason=Reason.NO_RESOURCE).message(
+                    caller.arn, action, grant.key_arn))
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         parsed = validate(key.policy)

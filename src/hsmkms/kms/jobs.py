@@ -15,6 +15,7 @@ from hsmkms.audit import AuditLog
 from hsmkms.kms import keystores
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.connection import Connected, ConnectFailed, Connection
+from hsmkms.kms.grants import Grants
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
 from hsmkms.kms.model import KeyState
@@ -45,6 +46,7 @@ class KeyDeletion:
     keys: Keys
     backends: Backends
     audit: AuditLog
+    grants: Grants
 
     def run(self, args: dict[str, str], due: float) -> None:
         scope = args["scope"]
@@ -52,6 +54,7 @@ class KeyDeletion:
         if key is None or key.state is not KeyState.PENDING_DELETION:
             return
         self.keys.delete_now(scope, key, due)
+        self.grants.delete_key(scope, key.key_id)  # a key's grants go with it
         extra = self.backends.of(key).delete_material(scope, key)
         # An event nobody called for, dated when the waiting period ended.
         self.audit.record_service_event(scope, "DeleteKey", due, resources=[key.arn],

@@ -41,6 +41,7 @@ from hsmkms.kms.model import (
     alias_arn,
     key_arn,
 )
+from hsmkms.scope import Scope
 from hsmkms.store.base import Store
 
 MAX_TAGS = 50
@@ -72,8 +73,10 @@ class Keys:
 
     # -- lookup -------------------------------------------------------------------------------
 
-    def resolve(self, who: RequestContext, key_id: str, *, aliases: bool) -> Key:
-        """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN."""
+    def resolve(self, who: RequestContext, key_id: str, *, aliases: bool,
+                foreign: bool = False) -> Key:
+        """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN; with
+        ``foreign``, a key ARN may name a key of another account (cross-account use)."""
         key = self.keys.get(who.scope, key_id)
         if key is not None:  # the common case: a key id, found without any regex
             return key
@@ -87,7 +90,10 @@ class Keys:
             if region != who.region:
                 raise NotFoundException(f"Invalid arn {region}")
             if account != who.account:
-                raise NotFoundException(f"Key '{key_id}' does not exist")
+                found = self.keys.get(Scope.of(account, region), ident) if foreign else None
+                if found is None:
+                    raise NotFoundException(f"Key '{key_id}' does not exist")
+                return found
             key_id = ident
         if not (UUID_RE.match(key_id) or MRK_RE.match(key_id)):
             raise NotFoundException(f"Invalid keyId '{key_id}'")
@@ -159,6 +165,16 @@ class Keys:
         """``(scope, key)`` of the key and every key sharing its material (the members of a
         multi-Region key set; a single-Region key alone): what a rotation changes."""
         return [(scope, key)]
+
+    def in_region(self, region: str, key_id: str) -> Key | None:
+        """The key ``key_id`` of any account in ``region`` (key ids are unique): what a
+        ciphertext names when another account's key made it."""
+        for scope in self.keys.scopes():
+            if Scope(scope).region == region:
+                found = self.keys.get(scope, key_id)
+                if found is not None:
+                    return found
+        return None
 
     def was_deleted(self, who: RequestContext, key_id: str) -> bool:
         return self.deleted.get(who.scope, key_id) is not None

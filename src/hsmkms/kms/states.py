@@ -86,6 +86,10 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
                      "Decapsulate"), _CRYPTO),
     **dict.fromkeys(("CreateAlias", "TagResource", "UntagResource", "UpdateKeyDescription"),
                     _NOT_PENDING),
+    # Unavailable and Updating keys take grants (key-state table); using them then fails.
+    "CreateGrant": {S.DISABLED: DISABLED, S.PENDING_DELETION: PENDING_DELETION,
+                    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+                    S.PENDING_IMPORT: PENDING_IMPORT, S.CREATING: CREATING},
     "EnableKey": _ENABLE_DISABLE,
     "DisableKey": _ENABLE_DISABLE,
     "ScheduleKeyDeletion": {**_NOT_PENDING, S.UPDATING: UPDATING},
@@ -94,7 +98,8 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
     # [10]: the alias's new target must not be pending deletion (the old one may be).
     "UpdateAlias": _NOT_PENDING,
     **dict.fromkeys(("DescribeKey", "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies",
-                     "ListResourceTags", "DeleteAlias", "ListAliases", "GetKeyLastUsage"), _ANY),
+                     "ListResourceTags", "DeleteAlias", "ListAliases", "GetKeyLastUsage",
+                     "ListGrants", "RetireGrant", "RevokeGrant"), _ANY),
 }
 
 

@@ -41,6 +41,7 @@ _READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 #: examples for CreateKey, ScheduleKeyDeletion, CancelKeyDeletion and CreateCustomKeyStore.
 RESPONSE_OPERATIONS = frozenset({
     "CreateKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "CreateCustomKeyStore",
+    "CreateGrant",  # DG ct-creategrant: {grantId}, never the token
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
@@ -48,6 +49,8 @@ RESPONSE_OPERATIONS = frozenset({
 OMITTED = frozenset({
     "KeyStorePassword", "TrustAnchorCertificate", "Plaintext", "CiphertextBlob",
     "XksProxyAuthenticationCredential",
+    # Grant tokens are never logged (spec authz.md §5.2: only CreateGrant's answer has one).
+    "GrantToken", "GrantTokens",
 })
 
 #: Members AWS logs under another name (DG ct-createcustomkeystore: ``clusterId``).
