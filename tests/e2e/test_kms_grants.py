@@ -504,3 +504,27 @@ def test_off_mode_stores_grants_and_refuses_nothing(module_server: ServerProcess
     again = kms.create_grant(KeyId=key, GranteePrincipal=OTHER_ROOT, Operations=["Encrypt"])
     kms.revoke_grant(KeyId=key, GrantId=again["GrantId"])
     assert grants_of(kms, key) == []
+
+
+def test_key_policy_conditions_on_the_grant(kms: Any) -> None:
+    create_grant_if = {
+        "StringEquals": {"kms:GranteePrincipal": ROLE, "kms:EncryptionContext:dept": "it",
+                         "kms:GrantConstraintType": "EncryptionContextSubset"},
+        "ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]},
+        "Bool": {"kms:GrantIsForAWSResource": "false"}}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "NotAction": "kms:CreateGrant",
+         "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:CreateGrant",
+         "Resource": "*", "Condition": create_grant_if}]})
+    meta = new_key(kms, Policy=policy)
+    ok = {"KeyId": meta["KeyId"], "GranteePrincipal": ROLE, "Operations": ["Encrypt"],
+          "Constraints": {"EncryptionContextSubset": {"dept": "it"}}}
+    kms.create_grant(**ok)
+    for change in [{"GranteePrincipal": OTHER_ROOT},
+                   {"Operations": ["Encrypt", "GenerateDataKey"]},
+                   {"Constraints": {"EncryptionContextSubset": {"dept": "hr"}}},
+                   {"Constraints": {"EncryptionContextEquals": {"dept": "it"}}}]:
+        assert error_of(lambda c=change: kms.create_grant(**{**ok, **c})) == denied(
+            ROOT, "kms:CreateGrant", meta["Arn"]), change
+    assert len(grants_of(kms, meta["KeyId"])) == 1

@@ -45,10 +45,13 @@ class Authorizer(Protocol):
 
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
                   encryption_context: dict[str, str] | None = None,
-                  grant_filter: GrantFilter | None = None) -> None:
+                  grant_filter: GrantFilter | None = None,
+                  conditions: Mapping[str, tuple[str, ...]] | None = None) -> None:
         """Return if the caller may run ``operation`` on ``key``; else raise the AWS error
         (``AccessDeniedException``). ``encryption_context``: the request's, for the
-        ``kms:EncryptionContext...`` condition keys and grant constraints."""
+        ``kms:EncryptionContext...`` condition keys and grant constraints; ``conditions``:
+        other condition keys the request populates (lower-case names, e.g. CreateGrant's
+        ``kms:grantoperations``)."""
         ...
 
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
@@ -67,7 +70,8 @@ class AllowAll:
 
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
                   encryption_context: dict[str, str] | None = None,
-                  grant_filter: GrantFilter | None = None) -> None:
+                  grant_filter: GrantFilter | None = None,
+                  conditions: Mapping[str, tuple[str, ...]] | None = None) -> None:
         """Everything is allowed (``--auth off`` and ``verify``)."""
 
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
@@ -94,6 +98,9 @@ ACTIONS: dict[str, tuple[str, ...]] = {"ReEncrypt": ("kms:ReEncryptFrom", "kms:R
 _ALGORITHM_OPS = frozenset({"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
                             "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
                             "GenerateDataKeyPairWithoutPlaintext"})
+
+#: Operations that carry ``kms:GrantIsForAWSResource`` (spec §4.7).
+_GRANT_FOR_RESOURCE_OPS = frozenset({"CreateGrant", "ListGrants", "RevokeGrant"})
 
 LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
 #: Condition keys a key policy may not use (KMS evaluates them in IAM policies only).
@@ -171,9 +178,14 @@ def _constant(value: str) -> Callable[[_Lazy], tuple[str, ...]]:
     return lambda _lazy: (value,)
 
 
+def _for_aws_resource(lazy: _Lazy) -> tuple[str, ...] | None:
+    """``kms:GrantIsForAWSResource``: false (no AWS service calls hsmkms for a user)."""
+    return ("false",) if lazy.operation in _GRANT_FOR_RESOURCE_OPS else None
+
+
 #: Condition key (lower case) -> its value for a request on a key, computed only when a
 #: policy asks for it (spec §4.4, §4.7). The caller is its account's root user.
-CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
+CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...] | None]] = {
     "aws:principalarn": _ctx_value(lambda c: f"arn:aws:iam::{c.account}:root"),
     "aws:principalaccount": _ctx_value(lambda c: c.account),
     "aws:principaltype": _constant("Account"),
@@ -192,18 +204,23 @@ CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
     "kms:customermasterkeyusage": _key_value(lambda k: k.key_usage),
     "kms:keyorigin": _key_value(lambda k: str(k.origin.value)),
     "kms:multiregion": _constant("false"),
+    # No AWS service calls hsmkms on a user's behalf.
+    "kms:grantisforawsresource": _for_aws_resource,
 }
 
 
 class _Lazy:
     """The condition keys of one request, each computed when a condition first reads it."""
 
-    __slots__ = ("ctx", "encryption_context", "key", "operation", "values")
+    __slots__ = ("ctx", "encryption_context", "extra", "key", "operation", "values")
 
     def __init__(self, ctx: RequestContext, operation: str, key: Key,
-                 encryption_context: Mapping[str, str] | None) -> None:
+                 encryption_context: Mapping[str, str] | None,
+                 extra: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.ctx, self.operation, self.key = ctx, operation, key
         self.encryption_context = encryption_context
+        #: Keys the use case computed from its request (CreateGrant's grant keys).
+        self.extra = extra
         #: Computed so far (None: the request has no such key).
         self.values: dict[str, tuple[str, ...] | None] = {}
 
@@ -223,6 +240,8 @@ class _Lazy:
         if name == "kms:encryptionalgorithm":  # symmetric keys have one algorithm
             return ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS \
                 and self.key.key_spec == "SYMMETRIC_DEFAULT" else None
+        if self.extra is not None and name in self.extra:
+            return self.extra[name]
         if name.startswith("kms:encryptioncontext"):
             # All of them at once: a policy that reads one usually reads others.
             pairs = encryption_conditions(self.encryption_context)
@@ -232,11 +251,12 @@ class _Lazy:
 
 
 def condition_context(ctx: RequestContext, operation: str, key: Key,
-                      encryption_context: Mapping[str, str] | None = None
+                      encryption_context: Mapping[str, str] | None = None,
+                      extra: Mapping[str, tuple[str, ...]] | None = None
                       ) -> Mapping[str, tuple[str, ...]]:
     """The condition keys a request on ``key`` populates (lower-case names; spec §4.4, §4.7),
     computed as policies read them."""
-    return _Lazy(ctx, operation, key, encryption_context)  # type: ignore[return-value]
+    return _Lazy(ctx, operation, key, encryption_context, extra)  # type: ignore[return-value]
 
 
 def encryption_conditions(context: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
@@ -305,13 +325,14 @@ class KeyPolicyAuthorizer:
 
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
                   encryption_context: dict[str, str] | None = None,
-                  grant_filter: GrantFilter | None = None) -> None:
+                  grant_filter: GrantFilter | None = None,
+                  conditions: Mapping[str, tuple[str, ...]] | None = None) -> None:
         caller = caller_of(ctx)
         try:
             key_policy = iam.parse(key.policy)
         except iam.MalformedPolicy:  # stored before enforce: it allows nothing
             key_policy = iam.Policy("2012-10-17", ())
-        context = condition_context(ctx, operation, key, encryption_context)
+        context = condition_context(ctx, operation, key, encryption_context, conditions)
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
             cross_ok = operation in CROSS_ACCOUNT

@@ -299,6 +299,26 @@ def may_retire(grant: Grant, caller: iam.Caller) -> bool:
         grantee_match(grant.grantee, caller) is not None
 
 
+def conditions(req: GrantRequest) -> dict[str, tuple[str, ...]]:
+    """The condition keys a CreateGrant populates (spec authz.md §4.7; lower-case names):
+    ``kms:GrantOperations``, the grantee and retiring principals, ``kms:GrantConstraintType``
+    and ``kms:GrantConstraintSourceArn``. Its ``kms:EncryptionContext:<k>`` keys come from the
+    constraint's context, passed as the request's encryption context."""
+    retiring = req.retiring or req.retiring_service
+    found: dict[str, tuple[str, ...] | None] = {
+             "kms:grantoperations": tuple(req.operations),
+             "kms:granteeprincipal": (req.grantee,) if req.grantee else None,
+             "kms:granteeserviceprincipal": (req.grantee_service,) if req.grantee_service
+             else None,
+             "kms:retiringprincipal": (retiring,) if retiring else None,
+             "kms:grantconstrainttype": tuple(
+                 kind for kind, pairs in (("EncryptionContextEquals", req.equals),
+                                          ("EncryptionContextSubset", req.subset))
+                 if pairs is not None) or None,
+             "kms:grantconstraintsourcearn": (req.source_arn,) if req.source_arn else None}
+    return {k: v for k, v in found.items() if v is not None}
+
+
 def narrower(child: GrantRequest, parent: Grant) -> bool:
     """A grant-derived CreateGrant hands on at most the parent's operations, with constraints
     at least as strict (KMS DG create-grant-overview): the parent's Equals must be the child's

@@ -80,8 +80,9 @@ class GrantUseCases:
                dry_run: bool = False) -> Created:
         key = self._key(ctx, key_id, "CreateGrant")
         # A grant that allows CreateGrant counts only if the new grant narrows it.
-        self.access.authz.authorize(ctx, "CreateGrant", key, None,
-                                    grant_filter=lambda parent: rules.narrower(req, parent))
+        self.access.authz.authorize(ctx, "CreateGrant", key, req.equals or req.subset,
+                                    grant_filter=lambda parent: rules.narrower(req, parent),
+                                    conditions=rules.conditions(req))
         self.access.usable("CreateGrant", key)
         grant = rules.new_grant(key, req, grant_id=self.ids.hex(64), now=ctx.now)
         scope = _scope(key)
