@@ -13,6 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+from guide_helpers import build_env
 
 from hsmkms.testing.server import ServerProcess
 
@@ -528,3 +529,23 @@ def test_key_policy_conditions_on_the_grant(kms: Any) -> None:
         assert error_of(lambda c=change: kms.create_grant(**{**ok, **c})) == denied(
             ROOT, "kms:CreateGrant", meta["Arn"]), change
     assert len(grants_of(kms, meta["KeyId"])) == 1
+
+
+def test_a_grant_on_a_cloudhsm_key_works_across_accounts(server: ServerProcess, kms: Any,
+                                                         other: Any) -> None:
+    env = build_env(server)
+    meta = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=env.store_id)["KeyMetadata"]
+    assert error_of(lambda: other.encrypt(KeyId=meta["Arn"], Plaintext=b"x")) == denied(
+        OTHER_ROOT, "kms:Encrypt", meta["Arn"])
+    kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=OTHER_ROOT,
+                     Operations=["Encrypt", "Decrypt"])
+    blob = other.encrypt(KeyId=meta["Arn"], Plaintext=b"in the HSMs")["CiphertextBlob"]
+    assert other.decrypt(CiphertextBlob=blob)["Plaintext"] == b"in the HSMs"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"in the HSMs"
+    # Its CloudTrail event, in the caller's account, names the key store of the key's account.
+    events = server.client("cloudtrail", credentials={
+        "aws_access_key_id": OTHER_AKID, "aws_secret_access_key": OTHER_SECRET}).lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}])["Events"]
+    record = json.loads(events[0]["CloudTrailEvent"])
+    assert record["additionalEventData"]["customKeyStoreId"] == env.store_id
+    assert record["userIdentity"]["accountId"] == OTHER

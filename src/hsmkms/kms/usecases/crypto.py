@@ -78,7 +78,8 @@ class Crypto:
     def _cipher(self, ctx: RequestContext, key: Key,
                 operation: str) -> AbstractContextManager[crypto.KeyCipher]:
         backend = self.backends.of(key)
-        extras = backend.trail_extras(ctx.scope, key, operation)
+        scope = ctx.scope if key.account == ctx.account else Scope.of(key.account, key.region)
+        extras = backend.trail_extras(scope, key, operation)
         if extras:  # AWS_KMS keys add nothing: skip the call on the hot path
             ctx.audit.add(additional_event_data=extras)
         return backend.cipher(ctx, key)
