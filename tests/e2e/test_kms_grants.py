@@ -182,6 +182,20 @@ def test_validation_errors_change_nothing(kms: Any) -> None:
           "12345678-1234-1234-1234-123456789012' does not exist"))),
         ({"GrantTokens": ["not a token"]},
          ("InvalidGrantTokenException", "The grant token is not valid.")),
+        ({"Operations": []},
+         ("ValidationException", "A grant must list at least one grant operation.")),
+        # The model's constraints, as AWS's front end words them.
+        ({"Name": "bad name"},
+         ("ValidationException", ("1 validation error detected: Value 'bad name' at 'name' "
+          "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+          "^[a-zA-Z0-9:/_-]+$"))),
+        ({"Operations": ["Encrypt", "ListGrants"]},
+         ("ValidationException", ("1 validation error detected: Value 'ListGrants' at "
+          "'operations.2.member' failed to satisfy constraint: Member must satisfy enum value "
+          "set: [Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, "
+          "ReEncryptFrom, ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, RetireGrant, "
+          "DescribeKey, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateMac, "
+          "VerifyMac, DeriveSharedSecret, Encapsulate, Decapsulate]"))),
     ]
     for change, expected in cases:
         args = {"KeyId": key, "GranteePrincipal": ROLE, "Operations": ["Encrypt"], **change}
@@ -421,6 +435,11 @@ def test_who_may_retire(kms: Any, other: Any) -> None:
     retiring = grant(RetiringPrincipal=OTHER_ROOT)
     listed = other.list_retirable_grants(RetiringPrincipal=OTHER_ROOT)["Grants"]
     assert [g["GrantId"] for g in listed] == [retiring]
+    # Only principals of the caller's own account (IAM decides ListRetirableGrants).
+    assert error_of(lambda: kms.list_retirable_grants(RetiringPrincipal=OTHER_ROOT)) == (
+        "AccessDeniedException", (f"User: {ROOT} is not authorized to perform: "
+        f"kms:ListRetirableGrants on resource: {OTHER_ROOT} because no identity-based policy "
+        "allows the kms:ListRetirableGrants action"))
     other.retire_grant(KeyId=arn, GrantId=retiring)
     self_retiring = grant(Operations=["Encrypt", "RetireGrant"])
     other.retire_grant(KeyId=arn, GrantId=self_retiring)

@@ -71,6 +71,10 @@ class DenyEncrypt:
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
         """Grants are not retired here."""
 
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """Nothing is refused here."""
+
 
 class Recording:
     """Allows everything but ``deny`` (operation, key id) pairs, and records every question."""
@@ -93,6 +97,10 @@ class Recording:
 
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
         """Grants are not retired here."""
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """Nothing is refused here."""
 
     def take(self) -> list[tuple[str, str]]:
         asked, self.asked = self.asked, []

@@ -59,6 +59,12 @@ class Authorizer(Protocol):
         it allows RetireGrant, the account it was created in); else AccessDeniedException."""
         ...
 
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """An IAM-only operation whose resource is a principal (ListRetirableGrants): the
+        caller's IAM policies decide, which reach only its own account's principals."""
+        ...
+
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Refuse a key policy (``key.policy``, from CreateKey or PutKeyPolicy) that is
         malformed or, unless ``bypass``, would not let the caller change it again."""
@@ -76,6 +82,10 @@ class AllowAll:
 
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
         """Any caller of the account may retire its grants."""
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """Nothing is refused."""
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Policies are not evaluated, so none can lock anyone out."""
@@ -352,6 +362,15 @@ class KeyPolicyAuthorizer:
         if self.grants is None:
             return ()
         return self.grants.of_key(Scope.of(key.account, key.region), key.key_id)
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        caller = caller_of(ctx)
+        # The root user holds every IAM permission on its own account's resources only.
+        if grant_rules.account_of(principal) not in (None, caller.account):
+            action = "kms:" + operation
+            raise AccessDeniedException(Decision(allowed=False, reason=Reason.NO_IDENTITY)
+                                        .message(caller.arn, action, principal))
 
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
         caller = caller_of(ctx)

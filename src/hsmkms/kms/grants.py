@@ -61,6 +61,7 @@ MAX_CONSTRAINT_VALUE = 384
 # -- messages (AWS's where recorded; the others are hsmkms's, docs/compatibility.md) ---------
 
 ONLY_CREATE_GRANT = "Grants must not contain only the CreateGrant operation."  # recorded
+NO_OPERATIONS = "A grant must list at least one grant operation."
 NO_GRANTEE = "Either GranteePrincipal or GranteeServicePrincipal must be specified."
 BOTH_GRANTEES = "GranteePrincipal and GranteeServicePrincipal cannot both be specified."
 BOTH_RETIRING = "RetiringPrincipal and RetiringServicePrincipal cannot both be specified."
@@ -181,6 +182,8 @@ def new_grant(key: Key, req: GrantRequest, *, grant_id: str, now: float) -> Gran
     """The grant ``req`` makes on ``key``, or the AWS error for the first rule it breaks."""
     _check_principals(req)
     operations = tuple(dict.fromkeys(req.operations))
+    if not operations:
+        raise ValidationException(NO_OPERATIONS)
     if operations == ("CreateGrant",):
         raise ValidationException(ONLY_CREATE_GRANT)
     usage_key = (key.key_usage, keyspecs.get(key.key_spec).asymmetric)
@@ -235,6 +238,7 @@ def _check_constraints(constraints: Constraints, operations: Sequence[str],
 
 _ROOT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):root$")
 _ROLE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
+_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
 _SESSION = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[\w+=,.@-]+$")
 
 
@@ -256,6 +260,12 @@ def grantee_match(grantee: str, caller: iam.Caller) -> iam.Match | None:
     if role is not None and session is not None:
         return iam.Match.DIRECT if role.groups() == session.groups() else None
     return None
+
+
+def account_of(principal: str) -> str | None:
+    """The account of a principal ARN (None for a service principal)."""
+    match = _ACCOUNT.match(principal)
+    return match.group(1) if match else None
 
 
 def satisfies(constraints: Constraints, context: Mapping[str, str] | None) -> bool:

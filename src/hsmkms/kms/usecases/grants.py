@@ -139,7 +139,9 @@ class GrantUseCases:
             raise ValidationException(BOTH_RETIRING)
         if retiring is not None and not rules.PRINCIPAL_ARN.match(retiring):
             raise InvalidArnException(rules.invalid_principal("RetiringPrincipal", retiring))
-        return self.grants.retirable_by(retiring or retiring_service or "", ctx.region)
+        principal = retiring or retiring_service or ""
+        self.access.authz.authorize_on_principal(ctx, "ListRetirableGrants", principal)
+        return self.grants.retirable_by(principal, ctx.region)
 
     # -- RetireGrant, RevokeGrant ----------------------------------------------------------------
 
