@@ -406,8 +406,11 @@ def test_a_grant_with_create_grant_hands_on_no_more(kms: Any, other: Any) -> Non
     stricter = [{"Operations": ["Encrypt"],
                  "Constraints": {"EncryptionContextSubset": {"a": "1", "b": "2"}}},
                 {"Operations": ["Decrypt"], "Constraints": {"EncryptionContextEquals": {"a": "1"}}}]
-    for change in stricter:
-        other.create_grant(KeyId=arn, GranteePrincipal=ROLE, **change)
+    children = [other.create_grant(KeyId=arn, GranteePrincipal=ROLE, **change)["GrantId"]
+                for change in stricter]
+    # Issued by the other account, which may retire them; the key's grants list them.
+    assert [g["IssuingAccount"] for g in grants_of(kms, meta["KeyId"])] == [
+        ROOT, OTHER_ROOT, OTHER_ROOT]
     wider = [{"Operations": ["Encrypt"]},
              {"Operations": ["GenerateDataKey"],
               "Constraints": {"EncryptionContextSubset": {"a": "1"}}},
@@ -416,6 +419,8 @@ def test_a_grant_with_create_grant_hands_on_no_more(kms: Any, other: Any) -> Non
         assert error_of(lambda c=change: other.create_grant(
             KeyId=arn, GranteePrincipal=ROLE, **c)) == denied(OTHER_ROOT, "kms:CreateGrant", arn)
     assert len(grants_of(kms, meta["KeyId"])) == 3
+    other.retire_grant(KeyId=arn, GrantId=children[0])
+    assert len(grants_of(kms, meta["KeyId"])) == 2
 
 
 # -- retiring and revoking -------------------------------------------------------------------
@@ -455,6 +460,17 @@ def test_who_may_retire(kms: Any, other: Any) -> None:
         "NotFoundException", f"Grant {'0' * 64} does not exist on key {arn}.")
     assert error_of(lambda: kms.revoke_grant(KeyId=meta["KeyId"], GrantId="x")) == (
         "InvalidGrantIdException", "Invalid grant ID x.")
+    # DryRun: checked, then nothing is done.
+    kept = grant()
+    dry_run = ("DryRunOperationException",
+               "The request would have succeeded, but the DryRun option is set.")
+    assert error_of(lambda: kms.revoke_grant(KeyId=meta["KeyId"], GrantId=kept,
+                                             DryRun=True)) == dry_run
+    assert error_of(lambda: kms.retire_grant(KeyId=meta["KeyId"], GrantId=kept,
+                                             DryRun=True)) == dry_run
+    assert error_of(lambda: other.retire_grant(KeyId=arn, GrantId=kept, DryRun=True)) == \
+        denied(OTHER_ROOT, "kms:RetireGrant", arn)
+    assert [g["GrantId"] for g in grants_of(kms, meta["KeyId"])] == [kept]
 
 
 def test_cloudtrail_records_grant_operations(server: ServerProcess, kms: Any) -> None:

@@ -178,8 +178,11 @@ class GrantRequest:
     source_arn: str | None = None
 
 
-def new_grant(key: Key, req: GrantRequest, *, grant_id: str, now: float) -> Grant:
-    """The grant ``req`` makes on ``key``, or the AWS error for the first rule it breaks."""
+def new_grant(key: Key, req: GrantRequest, *, grant_id: str, now: float,
+              issuing_account: str | None = None) -> Grant:
+    """The grant ``req`` makes on ``key``, or the AWS error for the first rule it breaks.
+    ``issuing_account``: the account of the principal who creates it (default: the key's);
+    a grantee of another account with CreateGrant issues grants from its own account."""
     _check_principals(req)
     operations = tuple(dict.fromkeys(req.operations))
     if not operations:
@@ -196,7 +199,8 @@ def new_grant(key: Key, req: GrantRequest, *, grant_id: str, now: float) -> Gran
     if req.source_arn is not None and not req.grantee_service:
         raise ValidationException(SOURCE_ARN_ONLY_SERVICE)
     return Grant(grant_id=grant_id, key_id=key.key_id, key_arn=key.arn,
-                 issuing_account=key.account, created=now, operations=operations,
+                 issuing_account=issuing_account or key.account, created=now,
+                 operations=operations,
                  grantee=req.grantee or "", grantee_service=req.grantee_service or "",
                  retiring=req.retiring or "", retiring_service=req.retiring_service or "",
                  name=req.name or "", constraints=constraints)

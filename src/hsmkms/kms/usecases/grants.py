@@ -84,7 +84,8 @@ class GrantUseCases:
                                     grant_filter=lambda parent: rules.narrower(req, parent),
                                     conditions=rules.conditions(req))
         self.access.usable("CreateGrant", key)
-        grant = rules.new_grant(key, req, grant_id=self.ids.hex(64), now=ctx.now)
+        grant = rules.new_grant(key, req, grant_id=self.ids.hex(64), now=ctx.now,
+                                issuing_account=ctx.account)
         scope = _scope(key)
         existing = self._same(scope, grant)
         if dry_run:
