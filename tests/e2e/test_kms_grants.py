@@ -329,6 +329,40 @@ def test_a_grant_lets_another_account_use_the_key(kms: Any, other: Any) -> None:
         OTHER_ROOT, "kms:Encrypt", arn)
 
 
+def _events(server: ServerProcess, key_arn: str, name: str,
+            **credentials: str) -> list[dict[str, Any]]:
+    trail = server.client("cloudtrail", credentials=credentials)
+    found = trail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "ResourceName", "AttributeValue": key_arn}])["Events"]
+    return [json.loads(e["CloudTrailEvent"]) for e in found if e["EventName"] == name]
+
+
+def test_cross_account_calls_are_logged_in_both_accounts(server: ServerProcess, kms: Any,
+                                                         other: Any) -> None:
+    meta = new_key(kms)
+    arn = meta["Arn"]
+    error_of(lambda: other.encrypt(KeyId=arn, Plaintext=b"x"))  # refused: caller's only
+    kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=OTHER_ROOT, Operations=["Encrypt"])
+    other.encrypt(KeyId=arn, Plaintext=b"x", EncryptionContext={"a": "1"})
+    theirs = _events(server, arn, "Encrypt", aws_access_key_id=OTHER_AKID,
+                     aws_secret_access_key=OTHER_SECRET)
+    ours = _events(server, arn, "Encrypt")
+    assert [e.get("errorCode") for e in theirs] == [None, "AccessDenied"]
+    assert len(ours) == 1
+    mine, copy = theirs[0], ours[0]
+    assert copy["userIdentity"] == {"type": "AWSAccount",
+                                    "principalId": mine["userIdentity"]["principalId"],
+                                    "accountId": OTHER}
+    assert (mine["recipientAccountId"], copy["recipientAccountId"]) == (OTHER, ACCOUNT)
+    assert mine["sharedEventID"] == copy["sharedEventID"]
+    assert mine["eventID"] != copy["eventID"]
+    assert "sharedEventID" not in theirs[1]
+    assert copy["requestParameters"] == mine["requestParameters"] == {
+        "keyId": arn, "encryptionContext": {"a": "1"}, "encryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+    assert copy["resources"] == mine["resources"] == [
+        {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": arn}]
+
+
 def test_a_grant_to_a_role_does_not_cover_the_root_user(kms: Any, other: Any) -> None:
     meta = new_key(kms)
     kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=ROLE, Operations=["Encrypt"])
