@@ -327,6 +327,19 @@ def test_a_grant_lets_another_account_use_the_key(kms: Any, other: Any) -> None:
     kms.revoke_grant(KeyId=meta["KeyId"], GrantId=grant["GrantId"])
     assert error_of(lambda: other.encrypt(KeyId=arn, Plaintext=b"x")) == denied(
         OTHER_ROOT, "kms:Encrypt", arn)
+    # Operations not used across accounts are refused whatever the key policy says.
+    kms.put_key_policy(KeyId=meta["KeyId"], PolicyName="default", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+            "AWS": [ROOT, OTHER_ROOT]}, "Action": "kms:*", "Resource": "*"}]}))
+    other.generate_data_key(KeyId=arn, KeySpec="AES_256")  # now the policy allows it
+    for action, call in [
+            ("kms:DisableKey", lambda: other.disable_key(KeyId=arn)),
+            ("kms:GetKeyPolicy", lambda: other.get_key_policy(KeyId=arn, PolicyName="default")),
+            ("kms:ScheduleKeyDeletion", lambda: other.schedule_key_deletion(KeyId=arn))]:
+        assert error_of(call) == denied(OTHER_ROOT, action, arn)
+    unknown = arn.replace(meta["KeyId"], "00000000-0000-0000-0000-000000000000")
+    assert error_of(lambda: other.describe_key(KeyId=unknown)) == (
+        "NotFoundException", f"Key '{unknown}' does not exist")
 
 
 def _events(server: ServerProcess, key_arn: str, name: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hsmkms.context import RequestContext
 from hsmkms.kms import capabilities, states
-from hsmkms.kms.authz import CROSS_ACCOUNT, Authorizer
+from hsmkms.kms.authz import Authorizer
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.model import Key, KeyState
@@ -28,12 +28,11 @@ class KeyAccess:
         self.authz.authorize(ctx, operation, key, encryption_context)
         return self.usable(operation, key)
 
-    def resolve(self, ctx: RequestContext, key_id: str, operation: str, *,
-                aliases: bool) -> Key:
-        """The key ``key_id`` names: another account's too (by key ARN) when the operation is
-        used across accounts and the authorizer decides such use."""
-        foreign = self.authz.cross_account and operation in CROSS_ACCOUNT
-        return self.keys.resolve(ctx, key_id, aliases=aliases, foreign=foreign)
+    def resolve(self, ctx: RequestContext, key_id: str, *, aliases: bool) -> Key:
+        """The key ``key_id`` names: another account's too (by key ARN) when the authorizer
+        decides such use; it then refuses the operations that are not used across accounts
+        with AccessDeniedException (spec authz.md §10 Q5, :data:`authz.CROSS_ACCOUNT`)."""
+        return self.keys.resolve(ctx, key_id, aliases=aliases, foreign=self.authz.cross_account)
 
     def usable(self, operation: str, key: Key) -> Key:
         """The origin's capability, then the key-state policy, for a key already authorized."""
@@ -45,7 +44,7 @@ class KeyAccess:
             encryption_context: dict[str, str] | None = None) -> Key:
         """The key ``key_id`` names, if ``operation`` may use it now."""
         return self.admit(ctx, operation,
-                          self.resolve(ctx, key_id, operation, aliases=aliases),
+                          self.resolve(ctx, key_id, aliases=aliases),
                           encryption_context)
 
     def refuse(self, ctx: RequestContext, operation: str, key_id: str) -> None:

@@ -127,7 +127,7 @@ class Crypto:
                 key_id: str | None, *, dry_run: bool = False,
                 operation: str = "Decrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
-        named = self.access.resolve(ctx, key_id, operation, aliases=True) if key_id else None
+        named = self.access.resolve(ctx, key_id, aliases=True) if key_id else None
         if named is not None:  # authorized before the ciphertext's key is compared with it
             self.access.authz.authorize(ctx, operation, named, context)
             if _asymmetric(named):  # the blob is the algorithm's raw output: no header

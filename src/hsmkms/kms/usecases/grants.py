@@ -68,17 +68,17 @@ class GrantUseCases:
         self.ids = ids
         self.limits = limits or GrantLimits()
 
-    def _key(self, ctx: RequestContext, key_id: str, operation: str) -> Key:
+    def _key(self, ctx: RequestContext, key_id: str) -> Key:
         """The key of a grant operation: key id or key ARN (another account's by ARN)."""
         if key_id.startswith("alias/") or ALIAS_ARN_RE.match(key_id):
             raise InvalidArnException(ALIASES_REFUSED)
-        return self.access.resolve(ctx, key_id, operation, aliases=False)
+        return self.access.resolve(ctx, key_id, aliases=False)
 
     # -- CreateGrant ----------------------------------------------------------------------------
 
     def create(self, ctx: RequestContext, key_id: str, req: GrantRequest, *,
                dry_run: bool = False) -> Created:
-        key = self._key(ctx, key_id, "CreateGrant")
+        key = self._key(ctx, key_id)
         # A grant that allows CreateGrant counts only if the new grant narrows it.
         self.access.authz.authorize(ctx, "CreateGrant", key, req.equals or req.subset,
                                     grant_filter=lambda parent: rules.narrower(req, parent),
@@ -120,7 +120,7 @@ class GrantUseCases:
 
     def list(self, ctx: RequestContext, key_id: str, *, grant_id: str | None,
              grantee: str | None, grantee_service: str | None) -> Sequence[Grant]:
-        key = self._key(ctx, key_id, "ListGrants")
+        key = self._key(ctx, key_id)
         self.access.authz.authorize(ctx, "ListGrants", key)
         if grant_id is not None:
             _check_grant_id(grant_id)
@@ -169,7 +169,7 @@ class GrantUseCases:
             return found
         if key_id is None or grant_id is None:
             raise ValidationException(RETIRE_NEEDS)
-        key = self._key(ctx, key_id, "RetireGrant")
+        key = self._key(ctx, key_id)
         return _scope(key), self._on_key(key, grant_id)
 
     def _by_id(self, ctx: RequestContext, grant_id: str) -> tuple[str, Grant] | None:
@@ -189,7 +189,7 @@ class GrantUseCases:
 
     def revoke(self, ctx: RequestContext, key_id: str, grant_id: str, *,
                dry_run: bool = False) -> None:
-        key = self._key(ctx, key_id, "RevokeGrant")
+        key = self._key(ctx, key_id)
         self.access.authz.authorize(ctx, "RevokeGrant", key)
         grant = self._on_key(key, grant_id)
         if dry_run:
