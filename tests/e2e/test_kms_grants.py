@@ -313,6 +313,15 @@ def test_a_grant_lets_another_account_use_the_key(kms: Any, other: Any) -> None:
     assert other.decrypt(CiphertextBlob=blob, KeyId=arn)["KeyId"] == arn
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
     assert other.describe_key(KeyId=arn)["KeyMetadata"]["KeyId"] == meta["KeyId"]
+    # An alias ARN of the owner's account names the key too (an alias name: the caller's own).
+    kms.create_alias(AliasName="alias/shared-with-other", TargetKeyId=meta["KeyId"])
+    alias_arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/shared-with-other"
+    assert other.encrypt(KeyId=alias_arn, Plaintext=b"x")["KeyId"] == arn
+    assert error_of(lambda: other.encrypt(KeyId="alias/shared-with-other", Plaintext=b"x")) == (
+        "NotFoundException", (f"Alias arn:aws:kms:us-east-1:{OTHER}:alias/shared-with-other "
+        "is not found."))
+    assert error_of(lambda: other.encrypt(KeyId=alias_arn + "-nope", Plaintext=b"x")) == (
+        "NotFoundException", f"Alias {alias_arn}-nope is not found.")
     # Only the operations listed: GenerateDataKey and the grant's management are refused.
     assert error_of(lambda: other.generate_data_key(KeyId=arn, KeySpec="AES_256")) == denied(
         OTHER_ROOT, "kms:GenerateDataKey", arn)

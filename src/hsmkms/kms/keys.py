@@ -83,7 +83,7 @@ class Keys:
         if key_id.startswith("alias/") or ALIAS_ARN_RE.match(key_id):
             if not aliases:
                 raise NotFoundException(f"Invalid keyId '{key_id}'")
-            return self._by_alias(who, key_id)
+            return self._by_alias(who, key_id, foreign=foreign)
         match = KEY_ARN_RE.match(key_id)
         if match:
             _partition, region, account, ident = match.groups()
@@ -103,22 +103,23 @@ class Keys:
                 f"Key '{key_arn(who.region, who.account, key_id)}' does not exist")
         return key
 
-    def _by_alias(self, who: RequestContext, name: str) -> Key:
+    def _by_alias(self, who: RequestContext, name: str, *, foreign: bool = False) -> Key:
+        """The key of an alias name or alias ARN (of another account with ``foreign``)."""
+        account, scope = who.account, who.scope
         match = ALIAS_ARN_RE.match(name)
         if match:
             _partition, region, account, name = match.groups()
             if region != who.region:
                 raise NotFoundException(f"Invalid arn {region}")
             if account != who.account:
-                raise NotFoundException(f"Alias {alias_arn(region, account, name)} is not found.")
-        alias = self.aliases.get(who.scope, name)
-        if alias is None:
-            raise NotFoundException(
-                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
-        key = self.keys.get(who.scope, alias.target_key_id)
-        if key is None:  # the key was deleted; its aliases go with it
-            raise NotFoundException(
-                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
+                if not foreign:
+                    raise NotFoundException(
+                        f"Alias {alias_arn(region, account, name)} is not found.")
+                scope = Scope.of(account, region)
+        alias = self.aliases.get(scope, name)
+        key = None if alias is None else self.keys.get(scope, alias.target_key_id)
+        if key is None:  # no such alias, or its key was deleted (its aliases go with it)
+            raise NotFoundException(f"Alias {alias_arn(who.region, account, name)} is not found.")
         return key
 
     # -- lifecycle ----------------------------------------------------------------------------
