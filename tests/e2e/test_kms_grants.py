@@ -640,3 +640,20 @@ def test_a_grant_on_a_cloudhsm_key_works_across_accounts(server: ServerProcess, 
     record = json.loads(events[0]["CloudTrailEvent"])
     assert record["additionalEventData"]["customKeyStoreId"] == env.store_id
     assert record["userIdentity"]["accountId"] == OTHER
+
+
+def test_grants_survive_a_hard_restart(tmp_path: Any) -> None:
+    proc = ServerProcess(tmp_path / "hsmkms-data").start()
+    try:
+        kms = proc.client("kms")
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        made = kms.create_grant(KeyId=key, GranteePrincipal=ROLE, Operations=["Encrypt"],
+                                Name="kept", Constraints={"EncryptionContextEquals": {"a": "1"}})
+        before = grants_of(kms, key)
+        proc.restart(hard=True)  # kill -9: what was acknowledged is on disk
+        kms = proc.client("kms")
+        assert grants_of(kms, key) == before
+        kms.retire_grant(GrantToken=made["GrantToken"])  # the token still names it
+        assert grants_of(kms, key) == []
+    finally:
+        proc.kill()
