@@ -386,6 +386,14 @@ def _key_of(grant: Grant) -> Hashable:
     return grant.key_id
 
 
+def _grantee_on_key(grant: Grant) -> Hashable:
+    return (grant.key_id, grant.grantee or grant.grantee_service)
+
+
+def _name_on_key(grant: Grant) -> Hashable:
+    return (grant.key_id, grant.name)
+
+
 def _retiring_of(grant: Grant) -> Hashable:
     return grant.retiring or grant.retiring_service
 
@@ -410,7 +418,18 @@ class Grants:
         return sorted((g for g in found if g is not None), key=grant_position)
 
     def count(self, scope: str, key_id: str) -> int:
+        """How many grants the key has (an index: no grant is read)."""
         return len(self.repo.ids_by(scope, _key_of, key_id))
+
+    def count_for(self, scope: str, key_id: str, grantee: str) -> int:
+        """How many grants the key has for one grantee (principal or service principal)."""
+        return len(self.repo.ids_by(scope, _grantee_on_key, (key_id, grantee)))
+
+    def named(self, scope: str, key_id: str, name: str) -> list[Grant]:
+        """The key's grants with this name."""
+        found = (self.repo.get(scope, i)
+                 for i in self.repo.ids_by(scope, _name_on_key, (key_id, name)))
+        return sorted((g for g in found if g is not None), key=grant_position)
 
     def retirable_by(self, principal: str, region: str) -> list[Grant]:
         """Grants of every account in ``region`` whose retiring principal is ``principal``."""

@@ -101,17 +101,15 @@ class GrantUseCases:
         """A grant made by the same named request (Name idempotency); unnamed never repeat."""
         if not grant.name:
             return None
-        return next((g for g in self.grants.of_key(scope, grant.key_id)
+        return next((g for g in self.grants.named(scope, grant.key_id, grant.name)
                      if g.same_request(grant)), None)
 
     def _check_limits(self, scope: str, key: Key, grant: Grant) -> None:
-        found = self.grants.of_key(scope, key.key_id)
-        if len(found) >= self.limits.per_key:
+        if self.grants.count(scope, key.key_id) >= self.limits.per_key:
             raise LimitExceededException(
                 f"The KMS key {key.arn} has reached the limit of {self.limits.per_key} grants.")
         grantee = grant.grantee or grant.grantee_service
-        if sum(1 for g in found if (g.grantee or g.grantee_service) == grantee) >= \
-                self.limits.per_principal:
+        if self.grants.count_for(scope, key.key_id, grantee) >= self.limits.per_principal:
             raise LimitExceededException(
                 f"The grantee {grantee} has reached the limit of "
                 f"{self.limits.per_principal} grants on the KMS key {key.arn}.")
