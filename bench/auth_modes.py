@@ -4,11 +4,14 @@
 Builds one :class:`~hsmkms.app.App` per mode (``off``, ``verify``, ``enforce``) on temporary
 data dirs. Each creates one AWS_KMS key whose key policy is realistic: five statements (key
 administrators, key users with conditions on the encryption context, a deny without one, and
-two more conditional statements). The Encrypt request is signed once by botocore with the
+two more conditional statements), and one grant (to a role, for Encrypt with an encryption
+context constraint). The Encrypt request is signed once by botocore with the
 mode's root key (``off`` accepts it unchecked), then ``--rounds`` interleaved rounds of
 ``--calls`` ``App.handle`` calls per mode are timed with the process CPU clock (no HTTP). Prints
 µs of CPU per call, the median of the rounds, and each mode's ratio to ``off`` measured in the
-same run. (The signature stays within the 5-minute window: keep a run short.)
+same run. The row ``grant`` is ``enforce`` with the Encrypt made by another account's root user,
+whom only a grant allows (the key policy without its same-account deny). (The signature stays
+within the 5-minute window: keep a run short.)
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.http import HttpRequest
 
-MODES = ("off", "verify", "enforce")
-ACCOUNT = "111122223333"
+MODES = ("off", "verify", "enforce", "grant")
+ACCOUNT, OTHER = "111122223333", "444455556666"
+OTHER_KEY = ("AKIABENCHOTHERROOT01", "benchOtherRootSecretAccessKey00000000000")
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 CONTEXT = {"Dept": "IT", "App": "bench"}
 KEY_POLICY = {"Version": "2012-10-17", "Id": "bench", "Statement": [
@@ -63,11 +67,14 @@ KEY_POLICY = {"Version": "2012-10-17", "Id": "bench", "Statement": [
 ]}
 
 
-def signed(app: App, operation: str, body: dict[str, Any]) -> HttpRequest:
-    """``body`` as boto3 sends it, signed by botocore with the app's root key."""
+def signed(app: App, operation: str, body: dict[str, Any],
+           key: tuple[str, str] | None = None) -> HttpRequest:
+    """``body`` as boto3 sends it, signed by botocore with ``key`` (default: the app's root
+    key)."""
     auth = app.auth
-    akid, secret = (auth.root.access_key_id, auth.root.secret_text) if auth is not None \
-        else ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    akid, secret = key or ((auth.root.access_key_id, auth.root.secret_text) if auth is not None
+                           else ("AKIAIOSFODNN7EXAMPLE",
+                                 "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
     raw = json.dumps(body).encode()
     req = AWSRequest("POST", "http://127.0.0.1:4599/", data=raw, headers={
         "Content-Type": "application/x-amz-json-1.1",
@@ -78,19 +85,36 @@ def signed(app: App, operation: str, body: dict[str, Any]) -> HttpRequest:
     return HttpRequest("POST", "/", headers, raw)
 
 
+def _call(app: App, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    done = app.handle(signed(app, operation, body))
+    assert done.status == 200, done.body
+    return dict(json.loads(done.body))
+
+
 def prepare(mode: str, tmp: str) -> tuple[App, HttpRequest]:
-    app = App(Config.from_env({"data_dir": str(Path(tmp) / mode), "auth": mode}))
-    created = app.handle(signed(app, "CreateKey", {"Policy": json.dumps(KEY_POLICY)}))
-    assert created.status == 200, created.body
-    key_id = json.loads(created.body)["KeyMetadata"]["KeyId"]
+    via_grant = mode == "grant"
+    app = App(Config.from_env({"data_dir": str(Path(tmp) / mode),
+                               "auth": "enforce" if via_grant else mode,
+                               "root_keys": f"{OTHER}:{OTHER_KEY[0]}:{OTHER_KEY[1]}"}))
+    policy = dict(KEY_POLICY, Statement=KEY_POLICY["Statement"][:-1]) if via_grant \
+        else KEY_POLICY
+    meta = _call(app, "CreateKey", {"Policy": json.dumps(policy)})["KeyMetadata"]
+    grantee = f"arn:aws:iam::{OTHER}:root" if via_grant else f"arn:aws:iam::{ACCOUNT}:role/app"
+    _call(app, "CreateGrant", {"KeyId": meta["KeyId"], "GranteePrincipal": grantee,
+                               "Operations": ["Encrypt", "Decrypt"],
+                               "Constraints": {"EncryptionContextSubset": {"Dept": "IT"}}})
     plaintext = base64.b64encode(os.urandom(64)).decode()
+    # Another account names the key by its ARN; the owner by its id (as before grants).
+    key_id = meta["Arn"] if via_grant else meta["KeyId"]
     req = signed(app, "Encrypt", {"KeyId": key_id, "Plaintext": plaintext,
-                                  "EncryptionContext": CONTEXT})
+                                  "EncryptionContext": CONTEXT},
+                 OTHER_KEY if via_grant else None)
     response = app.handle(req)
     assert response.status == 200, response.body
-    if mode == "enforce":  # the policy is evaluated: a request it refuses is refused
+    if mode in ("enforce", "grant"):  # the policy is evaluated: a request it refuses is refused
         other = signed(app, "Encrypt", {"KeyId": key_id, "Plaintext": plaintext,
-                                        "EncryptionContext": {"Dept": "HR", "App": "bench"}})
+                                        "EncryptionContext": {"Dept": "HR", "App": "bench"}},
+                       OTHER_KEY if via_grant else None)
         assert app.handle(other).status == 400
     return app, req
 

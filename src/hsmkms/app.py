@@ -44,6 +44,7 @@ from hsmkms.hsm.service import HsmService
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.ids import IdSource
 from hsmkms.kms.authz import KeyPolicyAuthorizer
+from hsmkms.kms.grants import Grants
 from hsmkms.protocol.awsjson import CONTENT_TYPE, JsonService
 from hsmkms.scheduler import Scheduler
 from hsmkms.store import node
@@ -172,7 +173,8 @@ class App:
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
             audit=self.trail, usage=self.trail,
             tracking_start=self.trail.track_key_usage(self.clock.now()), ids=self.ids,
-            authz=KeyPolicyAuthorizer() if self.auth is not None and self.auth.enforce
+            authz=KeyPolicyAuthorizer(Grants(self.store))
+            if self.auth is not None and self.auth.enforce
             else None))
         self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))
         self.envelope.recorders.append(self.trail)

@@ -30,6 +30,10 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "max_clusters": ("HSMKMS_MAX_CLUSTERS", "4",
                      "CloudHSM clusters per account and region (AWS default quota)"),
     "max_hsms": ("HSMKMS_MAX_HSMS", "6", "CloudHSM HSMs per account and region (AWS default)"),
+    "max_grants_per_key": ("HSMKMS_MAX_GRANTS_PER_KEY", "50000",
+                           "KMS grants per key (AWS default quota)"),
+    "max_grants_per_principal": ("HSMKMS_MAX_GRANTS_PER_PRINCIPAL", "500",
+                                 "KMS grants for one grantee principal per key (AWS quota)"),
     "pkcs11_sessions": ("HSMKMS_PKCS11_SESSIONS", "1024",
                         ("PKCS #11 sessions of each HSM, shared by all applications (AWS: 1,024 "
                          "per application)")),
@@ -63,7 +67,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
 #: Settings that change what the service answers: every node of one database must have the same
 #: (:mod:`hsmkms.store.node`).
 SHARED = ("account", "region", "timing", "max_clusters", "max_hsms", "pkcs11_sessions",
-          "on_demand_rotations", "cli_idle_timeout", "auth")
+          "on_demand_rotations", "cli_idle_timeout", "auth", "max_grants_per_key",
+          "max_grants_per_principal")
 #: What a ``--database`` URL starts with (libpq accepts both).
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -82,6 +87,8 @@ class Config:
     log_level: str = "warning"
     max_clusters: int = 4
     max_hsms: int = 6
+    max_grants_per_key: int = 50000
+    max_grants_per_principal: int = 500
     pkcs11_sessions: int = 1024
     on_demand_rotations: int = 25
     cli_idle_timeout: int = 1800
@@ -122,8 +129,9 @@ class Config:
 
 
 def _coerce(name: str, raw: object) -> object:
-    if name in ("port", "max_body", "max_clusters", "max_hsms", "pkcs11_sessions",
-                "on_demand_rotations", "cli_idle_timeout", "request_timeout"):
+    if name in ("port", "max_body", "max_clusters", "max_hsms", "max_grants_per_key",
+                "max_grants_per_principal", "pkcs11_sessions", "on_demand_rotations",
+                "cli_idle_timeout", "request_timeout"):
         try:
             value = int(str(raw))
         except ValueError:

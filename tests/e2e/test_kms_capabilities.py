@@ -32,6 +32,9 @@ def _with_key(**params: Any) -> Request:
     return lambda _kms, key_id: {"KeyId": key_id, **params}
 
 
+GRANTEE = "arn:aws:iam::444455556666:root"
+
+
 def _pending(kms: Any, key_id: str) -> dict[str, Any]:
     kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     return {"KeyId": key_id}
@@ -39,6 +42,12 @@ def _pending(kms: Any, key_id: str) -> dict[str, Any]:
 
 def _blob(kms: Any, key_id: str) -> bytes:
     return bytes(kms.encrypt(KeyId=key_id, Plaintext=b"capabilities")["CiphertextBlob"])
+
+
+def _grant(kms: Any, key_id: str) -> dict[str, Any]:
+    grant_id = kms.create_grant(KeyId=key_id, GranteePrincipal=GRANTEE,
+                                Operations=["Encrypt"])["GrantId"]
+    return {"KeyId": key_id, "GrantId": grant_id}
 
 
 def _alias(kms: Any, key_id: str) -> dict[str, Any]:
@@ -87,6 +96,8 @@ REQUESTS: dict[str, Request] = {
     "Encapsulate": _with_key(EncapsulationAlgorithm="ML_KEM"),
     "Decapsulate": _with_key(EncapsulationAlgorithm="ML_KEM",
                              SharedSecretCiphertextBlob=b"c" * 768),
+    "CreateGrant": _with_key(GranteePrincipal=GRANTEE, Operations=["Encrypt", "Decrypt"]),
+    "ListGrants": _with_key(), "RetireGrant": _grant, "RevokeGrant": _grant,
 }
 #: What a call answers: (error code, message, HTTP status); a result is :data:`RESULT`.
 Answer = tuple[str | None, str | None, int]
@@ -135,6 +146,8 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     "PutKeyPolicy": BOTH, "ListKeyPolicies": BOTH, "GetKeyLastUsage": BOTH, "CreateAlias": BOTH, "UpdateAlias": BOTH,
     "ListAliases": BOTH, "Encrypt": BOTH, "Decrypt": BOTH, "ReEncrypt": BOTH,
     "GenerateDataKey": BOTH, "GenerateDataKeyWithoutPlaintext": BOTH,
+    # Grants behave alike for every origin.
+    "CreateGrant": BOTH, "ListGrants": BOTH, "RetireGrant": BOTH, "RevokeGrant": BOTH,
     # AWS refuses rotation for keys in CloudHSM key stores; keys with imported material
     # rotate on demand only (a new one is PendingImport). No EXTERNAL key can be made yet:
     # their cells are written, not run (KEY_ORIGINS).

@@ -69,8 +69,9 @@ def test_cli_round_trip(module_server: ServerProcess, aws: Aws, tmp_path: Path) 
      "An error occurred (NotFoundException) when calling the DescribeKey operation: "
      "Invalid keyId 'nope'"),
     (["list-grants", "--key-id", "1234abcd-12ab-34cd-56ef-1234567890ab"],
-     "An error occurred (NotImplementedYetException) when calling the ListGrants operation: "
-     "hsmkms does not implement TrentService.ListGrants yet."),
+     "An error occurred (NotFoundException) when calling the ListGrants operation: "
+     "Key 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' "
+     "does not exist"),
 ])
 def test_cli_error_lines(module_server: ServerProcess, aws: Aws, args: list[str],
                          line: str) -> None:

@@ -101,7 +101,9 @@ def answers(module_server: ServerProcess, raw: Callable[..., Any],
 
 def test_doc_lists_only_model_operations() -> None:
     listed = documented_missing()
-    assert listed, "the doc lists no operation at all: parsing broke?"
+    section = DOC.read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
+    # An empty list must say so in words: otherwise the parsing broke.
+    assert listed or "None: every operation of the KMS model has a handler" in section
     assert listed <= set(kms_model().operation_names), listed - set(kms_model().operation_names)
 
 
@@ -127,9 +129,11 @@ def test_no_operation_crashes(answers: dict[str, tuple[int, dict[str, Any]]]) ->
 
 
 def test_not_implemented_message(answers: dict[str, tuple[int, dict[str, Any]]]) -> None:
-    assert answers["CreateGrant"][1] == {
-        "__type": "NotImplementedYetException",
-        "message": "hsmkms does not implement TrentService.CreateGrant yet."}
+    wrong = {name: answers[name][1] for name in sorted(documented_missing())
+             if answers[name][1] != {
+                 "__type": "NotImplementedYetException",
+                 "message": f"hsmkms does not implement TrentService.{name} yet."}}
+    assert wrong == {}
 
 
 def test_unknown_operation_is_not_confused_with_unimplemented(

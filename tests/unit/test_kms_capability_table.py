@@ -40,7 +40,8 @@ SUPPORTED_BY_BOTH = (
     "UpdateAlias", "ListAliases", "GetKeyLastUsage", "Encrypt", "Decrypt", "ReEncrypt",
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext", "GetPublicKey", "Sign", "Verify", "GenerateMac",
-    "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate")
+    "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate", "CreateGrant",
+    "ListGrants", "RetireGrant", "RevokeGrant")
 #: Supported for AWS_KMS keys; AWS refuses them for keys in CloudHSM key stores
 #: (GenerateDataKeyPair doc string).
 PAIRS = ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")

@@ -15,7 +15,7 @@ from hsmkms.crypto import RootKey
 from hsmkms.hsm import errors as hsm_errors
 from hsmkms.ids import IdSource
 from hsmkms.kms import connection, jobs
-from hsmkms.kms.authz import AllowAll
+from hsmkms.kms.authz import AllowAll, GrantFilter
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.errors import (
@@ -24,6 +24,7 @@ from hsmkms.kms.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
+from hsmkms.kms.grants import Grant, Grants
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import ConnectionErrorCode
 from hsmkms.kms.model import Key, KeyState, Origin
@@ -56,30 +57,50 @@ class Denied(Exception):
 
 
 class DenyEncrypt:
+    cross_account = False
+
     def authorize(self, ctx: RequestContext, operation: str,  # noqa: ARG002
-                  key: Key, encryption_context: dict[str, str] | None = None) -> None:  # noqa: ARG002
+                  key: Key, encryption_context: dict[str, str] | None = None,  # noqa: ARG002
+                  grant_filter: GrantFilter | None = None) -> None:  # noqa: ARG002
         if operation == "Encrypt":
             raise Denied(key.arn)
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Policies are not evaluated here."""
 
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        """Grants are not retired here."""
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """Nothing is refused here."""
+
 
 class Recording:
     """Allows everything but ``deny`` (operation, key id) pairs, and records every question."""
+
+    cross_account = False
 
     def __init__(self, deny: tuple[str, str] | None = None) -> None:
         self.asked: list[tuple[str, str]] = []
         self.deny = deny
 
     def authorize(self, ctx: RequestContext, operation: str,  # noqa: ARG002
-                  key: Key, encryption_context: dict[str, str] | None = None) -> None:  # noqa: ARG002
+                  key: Key, encryption_context: dict[str, str] | None = None,  # noqa: ARG002
+                  grant_filter: GrantFilter | None = None) -> None:  # noqa: ARG002
         self.asked.append((operation, key.key_id))
         if (operation, key.key_id) == self.deny:
             raise Denied(operation, key.key_id)
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Policies are not evaluated here."""
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        """Grants are not retired here."""
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """Nothing is refused here."""
 
     def take(self) -> list[tuple[str, str]]:
         asked, self.asked = self.asked, []
@@ -108,7 +129,7 @@ def test_deletion_is_recorded_when_it_was_due(store: Store) -> None:
     access, scheduler = _parts(store)
     lifecycle = KeyLifecycle(access, scheduler)
     audit = Recorder()
-    deletion = jobs.KeyDeletion(access.keys, access.backends, audit)
+    deletion = jobs.KeyDeletion(access.keys, access.backends, audit, Grants(store))
     with store.unit_of_work():
         key = lifecycle.create(_ctx(), NewKey())
         done = lifecycle.schedule_deletion(_ctx(), key.key_id, 7)

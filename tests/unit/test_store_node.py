@@ -31,7 +31,8 @@ def test_shared_settings_are_the_ones_that_change_answers() -> None:
     assert FAST == {"--account": "111122223333", "--region": "us-east-1", "--timing": "fast",
                     "--max-clusters": "4", "--max-hsms": "6", "--pkcs11-sessions": "1024",
                     "--on-demand-rotations": "25",
-                    "--cli-idle-timeout": "1800", "--auth": "off"}
+                    "--cli-idle-timeout": "1800", "--auth": "off",
+                    "--max-grants-per-key": "50000", "--max-grants-per-principal": "500"}
 
 
 def test_postgresql_first_node_records_and_others_must_match(postgres_schema: str,

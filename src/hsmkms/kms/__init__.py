@@ -18,6 +18,7 @@ from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
 from hsmkms.kms.backends.imported import ImportedBackend
 from hsmkms.kms.backends.local import LocalBackend
 from hsmkms.kms.connection import Connection
+from hsmkms.kms.grants import Grants
 from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.keys import Keys
 from hsmkms.kms.keystores import Stores
@@ -28,6 +29,7 @@ from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto
 from hsmkms.kms.usecases.crypto import Crypto
+from hsmkms.kms.usecases.grants import GrantLimits, GrantUseCases
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.kms.usecases.keystores import KeyStores
 from hsmkms.kms.usecases.replicas import Replicas
@@ -53,6 +55,7 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
     backends = Backends({Origin.AWS_KMS: LocalBackend(ids, materials),
                          Origin.AWS_CLOUDHSM: CloudHsmBackend(stores, connection, ids),
                          Origin.EXTERNAL: ImportedBackend(ids, keys.materials)})
+    grants = Grants(store)
     access = KeyAccess(keys, backends, authz or AllowAll())
     crypto = Crypto(access)
     lifecycle = KeyLifecycle(access, scheduler)
@@ -65,8 +68,10 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
         rotation=KeyRotation(access, scheduler, RotationSettings(
             timing=config.timing, on_demand_limit=config.on_demand_rotations)),
         replicas=Replicas(lifecycle, scheduler, config.timing, audit),
-        imports=imports.Imports(access, store, scheduler, materials, ids))
-    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit,
+        imports=imports.Imports(access, store, scheduler, materials, ids),
+        grants=GrantUseCases(access, grants, ids, GrantLimits(
+            per_key=config.max_grants_per_key, per_principal=config.max_grants_per_principal)))
+    jobs.register(scheduler, jobs.KeyDeletion(keys, backends, audit, grants,
                                               jobs.ReplicaJobs(keys, scheduler)),
                   jobs.KeyStoreJobs(store, stores, connection))
     rotation.Rotations(keys, scheduler, audit, ids).register()

@@ -15,7 +15,7 @@ from typing import Any
 
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
-from hsmkms.kms import keyspecs
+from hsmkms.kms import api_grants, keyspecs
 from hsmkms.kms.capabilities import REFUSED_ONLY
 from hsmkms.kms.errors import DryRunOperationException
 from hsmkms.kms.keyspecs import Usage
@@ -26,6 +26,7 @@ from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.kms.usecases.aliases import Aliases
 from hsmkms.kms.usecases.asymmetric import PublicKeyCrypto, SignRequest
 from hsmkms.kms.usecases.crypto import ALGORITHM, DRY_RUN, Crypto
+from hsmkms.kms.usecases.grants import GrantUseCases
 from hsmkms.kms.usecases.imports import Import, Imports
 from hsmkms.kms.usecases.keys import KeyLifecycle, NewKey, key_position
 from hsmkms.kms.usecases.keystores import KeyStores, NewStore, StoreUpdate
@@ -50,6 +51,7 @@ class UseCases:
     rotation: KeyRotation
     replicas: Replicas
     imports: Imports
+    grants: GrantUseCases
 
 
 def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one entry per operation
@@ -409,7 +411,9 @@ def handlers(uc: UseCases) -> dict[str, Handler]:  # noqa: C901, PLR0915 - one e
     clash = set(table) & set(REFUSED_ONLY)
     if clash:  # an implemented operation must get its own row in the capability table
         raise RuntimeError(f"operations both implemented and refused by every origin: {clash}")
-    return {**table, **{op: refused(op) for op in REFUSED_ONLY}}
+    table.update(api_grants.handlers(uc.grants))
+    all_handlers = {**table, **{op: refused(op) for op in REFUSED_ONLY}}
+    return {op: api_grants.checking_tokens(h) for op, h in all_handlers.items()}
 
 
 def _store_entry(store: CustomKeyStore) -> Result:

@@ -10,6 +10,9 @@ account's IAM policies - hsmkms has no IAM yet, so only the root user, who has e
 permission, is allowed through it. Another account's caller needs the key policy to allow it and
 an operation that is used across accounts. Refusals are ``AccessDeniedException`` with AWS's
 message forms (§4.8). Policies are parsed once per text (:func:`hsmkms.auth.policy.parse`).
+Grants (:mod:`hsmkms.kms.grants`) allow on their own, even a caller of another account, once no
+explicit ``Deny`` applies (§4.5 step 3c); only ``enforce`` resolves other accounts' keys
+(:attr:`Authorizer.cross_account`).
 
 :func:`decide` is the pure decision; :class:`KeyPolicyAuthorizer` feeds it from the request.
 """
@@ -18,23 +21,48 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from hsmkms.auth import policy as iam
 from hsmkms.context import RequestContext
 from hsmkms.errors import AccessDeniedException
+from hsmkms.kms import grants as grant_rules
 from hsmkms.kms.errors import MalformedPolicyDocumentException
+from hsmkms.kms.grants import Grant, Grants
 from hsmkms.kms.model import Key
+from hsmkms.scope import Scope
+
+#: Which grants may count for a request (CreateGrant through a grant: only a parent grant the
+#: new one narrows).
+GrantFilter = Callable[[Grant], bool]
 
 
 class Authorizer(Protocol):
+    #: Whether a key ARN of another account resolves (the key's policy and grants then decide).
+    cross_account: bool
+
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
-                  encryption_context: dict[str, str] | None = None) -> None:
+                  encryption_context: dict[str, str] | None = None,
+                  grant_filter: GrantFilter | None = None,
+                  conditions: Mapping[str, tuple[str, ...]] | None = None) -> None:
         """Return if the caller may run ``operation`` on ``key``; else raise the AWS error
         (``AccessDeniedException``). ``encryption_context``: the request's, for the
-        ``kms:EncryptionContext...`` condition keys."""
+        ``kms:EncryptionContext...`` condition keys and grant constraints; ``conditions``:
+        other condition keys the request populates (lower-case names, e.g. CreateGrant's
+        ``kms:grantoperations``)."""
+        ...
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        """Return if the caller may retire ``grant`` (its retiring principal, its grantee when
+        it allows RetireGrant, the account it was created in); else AccessDeniedException."""
+        ...
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """An IAM-only operation whose resource is a principal (ListRetirableGrants): the
+        caller's IAM policies decide, which reach only its own account's principals."""
         ...
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
@@ -44,9 +72,20 @@ class Authorizer(Protocol):
 
 
 class AllowAll:
+    cross_account = False
+
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
-                  encryption_context: dict[str, str] | None = None) -> None:
+                  encryption_context: dict[str, str] | None = None,
+                  grant_filter: GrantFilter | None = None,
+                  conditions: Mapping[str, tuple[str, ...]] | None = None) -> None:
         """Everything is allowed (``--auth off`` and ``verify``)."""
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        """Any caller of the account may retire its grants."""
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        """Nothing is refused."""
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Policies are not evaluated, so none can lock anyone out."""
@@ -69,6 +108,9 @@ ACTIONS: dict[str, tuple[str, ...]] = {"ReEncrypt": ("kms:ReEncryptFrom", "kms:R
 _ALGORITHM_OPS = frozenset({"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
                             "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
                             "GenerateDataKeyPairWithoutPlaintext"})
+
+#: Operations that carry ``kms:GrantIsForAWSResource`` (spec §4.7).
+_GRANT_FOR_RESOURCE_OPS = frozenset({"CreateGrant", "ListGrants", "RevokeGrant"})
 
 LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
 #: Condition keys a key policy may not use (KMS evaluates them in IAM policies only).
@@ -103,16 +145,21 @@ class Decision:
 ALLOW = Decision(allowed=True)
 
 
-def decide(request: iam.Request, key_account: str, key_policy: iam.Policy,
-           identity: iam.Outcome | None, *, cross_account_ok: bool) -> Decision:
-    """KMS's decision (spec §4.5) without grants. ``identity``: what the caller's IAM
-    policies say about the request; None for a root user (every IAM permission, no deny)."""
+def decide(request: iam.Request, key_account: str, key_policy: iam.Policy,  # noqa: PLR0911 - one answer per rule of §4.5
+           identity: iam.Outcome | None, *, cross_account_ok: bool,
+           grant: iam.Match | None = None) -> Decision:
+    """KMS's decision (spec §4.5). ``identity``: what the caller's IAM policies say about the
+    request; None for a root user (every IAM permission, no deny). ``grant``: how a grant on
+    the key that covers the request names the caller (None: no grant does); a grant to the
+    caller's account needs its IAM policies to allow too, like the key policy's delegation."""
     on_key = iam.evaluate(key_policy, request)
     if on_key.denied:
         return Decision(allowed=False, reason=Reason.EXPLICIT_RESOURCE)
     if identity is not None and identity.denied:
         return Decision(allowed=False, reason=Reason.EXPLICIT_IDENTITY)
     identity_allows = identity is None or bool(identity.allows)
+    if grant is iam.Match.DIRECT or (grant is iam.Match.ACCOUNT and identity_allows):
+        return ALLOW
     direct = iam.Match.DIRECT in on_key.allows
     delegated = iam.Match.ACCOUNT in on_key.allows
     if request.caller.account == key_account:
@@ -141,9 +188,20 @@ def _constant(value: str) -> Callable[[_Lazy], tuple[str, ...]]:
     return lambda _lazy: (value,)
 
 
+def _multi_region_key_type(lazy: _Lazy) -> tuple[str, ...] | None:
+    """``kms:MultiRegionKeyType``: PRIMARY or REPLICA; absent for single-Region keys."""
+    key = lazy.key
+    return (("REPLICA" if key.is_replica else "PRIMARY"),) if key.multi_region else None
+
+
+def _for_aws_resource(lazy: _Lazy) -> tuple[str, ...] | None:
+    """``kms:GrantIsForAWSResource``: false (no AWS service calls hsmkms for a user)."""
+    return ("false",) if lazy.operation in _GRANT_FOR_RESOURCE_OPS else None
+
+
 #: Condition key (lower case) -> its value for a request on a key, computed only when a
 #: policy asks for it (spec §4.4, §4.7). The caller is its account's root user.
-CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
+CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...] | None]] = {
     "aws:principalarn": _ctx_value(lambda c: f"arn:aws:iam::{c.account}:root"),
     "aws:principalaccount": _ctx_value(lambda c: c.account),
     "aws:principaltype": _constant("Account"),
@@ -162,18 +220,24 @@ CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...]]] = {
     "kms:customermasterkeyusage": _key_value(lambda k: k.key_usage),
     "kms:keyorigin": _key_value(lambda k: str(k.origin.value)),
     "kms:multiregion": _key_value(lambda k: "true" if k.multi_region else "false"),
+    "kms:multiregionkeytype": _multi_region_key_type,
+    # No AWS service calls hsmkms on a user's behalf.
+    "kms:grantisforawsresource": _for_aws_resource,
 }
 
 
 class _Lazy:
     """The condition keys of one request, each computed when a condition first reads it."""
 
-    __slots__ = ("ctx", "encryption_context", "key", "operation", "values")
+    __slots__ = ("ctx", "encryption_context", "extra", "key", "operation", "values")
 
     def __init__(self, ctx: RequestContext, operation: str, key: Key,
-                 encryption_context: Mapping[str, str] | None) -> None:
+                 encryption_context: Mapping[str, str] | None,
+                 extra: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.ctx, self.operation, self.key = ctx, operation, key
         self.encryption_context = encryption_context
+        #: Keys the use case computed from its request (CreateGrant's grant keys).
+        self.extra = extra
         #: Computed so far (None: the request has no such key).
         self.values: dict[str, tuple[str, ...] | None] = {}
 
@@ -188,14 +252,13 @@ class _Lazy:
         compute = CONTEXT_KEYS.get(name)
         if compute is not None:
             return compute(self)
-        if name == "kms:multiregionkeytype":  # multi-Region keys only
-            key = self.key
-            return (("REPLICA" if key.is_replica else "PRIMARY"),) if key.multi_region else None
         if name == "aws:useragent":
             return (self.ctx.user_agent,) if self.ctx.user_agent else None
         if name == "kms:encryptionalgorithm":  # symmetric keys have one algorithm
             return ("SYMMETRIC_DEFAULT",) if self.operation in _ALGORITHM_OPS \
                 and self.key.key_spec == "SYMMETRIC_DEFAULT" else None
+        if self.extra is not None and name in self.extra:
+            return self.extra[name]
         if name.startswith("kms:encryptioncontext"):
             # All of them at once: a policy that reads one usually reads others.
             pairs = encryption_conditions(self.encryption_context)
@@ -205,11 +268,12 @@ class _Lazy:
 
 
 def condition_context(ctx: RequestContext, operation: str, key: Key,
-                      encryption_context: Mapping[str, str] | None = None
+                      encryption_context: Mapping[str, str] | None = None,
+                      extra: Mapping[str, tuple[str, ...]] | None = None
                       ) -> Mapping[str, tuple[str, ...]]:
     """The condition keys a request on ``key`` populates (lower-case names; spec §4.4, §4.7),
     computed as policies read them."""
-    return _Lazy(ctx, operation, key, encryption_context)  # type: ignore[return-value]
+    return _Lazy(ctx, operation, key, encryption_context, extra)  # type: ignore[return-value]
 
 
 def encryption_conditions(context: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
@@ -246,24 +310,82 @@ def validate(text: str) -> iam.Policy:
     return parsed
 
 
+def grant_match(found: Sequence[Grant], caller: iam.Caller, action: str,
+                context: Mapping[str, str] | None,
+                grant_filter: GrantFilter | None = None) -> iam.Match | None:
+    """The best way any of a key's grants lets ``caller`` run ``action`` (DIRECT before
+    ACCOUNT), or None."""
+    best: iam.Match | None = None
+    for grant in found:
+        match = grant_rules.allows(grant, caller, action, context)
+        if match is None or (grant_filter is not None and not grant_filter(grant)):
+            continue
+        if match is iam.Match.DIRECT:
+            return match
+        best = match
+    return best
+
+
+def caller_of(ctx: RequestContext) -> iam.Caller:
+    """Who is calling: its account's root user (hsmkms has no IAM principals yet)."""
+    return iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+
+
 class KeyPolicyAuthorizer:
-    """``--auth enforce``: key policies decide (the caller is its account's root user until
-    hsmkms has IAM principals)."""
+    """``--auth enforce``: key policies and grants decide (the caller is its account's root
+    user until hsmkms has IAM principals)."""
+
+    cross_account = True
+
+    def __init__(self, grants: Grants | None = None) -> None:
+        self.grants = grants
 
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
-                  encryption_context: dict[str, str] | None = None) -> None:
-        caller = iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+                  encryption_context: dict[str, str] | None = None,
+                  grant_filter: GrantFilter | None = None,
+                  conditions: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        caller = caller_of(ctx)
         try:
             key_policy = iam.parse(key.policy)
         except iam.MalformedPolicy:  # stored before enforce: it allows nothing
             key_policy = iam.Policy("2012-10-17", ())
-        context = condition_context(ctx, operation, key, encryption_context)
+        context = condition_context(ctx, operation, key, encryption_context, conditions)
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
-            decision = decide(request, key.account, key_policy, None,
-                              cross_account_ok=operation in CROSS_ACCOUNT)
+            cross_ok = operation in CROSS_ACCOUNT
+            decision = decide(request, key.account, key_policy, None, cross_account_ok=cross_ok)
+            if not decision.allowed and decision.reason in (Reason.NO_RESOURCE,
+                                                            Reason.NO_IDENTITY):
+                # Only now read the key's grants: most requests are allowed by the policy.
+                match = grant_match(self._grants_of(key), caller, action, encryption_context,
+                                    grant_filter)
+                if match is not None:
+                    decision = decide(request, key.account, key_policy, None,
+                                      cross_account_ok=cross_ok, grant=match)
             if not decision.allowed:
                 raise AccessDeniedException(decision.message(caller.arn, action, key.arn))
+
+    def _grants_of(self, key: Key) -> Sequence[Grant]:
+        if self.grants is None:
+            return ()
+        return self.grants.of_key(Scope.of(key.account, key.region), key.key_id)
+
+    def authorize_on_principal(self, ctx: RequestContext, operation: str,
+                               principal: str) -> None:
+        caller = caller_of(ctx)
+        # The root user holds every IAM permission on its own account's resources only.
+        if grant_rules.account_of(principal) not in (None, caller.account):
+            action = "kms:" + operation
+            raise AccessDeniedException(Decision(allowed=False, reason=Reason.NO_IDENTITY)
+                                        .message(caller.arn, action, principal))
+
+    def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
+        caller = caller_of(ctx)
+        if not grant_rules.may_retire(grant, caller):
+            action = "kms:RetireGrant"
+            raise AccessDeniedException(
+                Decision(allowed=False, reason=Reason.NO_RESOURCE).message(
+                    caller.arn, action, grant.key_arn))
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         parsed = validate(key.policy)

@@ -96,7 +96,9 @@ TABLE: dict[str, Mapping[Origin, Capability]] = {
         "GenerateDataKeyWithoutPlaintext",
         # CloudHSM keys are symmetric encryption keys: the key-usage check refuses them.
         "GetPublicKey", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
-        "Encapsulate", "Decapsulate"), _BOTH),
+        "Encapsulate", "Decapsulate",
+        # Grants behave alike for every origin (spec authz.md §5.5).
+        "CreateGrant", "ListGrants", "RetireGrant", "RevokeGrant"), _BOTH),
     **dict.fromkeys(("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"), _PAIRS),
     # Rotation: never for CloudHSM keys; keys with imported material rotate on demand only
     # (their GetKeyRotationStatus says false), spec kms-keys.md 3.1.

@@ -38,6 +38,7 @@ from hsmkms.kms.keystores import ConnectionErrorCode as Code
 from hsmkms.kms.keystores import CustomKeyStore
 from hsmkms.kms.model import Key
 from hsmkms.kms.ports import ClusterView, FaultView, HsmClient, NetworkPort
+from hsmkms.scope import Scope
 from hsmkms.store.codec import Secret
 
 KMSUSER = "kmsuser"
@@ -278,7 +279,8 @@ class Connection:
                store: CustomKeyStore) -> Iterator[crypto.KeyCipher]:
         """Crypto with a backing key inside the HSMs, or the KMS error the guide describes."""
 
-        cluster = self.usable_cluster(who.scope, store, f"{key.arn} cannot be used")
+        scope = who.scope if key.account == who.account else Scope.of(key.account, key.region)
+        cluster = self.usable_cluster(scope, store, f"{key.arn} cannot be used")
         try:
             # The backing key stays in the HSMs: KMS frames the blob around its AES-GCM.
             with self.hsm.open_key(store.session_token,

@@ -15,6 +15,7 @@ from hsmkms.audit import AuditLog
 from hsmkms.kms import keystores, states
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.connection import Connected, ConnectFailed, Connection
+from hsmkms.kms.grants import Grants
 from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
 from hsmkms.kms.model import Key, KeyState, Origin
@@ -105,6 +106,7 @@ class KeyDeletion:
     keys: Keys
     backends: Backends
     audit: AuditLog
+    grants: Grants
     #: Keeps multi-Region sets whole when a member goes (None: no multi-Region keys).
     replicas: ReplicaJobs | None = None
 
@@ -116,6 +118,7 @@ class KeyDeletion:
         self.keys.delete_now(scope, key, due)
         if self.replicas is not None:
             self.replicas.member_deleted(key, due)
+        self.grants.delete_key(scope, key.key_id)  # a key's grants go with it
         extra = self.backends.of(key).delete_material(scope, key)
         # An event nobody called for, dated when the waiting period ended.
         self.audit.record_service_event(scope, "DeleteKey", due, resources=[key.arn],

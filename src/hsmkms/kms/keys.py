@@ -73,22 +73,27 @@ class Keys:
 
     # -- lookup -------------------------------------------------------------------------------
 
-    def resolve(self, who: RequestContext, key_id: str, *, aliases: bool) -> Key:
-        """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN."""
+    def resolve(self, who: RequestContext, key_id: str, *, aliases: bool,
+                foreign: bool = False) -> Key:
+        """Find a key by id, key ARN and (when ``aliases``) alias name or alias ARN; with
+        ``foreign``, a key ARN may name a key of another account (cross-account use)."""
         key = self.keys.get(who.scope, key_id)
         if key is not None:  # the common case: a key id, found without any regex
             return key
         if key_id.startswith("alias/") or ALIAS_ARN_RE.match(key_id):
             if not aliases:
                 raise NotFoundException(f"Invalid keyId '{key_id}'")
-            return self._by_alias(who, key_id)
+            return self._by_alias(who, key_id, foreign=foreign)
         match = KEY_ARN_RE.match(key_id)
         if match:
             _partition, region, account, ident = match.groups()
             if region != who.region:
                 raise NotFoundException(f"Invalid arn {region}")
             if account != who.account:
-                raise NotFoundException(f"Key '{key_id}' does not exist")
+                found = self.keys.get(Scope.of(account, region), ident) if foreign else None
+                if found is None:
+                    raise NotFoundException(f"Key '{key_id}' does not exist")
+                return found
             key_id = ident
         if not (UUID_RE.match(key_id) or MRK_RE.match(key_id)):
             raise NotFoundException(f"Invalid keyId '{key_id}'")
@@ -98,22 +103,23 @@ class Keys:
                 f"Key '{key_arn(who.region, who.account, key_id)}' does not exist")
         return key
 
-    def _by_alias(self, who: RequestContext, name: str) -> Key:
+    def _by_alias(self, who: RequestContext, name: str, *, foreign: bool = False) -> Key:
+        """The key of an alias name or alias ARN (of another account with ``foreign``)."""
+        account, scope = who.account, who.scope
         match = ALIAS_ARN_RE.match(name)
         if match:
             _partition, region, account, name = match.groups()
             if region != who.region:
                 raise NotFoundException(f"Invalid arn {region}")
             if account != who.account:
-                raise NotFoundException(f"Alias {alias_arn(region, account, name)} is not found.")
-        alias = self.aliases.get(who.scope, name)
-        if alias is None:
-            raise NotFoundException(
-                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
-        key = self.keys.get(who.scope, alias.target_key_id)
-        if key is None:  # the key was deleted; its aliases go with it
-            raise NotFoundException(
-                f"Alias {alias_arn(who.region, who.account, name)} is not found.")
+                if not foreign:
+                    raise NotFoundException(
+                        f"Alias {alias_arn(region, account, name)} is not found.")
+                scope = Scope.of(account, region)
+        alias = self.aliases.get(scope, name)
+        key = None if alias is None else self.keys.get(scope, alias.target_key_id)
+        if key is None:  # no such alias, or its key was deleted (its aliases go with it)
+            raise NotFoundException(f"Alias {alias_arn(who.region, account, name)} is not found.")
         return key
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -200,6 +206,16 @@ class Keys:
         """A replica made again where its key was deleted: the id names a key again."""
         if self.deleted.get(scope, key_id) is not None:
             self.deleted.delete(scope, key_id)
+
+    def in_region(self, region: str, key_id: str) -> Key | None:
+        """The key ``key_id`` of any account in ``region`` (key ids are unique): what a
+        ciphertext names when another account's key made it."""
+        for scope in self.keys.scopes():
+            if Scope(scope).region == region:
+                found = self.keys.get(scope, key_id)
+                if found is not None:
+                    return found
+        return None
 
     def was_deleted(self, who: RequestContext, key_id: str) -> bool:
         return self.deleted.get(who.scope, key_id) is not None

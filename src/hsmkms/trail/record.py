@@ -15,8 +15,8 @@ import enum
 import functools
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
 from hsmkms.protocol.model import Node
@@ -57,6 +57,7 @@ RESPONSE_OPERATIONS = frozenset({
     "ReplicateKey",
     # DG ct-importkeymaterial, ct-deleteimportedkeymaterial (2025 examples).
     "ImportKeyMaterial", "DeleteImportedKeyMaterial",
+    "CreateGrant",  # DG ct-creategrant: {grantId}, never the token
 })
 
 #: Request members never logged, besides every member the model marks ``sensitive`` and every
@@ -64,6 +65,8 @@ RESPONSE_OPERATIONS = frozenset({
 OMITTED = frozenset({
     "KeyStorePassword", "TrustAnchorCertificate", "Plaintext", "CiphertextBlob",
     "XksProxyAuthenticationCredential",
+    # Grant tokens are never logged (spec authz.md §5.2: only CreateGrant's answer has one).
+    "GrantToken", "GrantTokens",
 })
 
 #: Members AWS logs under another name (DG ct-createcustomkeystore: ``clusterId``).
@@ -346,6 +349,28 @@ def key_uses(event: Event) -> tuple[str, ...]:
     return tuple(name for _kind, name in event.resources)
 
 
+def api_call_events(call: Call, event_id: Callable[[], str], input_node: Node | None,
+                    output_node: Node | None) -> list[Event]:
+    """The call's event in the caller's account and, when a KMS call that succeeded used
+    another account's key (a grant or a key policy let it), a copy in that account: KMS logs
+    cross-account calls in both accounts (not refused ones: those only in the caller's),
+    the two tied by ``sharedEventID``; the owner's copy shows the caller as ``AWSAccount``
+    (spec kms.md §5.1, authz.md §3.7)."""
+    event = api_call_event(call, event_id(), input_node, output_node)
+    if call.source != KMS_SOURCE or call.error_code is not None:
+        return [event]
+    owners = sorted({arn.split(":")[4] for _kind, arn in event.resources} - {call.account})
+    if not owners:
+        return [event]
+    shared = {**event.stored, "shared": event_id()}
+    caller = user_identity(call.account, call.access_key_id, call.region)[0]
+    return [replace(event, stored=shared), *(
+        replace(event, scope=Scope.of(owner, call.region), event_id=event_id(), username=None,
+                access_key_id=None,
+                stored={**shared, "xacct": [call.account, caller["principalId"]]})
+        for owner in owners)]
+
+
 def other_request(node: Node | None, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """``requestParameters`` of a CloudHSM or EC2 call: the request's members in lowerCamel
     case, without sensitive members or blobs. AWS's exact shapes for these services are not
@@ -383,16 +408,27 @@ def service_event(scope: str, event_name: str, now: float, event_id: str, *,
                  tuple((KEY_TYPE, a) for a in arns), stored)
 
 
+def _identity(account: str, region: str, access_key_id: str | None, stored: Mapping[str, Any],
+              *, service: bool) -> dict[str, Any]:
+    """The event's ``userIdentity``."""
+    foreign = stored.get("xacct")  # the key owner's copy of another account's call
+    if foreign is not None:
+        identity = {"type": "AWSAccount", "principalId": foreign[1], "accountId": foreign[0]}
+    else:
+        identity = ({"accountId": account, "invokedBy": AWS_INTERNAL} if service else
+                    user_identity(account, access_key_id or "", region)[0])
+    if stored.get("by"):  # a call made on the caller's behalf (DGa ct-update-primary-region)
+        identity = {**identity, "invokedBy": stored["by"]}
+    return identity
+
+
 def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: str | None,
            arns: list[str], stored: Mapping[str, Any],
            source: str = KMS_SOURCE) -> dict[str, Any]:
     """The whole record of a stored event, members in the order of AWS's examples."""
     account, region = Scope(scope).parts()
     service = bool(stored.get("svc"))
-    identity = ({"accountId": account, "invokedBy": AWS_INTERNAL} if service else
-                user_identity(account, access_key_id or "", region)[0])
-    if stored.get("by"):  # a call made on the caller's behalf (DGa ct-update-primary-region)
-        identity = {**identity, "invokedBy": stored["by"]}
+    identity = _identity(account, region, access_key_id, stored, service=service)
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION, "userIdentity": dict(identity),
         "eventTime": iso_time(t), "eventSource": source, "eventName": event_name,
@@ -423,7 +459,10 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
         record.update({"managementEvent": True, "eventCategory": "Management"})
     else:
         record.update({"eventType": "AwsApiCall", "managementEvent": True,
-                       "recipientAccountId": account, "eventCategory": "Management"})
+                       "recipientAccountId": account})
+        if stored.get("shared"):
+            record["sharedEventID"] = stored["shared"]
+        record["eventCategory"] = "Management"
     return record
 
 

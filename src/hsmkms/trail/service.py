@@ -479,7 +479,7 @@ class Trail:
             if self._send(CALLS, payload):
                 return
         try:
-            batch = self._log.prepare([self._finish(item) for item in calls])
+            batch = self._log.prepare([e for item in calls for e in self._finish(item)])
         except Exception:
             # Losing trail events must never fail a request or wedge the ticker.
             log.exception("could not record %d CloudTrail events; dropped", len(calls))
@@ -541,11 +541,11 @@ class Trail:
                 return False
             return True
 
-    def _finish(self, item: record.CallFields | record.Event) -> record.Event:
+    def _finish(self, item: record.CallFields | record.Event) -> list[record.Event]:
         if isinstance(item, record.Event):
-            return item
+            return [item]
         call = record.Call(*item)
         op = self._by_source[call.source].operations.get(call.operation)
-        return record.api_call_event(call, self._ids.event_id(call.now),
-                                     op.input if op else None, op.output if op else None)
+        return record.api_call_events(call, lambda: self._ids.event_id(call.now),
+                                      op.input if op else None, op.output if op else None)
 

@@ -143,7 +143,7 @@ class Writer:
 
     def _add(self, items: list[record.CallFields | record.Event]) -> None:
         try:
-            batch = self._log.prepare([self._finish(item) for item in items])
+            batch = self._log.prepare([e for item in items for e in self._finish(item)])
         except Exception:
             log.exception("could not record %d CloudTrail events; dropped", len(items))
             return
@@ -153,12 +153,12 @@ class Writer:
         if self._retry_at is not None:  # the database refuses rows: keep them bounded
             self._bound()
 
-    def _finish(self, item: record.CallFields | record.Event) -> record.Event:
+    def _finish(self, item: record.CallFields | record.Event) -> list[record.Event]:
         if isinstance(item, record.Event):
-            return item
+            return [item]
         call = record.Call(*item)
         nodes = self._operations.get(call.source, {}).get(call.operation, (None, None))
-        return record.api_call_event(call, self._ids.event_id(call.now), *nodes)
+        return record.api_call_events(call, lambda: self._ids.event_id(call.now), *nodes)
 
     def _write(self) -> bool:
         """Insert the pending rows; whether nothing is pending any more (False: the database

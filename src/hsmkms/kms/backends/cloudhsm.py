@@ -72,7 +72,9 @@ class CloudHsmBackend:
                 f"{store.cluster_id}: {err}") from None
 
     def cipher(self, ctx: RequestContext, key: Key) -> AbstractContextManager[crypto.KeyCipher]:
-        store = self.stores.require(ctx.scope, key.custom_key_store_id or "")
+        # The key's own scope: a grantee of another account uses it from there.
+        scope = Scope.of(key.account, key.region)
+        store = self.stores.require(scope, key.custom_key_store_id or "")
         return self.connection.cipher(ctx, key, store)
 
     def delete_material(self, scope: str, key: Key) -> dict[str, str] | None:

@@ -23,9 +23,16 @@ class KeyAccess:
     def admit(self, ctx: RequestContext, operation: str, key: Key,
               encryption_context: dict[str, str] | None = None) -> Key:
         """Authorize, then the origin's capability, then the key-state policy
-        (``encryption_context``: the request's, for policy conditions on it)."""
+        (``encryption_context``: the request's, for policy conditions and grant
+        constraints)."""
         self.authz.authorize(ctx, operation, key, encryption_context)
         return self.usable(operation, key)
+
+    def resolve(self, ctx: RequestContext, key_id: str, *, aliases: bool) -> Key:
+        """The key ``key_id`` names: another account's too (by key ARN) when the authorizer
+        decides such use; it then refuses the operations that are not used across accounts
+        with AccessDeniedException (spec authz.md §10 Q5, :data:`authz.CROSS_ACCOUNT`)."""
+        return self.keys.resolve(ctx, key_id, aliases=aliases, foreign=self.authz.cross_account)
 
     def usable(self, operation: str, key: Key) -> Key:
         """The origin's capability, then the key-state policy, for a key already authorized."""
@@ -36,7 +43,8 @@ class KeyAccess:
     def key(self, ctx: RequestContext, key_id: str, operation: str, *, aliases: bool,
             encryption_context: dict[str, str] | None = None) -> Key:
         """The key ``key_id`` names, if ``operation`` may use it now."""
-        return self.admit(ctx, operation, self.keys.resolve(ctx, key_id, aliases=aliases),
+        return self.admit(ctx, operation,
+                          self.resolve(ctx, key_id, aliases=aliases),
                           encryption_context)
 
     def refuse(self, ctx: RequestContext, operation: str, key_id: str) -> None:

@@ -27,6 +27,7 @@ from hsmkms.kms.errors import (
 from hsmkms.kms.model import Key, KeyMaterial, key_arn
 from hsmkms.kms.usecases import rules
 from hsmkms.kms.usecases.access import KeyAccess
+from hsmkms.scope import Scope
 
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 ALGORITHM = "SYMMETRIC_DEFAULT"
@@ -83,7 +84,8 @@ class Crypto:
     def _cipher(self, ctx: RequestContext, key: Key,
                 operation: str) -> AbstractContextManager[crypto.KeyCipher]:
         backend = self.backends.of(key)
-        extras = backend.trail_extras(ctx.scope, key, operation)
+        scope = ctx.scope if key.account == ctx.account else Scope.of(key.account, key.region)
+        extras = backend.trail_extras(scope, key, operation)
         if extras:  # AWS_KMS keys add nothing: skip the call on the hot path
             ctx.audit.add(additional_event_data=extras)
         return backend.cipher(ctx, key)
@@ -131,7 +133,7 @@ class Crypto:
                 key_id: str | None, *, dry_run: bool = False,
                 operation: str = "Decrypt", algorithm: str | None = None) -> tuple[Key, bytes]:
         check_context(context)
-        named = self.keys.resolve(ctx, key_id, aliases=True) if key_id else None
+        named = self.access.resolve(ctx, key_id, aliases=True) if key_id else None
         if named is not None:  # authorized before the ciphertext's key is compared with it
             self.access.authz.authorize(ctx, operation, named, context)
             if _asymmetric(named):  # the blob is the algorithm's raw output: no header
@@ -159,10 +161,11 @@ class Crypto:
         and ReEncrypt answer as the material used."""
         if material_id == key.key_material_id:
             return key
+        scope = ctx.scope if key.account == ctx.account else Scope.of(key.account, key.region)
         if not material_id:  # a version 1 blob: made under the key's first material
-            found: KeyMaterial | None = self.keys.materials.listing(ctx.scope, key)[0]
+            found: KeyMaterial | None = self.keys.materials.listing(scope, key)[0]
         else:
-            found = self.keys.materials.get(ctx.scope, key, material_id)
+            found = self.keys.materials.get(scope, key, material_id)
         if found is None or found.secret is None:  # not this key's, or deleted since
             raise InvalidCiphertextException(None)
         cached = self._under.get((key.key_id, found.material_id))
@@ -182,6 +185,8 @@ class Crypto:
         except crypto.CryptoError:
             raise InvalidCiphertextException(None) from None
         key = self.keys.get(ctx.scope, header.key_id)
+        if key is None and self.access.authz.cross_account:  # another account's key
+            key = self.keys.in_region(ctx.region, header.key_id)
         if named is not None and (key is None or key.key_id != named.key_id):
             raise IncorrectKeyException(INCORRECT_KEY)
         if key is None:
