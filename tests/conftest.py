@@ -124,3 +124,14 @@ def postgres_schema(postgres_database: str) -> str:
     with psycopg.connect(postgres_database, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     return f"{postgres_database}?options=-csearch_path%3D{schema}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say where the tests' artifacts went (the web console's screenshots)."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = factory.getbasetemp()
+    found = [p for p in (base / "artifacts", base.parent / "artifacts") if p.is_dir()]
+    if found:
+        terminalreporter.write_line(f"test artifacts (screenshots): {found[0]}")

@@ -48,28 +48,33 @@ def install(app: App) -> None:
         return HttpResponse.of_json(200, {"now": app.clock.now(), "offset": app.clock.offset})
 
     def advance_clock(req: HttpRequest, _rest: str) -> HttpResponse:
-        doc = req.json()
-        seconds = doc.get("advance_seconds") if isinstance(doc, dict) else None
-        # An int is checked without float conversion (a 401-digit one overflows a float).
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-                or (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds < 0:
-            raise ValueError("advance_seconds must be a non-negative number")
-        if seconds > CLOCK_LIMIT - app.clock.now():
-            # Timestamps beyond this break SDKs' date parsing (and no key lives that long).
-            raise ValueError("advance_seconds would move the clock past the year 3000")
-        app.clock.advance(float(seconds))
-        # Stops early if the app closes meanwhile (it may take the lock between two jobs).
-        failed = app.scheduler.run_due(between=_turns(app.lock), stop=lambda: app.stopping)
-        answer: dict[str, object] = {"now": app.clock.now()}
-        if failed:
-            # The failed jobs are kept and retried; the caller learns the work is not all done.
-            answer["failed_jobs"] = [{"job_id": f.job_id, "task": f.task, "error": f.error}
-                                     for f in failed]
-        return HttpResponse.of_json(200, answer)
+        return HttpResponse.of_json(200, advance(app, req.json()))
 
     app.add_admin_route("GET", "health", health)
     app.add_admin_route("GET", "clock", get_clock)
     app.add_admin_route("POST", "clock", advance_clock)
+
+
+def advance(app: App, doc: object) -> dict[str, object]:
+    """Advance the clock as ``doc`` (``{"advance_seconds": N}``) says and run the work that
+    became due (the clock route's and the web console's); its answer."""
+    seconds = doc.get("advance_seconds") if isinstance(doc, dict) else None
+    # An int is checked without float conversion (a 401-digit one overflows a float).
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds < 0:
+        raise ValueError("advance_seconds must be a non-negative number")
+    if seconds > CLOCK_LIMIT - app.clock.now():
+        # Timestamps beyond this break SDKs' date parsing (and no key lives that long).
+        raise ValueError("advance_seconds would move the clock past the year 3000")
+    app.clock.advance(float(seconds))
+    # Stops early if the app closes meanwhile (it may take the lock between two jobs).
+    failed = app.scheduler.run_due(between=_turns(app.lock), stop=lambda: app.stopping)
+    answer: dict[str, object] = {"now": app.clock.now()}
+    if failed:
+        # The failed jobs are kept and retried; the caller learns the work is not all done.
+        answer["failed_jobs"] = [{"job_id": f.job_id, "task": f.task, "error": f.error}
+                                 for f in failed]
+    return answer
 
 
 def _turns(lock: threading.RLock) -> Callable[[], None]:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hsmkms import admin, faults, forgery, kms
+from hsmkms import admin, faults, forgery, kms, webconsole
 from hsmkms.auth import modes as auth_modes
 from hsmkms.auth import sts
 from hsmkms.clock import Clock
@@ -125,7 +125,8 @@ class App:
         self._query_styles: dict[str, Style] = {}
         #: One envelope style per JSON service, by target prefix (built at registration).
         self._json_styles: dict[str, Style] = {}
-        self.admin_routes: list[tuple[str, str, AdminRoute, Style]] = []
+        #: (method, path prefix, route, style, whether the route checks who calls itself)
+        self.admin_routes: list[tuple[str, str, AdminRoute, Style, bool]] = []
         #: Run in order before every AWS request (JSON and query protocols); see Authenticator.
         self.authenticators: list[Authenticator] = []
         self.envelope = Envelope(self.store, self.lock, self.authenticate)
@@ -182,6 +183,7 @@ class App:
         self.background.append(self.trail.background)
         self.closing.append(self.trail.close)
         self.after_response.append(self.trail.after_response)
+        self.console = webconsole.install(self)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -191,13 +193,15 @@ class App:
         return service
 
     def add_admin_route(self, method: str, prefix: str, fn: AdminRoute,
-                        style: Style = ADMIN_STYLE) -> None:
+                        style: Style = ADMIN_STYLE, *, own_auth: bool = False) -> None:
         """``fn(request, rest_of_path)`` for ``method`` on paths under ``/_hsmkms/<prefix>``.
 
         Routes run in the envelope with ``style`` (by default: under the app lock but not in
         a unit of work: one that changes state opens its own, ``with app.store.unit_of_work()``).
+        ``own_auth``: the route decides itself who may call it (the web console's login), in
+        place of the admin token of ``verify``/``enforce``; the forgery checks still apply.
         """
-        self.admin_routes.append((method, "/_hsmkms/" + prefix, fn, style))
+        self.admin_routes.append((method, "/_hsmkms/" + prefix, fn, style, own_auth))
 
     # -- request handling ---------------------------------------------------------------------
 
@@ -299,12 +303,12 @@ class App:
         return self.envelope.run(req, ctx, self._json_styles[name], body, target)
 
     def _admin(self, req: HttpRequest) -> HttpResponse:
-        for method, prefix, fn, style in self.admin_routes:
+        for method, prefix, fn, style, own_auth in self.admin_routes:
             if req.method == method and (req.path == prefix or req.path.startswith(prefix + "/")):
                 ctx = self.context(req)
                 try:
                     forgery.check_admin(req, self.config.host, self._allowed_hosts)
-                    if self.auth is not None:
+                    if self.auth is not None and not own_auth:
                         self.auth.check_admin(req, ctx.now)
                 except ServiceError as err:
                     return (style.refused or style.answer)(err, ctx)
@@ -312,6 +316,17 @@ class App:
                 return self.envelope.run(req, ctx, style, body, req.path)
         return HttpResponse.of_json(404, {"__type": "NotFound",
                                           "message": f"No admin route {req.method} {req.path}"})
+
+    def admin_refusal(self, req: HttpRequest,
+                      check: Callable[[HttpRequest], None]) -> HttpResponse | None:
+        """The answer refusing an admin request the server answers itself (the console's
+        event stream): the forgery checks, then ``check``; None if it may go on."""
+        try:
+            forgery.check_admin(req, self.config.host, self._allowed_hosts)
+            check(req)
+        except ServiceError as err:
+            return _admin_answer(err, self.context(req))
+        return None
 
     # -- background work ----------------------------------------------------------------------
 

@@ -275,8 +275,10 @@ def banner(endpoint: str, s: dict[str, Any], credentials: dict[str, str] | None 
   admin token      {admin_token}  (HSMKMS_ADMIN_TOKEN for cloudhsm-cli and hsmkms fault)
 """
     token = f" HSMKMS_ADMIN_TOKEN={admin_token}" if admin_token else ""
+    console_login = "  (log in with the admin token)" if admin_token else ""
     return f"""
 hsmkms demo ready at {endpoint}
+  web console    {endpoint}/_hsmkms/console{console_login}
   cluster        {cid}  (ACTIVE, HSMs in {', '.join(s['zones'])})
   key store      {store}  (CONNECTED)
   KMS key        {key}

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from hsmkms.app import App
 from hsmkms.config import Config
 from hsmkms.connection import BoundedHttpTools
 from hsmkms.http import HttpRequest, HttpResponse
 from hsmkms.protocol.awsjson import CONTENT_TYPE
+from hsmkms.webconsole import CLOCK_PATH as CONSOLE_CLOCK_PATH
+from hsmkms.webconsole import EVENTS_PATH
 
 log = logging.getLogger("hsmkms")
 TICK_SECONDS = 0.05
@@ -21,6 +25,12 @@ TICK_SECONDS = 0.05
 TIMEOUT_KEEP_ALIVE = 5
 #: The admin call that advances the clock (run in a worker thread).
 CLOCK_PATH = "/_hsmkms/clock"
+#: The calls run in a worker thread: the clock's (the admin route's and the console's).
+THREADED_PATHS = frozenset({CLOCK_PATH, CONSOLE_CLOCK_PATH})
+#: How often an event stream looks for new events, and sends a comment when it has none
+#: for this long (so that proxies and the client see the connection is alive).
+STREAM_POLL_SECONDS = 0.2
+STREAM_KEEPALIVE_SECONDS = 15.0
 #: Bodies up to this many times the limit are read to the end (and dropped) before the 413.
 DRAIN_FACTOR = 16
 #: Requests with bodies up to this size are answered directly on the event loop
@@ -40,6 +50,9 @@ class AsgiApp:
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if scope["method"] == "GET" and scope["path"] == EVENTS_PATH:
+            await self._stream(scope, receive, send)
             return
         response = await self._read_and_handle(scope, receive)
         headers = [(k.encode(), v.encode()) for k, v in response.headers]
@@ -84,8 +97,72 @@ class AsgiApp:
                           server[0] or "")
         return await self._dispatch(req)
 
+    async def _stream(self, scope: Scope, receive: Any, send: Any) -> None:
+        """The console's timeline as server-sent events: polled from the timeline (no app
+        lock, never blocking the loop) until the client goes away or the server stops."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        client = scope.get("client") or ("127.0.0.1", 0)
+        server = scope.get("server") or ("", 0)
+        req = HttpRequest("GET", scope["path"], headers, b"",
+                          scope.get("query_string", b"").decode("latin-1"), client[0],
+                          server[0] or "")
+        with self.app.lock:
+            refusal = self.app.console.refusal(req)
+        if refusal is not None:
+            await _send_whole(send, refusal)
+            return
+        timeline = self.app.console.timeline
+        gone = asyncio.Event()
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        last = timeline.last
+        # Where the page's snapshot ended (``?after=N``) or, on a reconnection, the browser's
+        # Last-Event-ID: what happened since is sent first (if it is still kept).
+        resume = headers.get("last-event-id", "") or parse_qs(req.query).get("after", [""])[0]
+        if resume.isdigit() and int(resume) < last:
+            last = int(resume)
+        with self.app.lock:  # the states as the stream starts: changes are told from here
+            timeline.streams += 1
+            timeline.watch()
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-store"), (b"x-accel-buffering", b"no")]})
+            await send({"type": "http.response.body", "body": b"retry: 1000\n\n",
+                        "more_body": True})
+            quiet = 0.0
+            while not gone.is_set() and not timeline.closed:
+                events = timeline.since(last)
+                if events:
+                    last = events[-1]["seq"]
+                    chunk = "".join(f"id: {e['seq']}\ndata: {json.dumps(e)}\n\n"
+                                    for e in events)
+                    await send({"type": "http.response.body", "body": chunk.encode(),
+                                "more_body": True})
+                    quiet = 0.0
+                elif quiet >= STREAM_KEEPALIVE_SECONDS:
+                    await send({"type": "http.response.body", "body": b": alive\n\n",
+                                "more_body": True})
+                    quiet = 0.0
+                await asyncio.sleep(STREAM_POLL_SECONDS)  # a timer, no task: cheap per stream
+                quiet += STREAM_POLL_SECONDS
+            if not gone.is_set():
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            with self.app.lock:
+                timeline.streams -= 1
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
     async def _dispatch(self, req: HttpRequest) -> HttpResponse:
-        if req.method == "POST" and req.path.rstrip("/") == CLOCK_PATH:
+        if req.method == "POST" and req.path.rstrip("/") in THREADED_PATHS:
             # A clock jump may run due work for seconds, letting go of the app lock between
             # slices of it (hsmkms.admin): off the event loop, other requests go on meanwhile.
             return await asyncio.to_thread(self.app.handle, req)
@@ -117,6 +194,13 @@ class AsgiApp:
             except Exception:
                 log.exception("background work failed")
             await asyncio.sleep(TICK_SECONDS)
+
+
+async def _send_whole(send: Any, response: HttpResponse) -> None:
+    headers = [(k.encode(), v.encode()) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def _too_large(limit: int, request_id: str) -> HttpResponse:
@@ -166,8 +250,15 @@ def _protocol(app: App) -> type[BoundedHttpTools]:
         direct_max_body = min(app.config.max_body, DIRECT_MAX_BODY)
 
         def takes(self, req: HttpRequest) -> bool:
-            return req.method != "POST" or not (req.path.rstrip("/") == CLOCK_PATH
+            if req.method == "GET":
+                return req.path != EVENTS_PATH  # a stream takes the ASGI path
+            return req.method != "POST" or not (req.path.rstrip("/") in THREADED_PATHS
                                                 or app.preparable(req))
+
+        def shutdown(self) -> None:
+            # A graceful stop ends the console's event streams (they would hold it up).
+            app.console.timeline.close()
+            super().shutdown()
 
         def answer(self, req: HttpRequest) -> HttpResponse:
             return app.handle(req)

@@ -42,6 +42,8 @@ def test_demo_builds_a_connected_environment_and_is_idempotent(tmp_path: Path) -
         blob = kms.encrypt(KeyId=state["key_id"], Plaintext=b"demo")["CiphertextBlob"]
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"demo"
         assert "hsmkms demo ready" in server.log_path.read_text()
+        assert f"  web console    {server.endpoint}/_hsmkms/console\n" in \
+            server.log_path.read_text()
 
         # Again (a graceful restart runs the demo a second time): the same environment,
         # nothing new.

@@ -99,6 +99,8 @@ def test_the_wheel_carries_models_and_migrations(built: Built) -> None:
         names = set(wheel.namelist())
     assert {f"hsmkms/protocol/models/{s}.json" for s in SERVICES} <= names
     assert any(re.fullmatch(r"hsmkms/store/migrations/[^/]+\.sql", n) for n in names)
+    assert {f"hsmkms/webconsole/static/{f}" for f in ("console.html", "console.js",
+                                                       "console.css")} <= names
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 
 
@@ -212,6 +214,9 @@ def test_installed_server_serves_the_demo(built: Built, demo: Running) -> None:
     key = re.search(r"^\s+KMS key\s+(\S+)", text, re.MULTILINE)
     assert ready is not None, text
     assert ready.group(1) == demo.endpoint
+    console = re.search(r"^\s+web console\s+(\S+)$", text, re.MULTILINE)
+    assert console is not None, text
+    assert console.group(1) == f"{demo.endpoint}/_hsmkms/console"
     assert cluster is not None, text
     assert key is not None, text
     # The port was free when it was chosen, not necessarily when the server bound it: the
@@ -232,6 +237,11 @@ def test_installed_server_serves_the_demo(built: Built, demo: Running) -> None:
         plain = kms.decrypt(CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"a": "b"})
         assert (plain["Plaintext"], plain["KeyId"]) == (b"wheel", blob["KeyId"])
     assert kms.describe_key(KeyId=key.group(1))["KeyMetadata"]["Origin"] == "AWS_CLOUDHSM"
+    # The web console's page and script come from the installed package's data.
+    for path, wanted in (("", b'id="timeline"'), ("/static/console.js", b"EventSource")):
+        with urllib.request.urlopen(console.group(1) + path, timeout=30) as page:  # noqa: S310
+            assert page.status == 200
+            assert wanted in page.read()
 
     env = {**clean_env(demo.venv), "AWS_ENDPOINT_URL": demo.endpoint,
            "CLOUDHSM_CLUSTER_ID": cluster.group(1), "AWS_DEFAULT_REGION": "us-east-1",
