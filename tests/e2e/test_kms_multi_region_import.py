@@ -214,3 +214,22 @@ def test_deleting_pending_material_on_the_primary_deletes_it_from_the_replicas(
     # The material no member has any more cannot come back into the replica.
     assert error(import_material, west, key_id, second, **NO_EXPIRY)[
         "Code"] == "IncorrectKeyMaterialException"
+
+
+def test_hmac_replica_takes_the_primary_material(regions: Regions) -> None:
+    east, west = regions.clients[EAST], regions.clients[WEST]
+    material = os.urandom(32)
+    key_id: str = east.create_key(Origin="EXTERNAL", MultiRegion=True, KeySpec="HMAC_256",
+                                  KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    import_material(east, key_id, material)
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    regions.server.advance(STEP)
+    assert error(import_material, west, key_id, os.urandom(32))[
+        "Code"] == "IncorrectKeyMaterialException"
+    done = import_material(west, key_id, material)
+    assert done["KeyMaterialId"] == material_id(key_id, material)
+    assert regions.describe(WEST, key_id)["KeyState"] == "Enabled"
+    expected = hmac.new(material, b"msg", "sha256").digest()
+    for client in (east, west):
+        assert client.generate_mac(KeyId=key_id, Message=b"msg",
+                                   MacAlgorithm="HMAC_SHA_256")["Mac"] == expected
