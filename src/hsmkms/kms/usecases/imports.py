@@ -65,7 +65,7 @@ from hsmkms.kms.errors import (
 from hsmkms.kms.keygen import KeyMaterials
 from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.keyspecs import KeySpec
-from hsmkms.kms.materials import Materials
+from hsmkms.kms.materials import Materials, moved
 from hsmkms.kms.model import (
     IMPORT_PARAMETERS,
     ImportParameters,
@@ -74,9 +74,11 @@ from hsmkms.kms.model import (
     KeyState,
     MaterialState,
     Origin,
+    key_arn,
 )
 from hsmkms.kms.usecases.access import KeyAccess
 from hsmkms.scheduler import Scheduler
+from hsmkms.scope import Scope
 from hsmkms.store.base import Store
 from hsmkms.store.codec import Secret
 
@@ -282,6 +284,8 @@ class Imports:
     def _place(self, ctx: RequestContext, key: Key, spec: KeySpec, update: _Update) -> Key:
         """Where the material goes: the key's first, a new one pending rotation, or one it had
         (ImportType rules, spec kms-keys.md 4.4)."""
+        if key.is_replica:
+            return self._into_replica(ctx, key, spec, update)
         found = self.materials.of(ctx.scope, key)
         import_type = update.req.import_type or (EXISTING if found else NEW)
         existing = next((m for m in found if m.material_id == update.mid), None)
@@ -346,11 +350,70 @@ class Imports:
                 f"{key.key_id}, "
                 f"because another key material (id: {pending.material_id}) is pending "
                 "rotation.")
+        # A multi-Region primary with replicas: pending until every replica has it too
+        # (spec kms-keys.md 4.6; :meth:`_into_replica`).
+        replicated = len(self.keys.related(ctx.scope, key)) > 1
         row = update.applied(KeyMaterial(
-            key_id=key.key_id, material_id=update.mid, state=MaterialState.PENDING_ROTATION,
+            key_id=key.key_id, material_id=update.mid,
+            state=MaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION if replicated
+            else MaterialState.PENDING_ROTATION,
             seq=max(m.seq for m in found) + 1, created=ctx.now))
         self.materials.put(ctx.scope, row)
         return key
+
+    def _into_replica(self, ctx: RequestContext, key: Key, spec: KeySpec,
+                      update: _Update) -> Key:
+        """A multi-Region replica takes only material its primary has (spec kms-keys.md 4.6),
+        with its own import parameters and expiry settings: each import is EXISTING. The row
+        takes the primary's place and state (a replica shares the key id, so the material id
+        is the primary's); a material pending rotation becomes PENDING_ROTATION in every member
+        once every replica has it."""
+        if update.req.import_type == NEW:  # ours (docs/compatibility.md)
+            raise UnsupportedOperationException(
+                f"{key.arn} is a multi-Region replica key. Import new key material into its "
+                f"primary key in {key.primary_region}, then import the same key material into "
+                "this key with ImportType EXISTING_KEY_MATERIAL.")
+        own = self.materials.of(ctx.scope, key)
+        existing = next((m for m in own if m.material_id == update.mid), None)
+        if existing is not None:
+            return self._again(ctx, key, existing, update)
+        primary = self.keys.primary_of(key)
+        source = None if primary is None else self.materials.get(
+            Scope.of(key.account, key.primary_region), primary, update.mid)
+        if source is None:
+            raise IncorrectKeyMaterialException(
+                "The key material is not the key material previously imported into KMS "
+                f"key {key_arn(key.primary_region, key.account, key.key_id)}.")
+        row = update.applied(KeyMaterial(
+            key_id=key.key_id, material_id=update.mid, state=source.state, seq=source.seq,
+            created=source.created, rotation_date=source.rotation_date,
+            rotation_type=source.rotation_type))
+        if row.state is MaterialState.CURRENT:
+            # The replica may still hold the material the set rotated away from (it had
+            # dropped the pending one when the primary rotated into it).
+            for material in own:
+                if material.state is MaterialState.CURRENT:
+                    self.materials.put(ctx.scope, moved(material, "rotate-away"))
+            self.materials.put(ctx.scope, row)
+            return replace(key, material=update.stored,
+                           key_material_id=update.mid if spec.symmetric
+                           else key.key_material_id)
+        self.materials.put(ctx.scope, row)
+        if row.state is MaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION:
+            self._imported_everywhere(ctx.scope, key, update.mid)
+        return key
+
+    def _imported_everywhere(self, scope: str, key: Key, mid: str) -> None:
+        """PENDING_MULTI_REGION_IMPORT_AND_ROTATION -> PENDING_ROTATION in every member, once
+        every member of the set has the material."""
+        rows = [(member_scope, self.materials.get(member_scope, member, mid))
+                for member_scope, member in self.keys.related(scope, key)]
+        if any(row is None for _, row in rows):
+            return
+        for member_scope, row in rows:
+            if row is not None and (
+                    row.state is MaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION):
+                self.materials.put(member_scope, moved(row, "imported-everywhere"))
 
     def _again(self, ctx: RequestContext, key: Key, row: KeyMaterial, update: _Update) -> Key:
         """The same material again: it is back (if it was gone), with new expiry settings."""
@@ -386,6 +449,15 @@ class Imports:
             return key, row.material_id if row is not None else None
         key = remove_material(self.keys, self.backends, ctx.scope, key, row)
         self.scheduler.cancel(expiry_job(ctx.scope, key.key_id, row.material_id))
+        if key.multi_region and not key.is_replica and row.state not in PERMANENT:
+            # A pending material deleted on the primary goes from the replicas too; one
+            # deleted on a replica leaves the others as they are (spec kms-keys.md 4.5).
+            for member_scope, member in self.keys.related(ctx.scope, key)[1:]:
+                copy = self.materials.get(member_scope, member, row.material_id)
+                if copy is not None and copy.state not in PERMANENT:
+                    remove_material(self.keys, self.backends, member_scope, member, copy)
+                    self.scheduler.cancel(expiry_job(member_scope, key.key_id,
+                                                     row.material_id))
         return key, row.material_id
 
 
