@@ -364,7 +364,7 @@ def test_a_clock_jump_of_three_periods_makes_three_rotations_at_their_dates(
         "eventType": "AwsServiceEvent", "recipientAccountId": ACCOUNT,
         "serviceEventDetails": {"rotationType": "AUTOMATIC", "keyId": key["KeyId"],
                                 "keyMaterialId": done[2]["KeyMaterialId"]},
-        "managementEvent": True, "eventCategory": "Management"}
+        "eventCategory": "Management"}
     assert event["EventTime"].timestamp() == int(done[2]["RotationDate"])
     assert event["Resources"] == [{"ResourceType": "AWS::KMS::Key", "ResourceName": key["Arn"]}]
     # Set the clock back to real time (the server stopped): all three are within 90 days.

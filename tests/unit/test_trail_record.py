@@ -233,7 +233,8 @@ def test_rotate_key_service_event_carries_its_details() -> None:
                                  service_event_details=details)
     rec = record.expand(event.scope, event.time, event.event_id, event.event_name, None,
                         [arn], event.stored)
-    assert list(rec)[-5:] == ["eventType", "recipientAccountId", "serviceEventDetails",
-                              "managementEvent", "eventCategory"]
+    assert list(rec)[-4:] == ["eventType", "recipientAccountId", "serviceEventDetails",
+                              "eventCategory"]
+    assert "managementEvent" not in rec
     assert rec["serviceEventDetails"] == details
     assert (rec["requestParameters"], rec["responseElements"]) == (None, None)

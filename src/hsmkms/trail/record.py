@@ -454,9 +454,14 @@ def expand(scope: str, t: int, event_id: str, event_name: str, access_key_id: st
         record["resources"] = resource_entries(arns, account)
     if service:
         record.update({"eventType": "AwsServiceEvent", "recipientAccountId": account})
-        if stored.get("details"):  # CloudTrail UG "AWS service events"; DG ct-rotatekey
+        if stored.get("details"):
+            # AWS's examples of events with details (CloudTrail UG "AWS service events":
+            # RotateKey; DG ct-deleteexpiredkeymaterial, 2025) have them here and, unlike
+            # DeleteKey's, no managementEvent member.
             record["serviceEventDetails"] = dict(stored["details"])
-        record.update({"managementEvent": True, "eventCategory": "Management"})
+        else:
+            record["managementEvent"] = True
+        record["eventCategory"] = "Management"
     else:
         record.update({"eventType": "AwsApiCall", "managementEvent": True,
                        "recipientAccountId": account})

@@ -39,4 +39,8 @@ class KeyUsageReport:
         # Key id or key ARN only: an alias is NotFoundException, as for management operations.
         key = self.access.key(ctx, key_id, "GetKeyLastUsage", aliases=False)
         usage = self.log.last_key_usage(ctx.scope, key.arn)
+        if usage is not None and usage.timestamp < key.created:
+            # A use of an earlier key with this ARN (a multi-Region replica deleted and
+            # replicated again into the same Region): not this key's.
+            usage = None
         return LastUsage(key, usage, max(self.tracking_start, key.created))
