@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 KEEP = 500
 #: The least time between two looks at the states.
 WATCH_SECONDS = 0.25
+#: A look at every state takes at most one part in SHARE of the time (its interval grows).
+SHARE = 50
 #: Request members shown with a call (ids, never secrets or data).
 SHOWN = ("KeyId", "CustomKeyStoreId", "ClusterId", "HsmId", "CloudHsmClusterId", "AliasName",
          "AvailabilityZone", "BackupId")
@@ -59,6 +61,7 @@ class Timeline:
         self.closed = False
         self._states: dict[tuple[str, str, str], str] | None = None
         self._looked = 0.0
+        self._interval = WATCH_SECONDS
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -83,10 +86,13 @@ class Timeline:
         if self.streams <= 0:
             self._states = None
             return
-        if self._states is not None and self._monotonic() - self._looked < WATCH_SECONDS:
+        if self._states is not None and self._monotonic() - self._looked < self._interval:
             return
         self._looked = self._monotonic()
         states = self._snapshot()
+        # The look holds the app lock: with many keys it waits longer, so that it never takes
+        # more than 1/SHARE of the time (20,000 keys: a look of ~20 ms once a second).
+        self._interval = max(WATCH_SECONDS, SHARE * (self._monotonic() - self._looked))
         before, self._states = self._states, states
         if before is None:
             return
