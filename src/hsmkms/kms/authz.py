@@ -373,7 +373,9 @@ class KeyPolicyAuthorizer:
     def authorize_on_principal(self, ctx: RequestContext, operation: str,
                                principal: str) -> None:
         caller = caller_of(ctx)
-        # The root user holds every IAM permission on its own account's resources only.
+        # The root user holds every IAM permission on its own account's resources only. A
+        # service principal is in no account: allowed, and only the caller's own keys' grants
+        # are listed (GrantUseCases.retirable).
         if grant_rules.account_of(principal) not in (None, caller.account):
             action = "kms:" + operation
             raise AccessDeniedException(Decision(allowed=False, reason=Reason.NO_IDENTITY)

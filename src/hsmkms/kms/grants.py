@@ -432,16 +432,21 @@ class Grants:
         return sorted((g for g in found if g is not None), key=grant_position)
 
     def retirable_by(self, principal: str, region: str) -> list[Grant]:
-        """Grants of every account in ``region`` whose retiring principal is ``principal``."""
+        """Grants of every account in ``region`` whose retiring principal is ``principal``
+        (only for a principal of the caller's own account: see the use case)."""
         found: list[Grant] = []
         for scope in self.repo.scopes():
-            if scope.rpartition("/")[2] != region:
-                continue
-            for ident in self.repo.ids_by(scope, _retiring_of, principal):
-                grant = self.repo.get(scope, ident)
-                if grant is not None:
-                    found.append(grant)
+            if scope.rpartition("/")[2] == region:
+                found.extend(self._retirable(scope, principal))
         return sorted(found, key=grant_position)
+
+    def retirable_in(self, scope: str, principal: str) -> list[Grant]:
+        """The scope's grants (one account's keys) whose retiring principal is ``principal``."""
+        return sorted(self._retirable(scope, principal), key=grant_position)
+
+    def _retirable(self, scope: str, principal: str) -> list[Grant]:
+        found = (self.repo.get(scope, i) for i in self.repo.ids_by(scope, _retiring_of, principal))
+        return [g for g in found if g is not None]
 
     def find(self, region: str, grant_id: str) -> tuple[str, Grant] | None:
         """``(scope, grant)`` of a grant id in any account of ``region``."""
