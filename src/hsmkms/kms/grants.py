@@ -266,6 +266,32 @@ def grantee_match(grantee: str, caller: iam.Caller) -> iam.Match | None:
     return None
 
 
+def grantee_form(principal: str) -> str:
+    """What :func:`grantee_match` compares of a grantee principal, for the index of a key's
+    grants by grantee: an account root by its account alone, a role by its partition, account
+    and name (its path aside: a session names the role without it), any other principal by its
+    ARN."""
+    root = _ROOT.match(principal)
+    if root is not None:
+        return "root:" + root.group(1)
+    role = _ROLE.match(principal)
+    if role is not None:
+        return "role:" + ":".join(role.groups())
+    return principal
+
+
+def caller_forms(caller: iam.Caller) -> frozenset[str]:
+    """The :func:`grantee_form` of every grantee :func:`grantee_match` could match for
+    ``caller``: its own ARN, its account's root, its role (a session's)."""
+    forms = {grantee_form(caller.arn), "root:" + caller.account}
+    if caller.role_arn:
+        forms.add(grantee_form(caller.role_arn))
+    session = _SESSION.match(caller.arn)
+    if session is not None:
+        forms.add("role:" + ":".join(session.groups()))
+    return frozenset(forms)
+
+
 def account_of(principal: str) -> str | None:
     """The account of a principal ARN (None for a service principal)."""
     match = _ACCOUNT.match(principal)
@@ -390,6 +416,10 @@ def _grantee_on_key(grant: Grant) -> Hashable:
     return (grant.key_id, grant.grantee or grant.grantee_service)
 
 
+def _grantee_form_on_key(grant: Grant) -> Hashable:
+    return (grant.key_id, grantee_form(grant.grantee)) if grant.grantee else None
+
+
 def _name_on_key(grant: Grant) -> Hashable:
     return (grant.key_id, grant.name)
 
@@ -415,6 +445,15 @@ class Grants:
     def of_key(self, scope: str, key_id: str) -> list[Grant]:
         """The key's grants in listing order."""
         found = (self.repo.get(scope, i) for i in self.repo.ids_by(scope, _key_of, key_id))
+        return sorted((g for g in found if g is not None), key=grant_position)
+
+    def for_caller(self, scope: str, key_id: str, caller: iam.Caller) -> list[Grant]:
+        """The key's grants whose grantee may name ``caller`` (an index: only those are read;
+        :func:`allows` still decides), in listing order."""
+        ids: set[str] = set()
+        for form in caller_forms(caller):
+            ids |= self.repo.ids_by(scope, _grantee_form_on_key, (key_id, form))
+        found = (self.repo.get(scope, i) for i in ids)
         return sorted((g for g in found if g is not None), key=grant_position)
 
     def count(self, scope: str, key_id: str) -> int:
