@@ -734,3 +734,55 @@ def test_without_enforce_an_account_sees_its_own_grants_only(tmp_path: Any, mode
         assert len(grants_of(kms, key["KeyId"])) == 2
     finally:
         proc.kill()
+
+
+def test_another_account_can_neither_read_nor_change_the_grants(kms: Any, other: Any) -> None:
+    """Every grant operation of another account on a key whose policy does not name it, with
+    ids and tokens it learned: refused, and nothing changes."""
+    meta = new_key(kms)
+    arn = meta["Arn"]
+    made = kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=ROLE, RetiringPrincipal=ROOT,
+                            Operations=["Encrypt", "RetireGrant"], Name="owned")
+    before = grants_of(kms, meta["KeyId"])
+    assert error_of(lambda: other.retire_grant(GrantToken=made["GrantToken"])) == denied(
+        OTHER_ROOT, "kms:RetireGrant", arn)
+    assert error_of(lambda: other.retire_grant(KeyId=arn, GrantId=made["GrantId"])) == denied(
+        OTHER_ROOT, "kms:RetireGrant", arn)
+    assert error_of(lambda: other.revoke_grant(KeyId=arn, GrantId=made["GrantId"])) == denied(
+        OTHER_ROOT, "kms:RevokeGrant", arn)
+    assert error_of(lambda: other.list_grants(KeyId=arn, GrantId=made["GrantId"])) == denied(
+        OTHER_ROOT, "kms:ListGrants", arn)
+    assert error_of(lambda: other.create_grant(
+        KeyId=arn, GranteePrincipal=OTHER_ROOT, Operations=["Encrypt"])) == denied(
+        OTHER_ROOT, "kms:CreateGrant", arn)
+    # The other account's own key id with this grant id: not a grant of its key.
+    theirs = new_key(other)
+    assert error_of(lambda: other.retire_grant(KeyId=theirs["KeyId"],
+                                               GrantId=made["GrantId"])) == (
+        "NotFoundException", f"Grant {made['GrantId']} does not exist on key {theirs['Arn']}.")
+    assert error_of(lambda: other.revoke_grant(KeyId=theirs["KeyId"],
+                                               GrantId=made["GrantId"])) == (
+        "NotFoundException", f"Grant {made['GrantId']} does not exist on key {theirs['Arn']}.")
+    assert grants_of(kms, meta["KeyId"]) == before
+
+
+def test_name_idempotency_is_per_issuing_account(kms: Any, other: Any) -> None:
+    """A grantee of another account creating (through a grant with CreateGrant) a grant with
+    the same name and properties as one the key's account made gets a grant of its own, not the
+    other account's grant id."""
+    meta = new_key(kms)
+    arn = meta["Arn"]
+    kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=OTHER_ROOT,
+                     Operations=["CreateGrant", "Encrypt"])
+    args = {"GranteePrincipal": ROLE, "Operations": ["Encrypt"], "Name": "same"}
+    owners = kms.create_grant(KeyId=meta["KeyId"], **args)["GrantId"]
+    theirs = other.create_grant(KeyId=arn, **args)["GrantId"]
+    assert theirs != owners
+    assert other.create_grant(KeyId=arn, **args)["GrantId"] == theirs  # still idempotent
+    assert kms.create_grant(KeyId=meta["KeyId"], **args)["GrantId"] == owners
+    listed = {g["GrantId"]: g["IssuingAccount"] for g in grants_of(kms, meta["KeyId"])
+              if g.get("Name") == "same"}
+    assert listed == {owners: ROOT, theirs: OTHER_ROOT}
+    other.retire_grant(KeyId=arn, GrantId=theirs)  # its own: the issuing account retires it
+    assert error_of(lambda: other.retire_grant(KeyId=arn, GrantId=owners)) == denied(
+        OTHER_ROOT, "kms:RetireGrant", arn)

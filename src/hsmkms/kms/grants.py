@@ -146,11 +146,14 @@ class Grant:
         return out
 
     def same_request(self, other: Grant) -> bool:
-        """Everything a CreateGrant request sets is equal (Name idempotency)."""
-        return (self.key_id, self.name, set(self.operations), self.grantee,
-                self.grantee_service, self.retiring, self.retiring_service,
-                self.constraints) == (other.key_id, other.name, set(other.operations),
-                                      other.grantee, other.grantee_service, other.retiring,
+        """Everything a CreateGrant request sets is equal, and it comes from the same account
+        (Name idempotency: another account's identical request makes its own grant, so it never
+        learns the id of, nor gets a token for, a grant it did not issue)."""
+        return (self.key_id, self.issuing_account, self.name, set(self.operations),
+                self.grantee, self.grantee_service, self.retiring, self.retiring_service,
+                self.constraints) == (other.key_id, other.issuing_account, other.name,
+                                      set(other.operations), other.grantee,
+                                      other.grantee_service, other.retiring,
                                       other.retiring_service, other.constraints)
 
 
