@@ -657,3 +657,132 @@ def test_grants_survive_a_hard_restart(tmp_path: Any) -> None:
         assert grants_of(kms, key) == []
     finally:
         proc.kill()
+
+
+# -- what one account sees of another's grants -----------------------------------------------
+
+
+def test_list_retirable_grants_by_service_principal_shows_own_keys_only(kms: Any,
+                                                                        other: Any) -> None:
+    service = "delivery.logs.amazonaws.com"
+    mine = new_key(kms)
+    made = kms.create_grant(
+        KeyId=mine["KeyId"], GranteeServicePrincipal=service, RetiringServicePrincipal=service,
+        Operations=["Encrypt"],
+        Constraints={"SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:private"})
+    # A service principal belongs to no account: another account sees none of these grants.
+    assert other.list_retirable_grants(RetiringServicePrincipal=service)["Grants"] == []
+    theirs = new_key(other)
+    their_grant = other.create_grant(
+        KeyId=theirs["KeyId"], GranteeServicePrincipal=service, RetiringServicePrincipal=service,
+        Operations=["Decrypt"],
+        Constraints={"SourceArn": f"arn:aws:logs:us-east-1:{OTHER}:log-group:theirs"})
+    listed = other.list_retirable_grants(RetiringServicePrincipal=service)["Grants"]
+    assert [(g["GrantId"], g["KeyId"], g["IssuingAccount"]) for g in listed] == [
+        (their_grant["GrantId"], theirs["Arn"], OTHER_ROOT)]
+    listed = kms.list_retirable_grants(RetiringServicePrincipal=service)["Grants"]
+    assert [(g["GrantId"], g["KeyId"]) for g in listed] == [(made["GrantId"], mine["Arn"])]
+    # A principal of the caller's account as retiring principal: every account's grants that
+    # name it are the caller's to retire, so they are listed.
+    retirer = f"arn:aws:iam::{OTHER}:role/retirer"
+    shared = kms.create_grant(KeyId=mine["KeyId"], GranteePrincipal=OTHER_ROOT,
+                              RetiringPrincipal=retirer, Operations=["Encrypt"])["GrantId"]
+    own = other.create_grant(KeyId=theirs["KeyId"], GranteePrincipal=ROOT,
+                             RetiringPrincipal=retirer, Operations=["Encrypt"])["GrantId"]
+    listed = other.list_retirable_grants(RetiringPrincipal=retirer)["Grants"]
+    assert [(g["GrantId"], g["KeyId"], g["IssuingAccount"]) for g in listed] == [
+        (shared, mine["Arn"], ROOT), (own, theirs["Arn"], OTHER_ROOT)]
+    assert error_of(lambda: kms.list_retirable_grants(RetiringPrincipal=retirer)) == (
+        "AccessDeniedException", (f"User: {ROOT} is not authorized to perform: "
+        f"kms:ListRetirableGrants on resource: {retirer} because no identity-based policy "
+        "allows the kms:ListRetirableGrants action"))
+
+
+@pytest.mark.parametrize("mode", ["off", "verify"])
+def test_without_enforce_an_account_sees_its_own_grants_only(tmp_path: Any, mode: str) -> None:
+    """Without ``enforce`` no key of another account resolves (nothing of it can be used or
+    retired), so ListRetirableGrants lists the caller's own keys' grants only."""
+    env = {"HSMKMS_ROOT_ACCESS_KEY_ID": AKID, "HSMKMS_ROOT_SECRET_ACCESS_KEY": SECRET,
+           "HSMKMS_ROOT_KEYS": f"{OTHER}:{OTHER_AKID}:{OTHER_SECRET}"}
+    proc = ServerProcess(tmp_path / "hsmkms-data", args=["--auth", mode],
+                         env=env if mode == "verify" else {}).start()
+    try:
+        def client(account: str, akid: str, secret: str) -> Any:
+            creds = ({"aws_access_key_id": akid, "aws_secret_access_key": secret}
+                     if mode == "verify" else
+                     {"aws_access_key_id": account, "aws_secret_access_key": "x" * 40})
+            return proc.client("kms", credentials=creds)
+
+        kms, other = client(ACCOUNT, AKID, SECRET), client(OTHER, OTHER_AKID, OTHER_SECRET)
+        service = "logs.amazonaws.com"
+        key = new_key(kms)
+        by_service = kms.create_grant(
+            KeyId=key["KeyId"], GranteeServicePrincipal=service,
+            RetiringServicePrincipal=service, Operations=["Encrypt"],
+            Constraints={"SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:a"})
+        by_other = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=OTHER_ROOT,
+                                    RetiringPrincipal=OTHER_ROOT, Operations=["Encrypt"])
+        assert other.list_retirable_grants(RetiringServicePrincipal=service)["Grants"] == []
+        assert other.list_retirable_grants(RetiringPrincipal=OTHER_ROOT)["Grants"] == []
+        assert [g["GrantId"] for g in kms.list_retirable_grants(
+            RetiringServicePrincipal=service)["Grants"]] == [by_service["GrantId"]]
+        assert [g["GrantId"] for g in kms.list_retirable_grants(
+            RetiringPrincipal=OTHER_ROOT)["Grants"]] == [by_other["GrantId"]]
+        # Nor can the other account retire them by token (its own grants only).
+        assert error_of(lambda: other.retire_grant(GrantToken=by_other["GrantToken"])) == (
+            "NotFoundException", f"Grant {by_other['GrantId']} does not exist.")
+        assert len(grants_of(kms, key["KeyId"])) == 2
+    finally:
+        proc.kill()
+
+
+def test_another_account_can_neither_read_nor_change_the_grants(kms: Any, other: Any) -> None:
+    """Every grant operation of another account on a key whose policy does not name it, with
+    ids and tokens it learned: refused, and nothing changes."""
+    meta = new_key(kms)
+    arn = meta["Arn"]
+    made = kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=ROLE, RetiringPrincipal=ROOT,
+                            Operations=["Encrypt", "RetireGrant"], Name="owned")
+    before = grants_of(kms, meta["KeyId"])
+    assert error_of(lambda: other.retire_grant(GrantToken=made["GrantToken"])) == denied(
+        OTHER_ROOT, "kms:RetireGrant", arn)
+    assert error_of(lambda: other.retire_grant(KeyId=arn, GrantId=made["GrantId"])) == denied(
+        OTHER_ROOT, "kms:RetireGrant", arn)
+    assert error_of(lambda: other.revoke_grant(KeyId=arn, GrantId=made["GrantId"])) == denied(
+        OTHER_ROOT, "kms:RevokeGrant", arn)
+    assert error_of(lambda: other.list_grants(KeyId=arn, GrantId=made["GrantId"])) == denied(
+        OTHER_ROOT, "kms:ListGrants", arn)
+    assert error_of(lambda: other.create_grant(
+        KeyId=arn, GranteePrincipal=OTHER_ROOT, Operations=["Encrypt"])) == denied(
+        OTHER_ROOT, "kms:CreateGrant", arn)
+    # The other account's own key id with this grant id: not a grant of its key.
+    theirs = new_key(other)
+    assert error_of(lambda: other.retire_grant(KeyId=theirs["KeyId"],
+                                               GrantId=made["GrantId"])) == (
+        "NotFoundException", f"Grant {made['GrantId']} does not exist on key {theirs['Arn']}.")
+    assert error_of(lambda: other.revoke_grant(KeyId=theirs["KeyId"],
+                                               GrantId=made["GrantId"])) == (
+        "NotFoundException", f"Grant {made['GrantId']} does not exist on key {theirs['Arn']}.")
+    assert grants_of(kms, meta["KeyId"]) == before
+
+
+def test_name_idempotency_is_per_issuing_account(kms: Any, other: Any) -> None:
+    """A grantee of another account creating (through a grant with CreateGrant) a grant with
+    the same name and properties as one the key's account made gets a grant of its own, not the
+    other account's grant id."""
+    meta = new_key(kms)
+    arn = meta["Arn"]
+    kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=OTHER_ROOT,
+                     Operations=["CreateGrant", "Encrypt"])
+    args = {"GranteePrincipal": ROLE, "Operations": ["Encrypt"], "Name": "same"}
+    owners = kms.create_grant(KeyId=meta["KeyId"], **args)["GrantId"]
+    theirs = other.create_grant(KeyId=arn, **args)["GrantId"]
+    assert theirs != owners
+    assert other.create_grant(KeyId=arn, **args)["GrantId"] == theirs  # still idempotent
+    assert kms.create_grant(KeyId=meta["KeyId"], **args)["GrantId"] == owners
+    listed = {g["GrantId"]: g["IssuingAccount"] for g in grants_of(kms, meta["KeyId"])
+              if g.get("Name") == "same"}
+    assert listed == {owners: ROOT, theirs: OTHER_ROOT}
+    other.retire_grant(KeyId=arn, GrantId=theirs)  # its own: the issuing account retires it
+    assert error_of(lambda: other.retire_grant(KeyId=arn, GrantId=owners)) == denied(
+        OTHER_ROOT, "kms:RetireGrant", arn)

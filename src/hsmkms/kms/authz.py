@@ -357,23 +357,27 @@ class KeyPolicyAuthorizer:
             if not decision.allowed and decision.reason in (Reason.NO_RESOURCE,
                                                             Reason.NO_IDENTITY):
                 # Only now read the key's grants: most requests are allowed by the policy.
-                match = grant_match(self._grants_of(key), caller, action, encryption_context,
-                                    grant_filter)
+                match = grant_match(self._grants_of(key, caller), caller, action,
+                                    encryption_context, grant_filter)
                 if match is not None:
                     decision = decide(request, key.account, key_policy, None,
                                       cross_account_ok=cross_ok, grant=match)
             if not decision.allowed:
                 raise AccessDeniedException(decision.message(caller.arn, action, key.arn))
 
-    def _grants_of(self, key: Key) -> Sequence[Grant]:
+    def _grants_of(self, key: Key, caller: iam.Caller) -> Sequence[Grant]:
+        """The key's grants that could name ``caller`` (by the grantee index: a request reads
+        only these, not all of the key's up to 50,000)."""
         if self.grants is None:
             return ()
-        return self.grants.of_key(Scope.of(key.account, key.region), key.key_id)
+        return self.grants.for_caller(Scope.of(key.account, key.region), key.key_id, caller)
 
     def authorize_on_principal(self, ctx: RequestContext, operation: str,
                                principal: str) -> None:
         caller = caller_of(ctx)
-        # The root user holds every IAM permission on its own account's resources only.
+        # The root user holds every IAM permission on its own account's resources only. A
+        # service principal is in no account: allowed, and only the caller's own keys' grants
+        # are listed (GrantUseCases.retirable).
         if grant_rules.account_of(principal) not in (None, caller.account):
             action = "kms:" + operation
             raise AccessDeniedException(Decision(allowed=False, reason=Reason.NO_IDENTITY)

@@ -146,11 +146,14 @@ class Grant:
         return out
 
     def same_request(self, other: Grant) -> bool:
-        """Everything a CreateGrant request sets is equal (Name idempotency)."""
-        return (self.key_id, self.name, set(self.operations), self.grantee,
-                self.grantee_service, self.retiring, self.retiring_service,
-                self.constraints) == (other.key_id, other.name, set(other.operations),
-                                      other.grantee, other.grantee_service, other.retiring,
+        """Everything a CreateGrant request sets is equal, and it comes from the same account
+        (Name idempotency: another account's identical request makes its own grant, so it never
+        learns the id of, nor gets a token for, a grant it did not issue)."""
+        return (self.key_id, self.issuing_account, self.name, set(self.operations),
+                self.grantee, self.grantee_service, self.retiring, self.retiring_service,
+                self.constraints) == (other.key_id, other.issuing_account, other.name,
+                                      set(other.operations), other.grantee,
+                                      other.grantee_service, other.retiring,
                                       other.retiring_service, other.constraints)
 
 
@@ -264,6 +267,32 @@ def grantee_match(grantee: str, caller: iam.Caller) -> iam.Match | None:
     if role is not None and session is not None:
         return iam.Match.DIRECT if role.groups() == session.groups() else None
     return None
+
+
+def grantee_form(principal: str) -> str:
+    """What :func:`grantee_match` compares of a grantee principal, for the index of a key's
+    grants by grantee: an account root by its account alone, a role by its partition, account
+    and name (its path aside: a session names the role without it), any other principal by its
+    ARN."""
+    root = _ROOT.match(principal)
+    if root is not None:
+        return "root:" + root.group(1)
+    role = _ROLE.match(principal)
+    if role is not None:
+        return "role:" + ":".join(role.groups())
+    return principal
+
+
+def caller_forms(caller: iam.Caller) -> frozenset[str]:
+    """The :func:`grantee_form` of every grantee :func:`grantee_match` could match for
+    ``caller``: its own ARN, its account's root, its role (a session's)."""
+    forms = {grantee_form(caller.arn), "root:" + caller.account}
+    if caller.role_arn:
+        forms.add(grantee_form(caller.role_arn))
+    session = _SESSION.match(caller.arn)
+    if session is not None:
+        forms.add("role:" + ":".join(session.groups()))
+    return frozenset(forms)
 
 
 def account_of(principal: str) -> str | None:
@@ -390,6 +419,10 @@ def _grantee_on_key(grant: Grant) -> Hashable:
     return (grant.key_id, grant.grantee or grant.grantee_service)
 
 
+def _grantee_form_on_key(grant: Grant) -> Hashable:
+    return (grant.key_id, grantee_form(grant.grantee)) if grant.grantee else None
+
+
 def _name_on_key(grant: Grant) -> Hashable:
     return (grant.key_id, grant.name)
 
@@ -417,6 +450,15 @@ class Grants:
         found = (self.repo.get(scope, i) for i in self.repo.ids_by(scope, _key_of, key_id))
         return sorted((g for g in found if g is not None), key=grant_position)
 
+    def for_caller(self, scope: str, key_id: str, caller: iam.Caller) -> list[Grant]:
+        """The key's grants whose grantee may name ``caller`` (an index: only those are read;
+        :func:`allows` still decides), in listing order."""
+        ids: set[str] = set()
+        for form in caller_forms(caller):
+            ids |= self.repo.ids_by(scope, _grantee_form_on_key, (key_id, form))
+        found = (self.repo.get(scope, i) for i in ids)
+        return sorted((g for g in found if g is not None), key=grant_position)
+
     def count(self, scope: str, key_id: str) -> int:
         """How many grants the key has (an index: no grant is read)."""
         return len(self.repo.ids_by(scope, _key_of, key_id))
@@ -432,16 +474,21 @@ class Grants:
         return sorted((g for g in found if g is not None), key=grant_position)
 
     def retirable_by(self, principal: str, region: str) -> list[Grant]:
-        """Grants of every account in ``region`` whose retiring principal is ``principal``."""
+        """Grants of every account in ``region`` whose retiring principal is ``principal``
+        (only for a principal of the caller's own account: see the use case)."""
         found: list[Grant] = []
         for scope in self.repo.scopes():
-            if scope.rpartition("/")[2] != region:
-                continue
-            for ident in self.repo.ids_by(scope, _retiring_of, principal):
-                grant = self.repo.get(scope, ident)
-                if grant is not None:
-                    found.append(grant)
+            if scope.rpartition("/")[2] == region:
+                found.extend(self._retirable(scope, principal))
         return sorted(found, key=grant_position)
+
+    def retirable_in(self, scope: str, principal: str) -> list[Grant]:
+        """The scope's grants (one account's keys) whose retiring principal is ``principal``."""
+        return sorted(self._retirable(scope, principal), key=grant_position)
+
+    def _retirable(self, scope: str, principal: str) -> list[Grant]:
+        found = (self.repo.get(scope, i) for i in self.repo.ids_by(scope, _retiring_of, principal))
+        return [g for g in found if g is not None]
 
     def find(self, region: str, grant_id: str) -> tuple[str, Grant] | None:
         """``(scope, grant)`` of a grant id in any account of ``region``."""

@@ -130,8 +130,15 @@ class GrantUseCases:
 
     def retirable(self, ctx: RequestContext, retiring: str | None,
                   retiring_service: str | None) -> Sequence[Grant]:
-        """Grants of any account in the Region whose retiring principal is the one named (IAM
-        authorizes ListRetirableGrants; the root user always may)."""
+        """Grants whose retiring principal is the one named (IAM authorizes
+        ListRetirableGrants; the root user always may, for its own account's principals).
+
+        What the caller may see (KMS API reference, "Cross-account use"): grants on keys of
+        every account in the Region when the principal is one of the caller's own account
+        (those grants are the caller's to retire); otherwise only grants on the caller's own
+        keys. A service principal belongs to no account, so another account's grants naming it
+        are never listed; nor, without ``enforce`` (no other account's key resolves), are any
+        other account's grants."""
         if retiring is None and retiring_service is None:
             raise ValidationException(NO_RETIRING)
         if retiring is not None and retiring_service is not None:
@@ -140,7 +147,9 @@ class GrantUseCases:
             raise InvalidArnException(rules.invalid_principal("RetiringPrincipal", retiring))
         principal = retiring or retiring_service or ""
         self.access.authz.authorize_on_principal(ctx, "ListRetirableGrants", principal)
-        return self.grants.retirable_by(principal, ctx.region)
+        if self.access.authz.cross_account and rules.account_of(principal) == ctx.account:
+            return self.grants.retirable_by(principal, ctx.region)
+        return self.grants.retirable_in(ctx.scope, principal)
 
     # -- RetireGrant, RevokeGrant ----------------------------------------------------------------
 
