@@ -148,3 +148,42 @@ def test_a_spec_the_table_marks_single_region_is_refused(
     with store.unit_of_work():
         assert not lifecycle.create(_ctx(), NewKey(
             key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC")).multi_region
+
+
+def test_a_key_without_imported_material_never_reaches_a_cipher(store: Store) -> None:
+    """Defensive (issue 12 review): whatever its stored state, an EXTERNAL key without current
+    material answers "pending import" to cryptographic operations instead of failing."""
+    from hsmkms.kms.errors import KMSInvalidStateException
+    from hsmkms.kms.model import Key
+
+    lifecycle, _replicas, _audit = _parts(store)
+    key = Key("mrk-0123456789abcdef0123456789abcdef", ACCOUNT, "us-east-1", 1.0,
+              KeyState.ENABLED, origin=Origin.EXTERNAL, primary_region="us-east-1")
+    for operation in ("Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt"):
+        with pytest.raises(KMSInvalidStateException) as exc:
+            lifecycle.access.usable(operation, key)
+        assert exc.value.message == f"{key.arn} is pending import."
+    assert lifecycle.access.usable("DescribeKey", key) == key
+
+
+def test_removing_material_in_a_state_the_table_forgot_is_a_bug(store: Store) -> None:
+    """remove_material keeps the state of Creating/Updating keys only (the end of the step
+    settles them); any other illegal transition raises instead of being swallowed."""
+    from hsmkms.kms import states
+    from hsmkms.kms.model import KeyMaterial, MaterialState
+    from hsmkms.kms.usecases.imports import remove_material
+
+    lifecycle, _replicas, _audit = _parts(store)
+    keys, ctx = lifecycle.keys, _ctx()
+    with store.unit_of_work():
+        made = replace(lifecycle.create(ctx, NewKey(multi_region=True)), origin=Origin.EXTERNAL)
+        row = KeyMaterial(key_id=made.key_id, material_id=made.key_material_id,
+                          state=MaterialState.CURRENT, seq=1, created=1.0)
+        for state in (KeyState.UPDATING, KeyState.CREATING):
+            key = replace(made, state=state)
+            keys.save(ctx, key)
+            assert remove_material(keys, lifecycle.access.backends, ctx.scope, key,
+                                   row).state is state
+        key = replace(made, state=KeyState.UNAVAILABLE)  # never stored: no transition
+        with pytest.raises(states.IllegalTransition):
+            remove_material(keys, lifecycle.access.backends, ctx.scope, key, row)

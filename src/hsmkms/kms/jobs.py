@@ -19,6 +19,7 @@ from hsmkms.kms.grants import Grants
 from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
 from hsmkms.kms.model import Key, KeyState, Origin
+from hsmkms.kms.usecases.imports import missing_material
 from hsmkms.scheduler import Scheduler
 from hsmkms.scope import Scope
 from hsmkms.store.base import Store
@@ -70,14 +71,23 @@ class ReplicaJobs:
         # An EXTERNAL primary's replica waits for its own import (spec kms-keys.md 4.6).
         event = (states.Event.REPLICA_AWAITS_IMPORT if key.origin is Origin.EXTERNAL
                  else states.Event.REPLICA_CREATED)
-        self.keys.move(scope, key, event)
+        self._settle(scope, self.keys.move(scope, key, event))
 
     def primary_updated(self, args: dict[str, str], _due: float) -> None:
         scope = args["scope"]
         key = self.keys.get(scope, args["key"])
         if key is None or key.state is not KeyState.UPDATING:
             return
-        self.keys.move(scope, key, states.Event.PRIMARY_UPDATED)
+        self._settle(scope, self.keys.move(scope, key, states.Event.PRIMARY_UPDATED))
+
+    def _settle(self, scope: str, key: Key) -> None:
+        """A step that completes never leaves a key Enabled without its material: imported
+        material that expired (or was deleted) while the key was Creating or Updating takes
+        it to PendingImport now (:func:`hsmkms.kms.usecases.imports.remove_material` could
+        not move it then)."""
+        if key.origin is Origin.EXTERNAL and key.state is not KeyState.PENDING_IMPORT and (
+                missing_material(self.keys.materials, scope, key)):
+            self.keys.move(scope, key, states.Event.MATERIAL_GONE)
 
     def member_deleted(self, key: Key, due: float) -> None:
         """A replica is gone: its primary forgets it, and a primary that was waiting for its

@@ -186,6 +186,18 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
 }
 
 
+#: The operations that use a key's current material (the cryptographic ones).
+USES_MATERIAL = frozenset(op for op, policy in POLICY.items() if policy is _CRYPTO)
+
+
+def check_material(operation: str, key: Key) -> None:
+    """Defensive: a key with imported material that has no current material never reaches a
+    cipher, whatever its stored state says; it answers as the PendingImport key it should be
+    (the state tables keep this from happening; a 500 would be worse than this answer)."""
+    if operation in USES_MATERIAL and key.origin is Origin.EXTERNAL and key.material is None:
+        raise PENDING_IMPORT(key.arn)
+
+
 def reported_state(key: Key, store_connected: Callable[[Key], bool] | None) -> KeyState:
     """The state a caller sees: Unavailable while a custom key store is not connected."""
     if key.custom_key_store_id is None or key.state is S.PENDING_DELETION:

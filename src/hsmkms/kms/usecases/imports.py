@@ -481,7 +481,11 @@ def remove_material(keys: Keys, backends: Backends, scope: str, key: Key,
         key = replace(key, material=None)
     try:
         state = states.transition(key.state, states.Event.MATERIAL_GONE)
-    except states.IllegalTransition:  # Creating/Updating (multi-Region keys): kept
+    except states.IllegalTransition:
+        if key.state not in (KeyState.CREATING, KeyState.UPDATING):
+            raise  # a state the table forgot: a bug, not a state to keep silently
+        # Creating/Updating (multi-Region keys): kept until the step completes, which then
+        # moves the key to PendingImport (hsmkms.kms.jobs.ReplicaJobs).
         state = key.state
     updated = replace(key, state=state)
     keys.keys.put(scope, key.key_id, updated)
