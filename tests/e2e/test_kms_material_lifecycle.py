@@ -102,3 +102,32 @@ def test_material_expiring_while_updating_leaves_the_key_pending_import(
     import_material(east, key_id, material, **NO_EXPIRY)
     assert regions.describe(EAST, key_id)["KeyState"] == "Enabled"
     assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+
+
+def test_primary_pending_replica_deletion_loses_its_material_and_is_cancelled(
+        regions: Regions) -> None:
+    east = regions.clients[EAST]
+    material = os.urandom(32)
+    key_id = regions.external_set(material)
+    east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    assert regions.describe(EAST, key_id)["KeyState"] == "PendingReplicaDeletion"
+    # Deleted: the key stays pending replica deletion.
+    east.delete_imported_key_material(KeyId=key_id)
+    assert regions.describe(EAST, key_id)["KeyState"] == "PendingReplicaDeletion"
+    # Cancelled, it has nothing to be Disabled with: it waits for its material.
+    east.cancel_key_deletion(KeyId=key_id)
+    meta = regions.describe(EAST, key_id)
+    assert (meta["KeyState"], meta["Enabled"]) == ("PendingImport", False)
+    assert "DeletionDate" not in meta
+    import_material(east, key_id, material)
+    assert regions.describe(EAST, key_id)["KeyState"] == "Enabled"
+    # Expiring: the same.
+    valid_to = regions.server.advance(0) + 10
+    import_material(east, key_id, material, ExpirationModel="KEY_MATERIAL_EXPIRES",
+                    ValidTo=valid_to)
+    east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    regions.server.advance(60)
+    assert regions.describe(EAST, key_id)["KeyState"] == "PendingReplicaDeletion"
+    east.cancel_key_deletion(KeyId=key_id)
+    assert regions.describe(EAST, key_id)["KeyState"] == "PendingImport"
+    assert regions.describe(WEST, key_id)["KeyState"] == "Enabled"

@@ -86,6 +86,9 @@ TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
     # nothing to be Disabled with: it waits for its material (ours, docs/compatibility.md).
     (S.PENDING_DELETION, Event.MATERIAL_GONE): S.PENDING_DELETION,
     (S.PENDING_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
+    # The same for an EXTERNAL primary waiting for its replicas' deletion.
+    (S.PENDING_REPLICA_DELETION, Event.MATERIAL_GONE): S.PENDING_REPLICA_DELETION,
+    (S.PENDING_REPLICA_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
 }
 
 
