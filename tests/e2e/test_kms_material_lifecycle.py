@@ -131,3 +131,67 @@ def test_primary_pending_replica_deletion_loses_its_material_and_is_cancelled(
     east.cancel_key_deletion(KeyId=key_id)
     assert regions.describe(EAST, key_id)["KeyState"] == "PendingImport"
     assert regions.describe(WEST, key_id)["KeyState"] == "Enabled"
+
+
+# -- automatic rotation of a multi-Region set -----------------------------------------------
+
+
+def automatic_rotations(kms: Any, key_id: str) -> list[float]:
+    got = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    return [r["RotationDate"].timestamp() for r in got if r["RotationType"] == "AUTOMATIC"]
+
+
+def aws_set(regions: Regions, period: int) -> tuple[str, float]:
+    """An AWS_KMS primary in us-east-1 rotating every ``period`` days, with its replica in
+    us-west-2; returns the key id and the first NextRotationDate."""
+    east = regions.clients[EAST]
+    key_id: str = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    east.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=period)
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    regions.server.advance(CREATION + 1)
+    first = east.get_key_rotation_status(KeyId=key_id)["NextRotationDate"].timestamp()
+    return key_id, first
+
+
+def test_automatic_rotation_follows_the_primary_after_the_old_one_is_deleted(
+        regions: Regions) -> None:
+    east, west = regions.clients[EAST], regions.clients[WEST]
+    key_id, first = aws_set(regions, 90)
+    east.update_primary_region(KeyId=key_id, PrimaryRegion=WEST)
+    regions.server.advance(UPDATE + 1)
+    east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    regions.server.advance(8 * DAY)
+    assert error(east.describe_key, KeyId=key_id)[0] == "NotFoundException"
+    now = regions.server.advance(90 * DAY)
+    assert automatic_rotations(west, key_id) == [pytest.approx(first, abs=0.001)]
+    status = west.get_key_rotation_status(KeyId=key_id)
+    assert status["KeyRotationEnabled"] is True
+    assert status["NextRotationDate"].timestamp() == pytest.approx(first + 90 * DAY, abs=0.001)
+    assert status["NextRotationDate"].timestamp() > now
+    # One rotation per period, however far the clock jumps.
+    regions.server.advance(200 * DAY)
+    assert automatic_rotations(west, key_id) == [
+        pytest.approx(first + n * 90 * DAY, abs=0.001) for n in range(3)]
+
+
+def test_automatic_rotation_due_while_updating_still_happens(regions: Regions) -> None:
+    east, west = regions.clients[EAST], regions.clients[WEST]
+    key_id, first = aws_set(regions, 90)
+    blob = east.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+    now = regions.server.advance(0)
+    regions.server.advance(first - now - 10)  # 10 s before the rotation is due
+    east.update_primary_region(KeyId=key_id, PrimaryRegion=WEST)
+    regions.server.advance(UPDATE + 1)  # due while both keys are Updating
+    assert [regions.describe(r, key_id)["KeyState"] for r in (EAST, WEST)] == [
+        "Enabled", "Enabled"]
+    for kms in (east, west):
+        assert automatic_rotations(kms, key_id) == [pytest.approx(first, abs=0.001)]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
+    assert west.get_key_rotation_status(KeyId=key_id)["NextRotationDate"].timestamp() == (
+        pytest.approx(first + 90 * DAY, abs=0.001))
+    regions.server.advance(90 * DAY)
+    assert automatic_rotations(west, key_id) == [
+        pytest.approx(first, abs=0.001), pytest.approx(first + 90 * DAY, abs=0.001)]
+    # Both members hold the same current material.
+    assert regions.describe(EAST, key_id)["CurrentKeyMaterialId"] == regions.describe(
+        WEST, key_id)["CurrentKeyMaterialId"]

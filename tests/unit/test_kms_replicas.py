@@ -187,3 +187,40 @@ def test_removing_material_in_a_state_the_table_forgot_is_a_bug(store: Store) ->
         key = replace(made, state=KeyState.UNAVAILABLE)  # never stored: no transition
         with pytest.raises(states.IllegalTransition):
             remove_material(keys, lifecycle.access.backends, ctx.scope, key, row)
+
+
+def test_an_automatic_rotation_job_follows_the_sets_primary(store: Store) -> None:
+    """A job written under the old primary's scope (before UpdatePrimaryRegion moved the jobs
+    with it) reschedules itself under the new primary's and rotates the set once."""
+    from hsmkms.kms import rotation
+
+    lifecycle, replicas, audit = _parts(store)
+    keys, east, west = lifecycle.keys, _ctx().scope, _ctx("us-west-2").scope
+    scheduler = replicas.scheduler
+    with store.unit_of_work():
+        made = lifecycle.create(_ctx(), NewKey(multi_region=True))
+        primary = rotation.share(keys, east, made, rotation_period_days=90,
+                                 rotation_anchor=1000.0)
+        replicas.replicate(_ctx(), NewReplica(primary.key_id, "us-west-2"))
+        jobs.ReplicaJobs(keys, scheduler).created({"scope": west, "key": made.key_id}, 1001.0)
+        replicas.update_primary_region(_ctx(now=1002.0), made.key_id, "us-west-2")
+    due = 1000.0 + 90 * 86400
+    # UpdatePrimaryRegion moved nothing (rotation was not scheduled here): write the old job.
+    scheduler.schedule(rotation.AUTOMATIC_TASK, due, {"scope": east, "key": made.key_id},
+                       job_id=rotation.automatic_job(east, made.key_id))
+    rotations = rotation.Rotations(keys, scheduler, audit, IdSource())  # type: ignore[arg-type]
+    with store.unit_of_work():
+        rotations.automatic({"scope": east, "key": made.key_id}, due)
+    assert [e for e in audit.calls if e[1] == "RotateKey"] == []
+    moved = [j for j in scheduler.pending() if j.task == rotation.AUTOMATIC_TASK]
+    assert [(j.id, j.due, j.args["scope"]) for j in moved] == [
+        (rotation.automatic_job(east, made.key_id), due, east),  # the one "running" here
+        (rotation.automatic_job(west, made.key_id), due, west)]
+    for _ in range(2):  # the new job, then a stale rerun of it: one rotation
+        with store.unit_of_work():
+            rotations.automatic({"scope": west, "key": made.key_id}, due)
+    assert sorted(e for e in audit.calls if e[1] == "RotateKey") == [
+        (east, "RotateKey"), (west, "RotateKey")]
+    found = keys.get(west, made.key_id)
+    assert found is not None
+    assert rotation.next_rotation(found) == due + 90 * 86400

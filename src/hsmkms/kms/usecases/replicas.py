@@ -25,7 +25,7 @@ from typing import Any
 from hsmkms.audit import AuditLog, Caller
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
-from hsmkms.kms import capabilities, jobs, states, timing
+from hsmkms.kms import capabilities, jobs, rotation, states, timing
 from hsmkms.kms.errors import (
     AlreadyExistsException,
     NotFoundException,
@@ -166,6 +166,10 @@ class Replicas:
                 self.keys.move(member_scope, member, states.Event.UPDATE_PRIMARY, **changes)
             else:
                 self.keys.put(member_scope, replace(member, **changes))  # type: ignore[arg-type]
+        # The set's rotations are managed on its primary: its scheduled ones move with it.
+        for job_of in (rotation.automatic_job, rotation.on_demand_job):
+            self.scheduler.move(job_of(ctx.scope, primary.key_id), job_of(scope, primary.key_id),
+                                {"scope": scope, "key": primary.key_id})
         due = ctx.now + timing.duration(self.profile, timing.Step.PRIMARY_UPDATE)
         for member_scope in (ctx.scope, scope):
             self.scheduler.schedule(jobs.PRIMARY_UPDATE_TASK, due,
