@@ -10,6 +10,8 @@ that imported material can expire, and rotations can come due, while a step is u
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +23,7 @@ from import_helpers import NO_EXPIRY, import_material
 from hsmkms.testing.server import ServerProcess
 
 ACCOUNT = "111122223333"
-EAST, WEST = "us-east-1", "us-west-2"
+EAST, WEST, EU = "us-east-1", "us-west-2", "eu-west-1"
 DAY = 86400
 CREATION = 5  # seconds of clock time (timing profile "realistic")
 UPDATE = 30
@@ -29,6 +31,11 @@ UPDATE = 30
 
 def arn(region: str, key_id: str) -> str:
     return f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"
+
+
+def material_id(key_id: str, material: bytes) -> str:
+    return hmac.new(b"kms-key-material-id" + key_id.encode(), material,
+                    hashlib.sha256).hexdigest()
 
 
 def error(call: Callable[..., Any], **params: Any) -> tuple[str, str, int]:
@@ -52,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 class Regions:
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
-        self.clients = {r: server.client("kms", r) for r in (EAST, WEST)}
+        self.clients = {r: server.client("kms", r) for r in (EAST, WEST, EU)}
 
     def describe(self, region: str, key_id: str) -> dict[str, Any]:
         meta: dict[str, Any] = self.clients[region].describe_key(KeyId=key_id)["KeyMetadata"]
@@ -195,3 +202,42 @@ def test_automatic_rotation_due_while_updating_still_happens(regions: Regions) -
     # Both members hold the same current material.
     assert regions.describe(EAST, key_id)["CurrentKeyMaterialId"] == regions.describe(
         WEST, key_id)["CurrentKeyMaterialId"]
+
+
+# -- materials pending rotation as the set changes --------------------------------------------
+
+
+def test_a_new_replica_and_a_deleted_one_re_evaluate_the_pending_material(
+        regions: Regions) -> None:
+    east, west = regions.clients[EAST], regions.clients[WEST]
+    first, second = os.urandom(32), os.urandom(32)
+    key_id = regions.external_set(first)
+    new = material_id(key_id, second)
+
+    def pending_state(region: str) -> str:
+        got = regions.clients[region].list_key_rotations(
+            KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+        return str(next(e for e in got if e["KeyMaterialId"] == new)["KeyMaterialState"])
+
+    import_material(east, key_id, second, ImportType="NEW_KEY_MATERIAL", **NO_EXPIRY)
+    import_material(west, key_id, second, **NO_EXPIRY)
+    assert [pending_state(r) for r in (EAST, WEST)] == ["PENDING_ROTATION"] * 2
+    # A new replica lacks it: the set waits for it again.
+    east.replicate_key(KeyId=key_id, ReplicaRegion=EU)
+    assert [pending_state(r) for r in (EAST, WEST)] == [
+        "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"] * 2
+    assert error(east.rotate_key_on_demand, KeyId=key_id) == (
+        "KMSInvalidStateException",
+        f"No available key material pending rotation for the key: {arn(EAST, key_id)}.", 400)
+    regions.server.advance(CREATION + 1)
+    assert regions.describe(EU, key_id)["KeyState"] == "PendingImport"
+    # That replica goes without importing it: the others all have it, it is pending rotation.
+    regions.clients[EU].schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    regions.server.advance(8 * DAY)
+    assert error(regions.clients[EU].describe_key, KeyId=key_id)[0] == "NotFoundException"
+    assert [pending_state(r) for r in (EAST, WEST)] == ["PENDING_ROTATION"] * 2
+    east.rotate_key_on_demand(KeyId=key_id)
+    regions.server.advance(UPDATE)
+    for region in (EAST, WEST):
+        meta = regions.describe(region, key_id)
+        assert (meta["KeyState"], meta["CurrentKeyMaterialId"]) == ("Enabled", new), region

@@ -18,8 +18,8 @@ from hsmkms.kms.connection import Connected, ConnectFailed, Connection
 from hsmkms.kms.grants import Grants
 from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
-from hsmkms.kms.model import Key, KeyState, Origin
-from hsmkms.kms.usecases.imports import missing_material
+from hsmkms.kms.model import Key, KeyState, MaterialState, Origin
+from hsmkms.kms.usecases.imports import imported_everywhere, missing_material
 from hsmkms.scheduler import Scheduler
 from hsmkms.scope import Scope
 from hsmkms.store.base import Store
@@ -100,15 +100,20 @@ class ReplicaJobs:
         primary_scope = Scope.of(key.account, primary.region)
         left = tuple(r for r in primary.replica_regions if r != key.region)
         if left or primary.state is not KeyState.PENDING_REPLICA_DELETION:
-            self.keys.put(primary_scope, replace(primary, replica_regions=left))
-            return
-        days = primary.pending_window_days or 30
-        when = round(due + days * DAY, 3)
-        self.keys.move(primary_scope, primary, states.Event.REPLICAS_DELETED,
-                       replica_regions=left, deletion_date=when)
-        self.scheduler.schedule(DELETE_TASK, when, {"scope": primary_scope,
-                                                    "key": primary.key_id},
-                                job_id=deletion_job(primary_scope, primary.key_id))
+            updated = replace(primary, replica_regions=left)
+            self.keys.put(primary_scope, updated)
+        else:
+            days = primary.pending_window_days or 30
+            when = round(due + days * DAY, 3)
+            updated = self.keys.move(primary_scope, primary, states.Event.REPLICAS_DELETED,
+                                     replica_regions=left, deletion_date=when)
+            self.scheduler.schedule(DELETE_TASK, when, {"scope": primary_scope,
+                                                        "key": primary.key_id},
+                                    job_id=deletion_job(primary_scope, primary.key_id))
+        # The member gone may have been the last one lacking a material pending rotation.
+        for row in self.keys.materials.of(primary_scope, updated):
+            if row.state is MaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION:
+                imported_everywhere(self.keys, primary_scope, updated, row.material_id)
 
 
 @dataclass(frozen=True, slots=True)

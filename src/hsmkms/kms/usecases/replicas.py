@@ -33,6 +33,7 @@ from hsmkms.kms.errors import (
 )
 from hsmkms.kms.keyspecs import partition
 from hsmkms.kms.model import Key, KeyState, Origin, key_arn
+from hsmkms.kms.usecases import imports
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.scheduler import Scheduler
 from hsmkms.scope import Scope
@@ -109,6 +110,7 @@ class Replicas:
             # Created without material: the user imports the primary's into the replica with
             # the replica's own import parameters (spec kms-keys.md 4.6).
             replica = replace(replica, material=None, key_material_id="")
+            imports.replica_added(self.keys, ctx.scope, primary)
         else:
             # Every material, not only the current one: old ciphertexts decrypt in the replica.
             for material in self.keys.materials.of(ctx.scope, primary):
