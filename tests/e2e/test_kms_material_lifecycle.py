@@ -94,7 +94,11 @@ def test_material_expiring_while_updating_leaves_the_key_pending_import(
                     ValidTo=valid_to)
     east.update_primary_region(KeyId=key_id, PrimaryRegion=WEST)
     assert regions.describe(EAST, key_id)["KeyState"] == "Updating"
-    regions.server.advance(60)  # the material expires at +10 s, the update completes at +30 s
+    regions.server.advance(15)  # the material expired at +10 s; the update ends at +30 s
+    assert regions.describe(EAST, key_id)["KeyState"] == "Updating"
+    assert error(east.encrypt, KeyId=key_id, Plaintext=b"x") == (
+        "KMSInvalidStateException", f"{arn(EAST, key_id)} is pending import.", 400)
+    regions.server.advance(45)
     old = regions.describe(EAST, key_id)
     assert (old["KeyState"], old["Enabled"]) == ("PendingImport", False)
     assert old["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA"
