@@ -99,6 +99,16 @@ class Scheduler:
         if self._jobs.get("", job_id) is not None:
             self._jobs.delete("", job_id)
 
+    def move(self, job_id: str, new_id: str, args: dict[str, str]) -> bool:
+        """Give a pending job another id and arguments, keeping its task and due time (what
+        it acts on moved); replaces a job already under ``new_id``. False: there was none."""
+        job = self._jobs.get("", job_id)
+        if job is None:
+            return False
+        self._jobs.delete("", job_id)
+        self._put(replace(job, id=new_id, args=dict(args)))
+        return True
+
     def pending(self) -> list[Job]:
         return sorted(self._jobs.values(""), key=lambda j: j.due)
 

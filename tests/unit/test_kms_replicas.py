@@ -148,3 +148,79 @@ def test_a_spec_the_table_marks_single_region_is_refused(
     with store.unit_of_work():
         assert not lifecycle.create(_ctx(), NewKey(
             key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC")).multi_region
+
+
+def test_a_key_without_imported_material_never_reaches_a_cipher(store: Store) -> None:
+    """Defensive (issue 12 review): whatever its stored state, an EXTERNAL key without current
+    material answers "pending import" to cryptographic operations instead of failing."""
+    from hsmkms.kms.errors import KMSInvalidStateException
+    from hsmkms.kms.model import Key
+
+    lifecycle, _replicas, _audit = _parts(store)
+    key = Key("mrk-0123456789abcdef0123456789abcdef", ACCOUNT, "us-east-1", 1.0,
+              KeyState.ENABLED, origin=Origin.EXTERNAL, primary_region="us-east-1")
+    for operation in ("Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt"):
+        with pytest.raises(KMSInvalidStateException) as exc:
+            lifecycle.access.usable(operation, key)
+        assert exc.value.message == f"{key.arn} is pending import."
+    assert lifecycle.access.usable("DescribeKey", key) == key
+
+
+def test_removing_material_in_a_state_the_table_forgot_is_a_bug(store: Store) -> None:
+    """remove_material keeps the state of Creating/Updating keys only (the end of the step
+    settles them); any other illegal transition raises instead of being swallowed."""
+    from hsmkms.kms import states
+    from hsmkms.kms.model import KeyMaterial, MaterialState
+    from hsmkms.kms.usecases.imports import remove_material
+
+    lifecycle, _replicas, _audit = _parts(store)
+    keys, ctx = lifecycle.keys, _ctx()
+    with store.unit_of_work():
+        made = replace(lifecycle.create(ctx, NewKey(multi_region=True)), origin=Origin.EXTERNAL)
+        row = KeyMaterial(key_id=made.key_id, material_id=made.key_material_id,
+                          state=MaterialState.CURRENT, seq=1, created=1.0)
+        for state in (KeyState.UPDATING, KeyState.CREATING):
+            key = replace(made, state=state)
+            keys.save(ctx, key)
+            assert remove_material(keys, lifecycle.access.backends, ctx.scope, key,
+                                   row).state is state
+        key = replace(made, state=KeyState.UNAVAILABLE)  # never stored: no transition
+        with pytest.raises(states.IllegalTransition):
+            remove_material(keys, lifecycle.access.backends, ctx.scope, key, row)
+
+
+def test_an_automatic_rotation_job_follows_the_sets_primary(store: Store) -> None:
+    """A job written under the old primary's scope (before UpdatePrimaryRegion moved the jobs
+    with it) reschedules itself under the new primary's and rotates the set once."""
+    from hsmkms.kms import rotation
+
+    lifecycle, replicas, audit = _parts(store)
+    keys, east, west = lifecycle.keys, _ctx().scope, _ctx("us-west-2").scope
+    scheduler = replicas.scheduler
+    with store.unit_of_work():
+        made = lifecycle.create(_ctx(), NewKey(multi_region=True))
+        primary = rotation.share(keys, east, made, rotation_period_days=90,
+                                 rotation_anchor=1000.0)
+        replicas.replicate(_ctx(), NewReplica(primary.key_id, "us-west-2"))
+        jobs.ReplicaJobs(keys, scheduler).created({"scope": west, "key": made.key_id}, 1001.0)
+        replicas.update_primary_region(_ctx(now=1002.0), made.key_id, "us-west-2")
+    due = 1000.0 + 90 * 86400
+    # UpdatePrimaryRegion moved nothing (rotation was not scheduled here): write the old job.
+    scheduler.schedule(rotation.AUTOMATIC_TASK, due, {"scope": east, "key": made.key_id},
+                       job_id=rotation.automatic_job(east, made.key_id))
+    rotations = rotation.Rotations(keys, scheduler, audit, IdSource())  # type: ignore[arg-type]
+    with store.unit_of_work():
+        rotations.automatic({"scope": east, "key": made.key_id}, due)
+    assert [e for e in audit.calls if e[1] == "RotateKey"] == []
+    moved = [j for j in scheduler.pending() if j.task == rotation.AUTOMATIC_TASK]
+    assert [(j.id, j.due, j.args["scope"]) for j in moved] == [
+        (rotation.automatic_job(east, made.key_id), due, east),  # the one "running" here
+        (rotation.automatic_job(west, made.key_id), due, west)]
+    for _ in range(2):  # the new job, then a stale rerun of it: one rotation
+        with store.unit_of_work():
+            rotations.automatic({"scope": west, "key": made.key_id}, due)
+    assert sorted(e for e in audit.calls if e[1] == "RotateKey") == [
+        (east, "RotateKey"), (west, "RotateKey")]
+    found = keys.get(west, made.key_id)
+    assert found is not None
+    assert rotation.next_rotation(found) == due + 90 * 86400

@@ -68,6 +68,19 @@ def test_job_id_replaces_and_cancel(world: World) -> None:
     assert world.ran == ["second"]
 
 
+def test_move_keeps_task_and_due_under_a_new_id(world: World) -> None:
+    world.scheduler.register("note", lambda args, due: world.ran.append(f"{args['n']}@{due}"))
+    with world.store.unit_of_work():
+        world.scheduler.schedule("note", 1010, {"n": "old"}, job_id="a")
+        assert world.scheduler.move("a", "b", {"n": "moved"})
+        assert not world.scheduler.move("never-existed", "c", {"n": "x"})
+    assert [(j.id, j.task, j.due, j.args) for j in world.scheduler.pending()] == [
+        ("b", "note", 1010, {"n": "moved"})]
+    world.now = 2000
+    assert world.scheduler.run_due() == []
+    assert world.ran == ["moved@1010"]  # once, under its new id, dated when it was due
+
+
 def test_jobs_can_schedule_jobs(world: World) -> None:
     def chain(args: dict[str, str], _due: float) -> None:
         world.ran.append(args["n"])

@@ -18,7 +18,8 @@ from hsmkms.kms.connection import Connected, ConnectFailed, Connection
 from hsmkms.kms.grants import Grants
 from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.keystores import ConnectionState, CustomKeyStore, StoreEvent, Stores
-from hsmkms.kms.model import Key, KeyState, Origin
+from hsmkms.kms.model import Key, KeyState, MaterialState, Origin
+from hsmkms.kms.usecases.imports import imported_everywhere, missing_material
 from hsmkms.scheduler import Scheduler
 from hsmkms.scope import Scope
 from hsmkms.store.base import Store
@@ -70,14 +71,23 @@ class ReplicaJobs:
         # An EXTERNAL primary's replica waits for its own import (spec kms-keys.md 4.6).
         event = (states.Event.REPLICA_AWAITS_IMPORT if key.origin is Origin.EXTERNAL
                  else states.Event.REPLICA_CREATED)
-        self.keys.move(scope, key, event)
+        self._settle(scope, self.keys.move(scope, key, event))
 
     def primary_updated(self, args: dict[str, str], _due: float) -> None:
         scope = args["scope"]
         key = self.keys.get(scope, args["key"])
         if key is None or key.state is not KeyState.UPDATING:
             return
-        self.keys.move(scope, key, states.Event.PRIMARY_UPDATED)
+        self._settle(scope, self.keys.move(scope, key, states.Event.PRIMARY_UPDATED))
+
+    def _settle(self, scope: str, key: Key) -> None:
+        """A step that completes never leaves a key Enabled without its material: imported
+        material that expired (or was deleted) while the key was Creating or Updating takes
+        it to PendingImport now (:func:`hsmkms.kms.usecases.imports.remove_material` could
+        not move it then)."""
+        if key.origin is Origin.EXTERNAL and key.state is not KeyState.PENDING_IMPORT and (
+                missing_material(self.keys.materials, scope, key)):
+            self.keys.move(scope, key, states.Event.MATERIAL_GONE)
 
     def member_deleted(self, key: Key, due: float) -> None:
         """A replica is gone: its primary forgets it, and a primary that was waiting for its
@@ -90,15 +100,20 @@ class ReplicaJobs:
         primary_scope = Scope.of(key.account, primary.region)
         left = tuple(r for r in primary.replica_regions if r != key.region)
         if left or primary.state is not KeyState.PENDING_REPLICA_DELETION:
-            self.keys.put(primary_scope, replace(primary, replica_regions=left))
-            return
-        days = primary.pending_window_days or 30
-        when = round(due + days * DAY, 3)
-        self.keys.move(primary_scope, primary, states.Event.REPLICAS_DELETED,
-                       replica_regions=left, deletion_date=when)
-        self.scheduler.schedule(DELETE_TASK, when, {"scope": primary_scope,
-                                                    "key": primary.key_id},
-                                job_id=deletion_job(primary_scope, primary.key_id))
+            updated = replace(primary, replica_regions=left)
+            self.keys.put(primary_scope, updated)
+        else:
+            days = primary.pending_window_days or 30
+            when = round(due + days * DAY, 3)
+            updated = self.keys.move(primary_scope, primary, states.Event.REPLICAS_DELETED,
+                                     replica_regions=left, deletion_date=when)
+            self.scheduler.schedule(DELETE_TASK, when, {"scope": primary_scope,
+                                                        "key": primary.key_id},
+                                    job_id=deletion_job(primary_scope, primary.key_id))
+        # The member gone may have been the last one lacking a material pending rotation.
+        for row in self.keys.materials.of(primary_scope, updated):
+            if row.state is MaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION:
+                imported_everywhere(self.keys, primary_scope, updated, row.material_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ and the first rotation writes it.
 Material-level transitions (spec kms-keys.md 6)::
 
     PENDING_MULTI_REGION_IMPORT_AND_ROTATION --imported into every replica--> PENDING_ROTATION
+    PENDING_ROTATION --a replica is added--> PENDING_MULTI_REGION_IMPORT_AND_ROTATION
     PENDING_ROTATION --rotation--> CURRENT --next rotation--> NON_CURRENT
 """
 
@@ -34,6 +35,8 @@ TRANSITIONS: dict[tuple[MaterialState, str], MaterialState] = {
     (M.CURRENT, "rotate-away"): M.NON_CURRENT,
     (M.PENDING_ROTATION, "rotate-in"): M.CURRENT,
     (M.PENDING_MULTI_REGION_IMPORT_AND_ROTATION, "imported-everywhere"): M.PENDING_ROTATION,
+    # A new replica of the set does not have it yet (it imports it with its own parameters).
+    (M.PENDING_ROTATION, "replica-added"): M.PENDING_MULTI_REGION_IMPORT_AND_ROTATION,
 }
 
 

@@ -11,8 +11,11 @@ runs:
   material, the anchor moves to that time, and the next job is scheduled a period later. A clock
   jump of three periods runs it three times, each rotation dated at its own due date; the job is
   persisted, so a rotation that came due while the server was down happens when it starts.
-  A key that is not ``Enabled`` when its rotation is due is not rotated (AWS: disabled and
-  pending-deletion keys are not rotated); :func:`resume` (from EnableKey) rotates it at once if a
+  A multi-Region set has one job, under its primary's scope: UpdatePrimaryRegion moves it
+  (and an on-demand one) to the new primary, and a job found under a member that is no longer
+  the primary reschedules itself under the primary's. A key that is neither ``Enabled`` nor
+  ``Updating`` when its rotation is due is not rotated (AWS: disabled and pending-deletion keys
+  are not rotated); :func:`resume` (from EnableKey) rotates it at once if a
   whole period has passed since the schedule's date, else the old schedule goes on.
 * on demand (:data:`ON_DEMAND_TASK`): RotateKeyOnDemand starts it; it completes
   ``timing.duration(profile, Step.ON_DEMAND_ROTATION)`` later, and the automatic schedule does
@@ -36,6 +39,7 @@ from hsmkms.ids import IdSource
 from hsmkms.kms.keys import DAY, Keys
 from hsmkms.kms.model import Key, KeyState, MaterialState, Origin
 from hsmkms.scheduler import Scheduler
+from hsmkms.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,11 @@ DEFAULT_PERIOD_DAYS = 365
 #: RotateKeyOnDemand answers ConflictException while an automatic rotation is due this soon
 #: (API reference: "in progress or scheduled to occur within the next 20 minutes").
 CONFLICT_WINDOW = 20 * 60.0
+
+
+#: The states in which a key's automatic rotation happens: crypto works while a multi-Region
+#: key is Updating ([15]), and so does its rotation (else the schedule would stop there).
+ROTATABLE = frozenset({KeyState.ENABLED, KeyState.UPDATING})
 
 
 def automatic_job(scope: str, key_id: str) -> str:
@@ -156,7 +165,17 @@ class Rotations:
         if expected > due:  # the schedule moved since this job was written
             schedule_automatic(self.scheduler, scope, key, due)
             return
-        if key.state is not KeyState.ENABLED:
+        primary = self.keys.primary_of(key)
+        if primary is None:
+            return  # a replica whose set has no primary any more: nothing manages it
+        if primary.region != key.region:
+            # The set's primary moved since this job was written (a job written before
+            # UpdatePrimaryRegion moved the jobs with it): the schedule follows the primary,
+            # under the primary's job id (one job per set, run once).
+            primary_scope = str(Scope.of(key.account, primary.region))
+            schedule_automatic(self.scheduler, primary_scope, primary, due)
+            return
+        if key.state not in ROTATABLE:
             # Not rotated while disabled or pending deletion; EnableKey resumes (:func:`resume`).
             return
         rotated = self._each(scope, key, due, AUTOMATIC, self._new_material())

@@ -86,6 +86,9 @@ TRANSITIONS: dict[tuple[KeyState, Event], KeyState] = {
     # nothing to be Disabled with: it waits for its material (ours, docs/compatibility.md).
     (S.PENDING_DELETION, Event.MATERIAL_GONE): S.PENDING_DELETION,
     (S.PENDING_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
+    # The same for an EXTERNAL primary waiting for its replicas' deletion.
+    (S.PENDING_REPLICA_DELETION, Event.MATERIAL_GONE): S.PENDING_REPLICA_DELETION,
+    (S.PENDING_REPLICA_DELETION, Event.CANCEL_DELETION_WITHOUT_MATERIAL): S.PENDING_IMPORT,
 }
 
 
@@ -184,6 +187,18 @@ POLICY: dict[str, dict[KeyState, ErrorFactory]] = {
     # Listed in every state, pending deletion included (spec kms-keys.md 3.5, inferred).
     "ListKeyRotations": _ANY,
 }
+
+
+#: The operations that use a key's current material (the cryptographic ones).
+USES_MATERIAL = frozenset(op for op, policy in POLICY.items() if policy is _CRYPTO)
+
+
+def check_material(operation: str, key: Key) -> None:
+    """Defensive: a key with imported material that has no current material never reaches a
+    cipher, whatever its stored state says; it answers as the PendingImport key it should be
+    (the state tables keep this from happening; a 500 would be worse than this answer)."""
+    if operation in USES_MATERIAL and key.origin is Origin.EXTERNAL and key.material is None:
+        raise PENDING_IMPORT(key.arn)
 
 
 def reported_state(key: Key, store_connected: Callable[[Key], bool] | None) -> KeyState:

@@ -38,6 +38,7 @@ class KeyAccess:
         """The origin's capability, then the key-state policy, for a key already authorized."""
         capabilities.check(operation, key)
         states.check(operation, self.reported(key), key.arn)
+        states.check_material(operation, key)
         return key
 
     def key(self, ctx: RequestContext, key_id: str, operation: str, *, aliases: bool,

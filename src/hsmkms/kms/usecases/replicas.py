@@ -25,7 +25,7 @@ from typing import Any
 from hsmkms.audit import AuditLog, Caller
 from hsmkms.context import RequestContext
 from hsmkms.errors import ValidationException
-from hsmkms.kms import capabilities, jobs, states, timing
+from hsmkms.kms import capabilities, jobs, rotation, states, timing
 from hsmkms.kms.errors import (
     AlreadyExistsException,
     NotFoundException,
@@ -33,6 +33,7 @@ from hsmkms.kms.errors import (
 )
 from hsmkms.kms.keyspecs import partition
 from hsmkms.kms.model import Key, KeyState, Origin, key_arn
+from hsmkms.kms.usecases import imports
 from hsmkms.kms.usecases.keys import KeyLifecycle
 from hsmkms.scheduler import Scheduler
 from hsmkms.scope import Scope
@@ -109,6 +110,7 @@ class Replicas:
             # Created without material: the user imports the primary's into the replica with
             # the replica's own import parameters (spec kms-keys.md 4.6).
             replica = replace(replica, material=None, key_material_id="")
+            imports.replica_added(self.keys, ctx.scope, primary)
         else:
             # Every material, not only the current one: old ciphertexts decrypt in the replica.
             for material in self.keys.materials.of(ctx.scope, primary):
@@ -166,6 +168,10 @@ class Replicas:
                 self.keys.move(member_scope, member, states.Event.UPDATE_PRIMARY, **changes)
             else:
                 self.keys.put(member_scope, replace(member, **changes))  # type: ignore[arg-type]
+        # The set's rotations are managed on its primary: its scheduled ones move with it.
+        for job_of in (rotation.automatic_job, rotation.on_demand_job):
+            self.scheduler.move(job_of(ctx.scope, primary.key_id), job_of(scope, primary.key_id),
+                                {"scope": scope, "key": primary.key_id})
         due = ctx.now + timing.duration(self.profile, timing.Step.PRIMARY_UPDATE)
         for member_scope in (ctx.scope, scope):
             self.scheduler.schedule(jobs.PRIMARY_UPDATE_TASK, due,
