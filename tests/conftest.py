@@ -35,6 +35,18 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         server.kill()
 
 
+@pytest.fixture(scope="module")
+def realistic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with ``HSMKMS_TIMING=realistic``: asynchronous steps last long enough (in clock
+    time) for a test to watch them under way."""
+    server = ServerProcess(tmp_path_factory.mktemp("realistic") / "hsmkms-data",
+                           env={"HSMKMS_TIMING": "realistic"}).start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
 #: A SigV4-shaped Authorization header (not a valid signature: hsmkms does not verify them
 #: yet, but refuses requests that carry none); its scope names the test credentials' key.
 DUMMY_AUTHORIZATION = (

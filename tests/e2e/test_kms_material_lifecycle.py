@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -47,13 +47,8 @@ def error(call: Callable[..., Any], **params: Any) -> tuple[str, str, int]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("lifecycle") / "hsmkms-data",
-                        env={"HSMKMS_TIMING": "realistic"}).start()
-    try:
-        yield srv
-    finally:
-        srv.kill()
+def server(realistic_server: ServerProcess) -> ServerProcess:
+    return realistic_server
 
 
 class Regions:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -51,13 +50,8 @@ def default_policy() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("mrk") / "hsmkms-data",
-                        env={"HSMKMS_TIMING": "realistic"}).start()
-    try:
-        yield srv
-    finally:
-        srv.kill()
+def server(realistic_server: ServerProcess) -> ServerProcess:
+    return realistic_server
 
 
 class Regions:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -72,14 +71,8 @@ def loose(module_server: ServerProcess) -> Any:
 
 
 @pytest.fixture(scope="module")
-def realistic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """On-demand rotations take 10 s of clock time here: long enough to watch one under way."""
-    server = ServerProcess(tmp_path_factory.mktemp("realistic") / "data",
-                           env={"HSMKMS_TIMING": "realistic"}).start()
-    try:
-        yield server
-    finally:
-        server.kill()
+def realistic(realistic_server: ServerProcess) -> ServerProcess:
+    return realistic_server
 
 
 # -- automatic rotation: settings and status ----------------------------------------------------

@@ -1,4 +1,4 @@
-"""The key materials of symmetric encryption keys: every write to a material's state is here.
+"""The key materials of KMS keys: every write to a material's state is here.
 
 A key's materials (spec kms-keys.md 3.2) are rows of their own (:data:`MATERIALS`), so a key
 with a hundred rotations is still one small document on the hot path, and Decrypt of a blob made

@@ -121,7 +121,8 @@ class Key:
 
 @dataclass(frozen=True, slots=True)
 class KeyMaterial:
-    """One key material of a symmetric encryption key (spec kms-keys.md 3.2).
+    """One key material of a key (spec kms-keys.md 3.2): every material of a symmetric encryption
+    key, and the one imported material of an asymmetric or HMAC key.
 
     A key's materials are its history: the first one, one per rotation, and imported ones
     pending rotation. The key's ``material`` and ``key_material_id`` are a copy of its CURRENT
