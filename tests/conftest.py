@@ -47,6 +47,34 @@ def realistic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         server.kill()
 
 
+#: ``enforce_server``'s accounts and root keys (the second account's from HSMKMS_ROOT_KEYS).
+ENFORCE_ACCOUNT, ENFORCE_OTHER = "111122223333", "444455556666"
+ENFORCE_ROOT = {"aws_access_key_id": "AKIAENFORCEDROOTKEY1",
+                "aws_secret_access_key": "enforcedRootSecretAccessKey0000000000000"}
+ENFORCE_OTHER_ROOT = {"aws_access_key_id": "AKIAOTHERACCOUNTROOT",
+                      "aws_secret_access_key": "otherAccountRootSecretAccessKey000000000"}
+
+
+def start_enforce_server(data_dir: Path) -> ServerProcess:
+    """``hsmkms serve --auth enforce`` with two accounts' root keys (ENFORCE_*)."""
+    return ServerProcess(data_dir, args=["--auth", "enforce"], env={
+        "HSMKMS_ACCOUNT": ENFORCE_ACCOUNT,
+        "HSMKMS_ROOT_ACCESS_KEY_ID": ENFORCE_ROOT["aws_access_key_id"],
+        "HSMKMS_ROOT_SECRET_ACCESS_KEY": ENFORCE_ROOT["aws_secret_access_key"],
+        "HSMKMS_ROOT_KEYS": f"{ENFORCE_OTHER}:{ENFORCE_OTHER_ROOT['aws_access_key_id']}:"
+                            f"{ENFORCE_OTHER_ROOT['aws_secret_access_key']}"}).start()
+
+
+@pytest.fixture(scope="module")
+def enforce_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One ``--auth enforce`` server per module (see :func:`start_enforce_server`)."""
+    server = start_enforce_server(tmp_path_factory.mktemp("enforce") / "hsmkms-data")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
 #: A SigV4-shaped Authorization header (not a valid signature: hsmkms does not verify them
 #: yet, but refuses requests that carry none); its scope names the test credentials' key.
 DUMMY_AUTHORIZATION = (

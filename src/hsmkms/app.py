@@ -42,6 +42,8 @@ from hsmkms.faults import Faults
 from hsmkms.hsm.routes import install_routes as install_cli_routes
 from hsmkms.hsm.service import HsmService
 from hsmkms.http import HttpRequest, HttpResponse
+from hsmkms.iam import api as iam_api
+from hsmkms.iam.directory import Directory
 from hsmkms.ids import IdSource
 from hsmkms.kms.authz import KeyPolicyAuthorizer
 from hsmkms.kms.grants import Grants
@@ -147,11 +149,15 @@ class App:
         """Build the services, each with what it needs, and register their routes."""
         admin.install(self)
         #: ``verify``/``enforce`` (None: ``off``, where nothing of it runs per request).
-        self.auth = auth_modes.build(self.config, self.store)
+        self.auth = auth_modes.build(self.config, self.store, self.clock.now())
         self.authenticators.append(forgery.require_signature if self.auth is None
                                    else self.auth.authenticator(self._signing_name))
-        if self.auth is not None:
-            sts.register(self, self.auth.keys)
+        #: IAM's users, roles and policies (verify/enforce only).
+        directory = Directory(self.store) if self.auth is not None else None
+        if self.auth is not None and directory is not None:
+            self.auth.keys.also_from(directory.credential)
+            iam_api.register(self, directory, enforce=self.auth.enforce)
+            sts.register(self, self.auth.keys, directory, enforce=self.auth.enforce)
         self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
         self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,
@@ -174,8 +180,8 @@ class App:
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,
             audit=self.trail, usage=self.trail,
             tracking_start=self.trail.track_key_usage(self.clock.now()), ids=self.ids,
-            authz=KeyPolicyAuthorizer(Grants(self.store))
-            if self.auth is not None and self.auth.enforce
+            authz=KeyPolicyAuthorizer(Grants(self.store), directory.identity_policies)
+            if self.auth is not None and self.auth.enforce and directory is not None
             else None))
         self.trail.audit("kms", Audited(SOURCES["kms"], trent.operations))
         self.envelope.recorders.append(self.trail)

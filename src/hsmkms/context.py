@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hsmkms.audit import AuditDetail
+from hsmkms.principal import Principal
 from hsmkms.scope import Scope
 
 
@@ -19,6 +20,9 @@ class RequestContext:
     user_agent: str = ""
     service: str = ""
     operation: str = ""
+    #: Who signed the request (verify/enforce); None: its account's root user (``off``, or a
+    #: root access key).
+    principal: Principal | None = None
     #: What the call's CloudTrail event carries beyond its request and response.
     audit: AuditDetail = field(default_factory=AuditDetail, compare=False, repr=False)
     #: ``"<account>/<region>"``, built once (use cases read it many times per request).

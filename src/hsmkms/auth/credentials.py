@@ -18,10 +18,12 @@ import base64
 import configparser
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hsmkms.principal import Principal
 from hsmkms.store.codec import Secret
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ class AccessKey:
     #: Temporary credentials only: their session token and expiry (emulated clock).
     session_token: str = ""
     expires: float = 0.0
+    #: Who the key belongs to when it is not its account's root user (an IAM user's key,
+    #: a role session's temporary credentials).
+    principal: Principal | None = None
 
     @property
     def secret_text(self) -> str:
@@ -128,20 +133,37 @@ def read_credentials_file(path: Path) -> tuple[str, str] | None:
         return None
 
 
+#: Finds an access key kept elsewhere (IAM users' keys); None for an unknown or inactive one.
+KeyLookup = Callable[[str], "AccessKey | None"]
+
+
 class AccessKeys:
-    """The access keys the verifier knows, by id (kept in the store, sealed)."""
+    """The access keys the verifier knows, by id (kept in the store, sealed): the accounts'
+    root keys and STS's temporary credentials here, IAM users' keys through the lookups the
+    app wires in (:meth:`also_from`)."""
 
     def __init__(self, store: Store) -> None:
         self._repo = store.repository(KIND, AccessKey)
         self._store = store
         self._by_id: dict[str, AccessKey] = {}
+        self._lookups: list[KeyLookup] = []
         self.default_root: AccessKey | None = None
 
+    def also_from(self, lookup: KeyLookup) -> None:
+        """Consult ``lookup`` for key ids not kept here (IAM users' access keys)."""
+        self._lookups.append(lookup)
+
     def get(self, akid: str) -> AccessKey | None:
-        return self._by_id.get(akid)
+        key = self._by_id.get(akid)
+        if key is None:
+            for lookup in self._lookups:
+                key = lookup(akid)
+                if key is not None:
+                    break
+        return key
 
     def account_of(self, akid: str) -> str | None:
-        key = self._by_id.get(akid)
+        key = self.get(akid)
         return key.account if key is not None else None
 
     def add(self, account: str, akid: str, secret: str) -> AccessKey:
@@ -153,11 +175,12 @@ class AccessKeys:
         return key
 
     def add_temporary(self, account: str, akid: str, secret: str, *, principal_arn: str,
-                      session_token: str, expires: float) -> AccessKey:
+                      session_token: str, expires: float,
+                      principal: Principal | None = None) -> AccessKey:
         """Keep temporary credentials (an ``ASIA`` key, its session token, its expiry on the
-        emulated clock): what STS will issue."""
+        emulated clock): what STS issues."""
         key = AccessKey(akid, account, Secret(secret.encode()), principal_arn, session_token,
-                        expires)
+                        expires, principal)
         with self._store.unit_of_work():
             self._repo.put("", akid, key)
         self._by_id[akid] = key
@@ -169,16 +192,21 @@ class AccessKeys:
         self._by_id.clear()
         self.default_root = None
 
-    def forget_others(self) -> None:
-        """Drop stored keys not installed at this start (a root key that was replaced)."""
+    def forget_others(self, now: float | None = None) -> None:
+        """Drop stored keys not installed at this start (a root key that was replaced); keep
+        the temporary credentials that have not expired at ``now`` (None: drop them too)."""
         with self._store.unit_of_work():
-            for akid, _key in self._repo.items(""):
-                if akid not in self._by_id:
+            for akid, key in self._repo.items(""):
+                if akid in self._by_id:
+                    continue
+                if key.session_token and now is not None and key.expires > now:
+                    self._by_id[akid] = key
+                else:
                     self._repo.delete("", akid)
 
 
 def bootstrap(keys: AccessKeys, data_dir: Path, *, account: str, region: str,
-              akid: str, secret: str, others: str) -> AccessKey:
+              akid: str, secret: str, others: str, now: float | None = None) -> AccessKey:
     """Install the root keys: the default account's (given, else from the credentials file,
     else new and written there) and ``HSMKMS_ROOT_KEYS``'. Returns the default account's."""
     path = data_dir / CREDENTIALS_FILE
@@ -197,7 +225,7 @@ def bootstrap(keys: AccessKeys, data_dir: Path, *, account: str, region: str,
     keys.default_root = default
     for other_account, other_akid, other_secret in parse_root_keys(others):
         keys.add(other_account, other_akid, other_secret)
-    keys.forget_others()
+    keys.forget_others(now)
     return default
 
 

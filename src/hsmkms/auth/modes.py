@@ -169,6 +169,7 @@ class Auth:
             verified = verifier.authenticate(req, service_of(req, ctx), ctx.now)
             ctx.account = verified.key.account
             ctx.access_key_id = verified.key.access_key_id
+            ctx.principal = verified.key.principal
             ctx.region = verified.auth.region
             ctx.scope = Scope.of(ctx.account, ctx.region)
 
@@ -205,15 +206,15 @@ class Auth:
         raise Unauthorized(ADMIN_REFUSED)
 
 
-def build(config: Config, store: Store) -> Auth | None:
-    """The auth of ``config``'s mode (None for ``off``): root keys installed, admin token
-    ready."""
+def build(config: Config, store: Store, now: float | None = None) -> Auth | None:
+    """The auth of ``config``'s mode (None for ``off``): root keys installed (and STS's
+    temporary credentials that have not expired at ``now``), admin token ready."""
     mode = Mode(config.auth)
     if mode is Mode.OFF:
         return None
     keys = AccessKeys(store)
     root = bootstrap(keys, config.data_dir, account=config.account, region=config.region,
                      akid=config.root_access_key_id, secret=config.root_secret_access_key,
-                     others=config.root_keys)
+                     others=config.root_keys, now=now)
     token = admin_token(config.data_dir, config.admin_token)
     return Auth(mode, keys, root, token, Verifier(keys))

@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 from hsmkms.audit import AuditLog, UsageLog
 from hsmkms.config import Config
+from hsmkms.context import RequestContext
 from hsmkms.ids import IdSource
 from hsmkms.kms import api, jobs, keygen, rotation
-from hsmkms.kms.authz import AllowAll, Authorizer
+from hsmkms.kms.authz import IDENTITY_ONLY, AllowAll, Authorizer
 from hsmkms.kms.backends import Backends
 from hsmkms.kms.backends.cloudhsm import CloudHsmBackend
 from hsmkms.kms.backends.imported import ImportedBackend
@@ -76,5 +77,17 @@ def build(*, store: Store, scheduler: Scheduler, now: Callable[[], float], confi
                   jobs.KeyStoreJobs(store, stores, connection))
     rotation.Rotations(keys, scheduler, audit, ids).register()
     imports.register(scheduler, imports.ImportJobs(keys, backends, audit, store))
-    return JsonService("kms", api.handlers(uc), prepare=materials.prepare,
+    served = api.handlers(uc)
+    if authz is not None:  # operations on no key: the caller's identity policies decide
+        checker = authz
+        for name in IDENTITY_ONLY & served.keys():
+            served[name] = _identity_checked(checker, name, served[name])
+    return JsonService("kms", served, prepare=materials.prepare,
                        prepared_operations=frozenset(keygen.PREPARED_OPERATIONS))
+
+
+def _identity_checked(authz: Authorizer, operation: str, handler: api.Handler) -> api.Handler:
+    def checked(ctx: RequestContext, params: api.Params) -> api.Result | None:
+        authz.authorize_identity(ctx, operation, params)
+        return handler(ctx, params)
+    return checked

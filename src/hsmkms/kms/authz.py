@@ -4,11 +4,15 @@
 to its keys; key policies are stored and returned, not evaluated.
 
 :class:`KeyPolicyAuthorizer` (``--auth enforce``): KMS's rules (spec authz.md §4.5): the key
-policy decides. An explicit ``Deny`` that applies wins; an ``Allow`` naming the caller allows;
-an ``Allow`` naming the caller's account (``arn:aws:iam::<account>:root``) delegates to the
-account's IAM policies - hsmkms has no IAM yet, so only the root user, who has every IAM
-permission, is allowed through it. Another account's caller needs the key policy to allow it and
-an operation that is used across accounts. Refusals are ``AccessDeniedException`` with AWS's
+policy decides. An explicit ``Deny`` that applies wins, in the key policy or in the caller's
+identity policies (an IAM user's inline and attached policies, a role session's role's); an
+``Allow`` naming the caller allows; an ``Allow`` naming the caller's account
+(``arn:aws:iam::<account>:root``) delegates to the caller's identity policies (the root user
+has every IAM permission). Operations on no key (CreateKey, ListKeys, ListAliases,
+GenerateRandom, the custom key store operations) are decided by identity policies alone
+(:meth:`KeyPolicyAuthorizer.authorize_identity`; spec §4.6). Another account's caller needs
+the key policy and its own identity policies to allow it, and an operation that is used across
+accounts. Refusals are ``AccessDeniedException`` with AWS's
 message forms (§4.8). Policies are parsed once per text (:func:`hsmkms.auth.policy.parse`).
 Grants (:mod:`hsmkms.kms.grants`) allow on their own, even a caller of another account, once no
 explicit ``Deny`` applies (§4.5 step 3c); only ``enforce`` resolves other accounts' keys
@@ -25,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hsmkms.auth import identity as ident
 from hsmkms.auth import policy as iam
 from hsmkms.context import RequestContext
 from hsmkms.errors import AccessDeniedException
@@ -32,6 +37,8 @@ from hsmkms.kms import grants as grant_rules
 from hsmkms.kms.errors import MalformedPolicyDocumentException
 from hsmkms.kms.grants import Grant, Grants
 from hsmkms.kms.model import Key
+from hsmkms.principal import Principal
+from hsmkms.principal import root as root_principal
 from hsmkms.scope import Scope
 
 #: Which grants may count for a request (CreateGrant through a grant: only a parent grant the
@@ -70,6 +77,12 @@ class Authorizer(Protocol):
         malformed or, unless ``bypass``, would not let the caller change it again."""
         ...
 
+    def authorize_identity(self, ctx: RequestContext, operation: str,
+                           params: Mapping[str, object]) -> None:
+        """An operation on no key (:data:`IDENTITY_ONLY`): the caller's identity policies
+        decide (the root user may); else AccessDeniedException."""
+        ...
+
 
 class AllowAll:
     cross_account = False
@@ -89,6 +102,17 @@ class AllowAll:
 
     def check_policy(self, ctx: RequestContext, key: Key, *, bypass: bool) -> None:
         """Policies are not evaluated, so none can lock anyone out."""
+
+    def authorize_identity(self, ctx: RequestContext, operation: str,
+                           params: Mapping[str, object]) -> None:
+        """Nothing is refused."""
+
+
+#: Operations authorized by identity policies alone, on resource ``*`` (spec §4.6).
+IDENTITY_ONLY = frozenset({
+    "CreateKey", "ListKeys", "ListAliases", "GenerateRandom", "CreateCustomKeyStore",
+    "ConnectCustomKeyStore", "DisconnectCustomKeyStore", "UpdateCustomKeyStore",
+    "DeleteCustomKeyStore", "DescribeCustomKeyStores"})
 
 
 #: Operations a principal of another account may call on a key (spec §4.6, "Cross-account
@@ -199,13 +223,21 @@ def _for_aws_resource(lazy: _Lazy) -> tuple[str, ...] | None:
     return ("false",) if lazy.operation in _GRANT_FOR_RESOURCE_OPS else None
 
 
+def principal_of(ctx: RequestContext) -> Principal:
+    """Who signed the request (its account's root user when no other principal did)."""
+    return ctx.principal or root_principal(ctx.account)
+
+
+def _principal_value(name: str) -> Callable[[_Lazy], tuple[str, ...] | None]:
+    return lambda lazy: ident.principal_keys(principal_of(lazy.ctx)).get(name)
+
+
 #: Condition key (lower case) -> its value for a request on a key, computed only when a
-#: policy asks for it (spec §4.4, §4.7). The caller is its account's root user.
+#: policy asks for it (spec §4.4, §4.7).
 CONTEXT_KEYS: dict[str, Callable[[_Lazy], tuple[str, ...] | None]] = {
-    "aws:principalarn": _ctx_value(lambda c: f"arn:aws:iam::{c.account}:root"),
-    "aws:principalaccount": _ctx_value(lambda c: c.account),
-    "aws:principaltype": _constant("Account"),
-    "aws:userid": _ctx_value(lambda c: c.account),
+    **{name: _principal_value(name) for name in (
+        "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:userid",
+        "aws:username", "aws:tokenissuetime", "aws:multifactorauthpresent")},
     "aws:sourceip": _ctx_value(lambda c: c.source_ip),
     "aws:currenttime": _ctx_value(lambda c: _iso(c.now)),
     "aws:epochtime": _ctx_value(lambda c: str(int(c.now))),
@@ -265,6 +297,14 @@ class _Lazy:
             self.values.update(pairs)
             return pairs.get(name)
         return None  # a key this request does not populate
+
+
+def keyless_context(ctx: RequestContext) -> dict[str, tuple[str, ...]]:
+    """The condition keys of a request on no key (the caller's and the request's)."""
+    return {**ident.principal_keys(principal_of(ctx)), "aws:sourceip": (ctx.source_ip,),
+            "aws:currenttime": (_iso(ctx.now),), "aws:epochtime": (str(int(ctx.now)),),
+            "aws:securetransport": ("false",), "aws:requestedregion": (ctx.region,),
+            "kms:calleraccount": (ctx.account,)}
 
 
 def condition_context(ctx: RequestContext, operation: str, key: Key,
@@ -327,18 +367,45 @@ def grant_match(found: Sequence[Grant], caller: iam.Caller, action: str,
 
 
 def caller_of(ctx: RequestContext) -> iam.Caller:
-    """Who is calling: its account's root user (hsmkms has no IAM principals yet)."""
-    return iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
+    """Who is calling, as the policy evaluator matches principals."""
+    return ident.caller(principal_of(ctx))
 
 
 class KeyPolicyAuthorizer:
-    """``--auth enforce``: key policies and grants decide (the caller is its account's root
-    user until hsmkms has IAM principals)."""
+    """``--auth enforce``: key policies, the caller's identity policies (``identity``: IAM's;
+    None: no principal has any, only root users call) and grants decide."""
 
     cross_account = True
 
-    def __init__(self, grants: Grants | None = None) -> None:
+    def __init__(self, grants: Grants | None = None,
+                 identity: ident.IdentityPolicies | None = None) -> None:
         self.grants = grants
+        self.identity = identity
+
+    def _identity(self, ctx: RequestContext, request: iam.Request) -> iam.Outcome | None:
+        """What the caller's identity policies say (None: a root user, who may do all)."""
+        principal = principal_of(ctx)
+        if principal.is_root:
+            return None
+        policies = self.identity(principal) if self.identity is not None else ()
+        return ident.combine(policies, request)
+
+    def authorize_identity(self, ctx: RequestContext, operation: str,
+                           params: Mapping[str, object]) -> None:
+        principal = principal_of(ctx)
+        if principal.is_root:
+            return
+        checks = [("kms:" + operation, "*")]
+        if operation == "CreateKey" and params.get("Tags"):
+            checks.append(("kms:TagResource", ""))  # AWS's message names no resource
+        context = keyless_context(ctx)
+        for action, resource in checks:
+            request = iam.Request(caller_of(ctx), action, resource or "*", context)
+            outcome = self._identity(ctx, request)
+            message = None if outcome is None else ident.refusal(principal, action, resource,
+                                                                  outcome)
+            if message is not None:
+                raise AccessDeniedException(message)
 
     def authorize(self, ctx: RequestContext, operation: str, key: Key,
                   encryption_context: dict[str, str] | None = None,
@@ -353,14 +420,15 @@ class KeyPolicyAuthorizer:
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
             cross_ok = operation in CROSS_ACCOUNT
-            decision = decide(request, key.account, key_policy, None, cross_account_ok=cross_ok)
+            mine = self._identity(ctx, request)
+            decision = decide(request, key.account, key_policy, mine, cross_account_ok=cross_ok)
             if not decision.allowed and decision.reason in (Reason.NO_RESOURCE,
                                                             Reason.NO_IDENTITY):
                 # Only now read the key's grants: most requests are allowed by the policy.
                 match = grant_match(self._grants_of(key, caller), caller, action,
                                     encryption_context, grant_filter)
                 if match is not None:
-                    decision = decide(request, key.account, key_policy, None,
+                    decision = decide(request, key.account, key_policy, mine,
                                       cross_account_ok=cross_ok, grant=match)
             if not decision.allowed:
                 raise AccessDeniedException(decision.message(caller.arn, action, key.arn))
@@ -395,8 +463,8 @@ class KeyPolicyAuthorizer:
         parsed = validate(key.policy)
         if bypass:
             return
-        caller = iam.Caller(f"arn:aws:iam::{ctx.account}:root", ctx.account)
-        request = iam.Request(caller, "kms:PutKeyPolicy", key.arn,
+        request = iam.Request(caller_of(ctx), "kms:PutKeyPolicy", key.arn,
                               condition_context(ctx, "PutKeyPolicy", key))
-        if not decide(request, key.account, parsed, None, cross_account_ok=False).allowed:
+        if not decide(request, key.account, parsed, self._identity(ctx, request),
+                      cross_account_ok=False).allowed:
             raise MalformedPolicyDocumentException(LOCKOUT)
