@@ -54,7 +54,7 @@ from hsmkms.store.base import Store
 from hsmkms.store.codec import Codec
 from hsmkms.store.databases import open_database
 from hsmkms.trail import api as trail_api
-from hsmkms.trail.service import SOURCES, Audited, Trail
+from hsmkms.trail.service import SOURCES, Audited, Trail, unmodelled
 
 log = logging.getLogger("hsmkms")
 
@@ -154,10 +154,14 @@ class App:
                                    else self.auth.authenticator(self._signing_name))
         #: IAM's users, roles and policies (verify/enforce only).
         directory = Directory(self.store) if self.auth is not None else None
+        #: Operations of IAM and STS (audited without model shapes), by signing name.
+        query_audited: dict[str, Audited] = {}
         if self.auth is not None and directory is not None:
             self.auth.keys.also_from(directory.credential)
-            iam_api.register(self, directory, enforce=self.auth.enforce)
-            sts.register(self, self.auth.keys, directory, enforce=self.auth.enforce)
+            query_audited["iam"] = Audited(SOURCES["iam"], unmodelled(iam_api.register(
+                self, directory, enforce=self.auth.enforce)))
+            query_audited["sts"] = Audited(SOURCES["sts"], unmodelled(sts.register(
+                self, self.auth.keys, directory, enforce=self.auth.enforce)))
         self.network = Network(self.store, new_id=self.ids.prefixed)
         ec2 = ec2_api.register(self, self.network)
         self.cloudhsm = CloudHsmService(self.store, self.scheduler, self.config, self.network,
@@ -174,7 +178,7 @@ class App:
         faults.install_routes(self, self.faults, self.store, self.clock.now)
         self.trail = Trail(self.db, self.ids, self.store.after_commit, {
             "cloudhsm": Audited(SOURCES["cloudhsm"], cloudhsm.operations),
-            "ec2": Audited(SOURCES["ec2"], ec2.operations)})
+            "ec2": Audited(SOURCES["ec2"], ec2.operations), **query_audited})
         trent = self.add_json_service(kms.build(
             store=self.store, scheduler=self.scheduler, now=self.clock.now, config=self.config,
             clusters=self.cloudhsm, hsm=self.hsm, network=self.network, faults=self.faults,

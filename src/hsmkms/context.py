@@ -20,8 +20,8 @@ class RequestContext:
     user_agent: str = ""
     service: str = ""
     operation: str = ""
-    #: Who signed the request (verify/enforce); None: its account's root user (``off``, or a
-    #: root access key).
+    #: Who signed the request (verify/enforce: its root user, an IAM user, a role session);
+    #: None in ``off``, where the account's root user is assumed.
     principal: Principal | None = None
     #: What the call's CloudTrail event carries beyond its request and response.
     audit: AuditDetail = field(default_factory=AuditDetail, compare=False, repr=False)

@@ -32,6 +32,7 @@ from hsmkms.auth.credentials import (
 from hsmkms.auth.errors import EC2, JSON, QUERY, answer
 from hsmkms.auth.sigv4 import Failure, SigV4Error
 from hsmkms.errors import ClientError
+from hsmkms.principal import root as root_principal
 from hsmkms.scope import Scope
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class Auth:
             verified = verifier.authenticate(req, service_of(req, ctx), ctx.now)
             ctx.account = verified.key.account
             ctx.access_key_id = verified.key.access_key_id
-            ctx.principal = verified.key.principal
+            ctx.principal = verified.key.principal or root_principal(verified.key.account)
             ctx.region = verified.auth.region
             ctx.scope = Scope.of(ctx.account, ctx.region)
 

@@ -11,6 +11,7 @@ example. Policy lives in the tables below: which operations are read-only, which
 from __future__ import annotations
 
 import base64
+import calendar
 import enum
 import functools
 import hashlib
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
+from hsmkms.principal import ASSUMED_ROLE, ROOT, USER, Principal
 from hsmkms.protocol.model import Node
 from hsmkms.scope import Scope
 
@@ -279,13 +281,16 @@ class Call:
     noted: tuple[str, ...]
     #: ``eventSource``: ``kms.amazonaws.com``, ``cloudhsm.amazonaws.com``, ``ec2.amazonaws.com``.
     source: str = KMS_SOURCE
+    #: ``userIdentity`` of a verified caller (:func:`principal_identity`); None in ``--auth
+    #: off``, where the access key id alone says who called (:func:`user_identity`).
+    identity: Mapping[str, Any] | None = None
 
 
 #: A :class:`Call`'s fields in order, as the trail buffers and hands them on (a tuple is
 #: cheaper to make and to pickle than the dataclass).
 CallFields = tuple[str, str, str, float, str, str, str, str, Mapping[str, Any],
                    Mapping[str, Any] | None, str | None, str | None, Mapping[str, Any] | None,
-                   tuple[str, ...], str]
+                   tuple[str, ...], str, Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,16 +323,25 @@ class Event:
 
 def api_call_event(call: Call, event_id: str, input_node: Node | None,
                    output_node: Node | None) -> Event:
-    _identity, username = user_identity(call.account, call.access_key_id, call.region)
+    if call.identity is not None:
+        username = "root" if call.identity["type"] == ROOT else \
+            call.identity.get("userName") or call.identity["arn"].rsplit("/", 1)[-1]
+    else:
+        username = user_identity(call.account, call.access_key_id, call.region)[1]
     kms = call.source == KMS_SOURCE
+    query = call.source in QUERY_SOURCES
     stored: dict[str, Any] = {"ip": call.source_ip, "ua": call.user_agent,
                               "rid": call.request_id,
                               "req": (request_parameters(call.operation, input_node, call.params)
-                                      if kms else other_request(input_node, call.params))}
+                                      if kms else query_request(call.params) if query
+                                      else other_request(input_node, call.params))}
+    if call.identity is not None:
+        stored["who"] = dict(call.identity)
     if call.error_code is not None:
         stored["err"] = [call.error_code, call.error_message]
     else:
         stored["resp"] = (response_elements(call.operation, output_node, call.result) if kms
+                          else query_response(call.operation, call.result) if query
                           else other_response(call.operation, output_node, call.result))
     if call.extra:
         stored["extra"] = dict(call.extra)
@@ -363,12 +377,72 @@ def api_call_events(call: Call, event_id: Callable[[], str], input_node: Node | 
     if not owners:
         return [event]
     shared = {**event.stored, "shared": event_id()}
-    caller = user_identity(call.account, call.access_key_id, call.region)[0]
+    caller = call.identity or user_identity(call.account, call.access_key_id, call.region)[0]
     return [replace(event, stored=shared), *(
         replace(event, scope=Scope.of(owner, call.region), event_id=event_id(), username=None,
                 access_key_id=None,
                 stored={**shared, "xacct": [call.account, caller["principalId"]]})
         for owner in owners)]
+
+
+#: IAM and STS (query protocol, hand-written handlers: their events are rendered from the
+#: request's parameters and the handler's result, not from a model).
+IAM_SOURCE, STS_SOURCE = "iam.amazonaws.com", "sts.amazonaws.com"
+QUERY_SOURCES = frozenset({IAM_SOURCE, STS_SOURCE})
+#: Members never logged: secrets and session tokens (AWS logs AssumeRole's session token;
+#: hsmkms does not write a credential into its trail).
+SECRET_MEMBERS = frozenset({"SecretAccessKey", "SessionToken"})
+_TIMESTAMP_MEMBERS = frozenset({"CreateDate", "UpdateDate", "Expiration"})
+
+
+def principal_identity(principal: Principal, access_key_id: str) -> dict[str, Any]:
+    """``userIdentity`` of a verified caller: a root user, an IAM user or a role session
+    (CloudTrail User Guide, "CloudTrail userIdentity element")."""
+    identity: dict[str, Any] = {"type": principal.type, "principalId": principal.principal_id,
+                                "arn": principal.arn, "accountId": principal.account,
+                                "accessKeyId": access_key_id}
+    if principal.type == USER:
+        identity["userName"] = principal.user_name
+    elif principal.type == ASSUMED_ROLE:
+        identity["sessionContext"] = {
+            "sessionIssuer": {"type": "Role", "principalId": principal.role_id,
+                              "arn": principal.role_arn, "accountId": principal.account,
+                              "userName": principal.role_name},
+            "attributes": {"mfaAuthenticated": "false",
+                           "creationDate": iso_time(principal.issued)}}
+    return identity
+
+
+def query_request(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``requestParameters`` of an IAM or STS call: its parameters in lowerCamel case
+    (``userName``, ``roleArn``, ``roleSessionName``), without list members."""
+    rendered = {decapitalize(k): v for k, v in params.items()
+                if "." not in k and k not in SECRET_MEMBERS}
+    return rendered or None
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {decapitalize(k): (human_time(_parse_iso(v)) if k in _TIMESTAMP_MEMBERS
+                                  and isinstance(v, str) else _query_value(v))
+                for k, v in value.items() if v is not None and k not in SECRET_MEMBERS}
+    if isinstance(value, list):
+        return [_query_value(v) for v in value]
+    return value
+
+
+def _parse_iso(text: str) -> float:
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def query_response(operation: str, result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``responseElements`` of an IAM or STS call: ``null`` for reads, else the answer in
+    lowerCamel case without secrets (CreateAccessKey's secret, AssumeRole's secret and
+    session token), timestamps as KMS's events write them."""
+    if read_only(operation) or not result:
+        return None
+    rendered: dict[str, Any] = _query_value(dict(result))
+    return rendered or None
 
 
 def other_request(node: Node | None, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -414,6 +488,8 @@ def _identity(account: str, region: str, access_key_id: str | None, stored: Mapp
     foreign = stored.get("xacct")  # the key owner's copy of another account's call
     if foreign is not None:
         identity = {"type": "AWSAccount", "principalId": foreign[1], "accountId": foreign[0]}
+    elif stored.get("who"):  # a verified caller (verify/enforce)
+        identity = dict(stored["who"])
     else:
         identity = ({"accountId": account, "invokedBy": AWS_INTERNAL} if service else
                     user_identity(account, access_key_id or "", region)[0])

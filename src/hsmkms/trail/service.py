@@ -48,7 +48,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -123,7 +123,18 @@ class Audited:
 #: AWS CloudHSM API calls with AWS CloudTrail": cloudhsm.amazonaws.com; EC2's is
 #: ec2.amazonaws.com).
 SOURCES = {"kms": record.KMS_SOURCE, "cloudhsm": "cloudhsm.amazonaws.com",
-           "ec2": "ec2.amazonaws.com"}
+           "ec2": "ec2.amazonaws.com", "iam": record.IAM_SOURCE, "sts": record.STS_SOURCE}
+
+
+class Unmodelled:
+    """An operation audited without model shapes (IAM's and STS's hand-written handlers)."""
+
+    input: Node | None = None
+    output: Node | None = None
+
+
+def unmodelled(operations: Iterable[str]) -> dict[str, HasNodes]:
+    return dict.fromkeys(operations, Unmodelled())
 AfterCommit = Callable[[Callable[[], None]], None]
 
 
@@ -405,19 +416,21 @@ class Trail:
         if audited is None or call.operation not in audited.operations:
             return
         detail = ctx.audit
+        who = None if ctx.principal is None else record.principal_identity(ctx.principal,
+                                                                             ctx.access_key_id)
         # A tuple of record.Call's fields: cheaper to make and to pickle than the dataclass.
         item: record.CallFields
         if error is None:
             item = (ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id,
                     ctx.source_ip, ctx.user_agent, call.operation, call.params, call.result,
                     None, None, dict(detail.additional_event_data) or None,
-                    tuple(detail.resources), audited.source)
+                    tuple(detail.resources), audited.source, who)
         else:
             item = (ctx.account, ctx.region, ctx.request_id, ctx.now, ctx.access_key_id,
                     ctx.source_ip, ctx.user_agent, call.operation, call.params, None,
                     _error_code(audited.source, error), error.message,
                     dict(detail.additional_event_data) or None, tuple(detail.resources),
-                    audited.source)
+                    audited.source, who)
         self._append(item)
 
     def background(self) -> None:
