@@ -446,10 +446,17 @@ class KeyPolicyAuthorizer:
         # The root user holds every IAM permission on its own account's resources only. A
         # service principal is in no account: allowed, and only the caller's own keys' grants
         # are listed (GrantUseCases.retirable).
+        action = "kms:" + operation
         if grant_rules.account_of(principal) not in (None, caller.account):
-            action = "kms:" + operation
             raise AccessDeniedException(Decision(allowed=False, reason=Reason.NO_IDENTITY)
                                         .message(caller.arn, action, principal))
+        # Any other caller needs an identity policy allowing it on that principal.
+        request = iam.Request(caller, action, principal, keyless_context(ctx))
+        outcome = self._identity(ctx, request)
+        message = None if outcome is None else ident.refusal(principal_of(ctx), action,
+                                                              principal, outcome)
+        if message is not None:
+            raise AccessDeniedException(message)
 
     def authorize_retire(self, ctx: RequestContext, grant: Grant) -> None:
         caller = caller_of(ctx)
