@@ -19,7 +19,7 @@ from botocore.config import Config as BotoConfig
 from hsmkms.testing.server import ServerProcess
 from tests.conftest import ENFORCE_ACCOUNT as ACCOUNT
 from tests.conftest import ENFORCE_OTHER as OTHER
-from tests.conftest import ENFORCE_OTHER_ROOT
+from tests.conftest import ENFORCE_OTHER_ROOT, start_enforce_server
 from tests.e2e.iam_helpers import (
     allow,
     document,
@@ -235,3 +235,27 @@ def test_expiration_is_iso_utc(enforce_server: ServerProcess, iam: Any) -> None:
         RoleArn=role_arn("Iso"), RoleSessionName="s1")
     assert answer["Credentials"]["Expiration"].tzinfo is not None
     assert answer["Credentials"]["Expiration"].utcoffset() == dt.timedelta(0)
+
+
+def test_keys_and_sessions_survive_a_restart(tmp_path: Path) -> None:
+    server = start_enforce_server(tmp_path / "hsmkms-data")
+    try:
+        iam = server.client("iam")
+        creds = make_user(iam, "durable")
+        iam.create_role(RoleName="Durable", AssumeRolePolicyDocument=trust(user_arn("durable")))
+        answer = server.client("sts", credentials=creds).assume_role(
+            RoleArn=role_arn("Durable"), RoleSessionName="kept", DurationSeconds=900)
+        short = server.client("sts", credentials=creds).assume_role(
+            RoleArn=role_arn("Durable"), RoleSessionName="gone", DurationSeconds=900)
+        server.restart()
+        assert server.client("sts", credentials=creds).get_caller_identity()["Arn"] == \
+            user_arn("durable")
+        session = server.client("sts", credentials=session_of(answer["Credentials"]))
+        assert session.get_caller_identity()["Arn"].endswith("assumed-role/Durable/kept")
+        server.advance(901)
+        server.restart()
+        assert error_of(server.client("sts", credentials=session_of(
+            short["Credentials"])).get_caller_identity) == (
+            403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+    finally:
+        server.kill()
