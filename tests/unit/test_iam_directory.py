@@ -133,3 +133,18 @@ def test_trail_identity_per_principal() -> None:
                           "arn": f"arn:aws:iam::{A}:role/svc/R", "accountId": A,
                           "userName": "R"},
         "attributes": {"mfaAuthenticated": "false", "creationDate": "1970-01-01T00:00:00Z"}}
+
+
+def test_long_expired_sessions_are_forgotten(store: Store) -> None:
+    from hsmkms.auth.credentials import EXPIRED_KEPT, AccessKeys  # noqa: PLC0415
+
+    keys = AccessKeys(store)
+    keys.add_temporary(A, "ASIAOLD0000000000000", "s" * 40, principal_arn="arn", session_token="t",
+                       expires=EXPIRED_KEPT + 100.0, issued=EXPIRED_KEPT + 10.0)
+    keys.add_temporary(A, "ASIANEW0000000000000", "s" * 40, principal_arn="arn", session_token="t",
+                       expires=2 * EXPIRED_KEPT + 200.0, issued=2 * EXPIRED_KEPT + 50.0)
+    assert keys.get("ASIAOLD0000000000000") is not None  # expired, not long enough ago
+    keys.add_temporary(A, "ASIALAT0000000000000", "s" * 40, principal_arn="arn", session_token="t",
+                       expires=4 * EXPIRED_KEPT, issued=3 * EXPIRED_KEPT + 100.0)
+    assert keys.get("ASIAOLD0000000000000") is None
+    assert keys.get("ASIANEW0000000000000") is not None

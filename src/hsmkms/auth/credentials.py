@@ -133,6 +133,9 @@ def read_credentials_file(path: Path) -> tuple[str, str] | None:
         return None
 
 
+#: How long expired temporary credentials are kept (answering ExpiredToken) before they are
+#: forgotten (then they are unknown keys).
+EXPIRED_KEPT = 86400.0
 #: Finds an access key kept elsewhere (IAM users' keys); None for an unknown or inactive one.
 KeyLookup = Callable[[str], "AccessKey | None"]
 
@@ -147,6 +150,8 @@ class AccessKeys:
         self._store = store
         self._by_id: dict[str, AccessKey] = {}
         self._lookups: list[KeyLookup] = []
+        #: When expired temporary credentials were last forgotten (emulated clock).
+        self._swept = 0.0
         self.default_root: AccessKey | None = None
 
     def also_from(self, lookup: KeyLookup) -> None:
@@ -175,16 +180,29 @@ class AccessKeys:
         return key
 
     def add_temporary(self, account: str, akid: str, secret: str, *, principal_arn: str,
-                      session_token: str, expires: float,
+                      session_token: str, expires: float, issued: float = 0.0,
                       principal: Principal | None = None) -> AccessKey:
         """Keep temporary credentials (an ``ASIA`` key, its session token, its expiry on the
-        emulated clock): what STS issues."""
+        emulated clock): what STS issues at ``issued`` (then long-expired ones are
+        forgotten)."""
         key = AccessKey(akid, account, Secret(secret.encode()), principal_arn, session_token,
                         expires, principal)
         with self._store.unit_of_work():
             self._repo.put("", akid, key)
+            self._sweep(issued)
         self._by_id[akid] = key
         return key
+
+    def _sweep(self, now: float) -> None:
+        """Forget temporary credentials that expired more than :data:`EXPIRED_KEPT` ago (until
+        then they still answer ``ExpiredToken``); at most once per :data:`EXPIRED_KEPT`."""
+        if now - self._swept < EXPIRED_KEPT:
+            return
+        self._swept = now
+        for akid, key in list(self._by_id.items()):
+            if key.session_token and key.expires < now - EXPIRED_KEPT:
+                del self._by_id[akid]
+                self._repo.delete("", akid)
 
     def clear(self) -> None:
         """Forget the keys in memory (a start installs its own; the store keeps them until

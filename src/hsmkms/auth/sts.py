@@ -233,7 +233,8 @@ def handlers(keys: AccessKeys, roles: Roles | None = None, *,  # noqa: C901 - on
         token = base64.b64encode(os.urandom(240)).decode()
         expires = ctx.now + seconds
         keys.add_temporary(account, akid, secret, principal_arn=principal.arn,
-                           session_token=token, expires=expires, principal=principal)
+                           session_token=token, expires=expires, issued=ctx.now,
+                           principal=principal)
         return {"Credentials": {"AccessKeyId": akid, "SecretAccessKey": secret,
                                 "SessionToken": token, "Expiration": _iso(expires)},
                 "AssumedRoleUser": {"AssumedRoleId": session_id, "Arn": principal.arn},
