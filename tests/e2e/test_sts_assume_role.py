@@ -186,6 +186,21 @@ def test_cross_account_role(enforce_server: ServerProcess, iam: Any) -> None:
                                   ).get_caller_identity()
     assert (found["Account"], found["Arn"]) == (
         OTHER, f"arn:aws:sts::{OTHER}:assumed-role/Guest/v1")
+    # CloudTrail: the caller's account logs the call as its user made it, the role's account
+    # as made by the caller's account
+    def assume_events(credentials: dict[str, str]) -> list[dict[str, Any]]:
+        found = enforce_server.client("cloudtrail", credentials=credentials).lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "AssumeRole"}])
+        return [e for e in (json.loads(x["CloudTrailEvent"]) for x in found["Events"])
+                if e["requestParameters"]["roleArn"] == role_arn("Guest", OTHER)
+                and "errorCode" not in e]
+    [mine] = assume_events({})
+    [theirs] = assume_events(ENFORCE_OTHER_ROOT)
+    user_id = iam.get_user(UserName="visitor")["User"]["UserId"]
+    assert mine["userIdentity"]["arn"] == user_arn("visitor")
+    assert theirs["userIdentity"] == {"type": "AWSAccount", "principalId": user_id,
+                                      "accountId": ACCOUNT}
+    assert theirs["sharedEventID"] == mine["sharedEventID"]
 
 
 def test_aws_cli_profile_with_role_arn_and_source_profile(

@@ -369,11 +369,18 @@ def api_call_events(call: Call, event_id: Callable[[], str], input_node: Node | 
     another account's key (a grant or a key policy let it), a copy in that account: KMS logs
     cross-account calls in both accounts (not refused ones: those only in the caller's),
     the two tied by ``sharedEventID``; the owner's copy shows the caller as ``AWSAccount``
-    (spec kms.md §5.1, authz.md §3.7)."""
+    (spec kms.md §5.1, authz.md §3.7). Likewise an STS AssumeRole of another account's role:
+    the role's account logs it with the caller as ``AWSAccount`` (IAM User Guide, "Logging
+    IAM and AWS STS API calls with AWS CloudTrail")."""
     event = api_call_event(call, event_id(), input_node, output_node)
-    if call.source != KMS_SOURCE or call.error_code is not None:
+    if call.error_code is not None or call.source not in (KMS_SOURCE, STS_SOURCE):
         return [event]
-    owners = sorted({arn.split(":")[4] for _kind, arn in event.resources} - {call.account})
+    if call.source == STS_SOURCE:
+        role = call.params.get("RoleArn") if call.operation == "AssumeRole" else None
+        parts = role.split(":") if isinstance(role, str) else []
+        owners = [parts[4]] if len(parts) > 5 and parts[4] != call.account else []
+    else:
+        owners = sorted({arn.split(":")[4] for _kind, arn in event.resources} - {call.account})
     if not owners:
         return [event]
     shared = {**event.stored, "shared": event_id()}
