@@ -205,3 +205,28 @@ def test_iam_calls_need_identity_policies(enforce_server: ServerProcess, iam: An
     assert caught.value.response["Error"]["Code"] == "AccessDenied"
     with pytest.raises(botocore.exceptions.ClientError):
         iam.get_role(RoleName="NotAllowed")
+
+
+def test_grant_to_a_role_needs_no_identity_policy(enforce_server: ServerProcess, iam: Any,
+                                                  root_kms: Any) -> None:
+    # the key policy gives no one Decrypt: only grants can
+    meta = root_kms.create_key(Policy=key_policy(statement(
+        ROOT, ["kms:PutKeyPolicy", "kms:CreateGrant", "kms:Encrypt"])))["KeyMetadata"]
+    creds = make_user(iam, "granted")
+    iam.create_role(RoleName="Granted", Path="/apps/",
+                    AssumeRolePolicyDocument=trust(user_arn("granted")))
+    role = f"arn:aws:iam::{ACCOUNT}:role/apps/Granted"
+    answer = enforce_server.client("sts", credentials=creds).assume_role(
+        RoleArn=role, RoleSessionName="worker")
+    kms = enforce_server.client("kms", credentials=session_of(answer["Credentials"]))
+    blob = root_kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    denied(lambda: kms.decrypt(CiphertextBlob=blob))
+    root_kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=role, Operations=["Decrypt"])
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    # a grant to the account delegates to the caller's identity policies
+    user_kms = enforce_server.client("kms", credentials=creds)
+    root_kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=ROOT, Operations=["Decrypt"])
+    denied(lambda: user_kms.decrypt(CiphertextBlob=blob))
+    iam.put_user_policy(UserName="granted", PolicyName="dec",
+                        PolicyDocument=allow("kms:Decrypt", meta["Arn"]))
+    assert user_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
