@@ -252,3 +252,47 @@ def test_aws_cli_creates_a_user_and_keys(enforce_server: ServerProcess,
     assert missing.returncode == 255
     assert ("An error occurred (NoSuchEntity) when calling the GetUser operation: The user "
             "with name nobody cannot be found.") in missing.stderr
+
+
+#: Odd values per member: every IAM answer to them is an error of the caller's (4xx, a code),
+#: never a server failure or a body that is not XML.
+ODD = {"UserName": ["\x00\ufffex", "a" * 500], "RoleName": ["a" * 500, "\x01"],
+       "PolicyArn": ["arn:aws:iam::x", f"arn:aws:iam::{ACCOUNT}:policy/" + "p" * 300],
+       "PolicyDocument": ["[" * 5000, "{}", '{"Statement": []}', "\x00",
+                          '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":7,'
+                          '"Resource":"*"}}'],
+       "AssumeRolePolicyDocument": ["{}", "[" * 5000, "null"],
+       "MaxItems": ["abc", "0", "99999999999999999999"], "Marker": ["-1", "x", "999"],
+       "PolicyName": ["\x00", "q" * 200], "AccessKeyId": ["A", "\x00" * 30],
+       "Status": ["X", "Expired"], "Path": ["x", "/\x00/"], "VersionId": ["v9", ""],
+       "MaxSessionDuration": ["1e9", "-1", "99999999999999999999999"],
+       "PathPrefix": ["\x00"], "Scope": ["x"], "OnlyAttached": ["maybe"],
+       "Description": ["\x00"]}
+
+
+def test_odd_input_gets_client_errors(enforce_server: ServerProcess) -> None:
+    iam = enforce_server.client("iam", config=BotoConfig(parameter_validation=False))
+    model = iam.meta.service_model
+    operations = ["CreateUser", "GetUser", "ListUsers", "DeleteUser", "CreateAccessKey",
+                  "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "CreateRole",
+                  "GetRole", "ListRoles", "DeleteRole", "UpdateAssumeRolePolicy",
+                  "PutUserPolicy", "PutRolePolicy", "GetUserPolicy", "GetRolePolicy",
+                  "ListUserPolicies", "ListRolePolicies", "DeleteUserPolicy",
+                  "DeleteRolePolicy", "CreatePolicy", "GetPolicy", "GetPolicyVersion",
+                  "ListPolicies", "DeletePolicy", "AttachUserPolicy", "AttachRolePolicy",
+                  "DetachUserPolicy", "DetachRolePolicy", "ListAttachedUserPolicies",
+                  "ListAttachedRolePolicies"]
+    before = iam.list_users()["Users"]
+    for operation in operations:
+        shape = model.operation_model(operation).input_shape
+        members = [m for m in (shape.members if shape is not None else []) if m in ODD]
+        for attempt in range(3):
+            params = {m: ODD[m][attempt % len(ODD[m])] for m in members}
+            try:
+                iam._make_api_call(operation, params)  # noqa: SLF001 - unvalidated on purpose
+            except botocore.exceptions.ClientError as err:
+                status = err.response["ResponseMetadata"]["HTTPStatusCode"]
+                assert 400 <= status < 500 and err.response["Error"]["Code"], (operation, params)
+            else:
+                assert operation.startswith("List"), (operation, params)
+    assert iam.list_users()["Users"] == before

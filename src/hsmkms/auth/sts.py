@@ -99,10 +99,19 @@ TOO_LONG_CHAINED = ("The requested DurationSeconds exceeds the 1 hour session li
                     "assumed by role chaining.")
 
 
+#: Characters XML 1.0 cannot carry; echoed input holding them is written as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML character data (escaped; characters XML cannot carry replaced)."""
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
 def _render(value: Any) -> str:
     if isinstance(value, dict):
         return "".join(f"<{k}>{_render(v)}</{k}>" for k, v in value.items() if v is not None)
-    return escape(str(value))
+    return xml_text(str(value))
 
 
 def _respond(operation: str, result: dict[str, Any], request_id: str) -> HttpResponse:
@@ -116,7 +125,7 @@ def _respond(operation: str, result: dict[str, Any], request_id: str) -> HttpRes
 
 def error_response(err: ServiceError, ctx: RequestContext) -> HttpResponse:
     kind = "Receiver" if err.fault else "Sender"
-    message = "" if err.message is None else f"<Message>{escape(err.message)}</Message>"
+    message = "" if err.message is None else f"<Message>{xml_text(err.message)}</Message>"
     body = (f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>{kind}</Type>'
             f"<Code>{err.code()}</Code>{message}</Error><RequestId>{ctx.request_id}"
             "</RequestId></ErrorResponse>")

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
-from xml.sax.saxutils import escape
 
 from hsmkms.auth import identity
 from hsmkms.auth import policy as iam
+from hsmkms.auth.sts import xml_text
 from hsmkms.envelope import Exchange, Routes, Style
 from hsmkms.errors import InternalFailure, ServiceError
 from hsmkms.http import HttpResponse
@@ -64,7 +64,7 @@ def render(value: Any) -> str:
         return "".join(f"<member>{render(v)}</member>" for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value))
+    return xml_text(str(value))
 
 
 def respond(namespace: str, operation: str, result: Result | None,
@@ -79,7 +79,7 @@ def respond(namespace: str, operation: str, result: Result | None,
 def error_answer(namespace: str) -> Callable[[ServiceError, RequestContext], HttpResponse]:
     def answer(err: ServiceError, ctx: RequestContext) -> HttpResponse:
         kind = "Receiver" if err.fault else "Sender"
-        message = "" if err.message is None else f"<Message>{escape(err.message)}</Message>"
+        message = "" if err.message is None else f"<Message>{xml_text(err.message)}</Message>"
         body = (f'<ErrorResponse xmlns="{namespace}"><Error><Type>{kind}</Type>'
                 f"<Code>{err.code()}</Code>{message}</Error><RequestId>{ctx.request_id}"
                 "</RequestId></ErrorResponse>")
