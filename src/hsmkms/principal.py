@@ -27,6 +27,9 @@ class Principal:
     role_name: str = ""
     session_name: str = ""
     issued: float = 0.0
+    #: Sessions: the session policy given to AssumeRole (``Policy``), "" for none; it limits
+    #: what the role's identity policies allow.
+    session_policy: str = ""
 
     @property
     def is_root(self) -> bool:

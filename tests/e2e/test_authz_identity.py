@@ -230,3 +230,29 @@ def test_grant_to_a_role_needs_no_identity_policy(enforce_server: ServerProcess,
     iam.put_user_policy(UserName="granted", PolicyName="dec",
                         PolicyDocument=allow("kms:Decrypt", meta["Arn"]))
     assert user_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_a_session_policy_limits_the_role(enforce_server: ServerProcess, iam: Any,
+                                          root_kms: Any) -> None:
+    meta = root_kms.create_key()["KeyMetadata"]
+    creds = make_user(iam, "scoped")
+    iam.create_role(RoleName="Broad", AssumeRolePolicyDocument=trust(user_arn("scoped")))
+    iam.put_role_policy(RoleName="Broad", PolicyName="all", PolicyDocument=allow("kms:*"))
+    sts = enforce_server.client("sts", credentials=creds)
+    answer = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/Broad",
+                             RoleSessionName="narrow", Policy=allow("kms:Encrypt"))
+    assert 0 < answer["PackedPolicySize"] < 100
+    kms = enforce_server.client("kms", credentials=session_of(answer["Credentials"]))
+    blob = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert denied(lambda: kms.decrypt(CiphertextBlob=blob)) == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/Broad/narrow is not authorized to "
+        f"perform: kms:Decrypt on resource: {meta['Arn']} because no session policy allows the "
+        "kms:Decrypt action")
+    assert denied(kms.list_keys).endswith(
+        "because no session policy allows the kms:ListKeys action")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/Broad",
+                        RoleSessionName="broken", Policy="{not json")
+    assert caught.value.response["Error"]["Code"] == "MalformedPolicyDocument"
+    assert caught.value.response["Error"]["Message"] == "Syntax errors in policy."
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

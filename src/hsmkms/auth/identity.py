@@ -20,6 +20,8 @@ IdentityPolicies = Callable[[Principal], Sequence[iam.Policy]]
 
 EXPLICIT_DENY = "with an explicit deny in an identity-based policy"
 NO_ALLOW = "because no identity-based policy allows the {action} action"
+SESSION_DENY = "with an explicit deny in a session policy"
+NO_SESSION_ALLOW = "because no session policy allows the {action} action"
 
 
 def caller(principal: Principal) -> iam.Caller:
@@ -53,14 +55,30 @@ def combine(policies: Sequence[iam.Policy], request: iam.Request) -> iam.Outcome
     return iam.Outcome(denied, frozenset(allows))
 
 
-def refusal(principal: Principal, action: str, resource: str, outcome: iam.Outcome) -> str | None:
+def effective(principal: Principal, policies: Sequence[iam.Policy],
+              request: iam.Request) -> tuple[iam.Outcome, bool]:
+    """The identity side's outcome, limited by a session's session policy (an allow needs
+    both; a deny in either denies), and whether the session policy is what refused it."""
+    mine = combine(policies, request)
+    if not principal.session_policy or mine.denied:
+        return mine, False
+    session = iam.evaluate(iam.parse(principal.session_policy, resource_policy=False), request)
+    if session.denied:
+        return iam.Outcome(denied=True, allows=frozenset()), True
+    if mine.allows and not session.allows:
+        return iam.Outcome(denied=False, allows=frozenset()), True
+    return mine, False
+
+
+def refusal(principal: Principal, action: str, resource: str, outcome: iam.Outcome, *,
+            session: bool = False) -> str | None:
     """AWS's denial message for an identity-policy-only decision (spec §4.8), or None when
-    the policies allow it."""
+    the policies allow it (``session``: the session policy refused it)."""
     if outcome.denied:
-        reason = EXPLICIT_DENY
+        reason = SESSION_DENY if session else EXPLICIT_DENY
     elif outcome.allows:
         return None
     else:
-        reason = NO_ALLOW.format(action=action)
+        reason = (NO_SESSION_ALLOW if session else NO_ALLOW).format(action=action)
     on = f" on resource: {resource}" if resource else ""
     return f"User: {principal.arn} is not authorized to perform: {action}{on} {reason}"

@@ -175,6 +175,34 @@ def _session_name(params: dict[str, str]) -> str:
     return name
 
 
+#: The packed size limit of a session policy (STS's ``PackedPolicyTooLarge``): hsmkms counts
+#: the policy's characters without whitespace against IAM's 2,048 for inline policies.
+SESSION_POLICY_LIMIT = 2048
+
+
+class PackedPolicyTooLarge(ClientError):
+    pass
+
+
+def _session_policy(params: dict[str, str]) -> str:
+    """AssumeRole's ``Policy`` (an identity policy), checked; "" for none."""
+    text = params.get("Policy", "")
+    if not text:
+        return ""
+    try:
+        iam.parse(text, resource_policy=False)
+    except iam.MalformedPolicy as err:
+        message = str(err)
+        raise MalformedPolicyDocument("Syntax errors in policy." if "JSON" in message
+                                      else message) from None
+    packed = len(re.sub(r"\s", "", text))
+    if packed > SESSION_POLICY_LIMIT:
+        raise PackedPolicyTooLarge(
+            f"Packed policy consumes {packed * 100 // SESSION_POLICY_LIMIT}% of allotted space, "
+            "please use smaller policy for AssumeRole.")
+    return text
+
+
 def may_assume(caller: Principal, role_account: str, role_arn: str, trust: iam.Policy,
                policies: Sequence[iam.Policy] | None, context: dict[str, tuple[str, ...]]
                ) -> bool:
@@ -187,7 +215,7 @@ def may_assume(caller: Principal, role_account: str, role_arn: str, trust: iam.P
         return False
     if policies is None:
         return True
-    mine = identity.combine(policies, request)
+    mine, _session = identity.effective(caller, policies, request)
     if mine.denied:
         return False
     direct = iam.Match.DIRECT in on_role.allows and caller.account == role_account
@@ -210,6 +238,7 @@ def handlers(keys: AccessKeys, roles: Roles | None = None, *,  # noqa: C901 - on
             raise _invalid("roleArn", arn, "Member must have length greater than or equal to 20")
         session = _session_name(params)
         seconds = _duration(params)
+        session_policy = _session_policy(params)
         caller = ctx.principal or root_principal(ctx.account)
         if caller.is_root:
             raise AccessDenied(NO_ROOT)
@@ -237,7 +266,7 @@ def handlers(keys: AccessKeys, roles: Roles | None = None, *,  # noqa: C901 - on
         principal = Principal(
             ASSUMED_ROLE, account, f"arn:aws:sts::{account}:assumed-role/{role.name}/{session}",
             session_id, role_arn=arn, role_id=role.role_id, role_name=role.name,
-            session_name=session, issued=ctx.now)
+            session_name=session, issued=ctx.now, session_policy=session_policy)
         akid, secret = new_access_key_id(account, "ASIA"), new_secret()
         token = base64.b64encode(os.urandom(240)).decode()
         expires = ctx.now + seconds
@@ -247,7 +276,8 @@ def handlers(keys: AccessKeys, roles: Roles | None = None, *,  # noqa: C901 - on
         return {"Credentials": {"AccessKeyId": akid, "SecretAccessKey": secret,
                                 "SessionToken": token, "Expiration": _iso(expires)},
                 "AssumedRoleUser": {"AssumedRoleId": session_id, "Arn": principal.arn},
-                "PackedPolicySize": None}
+                "PackedPolicySize": (len(re.sub(r"\s", "", session_policy)) * 100
+                                     // SESSION_POLICY_LIMIT) if session_policy else None}
 
     def get_access_key_info(_ctx: RequestContext, params: dict[str, str]) -> dict[str, str]:
         akid = params.get("AccessKeyId")

@@ -399,8 +399,8 @@ def authorize(principal: Principal, action: str, resource: str,
         return
     request = iam.Request(identity.caller(principal), action, resource,
                           {**identity.principal_keys(principal), **context})
-    message = identity.refusal(principal, action, resource,
-                               identity.combine(policies(principal), request))
+    outcome, session = identity.effective(principal, policies(principal), request)
+    message = identity.refusal(principal, action, resource, outcome, session=session)
     if message is not None:
         raise AccessDenied(message)
 

@@ -153,6 +153,13 @@ class Reason(enum.Enum):
     EXPLICIT_IDENTITY = "with an explicit deny in an identity-based policy"
     NO_RESOURCE = "because no resource-based policy allows the {action} action"
     NO_IDENTITY = "because no identity-based policy allows the {action} action"
+    EXPLICIT_SESSION = "with an explicit deny in a session policy"
+    NO_SESSION = "because no session policy allows the {action} action"
+
+
+#: The reason to give instead when a session policy is what refused the identity side.
+_SESSION_REASONS = {Reason.EXPLICIT_IDENTITY: Reason.EXPLICIT_SESSION,
+                    Reason.NO_IDENTITY: Reason.NO_SESSION}
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,11 +391,16 @@ class KeyPolicyAuthorizer:
 
     def _identity(self, ctx: RequestContext, request: iam.Request) -> iam.Outcome | None:
         """What the caller's identity policies say (None: a root user, who may do all)."""
+        return self._identity_and_session(ctx, request)[0]
+
+    def _identity_and_session(self, ctx: RequestContext, request: iam.Request
+                              ) -> tuple[iam.Outcome | None, bool]:
+        """:meth:`_identity`, and whether a session policy is what limits it."""
         principal = principal_of(ctx)
         if principal.is_root:
-            return None
+            return None, False
         policies = self.identity(principal) if self.identity is not None else ()
-        return ident.combine(policies, request)
+        return ident.effective(principal, policies, request)
 
     def authorize_identity(self, ctx: RequestContext, operation: str,
                            params: Mapping[str, object]) -> None:
@@ -401,9 +413,9 @@ class KeyPolicyAuthorizer:
         context = keyless_context(ctx)
         for action, resource in checks:
             request = iam.Request(caller_of(ctx), action, resource or "*", context)
-            outcome = self._identity(ctx, request)
+            outcome, session = self._identity_and_session(ctx, request)
             message = None if outcome is None else ident.refusal(principal, action, resource,
-                                                                  outcome)
+                                                                  outcome, session=session)
             if message is not None:
                 raise AccessDeniedException(message)
 
@@ -420,7 +432,7 @@ class KeyPolicyAuthorizer:
         for action in ACTIONS.get(operation, ("kms:" + operation,)):
             request = iam.Request(caller, action, key.arn, context)
             cross_ok = operation in CROSS_ACCOUNT
-            mine = self._identity(ctx, request)
+            mine, session = self._identity_and_session(ctx, request)
             decision = decide(request, key.account, key_policy, mine, cross_account_ok=cross_ok)
             if not decision.allowed and decision.reason in (Reason.NO_RESOURCE,
                                                             Reason.NO_IDENTITY):
@@ -431,6 +443,8 @@ class KeyPolicyAuthorizer:
                     decision = decide(request, key.account, key_policy, mine,
                                       cross_account_ok=cross_ok, grant=match)
             if not decision.allowed:
+                if session and decision.reason in _SESSION_REASONS:
+                    decision = Decision(allowed=False, reason=_SESSION_REASONS[decision.reason])
                 raise AccessDeniedException(decision.message(caller.arn, action, key.arn))
 
     def _grants_of(self, key: Key, caller: iam.Caller) -> Sequence[Grant]:
