@@ -296,3 +296,16 @@ def test_odd_input_gets_client_errors(enforce_server: ServerProcess) -> None:
             else:
                 assert operation.startswith("List"), (operation, params)
     assert iam.list_users()["Users"] == before
+
+
+def test_any_signing_region_is_accepted(enforce_server: ServerProcess) -> None:
+    """With an endpoint URL botocore signs IAM with the client's Region (spec authz.md §2.1,
+    §10 Q19): IAM answers whatever Region the scope names; its events stay in us-east-1."""
+    iam = enforce_server.client("iam", region="eu-west-1")
+    iam.create_user(UserName="regional")
+    trail = enforce_server.client("cloudtrail", region="us-east-1")
+    found = trail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "Username", "AttributeValue": "root"}])["Events"]
+    events = [json.loads(e["CloudTrailEvent"]) for e in found if e["EventName"] == "CreateUser"]
+    assert any(e["requestParameters"] == {"userName": "regional"} and
+               e["awsRegion"] == "us-east-1" for e in events)
